@@ -1,0 +1,182 @@
+//! `srt`: parse arguments, load the policy, and either explain it or run the
+//! program in the sandbox. Exit codes follow DESIGN.md: the program's own
+//! status, 128+N for signal N, 124 for the wall-clock limit, 125 when srt
+//! itself could not start the sandbox.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use srt_policy::{LoadOptions, PathContext, Policy, Preset, RealFs, SettingsSource};
+
+/// srt's own failures (bad settings, bad arguments, missing kernel features).
+const EXIT_SRT_FAILURE: u8 = 125;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "srt",
+    version,
+    about = "Run a program inside an OS-level sandbox (filesystem, network, system calls, limits)",
+    after_help = "Settings: --settings FILE, else ~/.srt-settings.json, else the built-in default \
+                  (no network, no writes, reads allowed).\n\
+                  Exit status: the program's own; 128+N if it died from signal N; 124 on --timeout; \
+                  125 if srt could not start the sandbox."
+)]
+struct Args {
+    /// Settings file (srt format). Missing or invalid is an error, never a fallback.
+    #[arg(short, long, value_name = "FILE")]
+    settings: Option<PathBuf>,
+
+    /// Start from a built-in preset that the settings file refines.
+    #[arg(long, value_name = "NAME", value_parser = ["conservative", "balanced", "permissive"])]
+    preset: Option<String>,
+
+    /// Print what the sandbox will do (settings, network, mounts, limits).
+    #[arg(short, long)]
+    debug: bool,
+
+    /// Print the effective policy and mount plan as JSON and exit; runs nothing.
+    #[arg(long, conflicts_with_all = ["command", "program"])]
+    explain: bool,
+
+    /// Append violation events (JSON lines) to FILE.
+    #[arg(long, value_name = "FILE")]
+    violations: Option<PathBuf>,
+
+    /// Wall-clock limit in seconds (exit 124 when it ends the program).
+    #[arg(long, value_name = "SECONDS")]
+    timeout: Option<f64>,
+
+    /// CPU time limit in seconds.
+    #[arg(long, value_name = "SECONDS")]
+    cpu_time: Option<f64>,
+
+    /// Memory limit in bytes (K, M, G suffixes allowed).
+    #[arg(long, value_name = "BYTES", value_parser = parse_size_arg)]
+    memory: Option<u64>,
+
+    /// Maximum number of processes (and threads) in the sandbox.
+    #[arg(long, value_name = "N")]
+    max_processes: Option<u64>,
+
+    /// Largest file the program may write, in bytes (K, M, G suffixes allowed).
+    #[arg(long, value_name = "BYTES", value_parser = parse_size_arg)]
+    max_file_size: Option<u64>,
+
+    /// Run COMMAND with /bin/sh -c.
+    #[arg(short = 'c', value_name = "COMMAND", conflicts_with = "program")]
+    command: Option<String>,
+
+    /// The program and its arguments, passed as an argv vector.
+    #[arg(value_name = "PROGRAM", trailing_var_arg = true, allow_hyphen_values = true)]
+    program: Vec<String>,
+}
+
+fn parse_size_arg(s: &str) -> Result<u64, String> {
+    srt_policy::parse_size(s)
+}
+
+/// Prints srt's own failure as one paragraph and returns exit 125.
+fn fail(msg: impl std::fmt::Display) -> ExitCode {
+    eprintln!("srt: {msg}");
+    ExitCode::from(EXIT_SRT_FAILURE)
+}
+
+fn main() -> ExitCode {
+    let args = match Args::try_parse() {
+        Ok(a) => a,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+                let _ = e.print();
+                return ExitCode::SUCCESS;
+            }
+            let _ = e.print();
+            return ExitCode::from(EXIT_SRT_FAILURE);
+        }
+    };
+    let cwd = match std::env::current_dir() {
+        Ok(d) => d,
+        Err(e) => return fail(format!("cannot determine the working directory: {e}")),
+    };
+    let home = std::env::var_os("HOME").map(PathBuf::from).filter(|h| h.is_absolute()).unwrap_or_else(|| cwd.clone());
+    let ctx = PathContext { cwd, home: home.clone() };
+    let opts = LoadOptions {
+        explicit: args.settings.clone(),
+        default_file: Some(home.join(".srt-settings.json")),
+        preset: args.preset.as_deref().and_then(Preset::from_name),
+    };
+    let (mut policy, source) = match srt_policy::load(&opts, &ctx, &RealFs) {
+        Ok(p) => p,
+        Err(e) => {
+            return fail(format!("{e}\nFix the settings file (or pass --settings with a valid one) and run again."));
+        }
+    };
+    if let Err(e) = apply_limit_flags(&args, &mut policy) {
+        return fail(e);
+    }
+
+    if args.explain {
+        let plan = policy.mount_plan(&RealFs);
+        let mut out = policy.explain(&plan);
+        out["settingsSource"] = serde_json::to_value(&source).unwrap_or_default();
+        out["preset"] = serde_json::to_value(opts.preset).unwrap_or_default();
+        match serde_json::to_string_pretty(&out) {
+            Ok(s) => println!("{s}"),
+            Err(e) => return fail(format!("cannot print the policy: {e}")),
+        }
+        return ExitCode::SUCCESS;
+    }
+
+    if args.command.is_none() && args.program.is_empty() {
+        return fail("nothing to run: give a PROGRAM with its arguments, or -c 'COMMAND' (see srt --help)");
+    }
+    if args.debug {
+        eprintln!("srt: settings from {}", describe_source(&source));
+    }
+    fail(
+        "running programs is not available in this build yet: the sandbox part has not landed, and srt \
+         never runs anything unsandboxed. Use `srt --explain` to see what the policy would enforce.",
+    )
+}
+
+fn describe_source(s: &SettingsSource) -> String {
+    match s {
+        SettingsSource::Explicit { path } => path.display().to_string(),
+        SettingsSource::DefaultFile { path } => format!("{} (default file)", path.display()),
+        SettingsSource::BuiltIn => "the built-in default (no network, no writes, reads allowed)".into(),
+    }
+}
+
+/// Command-line limit flags override the `limits` keys of the settings.
+fn apply_limit_flags(args: &Args, policy: &mut Policy) -> Result<(), String> {
+    let secs = |v: f64, flag: &str| {
+        if v.is_finite() && v > 0.0 { Ok(v) } else { Err(format!("{flag} {v}: must be a positive number of seconds")) }
+    };
+    let l = &mut policy.limits;
+    if let Some(t) = args.timeout {
+        l.wall_time_seconds = Some(secs(t, "--timeout")?);
+    }
+    if let Some(t) = args.cpu_time {
+        l.cpu_time_seconds = Some(secs(t, "--cpu-time")?);
+    }
+    if let Some(m) = args.memory {
+        if m < 1 << 20 {
+            return Err(format!("--memory {m}: must be at least 1M"));
+        }
+        l.memory_bytes = Some(m);
+    }
+    if let Some(n) = args.max_processes {
+        if n == 0 {
+            return Err("--max-processes 0: must be at least 1".into());
+        }
+        l.max_processes = Some(n);
+    }
+    if let Some(n) = args.max_file_size {
+        if n == 0 {
+            return Err("--max-file-size 0: must be at least 1".into());
+        }
+        l.max_file_size_bytes = Some(n);
+    }
+    Ok(())
+}

@@ -1,0 +1,154 @@
+//! Black-box tests of the `srt` binary's command line: each runs the real
+//! binary in a fresh temporary directory with its own HOME.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+/// The binary under test: `SRT_BIN` when the test script runs these tests as
+/// another user from a copied location, else the one cargo built.
+fn srt_bin() -> std::path::PathBuf {
+    std::env::var_os("SRT_BIN").map_or_else(|| env!("CARGO_BIN_EXE_srt").into(), Into::into)
+}
+
+struct Env {
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    fn new() -> Env {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("home")).unwrap();
+        std::fs::create_dir(dir.path().join("work")).unwrap();
+        Env { dir }
+    }
+    fn path(&self, rel: &str) -> std::path::PathBuf {
+        self.dir.path().join(rel)
+    }
+    fn write(&self, rel: &str, text: &str) {
+        std::fs::write(self.path(rel), text).unwrap();
+    }
+    fn srt(&self, args: &[&str]) -> Output {
+        Command::new(srt_bin())
+            .args(args)
+            .current_dir(self.path("work"))
+            .env("HOME", self.path("home"))
+            .output()
+            .unwrap()
+    }
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn explain(env: &Env, args: &[&str]) -> serde_json::Value {
+    let mut all = vec!["--explain"];
+    all.extend_from_slice(args);
+    let o = env.srt(&all);
+    assert!(o.status.success(), "{}", stderr(&o));
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+#[test]
+fn version_and_help() {
+    let env = Env::new();
+    let v = env.srt(&["--version"]);
+    assert!(v.status.success());
+    assert!(String::from_utf8_lossy(&v.stdout).starts_with("srt "));
+    let h = env.srt(&["--help"]);
+    assert!(h.status.success());
+    let text = String::from_utf8_lossy(&h.stdout);
+    for flag in ["--settings", "--explain", "--preset", "--timeout", "--memory", "--violations", "-c"] {
+        assert!(text.contains(flag), "help mentions {flag}");
+    }
+}
+
+#[test]
+fn explain_builtin_default() {
+    let env = Env::new();
+    let v = explain(&env, &[]);
+    assert_eq!(v["settingsSource"]["kind"], "built-in");
+    assert_eq!(v["network"]["mode"], "none");
+    assert_eq!(v["filesystem"]["allowWrite"], serde_json::json!([]));
+    assert_eq!(v["mountPlan"]["ops"][0]["op"], "root-read-only");
+}
+
+#[test]
+fn explain_reads_default_file_and_resolves_paths() {
+    let env = Env::new();
+    env.write(
+        "home/.srt-settings.json",
+        r#"{"network": {"allowedDomains": ["github.com"]}, "filesystem": {"denyRead": ["~/.ssh"], "allowWrite": ["."]}}"#,
+    );
+    let v = explain(&env, &[]);
+    assert_eq!(v["settingsSource"]["kind"], "default-file");
+    assert_eq!(v["network"]["mode"], "allow-list");
+    let resolved = v["filesystem"]["denyRead"][0]["resolved"].as_str().unwrap();
+    assert!(Path::new(resolved).ends_with("home/.ssh"), "{resolved}");
+    let write = v["filesystem"]["allowWrite"][0]["resolved"].as_str().unwrap();
+    assert!(Path::new(write).ends_with("work"), "{write}");
+}
+
+#[test]
+fn explain_preset_refined_by_file() {
+    let env = Env::new();
+    env.write("s.json", r#"{"network": {"deniedDomains": ["evil.example"]}}"#);
+    let v = explain(&env, &["--preset", "permissive", "--settings", "../s.json"]);
+    assert_eq!(v["preset"], "permissive");
+    assert_eq!(v["network"]["mode"], "all-except-denied");
+    assert_eq!(v["network"]["deniedDomains"][0]["entry"], "evil.example");
+}
+
+#[test]
+fn limit_flags_override_settings() {
+    let env = Env::new();
+    env.write("s.json", r#"{"limits": {"memoryBytes": 1073741824, "maxProcesses": 10}}"#);
+    let v = explain(&env, &["-s", "../s.json", "--memory", "256M", "--timeout", "5"]);
+    assert_eq!(v["limits"]["memoryBytes"], 256 * 1024 * 1024);
+    assert_eq!(v["limits"]["maxProcesses"], 10);
+    assert_eq!(v["limits"]["wallTimeSeconds"], 5.0);
+}
+
+#[test]
+fn malformed_settings_exit_125_with_json_path() {
+    let env = Env::new();
+    env.write("bad.json", r#"{"network": {"allowedDomains": ["ok.com", "fine.org", "*.com"]}}"#);
+    let o = env.srt(&["-s", "../bad.json", "--explain"]);
+    assert_eq!(o.status.code(), Some(125));
+    let e = stderr(&o);
+    assert!(e.contains(r#"network.allowedDomains[2]: "*.com" is a top-level wildcard"#), "{e}");
+
+    env.write("typo.json", r#"{"filesystem": {"alowWrite": ["."]}}"#);
+    let o = env.srt(&["-s", "../typo.json", "--", "true"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(stderr(&o).contains("filesystem.alowWrite: unknown key"), "{}", stderr(&o));
+}
+
+#[test]
+fn broken_default_file_is_an_error_not_a_fallback() {
+    let env = Env::new();
+    env.write("home/.srt-settings.json", "{ not json");
+    let o = env.srt(&["--explain"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(stderr(&o).contains("not valid JSON"), "{}", stderr(&o));
+}
+
+#[test]
+fn missing_explicit_settings_is_an_error() {
+    let env = Env::new();
+    let o = env.srt(&["--settings", "/nonexistent/srt.json", "--explain"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(stderr(&o).contains("cannot read settings file /nonexistent/srt.json"), "{}", stderr(&o));
+}
+
+#[test]
+fn bad_arguments_exit_125() {
+    let env = Env::new();
+    for args in [&["--no-such-flag"][..], &["--memory", "lots", "--", "true"], &["--preset", "wild", "--explain"]] {
+        let o = env.srt(args);
+        assert_eq!(o.status.code(), Some(125), "{args:?}");
+    }
+    let o = env.srt(&[]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(stderr(&o).contains("nothing to run"));
+}

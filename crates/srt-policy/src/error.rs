@@ -1,0 +1,34 @@
+//! Errors of the policy part.
+
+use std::path::PathBuf;
+
+/// A settings value that is not acceptable, with the JSON path of the value.
+/// Displays as one line: `network.allowedDomains[2]: "*.com" is a top-level wildcard`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{path}: {message}")]
+pub struct SettingsError {
+    /// JSON path (`network.allowedDomains[2]`), or `line L column C` for syntax errors.
+    pub path: String,
+    /// What is wrong, continuing the sentence after the path.
+    pub message: String,
+}
+
+impl SettingsError {
+    pub(crate) fn at(path: impl Into<String>, value: &str, message: impl std::fmt::Display) -> Self {
+        SettingsError { path: path.into(), message: format!("{value:?} {message}") }
+    }
+}
+
+/// Loading a settings file failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LoadError {
+    #[error("cannot read settings file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid settings file {file}: {error}")]
+    Invalid { file: String, error: SettingsError },
+}

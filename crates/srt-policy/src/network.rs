@@ -1,0 +1,145 @@
+//! Network decisions: which `host:port` a sandboxed program may reach, and
+//! which resolved addresses an allowed name may lead to.
+
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use serde::Serialize;
+
+use crate::address;
+use crate::domain::{DomainPattern, Host, normalize_host};
+
+/// Why a connection was refused; maps to srt's `X-Proxy-Error` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DenyCode {
+    /// Not in allowedDomains, or matched by deniedDomains (`blocked-by-allowlist`).
+    Allowlist,
+    /// An allowed name resolved to a forbidden address (`blocked-by-sandbox-runtime`).
+    ResolvedAddress,
+    /// The requested host is not a valid host name (`blocked-by-allowlist`).
+    InvalidHost,
+}
+
+impl DenyCode {
+    /// The `X-Proxy-Error` header value srt uses for this denial.
+    pub fn proxy_error(self) -> &'static str {
+        match self {
+            DenyCode::Allowlist | DenyCode::InvalidHost => "blocked-by-allowlist",
+            DenyCode::ResolvedAddress => "blocked-by-sandbox-runtime",
+        }
+    }
+}
+
+/// The outcome of a network decision.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "decision", rename_all = "lowercase")]
+pub enum NetDecision {
+    Allow {
+        /// The settings entry that allowed it (`*` for allow-all).
+        rule: String,
+    },
+    Deny {
+        code: DenyCode,
+        /// The entry that denied it, if one did.
+        rule: Option<String>,
+        /// Human text for the violation event and the proxy's reply body.
+        reason: String,
+    },
+}
+
+impl NetDecision {
+    pub fn is_allowed(&self) -> bool {
+        matches!(self, NetDecision::Allow { .. })
+    }
+}
+
+/// The network half of a [`crate::Policy`].
+#[derive(Debug, Clone, Default)]
+pub struct NetworkPolicy {
+    pub(crate) allowed: Vec<DomainPattern>,
+    pub(crate) denied: Vec<(DomainPattern, Option<String>)>,
+    pub(crate) denied_addresses: Vec<IpNet>,
+}
+
+impl NetworkPolicy {
+    /// True when no host can ever be allowed: the sandbox needs no proxy.
+    pub fn is_closed(&self) -> bool {
+        self.allowed.is_empty()
+    }
+
+    /// Decides a request for `host:port` as a client named it (before any
+    /// DNS lookup). deniedDomains are checked first and win.
+    pub fn decide_host(&self, host: &str, port: u16) -> NetDecision {
+        let Some(h) = normalize_host(host) else {
+            return NetDecision::Deny {
+                code: DenyCode::InvalidHost,
+                rule: None,
+                reason: format!("{host:?} is not a valid host name"),
+            };
+        };
+        if let Some(d) = self.denied_match(&h, port) {
+            return d;
+        }
+        match self.allowed.iter().find(|p| p.matches(&h, port)) {
+            Some(p) => NetDecision::Allow { rule: p.source.clone() },
+            None => NetDecision::Deny {
+                code: DenyCode::Allowlist,
+                rule: None,
+                reason: format!("{h}:{port} is not in allowedDomains"),
+            },
+        }
+    }
+
+    fn denied_match(&self, h: &Host, port: u16) -> Option<NetDecision> {
+        let (p, why) = self.denied.iter().find(|(p, _)| p.matches(h, port))?;
+        Some(NetDecision::Deny {
+            code: DenyCode::Allowlist,
+            rule: Some(p.source.clone()),
+            reason: why.clone().unwrap_or_else(|| format!("{h}:{port} matches deniedDomains entry {:?}", p.source)),
+        })
+    }
+
+    /// The resolved-address guard: may a connection for an allowed name go to
+    /// `ip:port`? `local_addrs` are this host's interface addresses (the
+    /// caller reads them; this stays pure).
+    ///
+    /// Order: deny-listed IP literals and `deniedResolvedAddresses` first;
+    /// then an IP literal that is itself allow-listed may be dialed; then the
+    /// always-denied classes and this host's own addresses.
+    pub fn decide_address(&self, ip: IpAddr, port: u16, local_addrs: &[IpAddr]) -> NetDecision {
+        let candidates = address::with_embedded(ip);
+        for c in &candidates {
+            if let Some(d) = self.denied_match(&Host::Ip(*c), port) {
+                return d;
+            }
+            if let Some(net) = self.denied_addresses.iter().find(|n| n.contains(c)) {
+                return NetDecision::Deny {
+                    code: DenyCode::ResolvedAddress,
+                    rule: Some(net.to_string()),
+                    reason: format!("{ip} is in deniedResolvedAddresses entry {net}"),
+                };
+            }
+        }
+        if let Some(p) = self.allowed.iter().find(|p| p.ip().is_some() && p.matches(&Host::Ip(ip), port)) {
+            return NetDecision::Allow { rule: p.source.clone() };
+        }
+        for c in &candidates {
+            if let Some(class) = address::special_class(*c) {
+                return NetDecision::Deny {
+                    code: DenyCode::ResolvedAddress,
+                    rule: None,
+                    reason: format!("{ip} is {class}"),
+                };
+            }
+            if local_addrs.iter().any(|l| crate::domain::same_ip(*l, *c)) {
+                return NetDecision::Deny {
+                    code: DenyCode::ResolvedAddress,
+                    rule: None,
+                    reason: format!("{ip} is an address of this host"),
+                };
+            }
+        }
+        NetDecision::Allow { rule: "resolved-address guard".into() }
+    }
+}

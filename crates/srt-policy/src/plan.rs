@@ -1,0 +1,262 @@
+//! The mount plan: the policy's filesystem rules turned into a list of mount
+//! operations that the sandbox executes verbatim, in order.
+//!
+//! Every path that any rule names (after globs are expanded against what
+//! exists now, and the mandatory protected names are searched) is judged with
+//! [`FsPolicy::decide_path`]; an operation is emitted only where the outcome
+//! differs from what the nearest enclosing operation already gives. Operations
+//! are sorted parents first, so a later, deeper mount refines an earlier one.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::filesystem::{FsOp, FsPolicy};
+use crate::paths::{FileKind, FsView, PathRule};
+
+/// Paths the sandbox synthesizes itself; rules beneath them are not mounted.
+const SYNTHESIZED: [&str; 2] = ["/proc", "/dev"];
+
+/// Limits on how much of the host tree plan building may walk.
+const MAX_WALK_ENTRIES: usize = 50_000;
+
+/// One mount operation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "op", rename_all = "kebab-case")]
+pub enum MountOp {
+    /// The host's root, bound read-only (recursively) as the sandbox's root.
+    RootReadOnly,
+    /// A fresh procfs for the sandbox's PID namespace.
+    Proc { path: PathBuf },
+    /// A minimal /dev: null, zero, full, random, urandom, tty, pts, ptmx, shm.
+    Dev { path: PathBuf },
+    /// A private, writable tmpfs (the sandbox's own /tmp).
+    Tmpfs { path: PathBuf },
+    /// The host path, bound writable at the same place.
+    BindWritable { path: PathBuf, kind: FileKind },
+    /// The host path, bound read-only at the same place.
+    BindReadOnly { path: PathBuf, kind: FileKind },
+    /// Hide a directory: an empty read-only directory over it.
+    MaskDir { path: PathBuf },
+    /// Hide a file: an empty read-only file over it.
+    MaskFile { path: PathBuf },
+    /// The path does not exist and must not be creatable (its parent is
+    /// writable); nothing may be created on the host to achieve it.
+    BlockCreate { path: PathBuf },
+}
+
+impl MountOp {
+    /// The path this operation acts on (`/` for the root).
+    pub fn path(&self) -> &Path {
+        match self {
+            MountOp::RootReadOnly => Path::new("/"),
+            MountOp::Proc { path }
+            | MountOp::Dev { path }
+            | MountOp::Tmpfs { path }
+            | MountOp::BindWritable { path, .. }
+            | MountOp::BindReadOnly { path, .. }
+            | MountOp::MaskDir { path }
+            | MountOp::MaskFile { path }
+            | MountOp::BlockCreate { path } => path,
+        }
+    }
+}
+
+/// The whole plan plus what could not be expressed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct MountPlan {
+    pub ops: Vec<MountOp>,
+    /// Entries skipped or weakened, in words (shown by `--explain` and `--debug`).
+    pub notes: Vec<String>,
+}
+
+/// The state an operation leaves a subtree in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    ReadOnly,
+    Writable,
+    Hidden,
+    /// Private tmpfs: only host-writable binds are placed inside it.
+    Private,
+}
+
+/// Builds the plan for `fs_policy` against the file system seen through `fs`.
+pub fn build(fs_policy: &FsPolicy, fs: &dyn FsView) -> MountPlan {
+    let mut plan = MountPlan::default();
+    let mut candidates: BTreeSet<PathBuf> = BTreeSet::new();
+    let mut budget = MAX_WALK_ENTRIES;
+
+    for rule in fs_policy.deny_read.iter().chain(&fs_policy.allow_read).chain(&fs_policy.deny_write) {
+        collect_rule(rule, fs, &mut candidates, &mut budget);
+    }
+    let mut roots = BTreeSet::new();
+    for rule in &fs_policy.allow_write {
+        let before = roots.len();
+        if rule.is_glob() {
+            let mut found = BTreeSet::new();
+            expand_glob(rule, fs, &mut found, &mut budget);
+            roots.extend(found);
+        } else if fs.kind(&rule.path).is_some() {
+            roots.insert(rule.path.clone());
+        }
+        if roots.len() == before {
+            plan.notes.push(format!("allowWrite {:?}: skipped, {} does not exist", rule.source, rule.path.display()));
+        }
+    }
+    for root in &roots {
+        candidates.insert(root.clone());
+        collect_protected(fs_policy, root, fs, &mut candidates, &mut budget);
+    }
+    if budget == 0 {
+        plan.notes.push(format!(
+            "stopped walking the host tree after {MAX_WALK_ENTRIES} entries: globs and protected \
+             names beyond that are enforced by rule only"
+        ));
+    }
+
+    plan.ops.push(MountOp::RootReadOnly);
+    plan.ops.push(MountOp::Proc { path: "/proc".into() });
+    plan.ops.push(MountOp::Dev { path: "/dev".into() });
+    let tmp = PathBuf::from("/tmp");
+    let private_tmp = !fs_policy.decide_path(&tmp, FsOp::Write).is_allowed();
+    if private_tmp {
+        plan.ops.push(MountOp::Tmpfs { path: tmp.clone() });
+    }
+
+    // Sorted parents first (fewer components first, then by name).
+    let mut ordered: Vec<PathBuf> = candidates.into_iter().collect();
+    ordered.sort_by(|a, b| a.components().count().cmp(&b.components().count()).then_with(|| a.cmp(b)));
+    let mut states: Vec<(PathBuf, State)> = vec![(PathBuf::from("/"), State::ReadOnly)];
+    if private_tmp {
+        states.push((tmp, State::Private));
+    }
+    for path in ordered {
+        if SYNTHESIZED.iter().any(|s| path.starts_with(s)) {
+            plan.notes.push(format!(
+                "{}: rules under {} do not apply; the sandbox has its own",
+                path.display(),
+                path.display()
+            ));
+            continue;
+        }
+        let inherited = inherited_state(&states, &path);
+        let readable = fs_policy.decide_path(&path, FsOp::Read).is_allowed();
+        let writable = fs_policy.decide_path(&path, FsOp::Write).is_allowed();
+        let kind = fs.kind(&path);
+        if !readable && writable {
+            plan.notes
+                .push(format!("{}: write allowed but read denied; hidden, so not writable either", path.display()));
+        }
+        let op = match (readable, writable, kind) {
+            (_, _, _) if inherited == State::Private && !(readable && writable) => None,
+            (true, true, Some(kind)) if inherited != State::Writable => {
+                Some((MountOp::BindWritable { path: path.clone(), kind }, State::Writable))
+            }
+            (true, false, Some(kind)) if inherited != State::ReadOnly => {
+                Some((MountOp::BindReadOnly { path: path.clone(), kind }, State::ReadOnly))
+            }
+            (false, _, Some(FileKind::Dir)) if inherited != State::Hidden => {
+                Some((MountOp::MaskDir { path: path.clone() }, State::Hidden))
+            }
+            (false, _, Some(_)) if inherited != State::Hidden => {
+                Some((MountOp::MaskFile { path: path.clone() }, State::Hidden))
+            }
+            (_, false, None) if matches!(inherited, State::Writable | State::Private) => {
+                Some((MountOp::BlockCreate { path: path.clone() }, State::ReadOnly))
+            }
+            _ => None,
+        };
+        if let Some((op, state)) = op {
+            plan.ops.push(op);
+            states.push((path, state));
+        }
+    }
+    plan
+}
+
+/// The state of the deepest recorded ancestor of `path` (strictly above it or itself).
+fn inherited_state(states: &[(PathBuf, State)], path: &Path) -> State {
+    states
+        .iter()
+        .filter(|(p, _)| path.starts_with(p) && p != path)
+        .max_by_key(|(p, _)| p.components().count())
+        .map_or(State::ReadOnly, |(_, s)| *s)
+}
+
+fn collect_rule(rule: &PathRule, fs: &dyn FsView, out: &mut BTreeSet<PathBuf>, budget: &mut usize) {
+    if rule.is_glob() {
+        expand_glob(rule, fs, out, budget);
+    } else {
+        out.insert(rule.path.clone());
+    }
+}
+
+/// Adds the existing paths a glob matches (not descending into a match).
+fn expand_glob(rule: &PathRule, fs: &dyn FsView, out: &mut BTreeSet<PathBuf>, budget: &mut usize) {
+    let base = rule.base();
+    let max_depth = if rule.path.to_string_lossy().contains("**") {
+        usize::MAX
+    } else {
+        rule.path.components().count() - base.components().count()
+    };
+    let mut stack = vec![(base, 0usize)];
+    while let Some((dir, depth)) = stack.pop() {
+        if depth >= max_depth || SYNTHESIZED.iter().any(|s| dir.starts_with(s)) || dir.starts_with("/sys") {
+            continue;
+        }
+        for (name, kind) in fs.read_dir(&dir) {
+            if *budget == 0 {
+                return;
+            }
+            *budget -= 1;
+            let child = dir.join(&name);
+            if rule.covers(&child) {
+                out.insert(child);
+            } else if kind == FileKind::Dir {
+                stack.push((child, depth + 1));
+            }
+        }
+    }
+}
+
+/// Adds the protected names found within the search depth below `root`, and
+/// the missing ones directly in `root` (which must not be created).
+fn collect_protected(
+    fs_policy: &FsPolicy,
+    root: &Path,
+    fs: &dyn FsView,
+    out: &mut BTreeSet<PathBuf>,
+    budget: &mut usize,
+) {
+    if fs.kind(root) != Some(FileKind::Dir) {
+        return;
+    }
+    let entries = fs_policy.protected_entries();
+    let mut stack = vec![(root.to_path_buf(), 0usize)];
+    while let Some((dir, depth)) = stack.pop() {
+        for entry in &entries {
+            let p = dir.join(entry);
+            let exists = fs.kind(&p).is_some() || fs.is_symlink(&p);
+            // A missing multi-component entry (.git/hooks) is blocked only
+            // where its parent (.git) exists: blocking `.git` itself would
+            // forbid `git init`.
+            let parent_exists = p.parent().is_some_and(|pp| fs.kind(pp) == Some(FileKind::Dir));
+            if exists || (depth == 0 && parent_exists) {
+                out.insert(p);
+            }
+        }
+        if depth + 1 >= fs_policy.search_depth() {
+            continue;
+        }
+        for (name, kind) in fs.read_dir(&dir) {
+            if *budget == 0 {
+                return;
+            }
+            *budget -= 1;
+            if kind == FileKind::Dir {
+                stack.push((dir.join(name), depth + 1));
+            }
+        }
+    }
+}

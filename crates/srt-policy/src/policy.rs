@@ -1,0 +1,380 @@
+//! From settings to a validated [`Policy`]: every value checked, every path
+//! resolved, every pattern compiled. No system calls except through
+//! [`FsView`] (symlink resolution of path entries).
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use ipnet::IpNet;
+use serde::Serialize;
+
+use crate::domain::{DomainPattern, PatternList};
+use crate::error::{LoadError, SettingsError};
+use crate::filesystem::{FsDecision, FsOp, FsPolicy};
+use crate::network::{NetDecision, NetworkPolicy};
+use crate::paths::{FsView, PathContext, PathRule, absolutize};
+use crate::plan::{self, MountPlan};
+use crate::preset::Preset;
+use crate::settings::{self, Settings};
+
+/// Default `mandatoryDenySearchDepth`, as in srt.
+pub const DEFAULT_SEARCH_DEPTH: usize = 3;
+
+/// Resource limits; `None` means not limited.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Limits {
+    pub wall_time_seconds: Option<f64>,
+    pub cpu_time_seconds: Option<f64>,
+    pub memory_bytes: Option<u64>,
+    pub max_processes: Option<u64>,
+    pub max_file_size_bytes: Option<u64>,
+    pub max_output_bytes: Option<u64>,
+}
+
+/// What `execute_code_with_custom_config` may add at most.
+#[derive(Debug, Clone, Default)]
+pub struct Ceiling {
+    pub allowed_domains: Vec<DomainPattern>,
+    pub allow_write: Vec<PathRule>,
+}
+
+/// Unix-domain socket rules.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UnixSockets {
+    pub allow_all: bool,
+    pub allowed: Vec<PathBuf>,
+}
+
+/// A validated policy: the one source of truth every part asks.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    pub network: NetworkPolicy,
+    pub filesystem: FsPolicy,
+    pub limits: Limits,
+    pub unix_sockets: UnixSockets,
+    pub allow_local_binding: bool,
+    pub http_proxy_port: Option<u16>,
+    pub socks_proxy_port: Option<u16>,
+    /// `(command pattern, paths)` pairs whose violations are not reported.
+    pub ignore_violations: Vec<(String, Vec<PathBuf>)>,
+    pub enable_weaker_nested_sandbox: bool,
+    pub java_agent_jar_path: Option<PathBuf>,
+    /// `None`: the ceiling is the server's own policy.
+    pub ceiling: Option<Ceiling>,
+    /// The effective settings (preset merged with the file), for display.
+    pub settings: Settings,
+}
+
+/// Where the settings came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum SettingsSource {
+    /// `--settings FILE`.
+    Explicit { path: PathBuf },
+    /// `~/.srt-settings.json`, which existed.
+    DefaultFile { path: PathBuf },
+    /// No file: the built-in default (no network, no writes, reads allowed).
+    BuiltIn,
+}
+
+/// How to find the settings.
+#[derive(Debug, Clone)]
+pub struct LoadOptions {
+    /// `--settings FILE`: must exist and be valid.
+    pub explicit: Option<PathBuf>,
+    /// The default file (`~/.srt-settings.json`): used if it exists.
+    pub default_file: Option<PathBuf>,
+    pub preset: Option<Preset>,
+}
+
+/// Reads, merges and validates settings. Never falls back silently: an
+/// explicit file that cannot be read, or any invalid file, is an error.
+pub fn load(opts: &LoadOptions, ctx: &PathContext, fs: &dyn FsView) -> Result<(Policy, SettingsSource), LoadError> {
+    let (text, source) = match (&opts.explicit, &opts.default_file) {
+        (Some(p), _) => {
+            let text = std::fs::read_to_string(p).map_err(|source| LoadError::Read { path: p.clone(), source })?;
+            (Some(text), SettingsSource::Explicit { path: p.clone() })
+        }
+        (None, Some(p)) => match std::fs::read_to_string(p) {
+            Ok(text) => (Some(text), SettingsSource::DefaultFile { path: p.clone() }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => (None, SettingsSource::BuiltIn),
+            Err(source) => return Err(LoadError::Read { path: p.clone(), source }),
+        },
+        (None, None) => (None, SettingsSource::BuiltIn),
+    };
+    let file_name = match &source {
+        SettingsSource::Explicit { path } | SettingsSource::DefaultFile { path } => path.display().to_string(),
+        SettingsSource::BuiltIn => "(built-in default)".into(),
+    };
+    let policy = from_text(text.as_deref(), opts.preset, ctx, fs)
+        .map_err(|error| LoadError::Invalid { file: file_name, error })?;
+    Ok((policy, source))
+}
+
+/// Builds a policy from settings text (or none) over an optional preset.
+pub fn from_text(
+    text: Option<&str>,
+    preset: Option<Preset>,
+    ctx: &PathContext,
+    fs: &dyn FsView,
+) -> Result<Policy, SettingsError> {
+    let file_value = text.map(settings::parse_value).transpose()?;
+    if let Some(v) = &file_value {
+        // Shape-check the file on its own first, so errors point at the file's
+        // own values rather than at a merge result.
+        settings::from_value(v.clone())?;
+    }
+    let mut value = preset.map_or_else(|| serde_json::json!({}), Preset::settings);
+    if let Some(v) = &file_value {
+        settings::merge(&mut value, v);
+    }
+    let s = settings::from_value(value)?;
+    // A bare "*" in allowedDomains is the permissive preset's allow-all and
+    // nothing else: a file that sets allowedDomains itself cannot use it.
+    let file_sets_allowed =
+        file_value.as_ref().and_then(|v| v.get("network")).and_then(|n| n.get("allowedDomains")).is_some();
+    let allow_any = preset == Some(Preset::Permissive) && !file_sets_allowed;
+    from_settings(s, allow_any, ctx, fs)
+}
+
+/// Validates settings and resolves them into a policy.
+pub fn from_settings(
+    s: Settings,
+    allow_any: bool,
+    ctx: &PathContext,
+    fs: &dyn FsView,
+) -> Result<Policy, SettingsError> {
+    reject_unsupported(&s)?;
+    let n = &s.network;
+    let allowed = domains(&n.allowed_domains, "network.allowedDomains", PatternList::Allowed, allow_any)?;
+    let denied_patterns = domains(&n.denied_domains, "network.deniedDomains", PatternList::Denied, false)?;
+    for (key, reason) in &n.denied_domain_reasons {
+        let path = format!("network.deniedDomainReasons[{key:?}]");
+        if !n.denied_domains.contains(key) {
+            return Err(SettingsError::at(path, key, "is not an entry of network.deniedDomains"));
+        }
+        if reason.is_empty() {
+            return Err(SettingsError::at(path, reason, "is empty"));
+        }
+    }
+    let denied = denied_patterns
+        .into_iter()
+        .map(|p| {
+            let why = n.denied_domain_reasons.get(&p.source).cloned();
+            (p, why)
+        })
+        .collect();
+    let mut denied_addresses = Vec::new();
+    for (i, a) in n.denied_resolved_addresses.iter().enumerate() {
+        denied_addresses
+            .push(parse_net(a).map_err(|m| SettingsError::at(format!("network.deniedResolvedAddresses[{i}]"), a, m))?);
+    }
+    let http_proxy_port = port(n.http_proxy_port, "network.httpProxyPort")?;
+    let socks_proxy_port = port(n.socks_proxy_port, "network.socksProxyPort")?;
+    let mut unix = Vec::new();
+    for (i, p) in n.allow_unix_sockets.iter().enumerate() {
+        let path = format!("network.allowUnixSockets[{i}]");
+        nonempty(p, &path)?;
+        unix.push(absolutize(p, ctx));
+    }
+
+    let f = &s.filesystem;
+    let depth = match s.mandatory_deny_search_depth {
+        None => DEFAULT_SEARCH_DEPTH,
+        Some(d @ 1..=10) => d as usize,
+        Some(d) => {
+            return Err(SettingsError {
+                path: "mandatoryDenySearchDepth".into(),
+                message: format!("{d} is out of range (1 to 10)"),
+            });
+        }
+    };
+    let filesystem = FsPolicy {
+        deny_read: path_rules(&f.deny_read, "filesystem.denyRead", ctx, fs)?,
+        allow_read: path_rules(&f.allow_read, "filesystem.allowRead", ctx, fs)?,
+        allow_write: path_rules(&f.allow_write, "filesystem.allowWrite", ctx, fs)?,
+        deny_write: path_rules(&f.deny_write, "filesystem.denyWrite", ctx, fs)?,
+        allow_git_config: f.allow_git_config,
+        search_depth: depth,
+    };
+
+    let mut ignore_violations = Vec::new();
+    for (pattern, paths) in &s.ignore_violations {
+        let base = format!("ignoreViolations[{pattern:?}]");
+        nonempty(pattern, &base)?;
+        let mut resolved = Vec::new();
+        for (i, p) in paths.iter().enumerate() {
+            nonempty(p, &format!("{base}[{i}]"))?;
+            resolved.push(absolutize(p, ctx));
+        }
+        ignore_violations.push((pattern.clone(), resolved));
+    }
+    if let Some(rg) = &s.ripgrep {
+        nonempty(&rg.command, "ripgrep.command")?;
+    }
+    let java_agent_jar_path = match &s.java_agent_jar_path {
+        Some(p) => {
+            nonempty(p, "javaAgentJarPath")?;
+            Some(absolutize(p, ctx))
+        }
+        None => None,
+    };
+    let limits = limits(&s)?;
+    let ceiling = match &s.mcp.custom_config_ceiling {
+        None => None,
+        Some(c) => Some(Ceiling {
+            allowed_domains: domains(
+                &c.allowed_domains,
+                "mcp.customConfigCeiling.allowedDomains",
+                PatternList::Allowed,
+                false,
+            )?,
+            allow_write: path_rules(&c.allow_write, "mcp.customConfigCeiling.allowWrite", ctx, fs)?,
+        }),
+    };
+
+    Ok(Policy {
+        network: NetworkPolicy { allowed, denied, denied_addresses },
+        filesystem,
+        limits,
+        unix_sockets: UnixSockets { allow_all: n.allow_all_unix_sockets, allowed: unix },
+        allow_local_binding: n.allow_local_binding,
+        http_proxy_port,
+        socks_proxy_port,
+        ignore_violations,
+        enable_weaker_nested_sandbox: s.enable_weaker_nested_sandbox,
+        java_agent_jar_path,
+        ceiling,
+        settings: s,
+    })
+}
+
+/// Keys srt knows that this version does not implement. Ignoring them would
+/// silently weaken or change what the user asked for, so they are refused.
+fn reject_unsupported(s: &Settings) -> Result<(), SettingsError> {
+    for (key, present) in [
+        ("network.tlsTerminate", s.network.tls_terminate.is_some()),
+        ("network.filterRequest", s.network.filter_request.is_some()),
+        ("network.parentProxy", s.network.parent_proxy.is_some()),
+    ] {
+        if present {
+            return Err(SettingsError {
+                path: key.into(),
+                message: "is not supported by this version of srt; remove it, or use Anthropic's srt for this feature"
+                    .into(),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn nonempty(v: &str, path: &str) -> Result<(), SettingsError> {
+    if v.is_empty() {
+        return Err(SettingsError::at(path, v, "is empty"));
+    }
+    Ok(())
+}
+
+fn domains(
+    list: &[String],
+    base: &str,
+    kind: PatternList,
+    allow_any: bool,
+) -> Result<Vec<DomainPattern>, SettingsError> {
+    list.iter()
+        .enumerate()
+        .map(|(i, e)| {
+            DomainPattern::parse(e, kind, allow_any).map_err(|m| SettingsError::at(format!("{base}[{i}]"), e, m))
+        })
+        .collect()
+}
+
+fn path_rules(list: &[String], base: &str, ctx: &PathContext, fs: &dyn FsView) -> Result<Vec<PathRule>, SettingsError> {
+    list.iter()
+        .enumerate()
+        .map(|(i, e)| PathRule::new(e, ctx, fs).map_err(|m| SettingsError::at(format!("{base}[{i}]"), e, m)))
+        .collect()
+}
+
+/// An IP address (`10.0.0.1`, `::1`) or CIDR (`10.0.0.0/8`).
+pub fn parse_net(s: &str) -> Result<IpNet, String> {
+    if let Ok(net) = s.parse::<IpNet>() {
+        return Ok(net.trunc());
+    }
+    let bare = s.strip_prefix('[').and_then(|x| x.strip_suffix(']')).unwrap_or(s);
+    bare.parse::<IpAddr>()
+        .map(IpNet::from)
+        .map_err(|_| "is not an IP address or CIDR range (like 10.0.0.0/8 or fd00::/8)".to_string())
+}
+
+fn port(p: Option<i64>, path: &str) -> Result<Option<u16>, SettingsError> {
+    match p {
+        None => Ok(None),
+        Some(n @ 1..=65535) => Ok(Some(n as u16)),
+        Some(n) => Err(SettingsError { path: path.into(), message: format!("{n} is not a port (1 to 65535)") }),
+    }
+}
+
+fn limits(s: &Settings) -> Result<Limits, SettingsError> {
+    let l = &s.limits;
+    let secs = |v: Option<f64>, key: &str| -> Result<Option<f64>, SettingsError> {
+        match v {
+            None => Ok(None),
+            Some(x) if x.is_finite() && x > 0.0 && x <= 31_536_000.0 => Ok(Some(x)),
+            Some(x) => Err(SettingsError {
+                path: format!("limits.{key}"),
+                message: format!("{x} is out of range (more than 0, at most 31536000 seconds)"),
+            }),
+        }
+    };
+    let int = |v: Option<i64>, key: &str, min: i64, max: i64| -> Result<Option<u64>, SettingsError> {
+        match v {
+            None => Ok(None),
+            Some(x) if (min..=max).contains(&x) => Ok(Some(x as u64)),
+            Some(x) => Err(SettingsError {
+                path: format!("limits.{key}"),
+                message: format!("{x} is out of range ({min} to {max})"),
+            }),
+        }
+    };
+    Ok(Limits {
+        wall_time_seconds: secs(l.wall_time_seconds, "wallTimeSeconds")?,
+        cpu_time_seconds: secs(l.cpu_time_seconds, "cpuTimeSeconds")?,
+        memory_bytes: int(l.memory_bytes, "memoryBytes", 1 << 20, i64::MAX)?,
+        max_processes: int(l.max_processes, "maxProcesses", 1, 4_194_304)?,
+        max_file_size_bytes: int(l.max_file_size_bytes, "maxFileSizeBytes", 1, i64::MAX)?,
+        max_output_bytes: int(l.max_output_bytes, "maxOutputBytes", 1, i64::MAX)?,
+    })
+}
+
+impl Policy {
+    /// See [`NetworkPolicy::decide_host`].
+    pub fn decide_host(&self, host: &str, port: u16) -> NetDecision {
+        self.network.decide_host(host, port)
+    }
+
+    /// See [`NetworkPolicy::decide_address`].
+    pub fn decide_address(&self, ip: IpAddr, port: u16, local_addrs: &[IpAddr]) -> NetDecision {
+        self.network.decide_address(ip, port, local_addrs)
+    }
+
+    /// See [`FsPolicy::decide_path`].
+    pub fn decide_path(&self, path: &Path, op: FsOp) -> FsDecision {
+        self.filesystem.decide_path(path, op)
+    }
+
+    /// The mount plan for the file system seen through `fs`.
+    pub fn mount_plan(&self, fs: &dyn FsView) -> MountPlan {
+        plan::build(&self.filesystem, fs)
+    }
+
+    /// Is the violation on `target` by `command` one to leave unreported?
+    /// A pattern is `*` or a substring of the command line.
+    pub fn is_ignored(&self, command: &str, target: &Path) -> bool {
+        self.ignore_violations.iter().any(|(pattern, paths)| {
+            (pattern == "*" || command.contains(pattern.as_str())) && paths.iter().any(|p| target.starts_with(p))
+        })
+    }
+}

@@ -1,0 +1,257 @@
+//! The srt settings file, as written: every key of Anthropic's srt plus this
+//! project's `limits` and `mcp` extensions. Deserialization is strict (unknown
+//! keys and wrong types are errors with their JSON path); value checks that
+//! serde cannot express live in [`crate::policy`].
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::SettingsError;
+
+/// A whole settings file.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Settings {
+    #[serde(default)]
+    pub network: NetworkSettings,
+    #[serde(default)]
+    pub filesystem: FilesystemSettings,
+    /// `{commandPattern: [paths]}`: violations not to report.
+    #[serde(default)]
+    pub ignore_violations: BTreeMap<String, Vec<String>>,
+    /// Run with Landlock and seccomp only where namespaces are unavailable.
+    #[serde(default)]
+    pub enable_weaker_nested_sandbox: bool,
+    /// How deep below each writable root the mandatory protections are searched (1–10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mandatory_deny_search_depth: Option<u32>,
+    /// srt's scanning helper; accepted for compatibility, not needed here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ripgrep: Option<RipgrepSettings>,
+    /// macOS only in srt; accepted, no effect on Linux.
+    #[serde(default)]
+    pub allow_pty: bool,
+    /// macOS only in srt; accepted, no effect on Linux.
+    #[serde(default)]
+    pub enable_weaker_network_isolation: bool,
+    /// macOS only in srt; accepted, no effect on Linux.
+    #[serde(default)]
+    pub allow_apple_events: bool,
+    /// Path of the proxy agent jar set in `JAVA_TOOL_OPTIONS`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub java_agent_jar_path: Option<String>,
+    /// Extension: resource limits.
+    #[serde(default)]
+    pub limits: LimitsSettings,
+    /// Extension: srt-mcp settings.
+    #[serde(default)]
+    pub mcp: McpSettings,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct NetworkSettings {
+    #[serde(default)]
+    pub allowed_domains: Vec<String>,
+    #[serde(default)]
+    pub denied_domains: Vec<String>,
+    #[serde(default)]
+    pub denied_domain_reasons: BTreeMap<String, String>,
+    #[serde(default)]
+    pub allow_unix_sockets: Vec<String>,
+    #[serde(default)]
+    pub allow_all_unix_sockets: bool,
+    #[serde(default)]
+    pub allow_local_binding: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_proxy_port: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub socks_proxy_port: Option<i64>,
+    #[serde(default)]
+    pub denied_resolved_addresses: Vec<String>,
+    /// srt keys this version does not implement. Accepting and ignoring them
+    /// would silently weaken what the user asked for, so their presence is an
+    /// error (see `policy::reject_unsupported`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_terminate: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter_request: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_proxy: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct FilesystemSettings {
+    #[serde(default)]
+    pub deny_read: Vec<String>,
+    #[serde(default)]
+    pub allow_read: Vec<String>,
+    #[serde(default)]
+    pub allow_write: Vec<String>,
+    #[serde(default)]
+    pub deny_write: Vec<String>,
+    #[serde(default)]
+    pub allow_git_config: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RipgrepSettings {
+    pub command: String,
+    #[serde(default)]
+    pub args: Vec<String>,
+}
+
+/// Resource limits (extension). Integers are checked for range later so the
+/// error can name the allowed range.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct LimitsSettings {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wall_time_seconds: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_time_seconds: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_bytes: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_processes: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_file_size_bytes: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_output_bytes: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct McpSettings {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custom_config_ceiling: Option<CeilingSettings>,
+}
+
+/// The most that `execute_code_with_custom_config` may grant.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CeilingSettings {
+    #[serde(default)]
+    pub allowed_domains: Vec<String>,
+    #[serde(default)]
+    pub allow_write: Vec<String>,
+}
+
+/// Parses settings text. A JSON syntax error names line and column; a shape
+/// error names the JSON path of the offending value.
+pub fn parse_value(text: &str) -> Result<serde_json::Value, SettingsError> {
+    serde_json::from_str::<serde_json::Value>(text).map_err(|e| SettingsError {
+        path: format!("line {} column {}", e.line(), e.column()),
+        message: format!("is not valid JSON: {e}"),
+    })
+}
+
+/// Deserializes a (possibly preset-merged) JSON value into [`Settings`].
+pub fn from_value(value: serde_json::Value) -> Result<Settings, SettingsError> {
+    if !value.is_object() {
+        return Err(SettingsError { path: "(top level)".into(), message: "must be a JSON object".into() });
+    }
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let path = if path == "." || path.is_empty() { "(top level)".to_string() } else { path };
+        SettingsError { path, message: describe_serde_error(&e.into_inner().to_string()) }
+    })
+}
+
+/// Makes serde's messages read as the end of a sentence that starts with the path.
+fn describe_serde_error(msg: &str) -> String {
+    if let Some(rest) = msg.strip_prefix("unknown field ") {
+        // "unknown field `x`, expected one of `a`, `b`"
+        return format!("unknown key {rest}");
+    }
+    if let Some(rest) = msg.strip_prefix("invalid type: ") {
+        return format!("has the wrong type: {rest}");
+    }
+    if let Some(rest) = msg.strip_prefix("missing field ") {
+        return format!("is missing the required key {rest}");
+    }
+    msg.to_string()
+}
+
+/// RFC 7386 JSON merge patch: objects merge key by key, anything else
+/// (arrays included) replaces. How a settings file refines a preset.
+pub fn merge(base: &mut serde_json::Value, patch: &serde_json::Value) {
+    match (base, patch) {
+        (serde_json::Value::Object(b), serde_json::Value::Object(p)) => {
+            for (k, v) in p {
+                if v.is_null() {
+                    b.remove(k);
+                } else {
+                    merge(b.entry(k.clone()).or_insert(serde_json::Value::Null), v);
+                }
+            }
+        }
+        (b, p) => *b = p.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Settings, SettingsError> {
+        from_value(parse_value(text)?)
+    }
+
+    #[test]
+    fn empty_object_is_default() {
+        assert_eq!(parse("{}").unwrap(), Settings::default());
+    }
+
+    #[test]
+    fn every_srt_key_is_accepted() {
+        let text = r#"{
+          "network": {"allowedDomains": ["github.com"], "deniedDomains": ["evil.com"],
+            "deniedDomainReasons": {"evil.com": "known bad"}, "allowUnixSockets": ["/run/x.sock"],
+            "allowAllUnixSockets": false, "allowLocalBinding": true,
+            "httpProxyPort": 3128, "socksProxyPort": 1080, "deniedResolvedAddresses": ["10.0.0.0/8"]},
+          "filesystem": {"denyRead": ["~/.ssh"], "allowRead": ["~/.ssh/known_hosts"],
+            "allowWrite": ["."], "denyWrite": [".env"], "allowGitConfig": true},
+          "ignoreViolations": {"*": ["/usr/bin"]},
+          "enableWeakerNestedSandbox": false, "mandatoryDenySearchDepth": 3,
+          "ripgrep": {"command": "rg", "args": ["--hidden"]},
+          "allowPty": false, "enableWeakerNetworkIsolation": false, "allowAppleEvents": false,
+          "javaAgentJarPath": "/opt/agent.jar",
+          "limits": {"wallTimeSeconds": 30, "cpuTimeSeconds": 30, "memoryBytes": 536870912,
+            "maxProcesses": 64, "maxFileSizeBytes": 104857600, "maxOutputBytes": 1048576},
+          "mcp": {"customConfigCeiling": {"allowedDomains": [], "allowWrite": []}}
+        }"#;
+        let s = parse(text).unwrap();
+        assert_eq!(s.network.allowed_domains, ["github.com"]);
+        assert_eq!(s.limits.max_processes, Some(64));
+    }
+
+    #[test]
+    fn errors_name_the_json_path() {
+        let cases = [
+            (r#"{"netwrk": {}}"#, "netwrk", "unknown key `netwrk`"),
+            (r#"{"network": {"allowedDomain": []}}"#, "network.allowedDomain", "unknown key `allowedDomain`"),
+            (r#"{"network": {"allowedDomains": ["a.com", 3]}}"#, "network.allowedDomains[1]", "wrong type"),
+            (r#"{"filesystem": {"allowWrite": "."}}"#, "filesystem.allowWrite", "wrong type"),
+            (r#"{"limits": {"maxProcesses": "ten"}}"#, "limits.maxProcesses", "wrong type"),
+            (r#"{"ripgrep": {}}"#, "ripgrep", "missing the required key `command`"),
+            (r#"[]"#, "(top level)", "JSON object"),
+            ("{\"network\": {", "line 1 column 13", "not valid JSON"),
+        ];
+        for (text, path, msg) in cases {
+            let e = parse(text).expect_err(text);
+            assert!(e.path.contains(path), "{text}: path {:?}, want {path:?}", e.path);
+            assert!(e.message.contains(msg), "{text}: message {:?}, want {msg:?}", e.message);
+        }
+    }
+
+    #[test]
+    fn merge_patch_semantics() {
+        let mut base = serde_json::json!({"network": {"allowedDomains": ["a"], "deniedDomains": ["b"]}, "x": 1});
+        merge(&mut base, &serde_json::json!({"network": {"allowedDomains": ["c"]}, "x": null}));
+        assert_eq!(base, serde_json::json!({"network": {"allowedDomains": ["c"], "deniedDomains": ["b"]}}));
+    }
+}

@@ -1,0 +1,390 @@
+//! Table-driven tests of the whole policy: settings → decisions → mount plan.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use crate::{FileKind, FsOp, MountOp, NetDecision, PathContext, Policy, Preset, RealFs, from_text};
+
+fn ctx() -> PathContext {
+    PathContext { cwd: "/nonexistent/proj".into(), home: "/nonexistent/home".into() }
+}
+
+fn policy(text: &str) -> Policy {
+    from_text(Some(text), None, &ctx(), &RealFs).unwrap_or_else(|e| panic!("{text}: {e}"))
+}
+
+fn preset(p: Preset) -> Policy {
+    from_text(None, Some(p), &ctx(), &RealFs).unwrap()
+}
+
+fn host_ok(p: &Policy, host: &str, port: u16) -> bool {
+    p.decide_host(host, port).is_allowed()
+}
+
+fn read_ok(p: &Policy, path: &str) -> bool {
+    p.decide_path(Path::new(path), FsOp::Read).is_allowed()
+}
+
+fn write_ok(p: &Policy, path: &str) -> bool {
+    p.decide_path(Path::new(path), FsOp::Write).is_allowed()
+}
+
+#[test]
+fn builtin_default_is_closed() {
+    let p = from_text(None, None, &ctx(), &RealFs).unwrap();
+    assert!(p.network.is_closed());
+    assert!(!host_ok(&p, "example.com", 443));
+    assert!(read_ok(&p, "/etc/hostname"));
+    assert!(!write_ok(&p, "/nonexistent/proj/x"));
+    assert!(!write_ok(&p, "/tmp/x"));
+}
+
+#[test]
+fn settings_errors_name_path_and_value() {
+    let cases = [
+        (
+            r#"{"network": {"allowedDomains": ["a.com", "b.com", "*.com"]}}"#,
+            r#"network.allowedDomains[2]: "*.com" is a top-level wildcard"#,
+        ),
+        (r#"{"network": {"allowedDomains": ["*"]}}"#, r#"network.allowedDomains[0]: "*" allows every domain"#),
+        (r#"{"network": {"allowedDomains": ["http://x.com"]}}"#, "must not include a protocol"),
+        (
+            r#"{"network": {"deniedDomains": ["x.com/p"]}}"#,
+            r#"network.deniedDomains[0]: "x.com/p" must not include a path"#,
+        ),
+        (
+            r#"{"network": {"deniedDomains": ["a.com"], "deniedDomainReasons": {"b.com": "x"}}}"#,
+            r#"network.deniedDomainReasons["b.com"]: "b.com" is not an entry"#,
+        ),
+        (r#"{"network": {"deniedDomains": ["a.com"], "deniedDomainReasons": {"a.com": ""}}}"#, "is empty"),
+        (
+            r#"{"network": {"deniedResolvedAddresses": ["10.0.0.0/33"]}}"#,
+            r#"network.deniedResolvedAddresses[0]: "10.0.0.0/33" is not an IP"#,
+        ),
+        (r#"{"network": {"deniedResolvedAddresses": ["evil"]}}"#, "is not an IP"),
+        (r#"{"network": {"httpProxyPort": 0}}"#, "network.httpProxyPort: 0 is not a port"),
+        (r#"{"network": {"socksProxyPort": 70000}}"#, "network.socksProxyPort: 70000 is not a port"),
+        (r#"{"network": {"allowUnixSockets": [""]}}"#, r#"network.allowUnixSockets[0]: "" is empty"#),
+        (r#"{"network": {"tlsTerminate": {}}}"#, "network.tlsTerminate: is not supported"),
+        (r#"{"filesystem": {"denyRead": ["ok", ""]}}"#, r#"filesystem.denyRead[1]: "" is empty"#),
+        (
+            r#"{"filesystem": {"denyWrite": ["logs/*/"]}}"#,
+            r#"filesystem.denyWrite[0]: "logs/*/" is a glob ending in "/""#,
+        ),
+        (r#"{"filesystem": {"allowRead": ["[z"]}}"#, "is not a valid glob"),
+        (r#"{"mandatoryDenySearchDepth": 0}"#, "mandatoryDenySearchDepth: 0 is out of range (1 to 10)"),
+        (r#"{"mandatoryDenySearchDepth": 11}"#, "out of range"),
+        (r#"{"mandatoryDenySearchDepth": -1}"#, "mandatoryDenySearchDepth"),
+        (r#"{"limits": {"memoryBytes": 10}}"#, "limits.memoryBytes: 10 is out of range"),
+        (r#"{"limits": {"wallTimeSeconds": 0}}"#, "limits.wallTimeSeconds: 0 is out of range"),
+        (r#"{"limits": {"maxProcesses": 0}}"#, "limits.maxProcesses: 0 is out of range"),
+        (r#"{"ignoreViolations": {"": ["/x"]}}"#, "is empty"),
+        (r#"{"ripgrep": {"command": ""}}"#, r#"ripgrep.command: "" is empty"#),
+        (
+            r#"{"mcp": {"customConfigCeiling": {"allowedDomains": ["*.org"]}}}"#,
+            "mcp.customConfigCeiling.allowedDomains[0]",
+        ),
+        (r#"{"network": {"allowLocalBinding": "yes"}}"#, "network.allowLocalBinding: has the wrong type"),
+    ];
+    for (text, want) in cases {
+        let e = from_text(Some(text), None, &ctx(), &RealFs).expect_err(text).to_string();
+        assert!(e.contains(want), "{text}\n got: {e}\nwant: {want}");
+        assert!(!e.contains('\n'), "one line: {e}");
+    }
+}
+
+#[test]
+fn presets_decide_as_documented() {
+    let c = preset(Preset::Conservative);
+    assert!(c.network.is_closed());
+    assert!(!read_ok(&c, "/nonexistent/home/.ssh/id_rsa"));
+    assert!(!read_ok(&c, "/nonexistent/home/.kube/config"));
+    assert!(!read_ok(&c, "/etc/passwd"));
+    assert!(write_ok(&c, "/nonexistent/proj/out.txt"));
+    assert!(!write_ok(&c, "/nonexistent/proj/.env"));
+    assert!(!write_ok(&c, "/nonexistent/proj/.git/HEAD"));
+
+    let b = preset(Preset::Balanced);
+    assert!(host_ok(&b, "api.github.com", 443));
+    assert!(host_ok(&b, "files.pypi.org", 443));
+    assert!(!host_ok(&b, "pypi.org", 443), "*.pypi.org does not cover the apex");
+    assert!(!host_ok(&b, "github.com", 443));
+    assert!(!host_ok(&b, "localhost", 80));
+    assert!(!host_ok(&b, "internal-api", 80));
+    assert!(write_ok(&b, "/tmp/x"));
+    assert!(write_ok(&b, "/nonexistent/proj/logs/a.log"));
+    assert!(!write_ok(&b, "/nonexistent/proj/config.json"));
+    assert!(!read_ok(&b, "/root/.bash_history"));
+
+    let p = preset(Preset::Permissive);
+    assert!(host_ok(&p, "anything.example", 443));
+    assert!(host_ok(&p, "10.1.2.3", 22));
+    assert!(!host_ok(&p, "internal.company.com", 443));
+    assert!(read_ok(&p, "/nonexistent/home/.ssh/id_rsa"));
+    assert!(!read_ok(&p, "/nonexistent/home/.aws/credentials"));
+    assert!(!write_ok(&p, "/nonexistent/proj/.git/config"));
+}
+
+#[test]
+fn a_file_refines_a_preset() {
+    let text = r#"{"network": {"deniedDomains": ["evil.example"]}, "filesystem": {"allowGitConfig": true}}"#;
+    let p = from_text(Some(text), Some(Preset::Permissive), &ctx(), &RealFs).unwrap();
+    assert!(host_ok(&p, "good.example", 443), "allow-all kept from the preset");
+    assert!(!host_ok(&p, "evil.example", 443));
+    assert!(host_ok(&p, "internal.company.com", 443), "a list in the file replaces the preset's list");
+    // The file cannot itself use the preset's allow-all.
+    let star = r#"{"network": {"allowedDomains": ["*"]}}"#;
+    assert!(from_text(Some(star), Some(Preset::Permissive), &ctx(), &RealFs).is_err());
+}
+
+#[test]
+fn network_precedence_and_reasons() {
+    let p = policy(
+        r#"{"network": {"allowedDomains": ["*.example.com", "api.other.net:443", "127.0.0.1:3000", "[::1]:8080"],
+             "deniedDomains": ["bad.example.com", "*:22"],
+             "deniedDomainReasons": {"bad.example.com": "exfiltration host"}}}"#,
+    );
+    let cases: &[(&str, u16, bool)] = &[
+        ("a.example.com", 443, true),
+        ("A.B.EXAMPLE.COM.", 80, true),
+        ("example.com", 443, false),
+        ("evil-example.com", 443, false),
+        ("bad.example.com", 443, false),
+        ("x.bad.example.com", 443, true),
+        ("a.example.com", 22, false),
+        ("api.other.net", 443, true),
+        ("api.other.net", 80, false),
+        ("127.0.0.1", 3000, true),
+        ("[::ffff:127.0.0.1]", 3000, true),
+        ("127.0.0.1", 3001, false),
+        ("[::1]", 8080, true),
+        ("::1", 8080, true),
+        ("not a host", 80, false),
+    ];
+    for &(host, port, want) in cases {
+        assert_eq!(host_ok(&p, host, port), want, "{host}:{port}");
+    }
+    match p.decide_host("bad.example.com", 443) {
+        NetDecision::Deny { reason, rule, .. } => {
+            assert_eq!(reason, "exfiltration host");
+            assert_eq!(rule.as_deref(), Some("bad.example.com"));
+        }
+        d => panic!("{d:?}"),
+    }
+    match p.decide_host("nope.net", 443) {
+        NetDecision::Deny { code, reason, .. } => {
+            assert_eq!(code.proxy_error(), "blocked-by-allowlist");
+            assert!(reason.contains("not in allowedDomains"), "{reason}");
+        }
+        d => panic!("{d:?}"),
+    }
+}
+
+#[test]
+fn resolved_address_guard() {
+    let p = policy(
+        r#"{"network": {"allowedDomains": ["*.example.com", "127.0.0.1:3000"],
+             "deniedDomains": ["93.184.216.99"], "deniedResolvedAddresses": ["10.0.0.0/8", "2001:db8::/32"]}}"#,
+    );
+    let local: Vec<IpAddr> = vec!["192.168.5.5".parse().unwrap(), "fe80::1".parse().unwrap()];
+    let cases: &[(&str, u16, bool)] = &[
+        ("93.184.216.34", 443, true),
+        ("2606:4700::1111", 443, true),
+        ("127.0.0.1", 443, false),
+        ("127.0.0.1", 3000, true), // allow-listed literal may be dialed
+        ("::ffff:127.0.0.1", 3000, true),
+        ("::ffff:127.0.0.1", 443, false),
+        ("169.254.169.254", 80, false),
+        ("::ffff:169.254.169.254", 80, false),
+        ("64:ff9b::a9fe:a9fe", 80, false),
+        ("0.0.0.0", 80, false),
+        ("255.255.255.255", 80, false),
+        ("224.0.0.251", 80, false),
+        ("100.100.100.200", 80, false),
+        ("192.168.5.5", 443, false), // this host's own interface
+        ("::ffff:192.168.5.5", 443, false),
+        ("10.2.3.4", 443, false), // deniedResolvedAddresses
+        ("::ffff:10.2.3.4", 443, false),
+        ("2001:db8::5", 443, false),
+        ("93.184.216.99", 443, false), // IP literal in deniedDomains
+    ];
+    for &(ip, port, want) in cases {
+        let d = p.decide_address(ip.parse().unwrap(), port, &local);
+        assert_eq!(d.is_allowed(), want, "{ip}:{port} → {d:?}");
+    }
+    match p.decide_address("169.254.169.254".parse().unwrap(), 80, &[]) {
+        NetDecision::Deny { code, reason, .. } => {
+            assert_eq!(code.proxy_error(), "blocked-by-sandbox-runtime");
+            assert!(reason.contains("metadata"), "{reason}");
+        }
+        d => panic!("{d:?}"),
+    }
+}
+
+#[test]
+fn filesystem_precedence() {
+    let p = policy(
+        r#"{"filesystem": {
+            "denyRead": ["~/.ssh", "/nonexistent/secrets", "~/.config/*.key"],
+            "allowRead": ["~/.ssh/known_hosts", "/nonexistent/secrets/public"],
+            "allowWrite": [".", "/nonexistent/data", "/nonexistent/other/sub"],
+            "denyWrite": [".env", "/nonexistent/data/locked", "/nonexistent/other", "**/*.pem"]
+        }}"#,
+    );
+    let reads: &[(&str, bool)] = &[
+        ("/nonexistent/home/.ssh/id_rsa", false),
+        ("/nonexistent/home/.ssh", false),
+        ("/nonexistent/home/.ssh/known_hosts", true),
+        ("/nonexistent/home/.sshkeys", true),
+        ("/nonexistent/home/x/../.ssh/id_rsa", false),
+        ("/nonexistent/secrets/a", false),
+        ("/nonexistent/secrets/public/b", true),
+        ("/nonexistent/home/.config/api.key", false),
+        ("/nonexistent/home/.config/.hidden.key", false),
+        ("/nonexistent/home/.config/sub/api.key", true),
+        ("/etc/hostname", true),
+    ];
+    for &(path, want) in reads {
+        assert_eq!(read_ok(&p, path), want, "read {path}");
+    }
+    let writes: &[(&str, bool)] = &[
+        ("/nonexistent/proj/src/main.rs", true),
+        ("/nonexistent/proj/.env", false),
+        ("/nonexistent/proj/sub/.env", true), // ".env" resolved against the cwd: a literal path
+        ("/nonexistent/proj/../escape", false),
+        ("/nonexistent/proj/a/../../escape", false),
+        ("/nonexistent/data/x", true),
+        ("/nonexistent/data/locked/x", false),
+        ("/nonexistent/other/sub/x", false), // deny above the allow still wins
+        ("/nonexistent/proj/certs/server.pem", false),
+        ("/nonexistent/proj/.x.pem", false),
+        ("/etc/passwd", false),
+        ("/nonexistent/proj/.bashrc", false),
+        ("/nonexistent/proj/a/b/.zshrc", false),
+        ("/nonexistent/proj/a/b/c/.zshrc", true), // deeper than mandatoryDenySearchDepth (3)
+        ("/nonexistent/proj/.git/hooks/pre-commit", false),
+        ("/nonexistent/proj/.git/config", false),
+        ("/nonexistent/proj/.git/HEAD", true),
+        ("/nonexistent/proj/.vscode/tasks.json", false),
+        ("/nonexistent/proj/.claude/commands/x.md", false),
+        ("/nonexistent/proj/.claude/settings.json", true),
+        ("/nonexistent/data/.mcp.json", false),
+    ];
+    for &(path, want) in writes {
+        assert_eq!(write_ok(&p, path), want, "write {path}");
+    }
+}
+
+#[test]
+fn allow_git_config_and_search_depth() {
+    let p = policy(r#"{"filesystem": {"allowWrite": ["."], "allowGitConfig": true}, "mandatoryDenySearchDepth": 1}"#);
+    assert!(write_ok(&p, "/nonexistent/proj/.git/config"));
+    assert!(!write_ok(&p, "/nonexistent/proj/.git/hooks/x"));
+    assert!(!write_ok(&p, "/nonexistent/proj/.bashrc"));
+    assert!(write_ok(&p, "/nonexistent/proj/sub/.bashrc"));
+}
+
+/// A real directory tree for plan tests.
+struct Tree {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+}
+
+impl Tree {
+    fn new(files: &[&str], dirs: &[&str]) -> Tree {
+        // Not under /tmp: the plan replaces /tmp with a private tmpfs.
+        let base = concat!(env!("CARGO_MANIFEST_DIR"), "/../../target/test-trees");
+        std::fs::create_dir_all(base).unwrap();
+        let dir = tempfile::tempdir_in(base).unwrap();
+        let root = std::fs::canonicalize(dir.path()).unwrap();
+        for d in dirs {
+            std::fs::create_dir_all(root.join(d)).unwrap();
+        }
+        for f in files {
+            let p = root.join(f);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, "x").unwrap();
+        }
+        Tree { _dir: dir, root }
+    }
+    fn ctx(&self) -> PathContext {
+        PathContext { cwd: self.root.join("proj"), home: self.root.join("home") }
+    }
+    fn p(&self, rel: &str) -> PathBuf {
+        self.root.join(rel)
+    }
+}
+
+#[test]
+fn symlinked_allow_write_root_is_judged_where_it_lands() {
+    let t = Tree::new(&[], &["proj", "real-out", "home"]);
+    std::os::unix::fs::symlink(t.p("real-out"), t.p("proj/out")).unwrap();
+    let p = from_text(Some(r#"{"filesystem": {"allowWrite": ["out"]}}"#), None, &t.ctx(), &RealFs).unwrap();
+    assert!(p.decide_path(&t.p("real-out/file"), FsOp::Write).is_allowed());
+    let plan = p.mount_plan(&RealFs);
+    assert!(plan.ops.contains(&MountOp::BindWritable { path: t.p("real-out"), kind: FileKind::Dir }), "{plan:#?}");
+}
+
+#[test]
+fn mount_plan_from_rules() {
+    let t = Tree::new(
+        &[
+            "proj/.bashrc",
+            "proj/sub/.zshrc",
+            "proj/a/b/c/.profile",
+            "proj/.git/config",
+            "proj/keys/a.pem",
+            "proj/keys/b.pem",
+            "home/.ssh/id_rsa",
+            "home/.ssh/known_hosts",
+        ],
+        &["proj/.git/objects", "proj/.vscode"],
+    );
+    let text = r#"{"filesystem": {
+        "denyRead": ["~/.ssh"], "allowRead": ["~/.ssh/known_hosts"],
+        "allowWrite": [".", "absent-dir"], "denyWrite": ["keys/*.pem"]}}"#;
+    let p = from_text(Some(text), None, &t.ctx(), &RealFs).unwrap();
+    let plan = p.mount_plan(&RealFs);
+    let has = |op: MountOp| assert!(plan.ops.contains(&op), "missing {op:?} in {plan:#?}");
+    has(MountOp::RootReadOnly);
+    has(MountOp::Tmpfs { path: "/tmp".into() });
+    has(MountOp::BindWritable { path: t.p("proj"), kind: FileKind::Dir });
+    has(MountOp::BindReadOnly { path: t.p("proj/.bashrc"), kind: FileKind::File });
+    has(MountOp::BindReadOnly { path: t.p("proj/sub/.zshrc"), kind: FileKind::File });
+    has(MountOp::BindReadOnly { path: t.p("proj/.vscode"), kind: FileKind::Dir });
+    has(MountOp::BindReadOnly { path: t.p("proj/.git/config"), kind: FileKind::File });
+    has(MountOp::BlockCreate { path: t.p("proj/.zshrc") });
+    has(MountOp::BlockCreate { path: t.p("proj/.git/hooks") });
+    has(MountOp::BlockCreate { path: t.p("proj/.mcp.json") });
+    has(MountOp::BindReadOnly { path: t.p("proj/keys/a.pem"), kind: FileKind::File });
+    has(MountOp::BindReadOnly { path: t.p("proj/keys/b.pem"), kind: FileKind::File });
+    has(MountOp::MaskDir { path: t.p("home/.ssh") });
+    has(MountOp::BindReadOnly { path: t.p("home/.ssh/known_hosts"), kind: FileKind::File });
+    // Deeper than the search depth: not found, so not mounted.
+    assert!(!plan.ops.iter().any(|o| o.path() == t.p("proj/a/b/c/.profile")));
+    // Missing .claude: its protected subdirectories are not blocked (git init-like creation stays possible).
+    assert!(!plan.ops.iter().any(|o| o.path().starts_with(t.p("proj/.claude"))));
+    assert!(plan.notes.iter().any(|n| n.contains("absent-dir") && n.contains("does not exist")), "{:?}", plan.notes);
+    // Parents come before children.
+    let pos = |path: PathBuf| plan.ops.iter().position(|o| o.path() == path).unwrap();
+    assert!(pos(t.p("home/.ssh")) < pos(t.p("home/.ssh/known_hosts")));
+    assert!(pos(t.p("proj")) < pos(t.p("proj/.bashrc")));
+}
+
+#[test]
+fn host_tmp_is_bound_when_granted() {
+    let t = Tree::new(&[], &["proj", "home"]);
+    let p = from_text(Some(r#"{"filesystem": {"allowWrite": ["/tmp"]}}"#), None, &t.ctx(), &RealFs).unwrap();
+    let plan = p.mount_plan(&RealFs);
+    assert!(!plan.ops.contains(&MountOp::Tmpfs { path: "/tmp".into() }));
+    assert!(plan.ops.iter().any(|o| matches!(o, MountOp::BindWritable { path, .. } if path == Path::new("/tmp"))));
+}
+
+#[test]
+fn ignore_violations_matching() {
+    let p = policy(r#"{"ignoreViolations": {"*": ["/usr/lib"], "git push": ["/nonexistent/home/.gitconfig"]}}"#);
+    assert!(p.is_ignored("anything", Path::new("/usr/lib/x")));
+    assert!(p.is_ignored("git push origin", Path::new("/nonexistent/home/.gitconfig")));
+    assert!(!p.is_ignored("git pull", Path::new("/nonexistent/home/.gitconfig")));
+    assert!(!p.is_ignored("ls", Path::new("/etc/shadow")));
+}

@@ -1,0 +1,1 @@
+//! Landlock layer (in progress).

@@ -1,0 +1,4 @@
+//! The Linux sandbox of `srt`.
+
+pub mod landlock;
+pub mod seccomp;

@@ -1,0 +1,1 @@
+//! Seccomp layer (in progress).

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs what the tests and benchmarks need on a fresh Debian machine and
+# creates the unprivileged test user. Idempotent; run as root (CI) or skipped
+# by a developer who already has the tools.
+set -euo pipefail
+
+TEST_USER="${SRT_TEST_USER:-srt-test}"
+
+need=()
+for tool in python3:python3 curl:curl bwrap:bubblewrap runuser:util-linux setpriv:util-linux; do
+    command -v "${tool%%:*}" >/dev/null 2>&1 || need+=("${tool##*:}")
+done
+
+if [ "$(id -u)" -ne 0 ]; then
+    if [ "${#need[@]}" -gt 0 ]; then
+        echo "setup: missing ${need[*]}; install them (as root: scripts/setup.sh)" >&2
+    fi
+    exit 0
+fi
+
+if [ "${#need[@]}" -gt 0 ]; then
+    echo "setup: installing ${need[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+if ! id "$TEST_USER" >/dev/null 2>&1; then
+    echo "setup: creating unprivileged test user $TEST_USER"
+    useradd --create-home --shell /bin/bash "$TEST_USER"
+fi

@@ -27,7 +27,9 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 echo "== tests again as unprivileged user $TEST_USER"
-stage="$(mktemp -d /tmp/srt-unpriv.XXXXXX)"
+# Not under /tmp: the sandbox has a private /tmp, and a nested-srt test runs
+# the staged binary from inside.
+stage="$(mktemp -d /var/tmp/srt-unpriv.XXXXXX)"
 trap 'rm -rf "$stage"' EXIT
 chmod 755 "$stage"
 cargo build --workspace --locked --quiet

@@ -5,6 +5,11 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
+
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use srt_sandbox::{Ending, RunOptions, SandboxSpec};
 
 use clap::Parser;
 use srt_policy::{LoadOptions, PathContext, Policy, Preset, RealFs, SettingsSource};
@@ -83,6 +88,8 @@ fn fail(msg: impl std::fmt::Display) -> ExitCode {
 }
 
 fn main() -> ExitCode {
+    // The sandbox init is this binary re-executed; it never returns.
+    srt_sandbox::run_init_if_requested();
     let args = match Args::try_parse() {
         Ok(a) => a,
         Err(e) => {
@@ -134,10 +141,84 @@ fn main() -> ExitCode {
     if args.debug {
         eprintln!("srt: settings from {}", describe_source(&source));
     }
-    fail(
-        "running programs is not available in this build yet: the sandbox part has not landed, and srt \
-         never runs anything unsandboxed. Use `srt --explain` to see what the policy would enforce.",
-    )
+    if let Some(flag) = unsupported_limit(&policy) {
+        return fail(format!(
+            "{flag} is not enforced by this build yet (only the wall-clock limit is), and srt does not run \
+             with a limit it cannot apply. Remove it from the command line and from \"limits\" in the settings."
+        ));
+    }
+    if !policy.network.is_closed() || policy.http_proxy_port.is_some() || policy.socks_proxy_port.is_some() {
+        eprintln!(
+            "srt: warning: network access is not available in this build yet (the proxy has not landed); \
+             the sandbox has loopback only, so allowedDomains cannot be reached"
+        );
+    }
+    let argv = match args.command {
+        Some(c) => vec!["/bin/sh".to_string(), "-c".to_string(), c],
+        None => args.program.clone(),
+    };
+    let plan = policy.mount_plan(&RealFs);
+    if args.debug {
+        for note in &plan.notes {
+            eprintln!("srt: plan note: {note}");
+        }
+    }
+    let spec = SandboxSpec {
+        argv,
+        cwd: ctx.cwd.clone(),
+        env: Vec::new(),
+        plan,
+        allow_unix_sockets: policy.unix_sockets.allow_all,
+        debug: args.debug,
+        uid: nix::unistd::getuid().as_raw(),
+        gid: nix::unistd::getgid().as_raw(),
+    };
+    // Terminal signals are forwarded to the program once, by us.
+    let mut mask = SigSet::empty();
+    for s in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP, Signal::SIGQUIT] {
+        mask.add(s);
+    }
+    if let Err(e) = mask.thread_block() {
+        return fail(format!("cannot block signals: {e}"));
+    }
+    let sfd = match SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK) {
+        Ok(s) => s,
+        Err(e) => return fail(format!("signalfd: {e}")),
+    };
+    let mut debug_print = |line: &str| eprintln!("srt: {line}");
+    let opts = RunOptions {
+        wall_time: policy.limits.wall_time_seconds.map(Duration::from_secs_f64),
+        signals: Some(&sfd),
+        debug: if args.debug { Some(&mut debug_print) } else { None },
+    };
+    match srt_sandbox::run(&spec, opts) {
+        Err(e) => match e.hint() {
+            Some(h) => fail(format!("{e}\n{h}")),
+            None => fail(e),
+        },
+        Ok(outcome) => {
+            if let Some(m) = &outcome.exec_error {
+                eprintln!("srt: cannot run {m}");
+            }
+            if outcome.ending == Ending::TimedOut {
+                eprintln!("srt: wall-clock limit reached; the program and everything it started were killed");
+            }
+            ExitCode::from(outcome.ending.exit_code().clamp(0, 255) as u8)
+        }
+    }
+}
+
+/// Limits this build cannot enforce yet, if any was asked for.
+fn unsupported_limit(policy: &Policy) -> Option<&'static str> {
+    let l = &policy.limits;
+    [
+        (l.cpu_time_seconds.is_some(), "--cpu-time / limits.cpuTimeSeconds"),
+        (l.memory_bytes.is_some(), "--memory / limits.memoryBytes"),
+        (l.max_processes.is_some(), "--max-processes / limits.maxProcesses"),
+        (l.max_file_size_bytes.is_some(), "--max-file-size / limits.maxFileSizeBytes"),
+    ]
+    .into_iter()
+    .find_map(|(set, name)| set.then_some(name))
 }
 
 fn describe_source(s: &SettingsSource) -> String {

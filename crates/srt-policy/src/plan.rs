@@ -10,7 +10,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::filesystem::{FsOp, FsPolicy};
 use crate::paths::{FileKind, FsView, PathRule};
@@ -22,7 +22,7 @@ const SYNTHESIZED: [&str; 2] = ["/proc", "/dev"];
 const MAX_WALK_ENTRIES: usize = 50_000;
 
 /// One mount operation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "kebab-case")]
 pub enum MountOp {
     /// The host's root, bound read-only (recursively) as the sandbox's root.
@@ -64,7 +64,7 @@ impl MountOp {
 }
 
 /// The whole plan plus what could not be expressed.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MountPlan {
     pub ops: Vec<MountOp>,
     /// Entries skipped or weakened, in words (shown by `--explain` and `--debug`).

@@ -1,7 +1,7 @@
 //! The srt settings file, as written: every key of Anthropic's srt plus this
 //! project's `limits` and `mcp` extensions. Deserialization is strict (unknown
 //! keys and wrong types are errors with their JSON path); value checks that
-//! serde cannot express live in [`crate::policy`].
+//! serde cannot express live in `policy.rs` ([`crate::from_settings`]).
 
 use std::collections::BTreeMap;
 

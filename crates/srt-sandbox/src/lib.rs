@@ -1,4 +1,21 @@
-//! The Linux sandbox of `srt`.
+//! The Linux sandbox of `srt`: runs a program inside new user, mount, PID,
+//! network, IPC, UTS and cgroup namespaces, with the policy's mount plan,
+//! Landlock, seccomp and every capability dropped.
+//!
+//! Binaries that start sandboxes call [`run_init_if_requested`] first thing
+//! in `main()`: the sandbox init is the same binary re-executed, so that
+//! namespace work always happens in a fresh single-threaded process.
 
+mod caps;
+mod init;
 pub mod landlock;
+mod mounts;
 pub mod seccomp;
+mod spec;
+mod supervisor;
+mod sys;
+
+pub use init::{INIT_ARG, run_init_if_requested};
+pub use mounts::MountError;
+pub use spec::{Report, SandboxSpec};
+pub use supervisor::{Ending, Outcome, RunOptions, SandboxError, run};

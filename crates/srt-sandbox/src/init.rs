@@ -1,0 +1,375 @@
+//! The sandbox init: a fresh, single-threaded process (the `srt` binary
+//! re-executed with [`INIT_ARG`]), so namespace and mount work never happens
+//! after `fork()` in a multi-threaded process.
+//!
+//! Process tree:
+//!
+//! ```text
+//! supervisor (srt)
+//!  └─ init0: unshare(user, mount, pid, net, ipc, uts, cgroup), uid/gid maps,
+//!     │      forwards signals, exits with pid 1's status
+//!     └─ pid 1: builds the mount plan and pivots, brings up lo, reaps
+//!        │      orphans, forwards signals, kills what is left when the
+//!        │      program exits
+//!        └─ program: new session, capabilities dropped, no_new_privs,
+//!                    Landlock, seccomp, only fds 0-2, execvp
+//! ```
+//!
+//! Every step reports failure over the status pipe as a [`Report`], so the
+//! supervisor can exit 125 with the cause and the fix.
+
+use std::ffi::CString;
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::fd::{FromRawFd, RawFd};
+use std::path::{Path, PathBuf};
+
+use nix::sched::{CloneFlags, unshare};
+use nix::sys::signal::{SigSet, Signal, kill};
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::{ForkResult, Pid, fork, getppid, setsid};
+
+use crate::spec::{Report, SandboxSpec};
+use crate::{caps, landlock, mounts, seccomp, sys};
+
+/// `argv[1]` that turns a binary into the sandbox init.
+pub const INIT_ARG: &str = "__srt-sandbox-init";
+
+/// Signals forwarded from the supervisor down to the program.
+pub(crate) const FORWARDED: [Signal; 4] = [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP, Signal::SIGQUIT];
+
+/// Call first in `main()` of every binary that starts sandboxes: if this
+/// process was started as a sandbox init, it runs the init and never returns.
+pub fn run_init_if_requested() {
+    let mut args = std::env::args();
+    if args.nth(1).as_deref() != Some(INIT_ARG) {
+        return;
+    }
+    let rest: Vec<String> = args.collect();
+    let code = init0(&rest);
+    std::process::exit(code);
+}
+
+struct Status(File);
+
+impl Status {
+    fn send(&mut self, r: &Report) {
+        if let Ok(mut line) = serde_json::to_vec(r) {
+            line.push(b'\n');
+            // One write per line; lines stay far below PIPE_BUF, so they are
+            // atomic even with pid 1 and the program's child both writing.
+            let _ = self.0.write_all(&line);
+        }
+    }
+    fn setup_error(&mut self, message: String, hint: Option<&str>) -> i32 {
+        self.send(&Report::SetupError { message, hint: hint.map(str::to_string) });
+        125
+    }
+}
+
+fn parse_fd(s: Option<&String>) -> Option<RawFd> {
+    s?.parse().ok().filter(|fd| *fd > 2)
+}
+
+fn init0(args: &[String]) -> i32 {
+    let (Some(spec_fd), Some(status_fd), Some(parent)) =
+        (parse_fd(args.first()), parse_fd(args.get(1)), args.get(2).and_then(|p| p.parse::<i32>().ok()))
+    else {
+        eprintln!("srt: {INIT_ARG} is internal; it is started by srt itself");
+        return 125;
+    };
+    // SAFETY: the supervisor passed these descriptors to us for our sole use;
+    // nothing else in this fresh process owns them.
+    let (mut spec_file, status_file) = unsafe { (File::from_raw_fd(spec_fd), File::from_raw_fd(status_fd)) };
+    let mut status = Status(status_file);
+    // Die with the supervisor; if it is already gone, stop now.
+    if sys::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong).is_err() || getppid().as_raw() != parent {
+        return 125;
+    }
+    let _ = sys::prctl(libc::PR_SET_CHILD_SUBREAPER, 0);
+    let mut text = String::new();
+    if let Err(e) = spec_file.read_to_string(&mut text) {
+        return status.setup_error(format!("cannot read the sandbox spec: {e}"), None);
+    }
+    drop(spec_file);
+    let spec: SandboxSpec = match serde_json::from_str(&text) {
+        Ok(s) => s,
+        Err(e) => return status.setup_error(format!("invalid sandbox spec: {e}"), None),
+    };
+    // Our own session: terminal signals reach the supervisor only, which
+    // forwards them once.
+    let _ = setsid();
+    let mut mask = SigSet::empty();
+    mask.add(Signal::SIGCHLD);
+    for s in FORWARDED {
+        mask.add(s);
+    }
+    if let Err(e) = mask.thread_set_mask() {
+        return status.setup_error(format!("sigprocmask: {e}"), None);
+    }
+
+    let flags = CloneFlags::CLONE_NEWUSER
+        | CloneFlags::CLONE_NEWNS
+        | CloneFlags::CLONE_NEWPID
+        | CloneFlags::CLONE_NEWNET
+        | CloneFlags::CLONE_NEWIPC
+        | CloneFlags::CLONE_NEWUTS
+        | CloneFlags::CLONE_NEWCGROUP;
+    if let Err(e) = unshare(flags) {
+        return status.setup_error(
+            format!("cannot create the sandbox's namespaces: unshare(CLONE_NEWUSER|...) failed: {e}"),
+            Some(USERNS_HINT),
+        );
+    }
+    // Map the caller's ids to themselves: inside, the program runs with the
+    // caller's uid and gid, not as root.
+    let maps = [
+        ("/proc/self/setgroups", "deny".to_string()),
+        ("/proc/self/uid_map", format!("{0} {0} 1\n", spec.uid)),
+        ("/proc/self/gid_map", format!("{0} {0} 1\n", spec.gid)),
+    ];
+    for (path, text) in &maps {
+        if let Err(e) = sys::write_file(path, text) {
+            return status.setup_error(format!("cannot write {path}: {e}"), Some(USERNS_HINT));
+        }
+    }
+    if spec.debug {
+        status.send(&Report::Debug {
+            message: format!(
+                "namespaces: user, mount, pid, net, ipc, uts, cgroup; uid map {0}→{0}, gid map {1}→{1}",
+                spec.uid, spec.gid
+            ),
+        });
+    }
+
+    // SAFETY: this process is single-threaded (freshly exec'd, no threads
+    // started), so the child may do anything after fork.
+    match unsafe { fork() } {
+        Err(e) => status.setup_error(format!("fork: {e}"), None),
+        Ok(ForkResult::Child) => {
+            let code = pid1(&spec, &mut status);
+            std::process::exit(code)
+        }
+        Ok(ForkResult::Parent { child }) => supervise_child(child, &mask),
+    }
+}
+
+const USERNS_HINT: &str = "srt needs unprivileged user namespaces. Enable them (Debian/Ubuntu: \
+    `sysctl -w kernel.unprivileged_userns_clone=1`; Ubuntu 23.10+: \
+    `sysctl -w kernel.apparmor_restrict_unprivileged_userns=0`; everywhere: `user.max_user_namespaces` > 0), \
+    or run outside a container that forbids them. Setting \"enableWeakerNestedSandbox\": true accepts a weaker \
+    sandbox without namespaces.";
+
+/// Waits for `child` while forwarding signals to it; returns its exit status
+/// as an exit code (128+N for signal N).
+fn supervise_child(child: Pid, mask: &SigSet) -> i32 {
+    loop {
+        match mask.wait() {
+            Ok(Signal::SIGCHLD) => loop {
+                match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+                    Ok(WaitStatus::Exited(pid, code)) if pid == child => return code,
+                    Ok(WaitStatus::Signaled(pid, sig, _)) if pid == child => return 128 + sig as i32,
+                    Ok(WaitStatus::StillAlive) | Err(_) => break,
+                    Ok(_) => continue,
+                }
+            },
+            Ok(sig) => {
+                let _ = kill(child, sig);
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+/// Pid 1 of the sandbox: build the file system, start the program, reap.
+fn pid1(spec: &SandboxSpec, status: &mut Status) -> i32 {
+    if sys::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong).is_err() {
+        return 125;
+    }
+    let debug = spec.debug;
+    let mut debug_lines = Vec::new();
+    let notes = match mounts::apply(&spec.plan, &mut |m| {
+        if debug {
+            debug_lines.push(m)
+        }
+    }) {
+        Ok(n) => n,
+        Err(e) => {
+            for m in debug_lines.drain(..) {
+                status.send(&Report::Debug { message: m });
+            }
+            return status.setup_error(format!("cannot build the sandbox's file system: {e}"), None);
+        }
+    };
+    for m in debug_lines {
+        status.send(&Report::Debug { message: m });
+    }
+    if debug {
+        for n in &notes {
+            status.send(&Report::Debug { message: format!("note: {n}") });
+        }
+    }
+    if let Err(e) = sys::loopback_up() {
+        return status.setup_error(format!("cannot bring up the loopback interface: {e}"), None);
+    }
+    // Not dumpable: the program (same uid) cannot open /proc/1/mem, /proc/1/exe
+    // and friends of this init (runc CVE-2019-5736 class).
+    let _ = sys::prctl(libc::PR_SET_DUMPABLE, 0);
+    if let Err(e) = std::env::set_current_dir(&spec.cwd) {
+        return status.setup_error(
+            format!("the working directory {} is not usable inside the sandbox: {e}", spec.cwd.display()),
+            Some("run srt from a directory the settings let the sandbox read (not one under denyRead)"),
+        );
+    }
+    let filter = match seccomp::build(&seccomp::SeccompOptions { allow_unix_sockets: spec.allow_unix_sockets }) {
+        Ok(f) => f,
+        Err(e) => return status.setup_error(format!("cannot build the seccomp filter: {e}"), None),
+    };
+    if debug {
+        let n = seccomp::rules(&seccomp::SeccompOptions { allow_unix_sockets: spec.allow_unix_sockets }).len();
+        status.send(&Report::Debug { message: format!("seccomp: {n} rules, {} BPF instructions", filter.len()) });
+    }
+    let ll_opts = landlock_options(&spec.plan);
+    let argv: Vec<CString> = match spec.argv.iter().map(|a| CString::new(a.as_bytes())).collect() {
+        Ok(v) => v,
+        Err(_) => return status.setup_error("an argument contains a NUL byte".into(), None),
+    };
+    if argv.is_empty() {
+        return status.setup_error("nothing to run".into(), None);
+    }
+    for (k, v) in &spec.env {
+        // SAFETY: single-threaded process; no other thread reads the environment.
+        unsafe { std::env::set_var(k, v) };
+    }
+
+    // SAFETY: single-threaded process (see init0).
+    match unsafe { fork() } {
+        Err(e) => status.setup_error(format!("fork: {e}"), None),
+        Ok(ForkResult::Child) => {
+            let code = exec_program(&argv, &filter, &ll_opts, debug, status);
+            // Only reached when something failed before or at execve.
+            // SAFETY: _exit skips destructors and atexit handlers of the forked copy.
+            unsafe { libc::_exit(code) }
+        }
+        Ok(ForkResult::Parent { child }) => reap(child, status),
+    }
+}
+
+/// The Landlock layer for a plan: read and execute everywhere (reads are the
+/// mount plan's job), writes only beneath what the plan makes writable. A
+/// second, independent layer: a mistake in the mounts is not an escape.
+fn landlock_options(plan: &srt_policy::MountPlan) -> landlock::LandlockOptions {
+    use srt_policy::{FileKind, MountOp};
+    let mut writable = vec![PathBuf::from("/dev/shm"), PathBuf::from("/dev/pts")];
+    let mut writable_files: Vec<PathBuf> = ["null", "zero", "full", "tty", "random", "urandom", "ptmx"]
+        .iter()
+        .map(|n| Path::new("/dev").join(n))
+        .collect();
+    for op in &plan.ops {
+        match op {
+            MountOp::Tmpfs { path } => writable.push(path.clone()),
+            MountOp::BindWritable { path, kind: FileKind::Dir } => writable.push(path.clone()),
+            MountOp::BindWritable { path, .. } => writable_files.push(path.clone()),
+            _ => {}
+        }
+    }
+    landlock::LandlockOptions {
+        writable,
+        writable_files,
+        readable: None,
+        scope_signals: true,
+        scope_abstract_unix: true,
+        required: false,
+    }
+}
+
+/// In the program's process: drop everything, then execve.
+fn exec_program(
+    argv: &[CString],
+    filter: &seccompiler::BpfProgram,
+    ll_opts: &landlock::LandlockOptions,
+    debug: bool,
+    status: &mut Status,
+) -> i32 {
+    if SigSet::empty().thread_set_mask().is_err() {
+        return 125;
+    }
+    // A new session: no controlling terminal to inject input into (TIOCSTI).
+    if let Err(e) = setsid() {
+        return status.setup_error(format!("setsid: {e}"), None);
+    }
+    if let Err(e) = caps::no_new_privs() {
+        return status.setup_error(format!("no_new_privs: {e}"), None);
+    }
+    match landlock::restrict(ll_opts) {
+        Ok(st) => {
+            if debug {
+                let text = serde_json::to_string(&st).unwrap_or_default();
+                status.send(&Report::Debug { message: format!("landlock: {text}") });
+            }
+        }
+        Err(e) => {
+            return status.setup_error(
+                format!("cannot apply Landlock: {e}"),
+                Some("srt needs Landlock (Linux 5.13+, enabled in the `lsm=` boot parameter)"),
+            );
+        }
+    }
+    if let Err(e) = caps::drop_all() {
+        return status.setup_error(format!("cannot drop capabilities: {e}"), None);
+    }
+    if let Err(e) = sys::cloexec_from_3() {
+        return status.setup_error(format!("close_range: {e}"), None);
+    }
+    if let Err(e) = seccomp::apply(filter) {
+        return status.setup_error(format!("cannot install the seccomp filter: {e}"), None);
+    }
+    let err = nix::unistd::execvp(&argv[0], argv).unwrap_err();
+    let not_found = err == nix::errno::Errno::ENOENT;
+    status.send(&Report::ExecError { message: format!("{}: {err}", argv[0].to_string_lossy()), not_found });
+    if not_found { 127 } else { 126 }
+}
+
+/// Pid 1's loop: forward signals to the program's process group, reap every
+/// orphan, and when the program exits kill everything left and report.
+fn reap(child: Pid, status: &mut Status) -> i32 {
+    let mut mask = SigSet::empty();
+    mask.add(Signal::SIGCHLD);
+    for s in FORWARDED {
+        mask.add(s);
+    }
+    status.send(&Report::Started { pid: child.as_raw() });
+    let mut result: Option<Report> = None;
+    while result.is_none() {
+        match mask.wait() {
+            Ok(Signal::SIGCHLD) => loop {
+                match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+                    Ok(WaitStatus::Exited(pid, code)) if pid == child => result = Some(Report::Exited { code }),
+                    Ok(WaitStatus::Signaled(pid, sig, _)) if pid == child => {
+                        result = Some(Report::Signaled { signal: sig as i32 })
+                    }
+                    Ok(WaitStatus::StillAlive) | Err(_) => break,
+                    Ok(_) => continue,
+                }
+            },
+            Ok(sig) => {
+                // The program leads its own process group (setsid).
+                let _ = kill(Pid::from_raw(-child.as_raw()), sig);
+            }
+            Err(_) => {}
+        }
+    }
+    // Whatever the program left behind (daemons, double forks, stopped
+    // children) dies with it: kill(-1) from pid 1 reaches every other process
+    // of this PID namespace.
+    let _ = kill(Pid::from_raw(-1), Signal::SIGKILL);
+    while waitpid(None, None).is_ok() {}
+    let report = result.unwrap_or(Report::Exited { code: 125 });
+    let code = match report {
+        Report::Exited { code } => code,
+        Report::Signaled { signal } => 128 + signal,
+        _ => 125,
+    };
+    status.send(&report);
+    code
+}

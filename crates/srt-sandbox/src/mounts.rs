@@ -1,0 +1,271 @@
+//! Executes a [`MountPlan`] verbatim inside a fresh mount namespace and
+//! pivots into the result.
+//!
+//! Layout while building (as bubblewrap does): a private tmpfs becomes the
+//! root, the host's root is reachable at `/oldroot`, and the sandbox's tree is
+//! assembled at `/newroot` by bind-mounting host paths from `/oldroot`. After
+//! the last operation the process pivots into `/newroot` and detaches the
+//! rest, so nothing of the build area or of the host's unmounted tree stays
+//! reachable.
+
+use std::fs;
+use std::io;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use nix::mount::{MntFlags, MsFlags, mount, umount2};
+use srt_policy::{FileKind, MountOp, MountPlan};
+
+use crate::sys::{
+    MOUNT_ATTR_NODEV, MOUNT_ATTR_NOEXEC, MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY, mount_setattr, pivot_root,
+};
+
+/// A mount step that failed.
+#[derive(Debug, thiserror::Error)]
+#[error("{step} {path}: {source}")]
+pub struct MountError {
+    pub step: &'static str,
+    pub path: PathBuf,
+    #[source]
+    pub source: io::Error,
+}
+
+fn err<'a>(step: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> MountError + 'a {
+    move |source| MountError { step, path: path.to_path_buf(), source }
+}
+
+fn nix_err<'a>(step: &'static str, path: &'a Path) -> impl FnOnce(nix::Error) -> MountError + 'a {
+    move |e| MountError { step, path: path.to_path_buf(), source: io::Error::from(e) }
+}
+
+const BASE: &str = "/tmp";
+const NEWROOT: &str = "/newroot";
+const OLDROOT: &str = "/oldroot";
+const EMPTY_FILE: &str = "/empty";
+
+/// Device nodes bound from the host into the minimal /dev.
+const DEV_NODES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"];
+
+/// procfs entries that must not be writable even by a uid that owns them
+/// (a root caller's uid 0 owns /proc/sysrq-trigger, whose writes are not
+/// capability-checked).
+const PROC_READ_ONLY: [&str; 4] = ["sys", "sysrq-trigger", "irq", "bus"];
+
+/// Where a tmpfs of our own is mounted: creating mount points there touches
+/// nothing on the host.
+struct Tracker {
+    /// (target, is_our_tmpfs) for every mount placed under /newroot.
+    mounts: Vec<(PathBuf, bool)>,
+    /// Mask directories, remounted read-only once their carve-backs are in.
+    masks: Vec<PathBuf>,
+}
+
+impl Tracker {
+    /// May a missing mount point at `target` be created? Only when the
+    /// deepest mount above it is one of our own tmpfs mounts.
+    fn may_create(&self, target: &Path) -> bool {
+        self.mounts
+            .iter()
+            .filter(|(p, _)| target.starts_with(p) && p != target)
+            .max_by_key(|(p, _)| p.components().count())
+            .is_some_and(|(_, ours)| *ours)
+    }
+}
+
+fn inside(root: &str, path: &Path) -> PathBuf {
+    Path::new(root).join(path.strip_prefix("/").unwrap_or(path))
+}
+
+/// Builds the sandbox's file system from `plan` and pivots into it. Returns
+/// notes on what could not be enforced by mounts. Must run in a new mount
+/// namespace with CAP_SYS_ADMIN over it.
+pub fn apply(plan: &MountPlan, debug: &mut dyn FnMut(String)) -> Result<Vec<String>, MountError> {
+    let mut notes = Vec::new();
+    let root = Path::new("/");
+    // Nothing we do may propagate back to the host.
+    mount(None::<&str>, root, None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>)
+        .map_err(nix_err("make-private", root))?;
+    let base = Path::new(BASE);
+    mount(Some("tmpfs"), base, Some("tmpfs"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV, Some("mode=0755"))
+        .map_err(nix_err("mount build tmpfs", base))?;
+    for d in ["newroot", "oldroot"] {
+        fs::create_dir(base.join(d)).map_err(err("mkdir", base))?;
+    }
+    let empty = base.join("empty");
+    fs::write(&empty, b"").map_err(err("create", &empty))?;
+    fs::set_permissions(&empty, fs::Permissions::from_mode(0o444)).map_err(err("chmod", &empty))?;
+    std::env::set_current_dir(base).map_err(err("chdir", base))?;
+    pivot_root(Path::new("."), Path::new("oldroot")).map_err(err("pivot_root", base))?;
+    std::env::set_current_dir("/").map_err(err("chdir", root))?;
+
+    let mut t = Tracker { mounts: Vec::new(), masks: Vec::new() };
+    for op in &plan.ops {
+        debug(format!("mount: {}", describe(op)));
+        apply_op(op, &mut t, &mut notes)?;
+    }
+    for m in &t.masks {
+        mount_setattr(m, MOUNT_ATTR_RDONLY, false).map_err(err("make mask read-only", m))?;
+    }
+
+    let newroot = Path::new(NEWROOT);
+    std::env::set_current_dir(newroot).map_err(err("chdir", newroot))?;
+    // pivot_root(".", ".") stacks the old root on top of the new one; the
+    // lazy unmount then removes it, taking the build tmpfs and the host's
+    // full tree with it.
+    pivot_root(Path::new("."), Path::new(".")).map_err(err("pivot_root", newroot))?;
+    umount2(".", MntFlags::MNT_DETACH).map_err(nix_err("detach old root", root))?;
+    std::env::set_current_dir("/").map_err(err("chdir", root))?;
+    Ok(notes)
+}
+
+fn describe(op: &MountOp) -> String {
+    serde_json::to_string(op).unwrap_or_else(|_| format!("{op:?}"))
+}
+
+fn bind(src: &Path, dst: &Path, recursive: bool) -> Result<(), MountError> {
+    let mut flags = MsFlags::MS_BIND;
+    if recursive {
+        flags |= MsFlags::MS_REC;
+    }
+    mount(Some(src), dst, None::<&str>, flags, None::<&str>).map_err(nix_err("bind", dst))
+}
+
+fn tmpfs(dst: &Path, flags: MsFlags, data: &str) -> Result<(), MountError> {
+    mount(Some("tmpfs"), dst, Some("tmpfs"), flags, Some(data)).map_err(nix_err("mount tmpfs", dst))
+}
+
+/// Creates a missing mount point, only on our own tmpfs.
+fn ensure_mountpoint(target: &Path, dir: bool, t: &Tracker) -> Result<bool, MountError> {
+    if fs::symlink_metadata(target).is_ok() {
+        return Ok(true);
+    }
+    if !t.may_create(target) {
+        return Ok(false);
+    }
+    if let Some(parent) = target.parent() {
+        fs::create_dir_all(parent).map_err(err("mkdir", parent))?;
+    }
+    if dir {
+        fs::create_dir(target).map_err(err("mkdir", target))?;
+    } else {
+        fs::write(target, b"").map_err(err("create", target))?;
+    }
+    Ok(true)
+}
+
+fn apply_op(op: &MountOp, t: &mut Tracker, notes: &mut Vec<String>) -> Result<(), MountError> {
+    let nosuid_nodev = MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
+    match op {
+        MountOp::RootReadOnly => {
+            let dst = Path::new(NEWROOT);
+            bind(Path::new(OLDROOT), dst, true)?;
+            mount_setattr(dst, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, true)
+                .map_err(err("make root read-only", dst))?;
+            t.mounts.push((dst.to_path_buf(), false));
+        }
+        MountOp::Proc { path } => {
+            let dst = inside(NEWROOT, path);
+            mount(Some("proc"), &dst, Some("proc"), nosuid_nodev | MsFlags::MS_NOEXEC, None::<&str>)
+                .map_err(nix_err("mount proc", &dst))?;
+            for entry in PROC_READ_ONLY {
+                let p = dst.join(entry);
+                if fs::symlink_metadata(&p).is_ok() {
+                    bind(&p, &p, true)?;
+                    mount_setattr(&p, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, true)
+                        .map_err(err("make read-only", &p))?;
+                }
+            }
+            t.mounts.push((dst, false));
+        }
+        MountOp::Dev { path } => {
+            let dst = inside(NEWROOT, path);
+            tmpfs(&dst, MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC, "mode=0755")?;
+            t.mounts.push((dst.clone(), true));
+            for node in DEV_NODES {
+                let target = dst.join(node);
+                fs::write(&target, b"").map_err(err("create", &target))?;
+                bind(&inside(OLDROOT, &Path::new("/dev").join(node)), &target, false)?;
+            }
+            let pts = dst.join("pts");
+            fs::create_dir(&pts).map_err(err("mkdir", &pts))?;
+            match mount(
+                Some("devpts"),
+                &pts,
+                Some("devpts"),
+                MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
+                Some("newinstance,ptmxmode=0666,mode=620"),
+            ) {
+                Ok(()) => {
+                    std::os::unix::fs::symlink("pts/ptmx", dst.join("ptmx")).map_err(err("symlink", &dst))?;
+                }
+                Err(e) => notes.push(format!("/dev/pts not available in the sandbox (devpts: {e})")),
+            }
+            let shm = dst.join("shm");
+            fs::create_dir(&shm).map_err(err("mkdir", &shm))?;
+            tmpfs(&shm, nosuid_nodev, "mode=1777")?;
+            for (name, target) in [
+                ("fd", "/proc/self/fd"),
+                ("stdin", "/proc/self/fd/0"),
+                ("stdout", "/proc/self/fd/1"),
+                ("stderr", "/proc/self/fd/2"),
+            ] {
+                std::os::unix::fs::symlink(target, dst.join(name)).map_err(err("symlink", &dst))?;
+            }
+        }
+        MountOp::Tmpfs { path } => {
+            let dst = inside(NEWROOT, path);
+            tmpfs(&dst, nosuid_nodev, "mode=1777")?;
+            t.mounts.push((dst, true));
+        }
+        MountOp::BindWritable { path, kind } | MountOp::BindReadOnly { path, kind } => {
+            let dst = inside(NEWROOT, path);
+            let src = inside(OLDROOT, path);
+            if fs::symlink_metadata(&src).is_ok_and(|m| m.file_type().is_symlink()) {
+                notes.push(format!("{}: is a symlink; not bound (a mount would follow it)", path.display()));
+                return Ok(());
+            }
+            if !ensure_mountpoint(&dst, *kind == FileKind::Dir, t)? {
+                notes.push(format!("{}: no mount point inside the sandbox; skipped", path.display()));
+                return Ok(());
+            }
+            bind(&src, &dst, true)?;
+            let mut attrs = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
+            if matches!(op, MountOp::BindReadOnly { .. }) {
+                attrs |= MOUNT_ATTR_RDONLY;
+            }
+            mount_setattr(&dst, attrs, true).map_err(err("set mount attributes", &dst))?;
+            t.mounts.push((dst, false));
+        }
+        MountOp::MaskDir { path } => {
+            let dst = inside(NEWROOT, path);
+            if !ensure_mountpoint(&dst, true, t)? {
+                return Ok(());
+            }
+            tmpfs(&dst, nosuid_nodev | MsFlags::MS_NOEXEC, "mode=0755,size=64k")?;
+            t.mounts.push((dst.clone(), true));
+            t.masks.push(dst);
+        }
+        MountOp::MaskFile { path } => {
+            let dst = inside(NEWROOT, path);
+            if fs::symlink_metadata(&dst).is_ok_and(|m| m.file_type().is_symlink()) {
+                notes.push(format!("{}: is a symlink; its target is masked where the rules name it", path.display()));
+                return Ok(());
+            }
+            if !ensure_mountpoint(&dst, false, t)? {
+                return Ok(());
+            }
+            bind(Path::new(EMPTY_FILE), &dst, false)?;
+            mount_setattr(&dst, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, false)
+                .map_err(err("make read-only", &dst))?;
+            t.mounts.push((dst, false));
+        }
+        MountOp::BlockCreate { path } => {
+            notes.push(format!(
+                "{}: missing protected path; creating it is NOT blocked yet (no mount can cover a path that \
+                 does not exist without creating it on the host)",
+                path.display()
+            ));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,108 @@
+//! Thin wrappers over system calls that nix does not cover (or covers in a
+//! shape that does not fit), each returning `std::io::Result`.
+
+use std::ffi::CString;
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+pub fn cstr(path: &Path) -> io::Result<CString> {
+    CString::new(path.as_os_str().as_bytes()).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
+}
+
+fn check(r: libc::c_long) -> io::Result<()> {
+    if r < 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
+}
+
+/// `struct mount_attr` of mount_setattr(2).
+#[repr(C)]
+struct MountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}
+
+pub const MOUNT_ATTR_RDONLY: u64 = 0x1;
+pub const MOUNT_ATTR_NOSUID: u64 = 0x2;
+pub const MOUNT_ATTR_NODEV: u64 = 0x4;
+pub const MOUNT_ATTR_NOEXEC: u64 = 0x8;
+const AT_RECURSIVE: libc::c_uint = 0x8000;
+
+/// Sets mount attributes on the mount at `path` (and every mount below it
+/// when `recursive`). Unlike `MS_REMOUNT`, this works on locked mounts
+/// inherited from a more privileged namespace, as long as flags are only
+/// added.
+pub fn mount_setattr(path: &Path, set: u64, recursive: bool) -> io::Result<()> {
+    let c = cstr(path)?;
+    let attr = MountAttr { attr_set: set, attr_clr: 0, propagation: 0, userns_fd: 0 };
+    let flags = libc::AT_SYMLINK_NOFOLLOW as libc::c_uint | if recursive { AT_RECURSIVE } else { 0 };
+    // SAFETY: `c` is a valid NUL-terminated string and `attr` a properly laid
+    // out struct mount_attr that outlives the call; the size passed matches it.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            libc::AT_FDCWD,
+            c.as_ptr(),
+            flags,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    check(r)
+}
+
+/// pivot_root(2).
+pub fn pivot_root(new_root: &Path, put_old: &Path) -> io::Result<()> {
+    let a = cstr(new_root)?;
+    let b = cstr(put_old)?;
+    // SAFETY: both arguments are valid NUL-terminated strings.
+    let r = unsafe { libc::syscall(libc::SYS_pivot_root, a.as_ptr(), b.as_ptr()) };
+    check(r)
+}
+
+/// Brings the loopback interface of the current network namespace up.
+pub fn loopback_up() -> io::Result<()> {
+    // SAFETY: plain socket(2) call; the fd is closed below.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: ifreq is plain old data; zeroed is a valid value.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (dst, src) in req.ifr_name.iter_mut().zip(b"lo\0") {
+        *dst = *src as libc::c_char;
+    }
+    // SAFETY: fd is a valid socket and req a valid ifreq naming "lo".
+    let mut r = unsafe { libc::ioctl(fd, libc::SIOCGIFFLAGS, &mut req) };
+    if r == 0 {
+        // SAFETY: the flags member of the union was just filled by SIOCGIFFLAGS.
+        unsafe { req.ifr_ifru.ifru_flags |= (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short };
+        // SAFETY: as above.
+        r = unsafe { libc::ioctl(fd, libc::SIOCSIFFLAGS, &req) };
+    }
+    let err = io::Error::last_os_error();
+    // SAFETY: fd is ours and closed once.
+    unsafe { libc::close(fd) };
+    if r < 0 { Err(err) } else { Ok(()) }
+}
+
+/// Marks every descriptor from 3 up close-on-exec, so only 0, 1 and 2 cross
+/// into the program (runc CVE-2024-21626: leaked host fds).
+pub fn cloexec_from_3() -> io::Result<()> {
+    // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only changes fd flags.
+    let r = unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) };
+    check(r)
+}
+
+/// prctl(2) with integer arguments.
+pub fn prctl(option: libc::c_int, arg2: libc::c_ulong) -> io::Result<()> {
+    // SAFETY: the options used here take integer arguments only.
+    let r = unsafe { libc::prctl(option, arg2, 0 as libc::c_ulong, 0 as libc::c_ulong, 0 as libc::c_ulong) };
+    if r < 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
+}
+
+/// Writes a whole file (for /proc/self/{uid_map,gid_map,setgroups}).
+pub fn write_file(path: &str, text: &str) -> io::Result<()> {
+    std::fs::write(path, text)
+}

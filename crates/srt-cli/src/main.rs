@@ -163,6 +163,7 @@ fn main() -> ExitCode {
             eprintln!("srt: plan note: {note}");
         }
     }
+    let weaker = policy.enable_weaker_nested_sandbox.then(|| srt_sandbox::weaker::grants(&plan, &RealFs));
     let spec = SandboxSpec {
         argv,
         cwd: ctx.cwd.clone(),
@@ -172,6 +173,7 @@ fn main() -> ExitCode {
         debug: args.debug,
         uid: nix::unistd::getuid().as_raw(),
         gid: nix::unistd::getgid().as_raw(),
+        weaker,
     };
     // Terminal signals are forwarded to the program once, by us.
     let mut mask = SigSet::empty();

@@ -368,6 +368,46 @@ fn nested_srt_without_user_namespaces_refuses_with_a_hint() {
 }
 
 #[test]
+fn weaker_mode_enforces_with_landlock_and_seccomp_alone() {
+    let env = Env::new();
+    let srt = srt_bin();
+    std::fs::create_dir(env.p("work/inner")).unwrap();
+    let inner = env.p("inner.json");
+    std::fs::write(
+        &inner,
+        format!(
+            r#"{{"filesystem": {{"allowWrite": ["inner"], "denyRead": ["{}"]}}, "enableWeakerNestedSandbox": true}}"#,
+            env.p("home/notes.txt").display()
+        ),
+    )
+    .unwrap();
+    let marker = marker(4);
+    // The outer sandbox (no user namespaces inside it) lets the inner srt
+    // write all of work/ and read notes.txt: every denial below is the inner
+    // sandbox's own.
+    let script = format!(
+        "{srt} -d -s {inner} -c 'echo a > inner/ok; echo b > outside || echo denied-write; \
+         cat {notes} || echo denied-read; {py} -c \"import socket; socket.socket()\" 2>/dev/null || echo denied-inet; \
+         (setsid sleep {marker} &) ; echo done'; \
+         sleep 0.2; for f in /proc/[0-9]*/cmdline; do tr '\\0' ' ' < $f; echo; done | grep -c '^sleep {marker}'",
+        srt = srt.display(),
+        inner = inner.display(),
+        notes = env.p("home/notes.txt").display(),
+        py = python(),
+    );
+    let o = env.sh(r#"{"filesystem": {"allowWrite": ["."]}}"#, &script);
+    let text = out(&o);
+    for want in ["denied-write", "denied-read", "denied-inet", "done"] {
+        assert!(text.contains(want), "missing {want}: {text}\n{}", err(&o));
+    }
+    assert!(!text.contains("notes"), "{text}");
+    assert_eq!(text.lines().last(), Some("0"), "a leftover survived the weaker sandbox: {text}");
+    assert_eq!(std::fs::read_to_string(env.p("work/inner/ok")).unwrap(), "a\n");
+    assert!(!env.p("work/outside").exists());
+    assert!(err(&o).contains("weaker mode"), "--debug says what is weaker: {}", err(&o));
+}
+
+#[test]
 fn timeout_kills_the_whole_tree() {
     let env = Env::new();
     let marker = marker(1);

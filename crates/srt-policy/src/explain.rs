@@ -8,7 +8,24 @@ use crate::paths::PathRule;
 use crate::plan::MountPlan;
 
 fn rules(list: &[PathRule]) -> Value {
-    list.iter().map(|r| json!({"entry": r.source, "resolved": r.path, "glob": r.is_glob()})).collect()
+    list.iter().map(|r| json!({"entry": r.source, "resolved": r.path.to_string_lossy(), "glob": r.is_glob()})).collect()
+}
+
+/// The plan as JSON. A path that is not UTF-8 is shown lossily rather than
+/// making `--explain` fail.
+fn plan_json(plan: &MountPlan) -> Value {
+    let ops: Vec<Value> = plan
+        .ops
+        .iter()
+        .map(|op| {
+            serde_json::to_value(op).unwrap_or_else(|_| {
+                let mut v = serde_json::to_value(op.clone().without_path()).unwrap_or_default();
+                v["path"] = Value::String(op.path().to_string_lossy().into_owned());
+                v
+            })
+        })
+        .collect();
+    json!({ "ops": ops, "notes": plan.notes })
 }
 
 impl Policy {
@@ -30,7 +47,10 @@ impl Policy {
                 "httpProxyPort": self.http_proxy_port,
                 "socksProxyPort": self.socks_proxy_port,
                 "allowLocalBinding": self.allow_local_binding,
-                "unixSockets": self.unix_sockets,
+                "unixSockets": {
+                "allowAll": self.unix_sockets.allow_all,
+                "allowed": self.unix_sockets.allowed.iter().map(|p| p.to_string_lossy()).collect::<Vec<_>>(),
+            },
             },
             "filesystem": {
                 "read": "allowed everywhere except denyRead; allowRead beats denyRead",
@@ -44,10 +64,10 @@ impl Policy {
                 "allowGitConfig": fs.allow_git_config,
             },
             "limits": self.limits,
-            "ignoreViolations": self.ignore_violations.iter().map(|(c, p)| json!({"command": c, "paths": p})).collect::<Vec<_>>(),
+            "ignoreViolations": self.ignore_violations.iter().map(|(c, p)| json!({"command": c, "paths": p.iter().map(|x| x.to_string_lossy()).collect::<Vec<_>>()})).collect::<Vec<_>>(),
             "enableWeakerNestedSandbox": self.enable_weaker_nested_sandbox,
             "macosOnlyKeysIgnored": self.macos_only_keys(),
-            "mountPlan": plan,
+            "mountPlan": plan_json(plan),
         })
     }
 

@@ -47,6 +47,22 @@ pub enum MountOp {
 }
 
 impl MountOp {
+    /// The same operation with an empty path (used to read its tag).
+    pub fn without_path(self) -> MountOp {
+        let empty = PathBuf::new();
+        match self {
+            MountOp::RootReadOnly => MountOp::RootReadOnly,
+            MountOp::Proc { .. } => MountOp::Proc { path: empty },
+            MountOp::Dev { .. } => MountOp::Dev { path: empty },
+            MountOp::Tmpfs { .. } => MountOp::Tmpfs { path: empty },
+            MountOp::BindWritable { kind, .. } => MountOp::BindWritable { path: empty, kind },
+            MountOp::BindReadOnly { kind, .. } => MountOp::BindReadOnly { path: empty, kind },
+            MountOp::MaskDir { .. } => MountOp::MaskDir { path: empty },
+            MountOp::MaskFile { .. } => MountOp::MaskFile { path: empty },
+            MountOp::BlockCreate { .. } => MountOp::BlockCreate { path: empty },
+        }
+    }
+
     /// The path this operation acts on (`/` for the root).
     pub fn path(&self) -> &Path {
         match self {
@@ -195,7 +211,8 @@ fn collect_rule(rule: &PathRule, fs: &dyn FsView, out: &mut BTreeSet<PathBuf>, b
 /// Adds the existing paths a glob matches (not descending into a match).
 fn expand_glob(rule: &PathRule, fs: &dyn FsView, out: &mut BTreeSet<PathBuf>, budget: &mut usize) {
     let base = rule.base();
-    let max_depth = if rule.path.to_string_lossy().contains("**") {
+    // Only a whole `**` component crosses directories; `a**b` stays in one.
+    let max_depth = if rule.path.components().any(|c| c.as_os_str() == "**") {
         usize::MAX
     } else {
         rule.path.components().count() - base.components().count()

@@ -388,3 +388,23 @@ fn ignore_violations_matching() {
     assert!(!p.is_ignored("git pull", Path::new("/nonexistent/home/.gitconfig")));
     assert!(!p.is_ignored("ls", Path::new("/etc/shadow")));
 }
+
+/// Found by the settings fuzz target: keys went raw into the message.
+#[test]
+fn regression_control_characters_in_keys_stay_escaped() {
+    let e = from_text(Some("{\"\\n\\u001b[31m\":[]}"), None, &ctx(), &RealFs).unwrap_err().to_string();
+    assert!(!e.contains('\n') && !e.contains('\u{1b}'), "{e:?}");
+    assert!(e.contains("\\n"), "{e}");
+}
+
+/// Found while fuzzing: a file name that is not UTF-8 made explain() panic.
+#[test]
+fn regression_explain_survives_non_utf8_file_names() {
+    use std::os::unix::ffi::OsStrExt;
+    let t = Tree::new(&[], &["proj", "home", "secrets"]);
+    std::fs::write(t.p("secrets").join(std::ffi::OsStr::from_bytes(b"bad\xffname")), "x").unwrap();
+    let text = format!(r#"{{"filesystem": {{"denyRead": ["{}/*"]}}}}"#, t.p("secrets").display());
+    let p = from_text(Some(&text), None, &t.ctx(), &RealFs).unwrap();
+    let v = p.explain(&p.mount_plan(&RealFs));
+    assert!(v["mountPlan"]["ops"].to_string().contains("bad\u{fffd}name"), "{v}");
+}

@@ -32,6 +32,18 @@ struct CapData {
     inheritable: u32,
 }
 
+fn has_any_capability() -> io::Result<bool> {
+    let header = CapHeader { version: LINUX_CAPABILITY_VERSION_3, pid: 0 };
+    let mut data = [CapData { effective: 0, permitted: 0, inheritable: 0 }; 2];
+    // SAFETY: header and data are valid capget(2) arguments for version 3
+    // (two data elements, written by the kernel).
+    let r = unsafe { libc::syscall(libc::SYS_capget, &header as *const CapHeader, data.as_mut_ptr()) };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(data.iter().any(|d| d.permitted != 0 || d.effective != 0))
+}
+
 /// Sets no_new_privs. Needed before Landlock and seccomp without CAP_SYS_ADMIN.
 pub fn no_new_privs() -> io::Result<()> {
     prctl(libc::PR_SET_NO_NEW_PRIVS, 1)
@@ -40,6 +52,13 @@ pub fn no_new_privs() -> io::Result<()> {
 /// Drops every capability for good. Call after all setup that needs
 /// capabilities (mounts) and before Landlock/seccomp/execve.
 pub fn drop_all() -> io::Result<()> {
+    // A process without any capability (an unprivileged caller in the weaker
+    // mode, which has no user namespace of its own) cannot change securebits
+    // or the bounding set, and has nothing to drop: no_new_privs already
+    // keeps execve from granting anything.
+    if !has_any_capability()? {
+        return prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong);
+    }
     // Locked securebits: execve as uid 0 no longer grants capabilities, and
     // nothing can undo that.
     prctl(

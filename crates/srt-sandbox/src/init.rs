@@ -30,6 +30,7 @@ use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Pid, fork, getppid, setsid};
 
 use crate::spec::{Report, SandboxSpec};
+use crate::weaker::{WEAKER_SUMMARY, WeakerSpec};
 use crate::{caps, landlock, mounts, seccomp, sys};
 
 /// `argv[1]` that turns a binary into the sandbox init.
@@ -116,6 +117,20 @@ fn init0(args: &[String]) -> i32 {
         | CloneFlags::CLONE_NEWUTS
         | CloneFlags::CLONE_NEWCGROUP;
     if let Err(e) = unshare(flags) {
+        if let Some(weaker) = &spec.weaker {
+            if spec.debug {
+                status.send(&Report::Debug { message: format!("unshare(CLONE_NEWUSER|...) failed: {e}") });
+                status.send(&Report::Debug { message: WEAKER_SUMMARY.to_string() });
+            }
+            // Orphans re-parent to us, so they can be found and killed.
+            if let Err(e) = sys::prctl(libc::PR_SET_CHILD_SUBREAPER, 1) {
+                return status.setup_error(format!("PR_SET_CHILD_SUBREAPER: {e}"), None);
+            }
+            if let Err(e) = std::env::set_current_dir(&spec.cwd) {
+                return status.setup_error(format!("cannot enter {}: {e}", spec.cwd.display()), None);
+            }
+            return start_program(&spec, &mut status, Some(weaker));
+        }
         return status.setup_error(
             format!("cannot create the sandbox's namespaces: unshare(CLONE_NEWUSER|...) failed: {e}"),
             Some(USERNS_HINT),
@@ -221,15 +236,26 @@ fn pid1(spec: &SandboxSpec, status: &mut Status) -> i32 {
             Some("run srt from a directory the settings let the sandbox read (not one under denyRead)"),
         );
     }
-    let filter = match seccomp::build(&seccomp::SeccompOptions { allow_unix_sockets: spec.allow_unix_sockets }) {
+    start_program(spec, status, None)
+}
+
+/// Builds the filters, forks the program and reaps until it ends. `weaker`:
+/// no namespaces, so Landlock carries reads too and no IP sockets exist.
+fn start_program(spec: &SandboxSpec, status: &mut Status, weaker: Option<&WeakerSpec>) -> i32 {
+    let debug = spec.debug;
+    let sc_opts = seccomp::SeccompOptions { allow_unix_sockets: spec.allow_unix_sockets, deny_inet: weaker.is_some() };
+    let filter = match seccomp::build(&sc_opts) {
         Ok(f) => f,
         Err(e) => return status.setup_error(format!("cannot build the seccomp filter: {e}"), None),
     };
     if debug {
-        let n = seccomp::rules(&seccomp::SeccompOptions { allow_unix_sockets: spec.allow_unix_sockets }).len();
+        let n = seccomp::rules(&sc_opts).len();
         status.send(&Report::Debug { message: format!("seccomp: {n} rules, {} BPF instructions", filter.len()) });
     }
-    let ll_opts = landlock_options(&spec.plan);
+    let ll_opts = match weaker {
+        None => landlock_options(&spec.plan),
+        Some(w) => weaker_landlock_options(w),
+    };
     let argv: Vec<CString> = match spec.argv.iter().map(|a| CString::new(a.as_bytes())).collect() {
         Ok(v) => v,
         Err(_) => return status.setup_error("an argument contains a NUL byte".into(), None),
@@ -251,7 +277,52 @@ fn pid1(spec: &SandboxSpec, status: &mut Status) -> i32 {
             // SAFETY: _exit skips destructors and atexit handlers of the forked copy.
             unsafe { libc::_exit(code) }
         }
-        Ok(ForkResult::Parent { child }) => reap(child, status),
+        Ok(ForkResult::Parent { child }) => reap(child, status, weaker.is_some()),
+    }
+}
+
+/// Landlock for the weaker mode: it is the only file-system layer, so it
+/// must be fully enforced.
+fn weaker_landlock_options(w: &WeakerSpec) -> landlock::LandlockOptions {
+    let writable_files = ["null", "zero", "full", "tty", "random", "urandom", "ptmx", "pts"]
+        .iter()
+        .map(|n| Path::new("/dev").join(n))
+        .collect();
+    landlock::LandlockOptions {
+        writable: w.writable.clone(),
+        writable_files,
+        readable: Some(w.readable.clone()),
+        scope_signals: true,
+        scope_abstract_unix: true,
+        required: true,
+    }
+}
+
+/// Kills every child of this process until none is left (new orphans keep
+/// arriving while their parents die).
+fn kill_children() {
+    let me = std::process::id().to_string();
+    for _ in 0..1000 {
+        let mut found = false;
+        for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
+            // The ppid is the second field after the parenthesised command name.
+            let Some(after) = stat.rfind(')').map(|i| &stat[i + 1..]) else { continue };
+            if after.split_whitespace().nth(1) == Some(me.as_str())
+                && let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>()
+            {
+                found = true;
+                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+            }
+        }
+        while let Ok(st) = waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+            if st == WaitStatus::StillAlive {
+                break;
+            }
+        }
+        if !found {
+            return;
+        }
     }
 }
 
@@ -304,8 +375,20 @@ fn exec_program(
     match landlock::restrict(ll_opts) {
         Ok(st) => {
             if debug {
-                let text = serde_json::to_string(&st).unwrap_or_default();
-                status.send(&Report::Debug { message: format!("landlock: {text}") });
+                let skipped: Vec<String> = st.skipped.iter().map(|s| s.path.display().to_string()).collect();
+                let message = format!(
+                    "landlock: ABI {}, {} enforcement, {} rules, handled: {}{}",
+                    st.abi.map_or("none".to_string(), |a| a.to_string()),
+                    st.enforced.as_str(),
+                    st.rules,
+                    st.handled.join(","),
+                    if skipped.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; skipped (missing): {}", skipped.join(" "))
+                    }
+                );
+                status.send(&Report::Debug { message });
             }
         }
         Err(e) => {
@@ -332,7 +415,7 @@ fn exec_program(
 
 /// Pid 1's loop: forward signals to the program's process group, reap every
 /// orphan, and when the program exits kill everything left and report.
-fn reap(child: Pid, status: &mut Status) -> i32 {
+fn reap(child: Pid, status: &mut Status, weaker: bool) -> i32 {
     let mut mask = SigSet::empty();
     mask.add(Signal::SIGCHLD);
     for s in FORWARDED {
@@ -361,8 +444,13 @@ fn reap(child: Pid, status: &mut Status) -> i32 {
     }
     // Whatever the program left behind (daemons, double forks, stopped
     // children) dies with it: kill(-1) from pid 1 reaches every other process
-    // of this PID namespace.
-    let _ = kill(Pid::from_raw(-1), Signal::SIGKILL);
+    // of this PID namespace. Without one (weaker mode) the leftovers are our
+    // children, as we are their subreaper.
+    if weaker {
+        kill_children();
+    } else {
+        let _ = kill(Pid::from_raw(-1), Signal::SIGKILL);
+    }
     while waitpid(None, None).is_ok() {}
     let report = result.unwrap_or(Report::Exited { code: 125 });
     let code = match report {

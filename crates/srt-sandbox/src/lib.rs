@@ -14,6 +14,7 @@ pub mod seccomp;
 mod spec;
 mod supervisor;
 mod sys;
+pub mod weaker;
 
 pub use init::{INIT_ARG, run_init_if_requested};
 pub use mounts::MountError;

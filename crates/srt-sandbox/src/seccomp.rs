@@ -12,7 +12,7 @@
 //! ```no_run
 //! use srt_sandbox::seccomp::{self, SeccompOptions};
 //!
-//! let opts = SeccompOptions { allow_unix_sockets: false };
+//! let opts = SeccompOptions { allow_unix_sockets: false, deny_inet: false };
 //! for rule in seccomp::rules(&opts) {
 //!     println!("{rule}");
 //! }
@@ -76,6 +76,9 @@ use seccompiler::{
 pub struct SeccompOptions {
     /// Settings `network.allowAllUnixSockets`: allow `socket(AF_UNIX, ...)`.
     pub allow_unix_sockets: bool,
+    /// Deny `socket(AF_INET)` and `socket(AF_INET6)`: set in the weaker mode,
+    /// where there is no network namespace to keep IP traffic in.
+    pub deny_inet: bool,
 }
 
 /// Building or installing the filter failed.
@@ -304,6 +307,21 @@ pub fn rules(opts: &SeccompOptions) -> Vec<Rule> {
             When::ArgEq { arg: 0, value: libc::AF_UNIX as u32, name: "AF_UNIX" },
             "Unix sockets reach host services through paths (docker.sock, D-Bus) and abstract \
              names (CVE-2020-15257); allowed only with network.allowAllUnixSockets",
+        ));
+    }
+    if opts.deny_inet {
+        let inet = "no network namespace (weaker mode): an IP socket would reach the host's network directly";
+        t.push(deny_if(
+            "socket",
+            libc::SYS_socket,
+            When::ArgEq { arg: 0, value: libc::AF_INET as u32, name: "AF_INET" },
+            inet,
+        ));
+        t.push(deny_if(
+            "socket",
+            libc::SYS_socket,
+            When::ArgEq { arg: 0, value: libc::AF_INET6 as u32, name: "AF_INET6" },
+            inet,
         ));
     }
     t.push(deny_if(
@@ -758,7 +776,10 @@ mod tests {
 
     #[test]
     fn every_rule_has_a_reason_and_a_known_number() {
-        for opts in [SeccompOptions { allow_unix_sockets: false }, SeccompOptions { allow_unix_sockets: true }] {
+        for opts in [
+            SeccompOptions { allow_unix_sockets: false, deny_inet: false },
+            SeccompOptions { allow_unix_sockets: true, deny_inet: false },
+        ] {
             let table = rules(&opts);
             assert!(table.len() > 40, "{}", table.len());
             for r in &table {
@@ -775,7 +796,10 @@ mod tests {
 
     #[test]
     fn every_rule_denies_what_it_names() {
-        for opts in [SeccompOptions { allow_unix_sockets: false }, SeccompOptions { allow_unix_sockets: true }] {
+        for opts in [
+            SeccompOptions { allow_unix_sockets: false, deny_inet: false },
+            SeccompOptions { allow_unix_sockets: true, deny_inet: false },
+        ] {
             let prog = build(&opts).unwrap();
             for r in rules(&opts) {
                 let Action::Errno(e) = r.action;
@@ -819,7 +843,7 @@ mod tests {
 
     #[test]
     fn unix_sockets_follow_the_setting() {
-        let prog = build(&SeccompOptions { allow_unix_sockets: true }).unwrap();
+        let prog = build(&SeccompOptions { allow_unix_sockets: true, deny_inet: false }).unwrap();
         assert_eq!(call(&prog, libc::SYS_socket, [libc::AF_UNIX as u64, 1, 0, 0, 0, 0]), RET_ALLOW);
         assert_eq!(call(&prog, libc::SYS_socket, [libc::AF_VSOCK as u64, 1, 0, 0, 0, 0]), RET_EPERM);
     }

@@ -23,6 +23,8 @@ pub struct SandboxSpec {
     /// The caller's ids, mapped to themselves inside the user namespace.
     pub uid: u32,
     pub gid: u32,
+    /// Grants for the weaker mode; `None`: refuse to run without namespaces.
+    pub weaker: Option<crate::weaker::WeakerSpec>,
 }
 
 /// A message from the init to the supervisor.

@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
-use srt_sandbox::{Ending, RunOptions, SandboxSpec};
+use srt_sandbox::{Ending, ProxyListeners, RunOptions, SandboxSpec};
+
+mod violations;
 
 use clap::Parser;
 use srt_policy::{LoadOptions, PathContext, Policy, Preset, RealFs, SettingsSource};
@@ -147,17 +149,25 @@ fn main() -> ExitCode {
              with a limit it cannot apply. Remove it from the command line and from \"limits\" in the settings."
         ));
     }
-    if !policy.network.is_closed() || policy.http_proxy_port.is_some() || policy.socks_proxy_port.is_some() {
-        eprintln!(
-            "srt: warning: network access is not available in this build yet (the proxy has not landed); \
-             the sandbox has loopback only, so allowedDomains cannot be reached"
+    if policy.http_proxy_port.is_some() || policy.socks_proxy_port.is_some() {
+        return fail(
+            "network.httpProxyPort / network.socksProxyPort (external proxies) are not supported by this build \
+             yet; remove them to use srt's built-in proxies",
         );
     }
-    let argv = match args.command {
+    let network = !policy.network.is_closed();
+    let argv = match args.command.clone() {
         Some(c) => vec!["/bin/sh".to_string(), "-c".to_string(), c],
         None => args.program.clone(),
     };
     let plan = policy.mount_plan(&RealFs);
+    if plan.truncated {
+        return fail(
+            "the mount plan is incomplete: walking the host tree for glob entries and protected files stopped \
+             after 50000 entries, so some paths the settings name would not be covered. Narrow the glob entries \
+             (a `**` under a large directory) or the writable roots, and run again.",
+        );
+    }
     if args.debug {
         for note in &plan.notes {
             eprintln!("srt: plan note: {note}");
@@ -174,6 +184,7 @@ fn main() -> ExitCode {
         uid: nix::unistd::getuid().as_raw(),
         gid: nix::unistd::getgid().as_raw(),
         weaker,
+        proxy_fd: None,
     };
     // Terminal signals are forwarded to the program once, by us.
     let mut mask = SigSet::empty();
@@ -187,13 +198,41 @@ fn main() -> ExitCode {
         Ok(s) => s,
         Err(e) => return fail(format!("signalfd: {e}")),
     };
+    let wall_time = policy.limits.wall_time_seconds.map(Duration::from_secs_f64);
+    let proxy_policy = std::sync::Arc::new(policy);
+    let seen: Seen = Default::default();
+    let command_line = args.command.clone().unwrap_or_else(|| spec.argv.join(" "));
+    // The proxies run on their own thread, started now so that it comes up
+    // while the sandbox is being built, and only when any network is allowed.
+    let mut proxy = network.then(|| ProxyThread::start(proxy_policy.clone(), args.debug, seen.clone(), command_line));
+    let on_listeners: Option<Box<dyn FnOnce(ProxyListeners)>> = proxy.as_mut().and_then(|p| {
+        let tx = p.listeners.take()?;
+        Some(Box::new(move |l: ProxyListeners| {
+            let _ = tx.send(l);
+        }) as Box<dyn FnOnce(ProxyListeners)>)
+    });
     let mut debug_print = |line: &str| eprintln!("srt: {line}");
     let opts = RunOptions {
-        wall_time: policy.limits.wall_time_seconds.map(Duration::from_secs_f64),
+        wall_time,
         signals: Some(&sfd),
         debug: if args.debug { Some(&mut debug_print) } else { None },
+        on_listeners,
     };
-    match srt_sandbox::run(&spec, opts) {
+    let result = srt_sandbox::run(&spec, opts);
+    // Let the proxies finish reporting what they decided, then stop them.
+    if let Some(p) = proxy {
+        p.stop();
+    }
+    let events = std::mem::take(&mut *seen.lock().unwrap_or_else(|e| e.into_inner()));
+    if !events.is_empty() {
+        if let Some(path) = &args.violations
+            && let Err(e) = violations::append_jsonl(path, &events)
+        {
+            eprintln!("srt: cannot write violations to {}: {e}", path.display());
+        }
+        eprint!("{}", violations::stderr_block(&events));
+    }
+    match result {
         Err(e) => match e.hint() {
             Some(h) => fail(format!("{e}\n{h}")),
             None => fail(e),
@@ -207,6 +246,105 @@ fn main() -> ExitCode {
             }
             ExitCode::from(outcome.ending.exit_code().clamp(0, 255) as u8)
         }
+    }
+}
+
+/// Violations seen during the run, collected for the sinks.
+type Seen = std::sync::Arc<std::sync::Mutex<Vec<violations::Violation>>>;
+
+/// The proxy thread: a single-threaded runtime that serves the sandbox's
+/// listeners once they arrive and collects denials as violations.
+struct ProxyThread {
+    listeners: Option<tokio::sync::oneshot::Sender<ProxyListeners>>,
+    stop: tokio::sync::oneshot::Sender<()>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl ProxyThread {
+    fn start(policy: std::sync::Arc<Policy>, debug: bool, seen: Seen, command: String) -> ProxyThread {
+        let (l_tx, l_rx) = tokio::sync::oneshot::channel::<ProxyListeners>();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_io().enable_time().build() else {
+                eprintln!("srt: cannot start the proxy runtime; the sandbox has no network");
+                return;
+            };
+            rt.block_on(serve_proxies(policy, debug, seen, command, l_rx, stop_rx));
+        });
+        ProxyThread { listeners: Some(l_tx), stop: stop_tx, thread }
+    }
+
+    fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.thread.join();
+    }
+}
+
+async fn serve_proxies(
+    policy: std::sync::Arc<Policy>,
+    debug: bool,
+    seen: Seen,
+    command: String,
+    listeners: tokio::sync::oneshot::Receiver<ProxyListeners>,
+    mut stop: tokio::sync::oneshot::Receiver<()>,
+) {
+    let l = tokio::select! {
+        l = listeners => match l { Ok(l) => l, Err(_) => return },
+        _ = &mut stop => return,
+    };
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<srt_proxy::NetEvent>(1024);
+    let mut cfg = srt_proxy::ProxyConfig::new(policy);
+    cfg.events = Some(tx);
+    cfg.debug = debug;
+    let cfg = std::sync::Arc::new(cfg);
+    for (listener, http) in [(l.http, true), (l.socks, false)] {
+        if listener.set_nonblocking(true).is_err() {
+            continue;
+        }
+        let Ok(listener) = tokio::net::TcpListener::from_std(listener) else { continue };
+        let cfg = cfg.clone();
+        tokio::spawn(async move {
+            let _ = if http {
+                srt_proxy::serve_http(listener, cfg).await
+            } else {
+                srt_proxy::serve_socks5(listener, cfg).await
+            };
+        });
+    }
+    let record = |ev: srt_proxy::NetEvent| {
+        if let srt_policy::NetDecision::Deny { reason, .. } = &ev.decision {
+            let v = violations::Violation {
+                timestamp: violations::now_rfc3339(),
+                kind: "network",
+                operation: "connect",
+                target: ev.target(),
+                reason: reason.clone(),
+                pid: None,
+                command: command.clone(),
+            };
+            seen.lock().unwrap_or_else(|e| e.into_inner()).push(v);
+        }
+        if debug {
+            let verdict = match &ev.decision {
+                srt_policy::NetDecision::Allow { rule } => format!("allow ({rule})"),
+                srt_policy::NetDecision::Deny { reason, .. } => format!("deny: {reason}"),
+            };
+            let addr = ev.address.map(|a| format!(" ({a})")).unwrap_or_default();
+            eprintln!("srt: network {}{addr} via {}: {verdict}", ev.target(), ev.via);
+        }
+    };
+    loop {
+        tokio::select! {
+            ev = rx.recv() => match ev {
+                Some(ev) => record(ev),
+                None => break,
+            },
+            _ = &mut stop => break,
+        }
+    }
+    // Decisions already made when the program ended are still reported.
+    while let Ok(ev) = rx.try_recv() {
+        record(ev);
     }
 }
 

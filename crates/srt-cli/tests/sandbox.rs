@@ -512,3 +512,239 @@ fn list_tree(dir: &Path) -> Vec<PathBuf> {
     out.sort();
     out
 }
+
+/// A tiny HTTP server on the host's loopback that answers every request with
+/// `body`; returns its port.
+fn host_http_server(body: &'static str) -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                use std::io::{BufRead, BufReader, Write};
+                let mut reader = BufReader::new(stream);
+                let mut line = String::new();
+                // Read the head; answer once it ends.
+                while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
+                    if line == "\r\n" {
+                        let mut s = reader.get_ref();
+                        let _ = write!(
+                            s,
+                            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                            body.len()
+                        );
+                        return;
+                    }
+                    line.clear();
+                }
+            });
+        }
+    });
+    port
+}
+
+fn net_settings(port: u16) -> String {
+    format!(
+        r#"{{"network": {{"allowedDomains": ["127.0.0.1:{port}", "localhost", "*.example.com"], "deniedDomains": ["bad.example.com"]}}}}"#
+    )
+}
+
+#[test]
+fn http_proxy_reaches_allowed_hosts_only() {
+    let env = Env::new();
+    let port = host_http_server("hello from the host");
+    let s = net_settings(port);
+    let o = env.sh(&s, &format!("curl -s --noproxy '' -x \"$HTTP_PROXY\" http://127.0.0.1:{port}/"));
+    assert_eq!(out(&o), "hello from the host", "{}", err(&o));
+    // Not allowed: 403 with srt's header and the reason.
+    let o = env.sh(&s, "curl -s -i --noproxy '' -x \"$HTTP_PROXY\" http://evil-example.com/");
+    let text = out(&o).to_ascii_lowercase();
+    assert!(text.starts_with("http/1.1 403"), "{text}");
+    assert!(text.contains("x-proxy-error: blocked-by-allowlist"), "{text}");
+    assert!(text.contains("not in alloweddomains"), "{text}");
+    // deniedDomains beats the allowing wildcard.
+    let o =
+        env.sh(&s, "curl -s -o /dev/null -w '%{http_code}' --noproxy '' -x \"$HTTP_PROXY\" http://bad.example.com/");
+    assert_eq!(out(&o), "403");
+    // An allowed name that resolves to loopback is refused by the address
+    // guard (on a port whose literal is not itself allow-listed).
+    let o =
+        env.sh(&s, &format!("curl -s -i --noproxy '' -x \"$HTTP_PROXY\" http://localhost:{}/", port.wrapping_add(1)));
+    assert!(out(&o).to_ascii_lowercase().contains("x-proxy-error: blocked-by-sandbox-runtime"), "{}", out(&o));
+    // CONNECT to a port that is not allowed.
+    let o = env.sh(
+        &s,
+        &format!(
+            "curl -s -o /dev/null -w '%{{http_connect}}' --noproxy '' -p -x \"$HTTP_PROXY\" http://127.0.0.1:{}/",
+            port.wrapping_add(1)
+        ),
+    );
+    assert_eq!(out(&o), "403", "{}", err(&o));
+}
+
+#[test]
+fn socks5_proxy_and_python_clients() {
+    let env = Env::new();
+    let port = host_http_server("socks ok");
+    let s = net_settings(port);
+    let o = env.sh(
+        &s,
+        &format!("curl -s --noproxy '' --socks5-hostname \"${{ALL_PROXY#socks5h://}}\" http://127.0.0.1:{port}/"),
+    );
+    assert_eq!(out(&o), "socks ok", "{}", err(&o));
+    let o = env
+        .sh(&s, "curl -s --noproxy '' --socks5-hostname \"${ALL_PROXY#socks5h://}\" http://evil.com/; echo \" rc=$?\"");
+    assert!(out(&o).contains("rc=97"), "SOCKS refusal: {}", out(&o));
+    let code = format!(
+        "import os, urllib.request\nos.environ['no_proxy'] = ''\nos.environ['NO_PROXY'] = ''\nprint(urllib.request.urlopen('http://127.0.0.1:{port}/').read().decode())"
+    );
+    let o = env.py(&s, &code);
+    assert_eq!(out(&o).trim(), "socks ok", "{}", err(&o));
+}
+
+#[test]
+fn no_route_out_without_the_proxy() {
+    let env = Env::new();
+    let port = host_http_server("must not be reached");
+    let code = format!(
+        "import socket\n\
+         def t(name, f):\n    try:\n        f(); print(name, 'OPEN')\n    except OSError as e:\n        print(name, 'blocked', e.errno)\n\
+         t('tcp-host-loopback', lambda: socket.create_connection(('127.0.0.1', {port}), timeout=2))\n\
+         t('tcp-internet', lambda: socket.create_connection(('1.1.1.1', 80), timeout=2))\n\
+         t('tcp6', lambda: socket.create_connection(('2606:4700:4700::1111', 80), timeout=2))\n\
+         t('udp-dns', lambda: socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b'x', ('8.8.8.8', 53)))\n\
+         t('raw-icmp', lambda: socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP))\n\
+         t('packet', lambda: socket.socket(socket.AF_PACKET, socket.SOCK_RAW))\n\
+         t('netlink-ok', lambda: socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0))\n"
+    );
+    for settings in ["{}".to_string(), net_settings(port)] {
+        let o = env.py(&settings, &code);
+        let text = out(&o);
+        assert_eq!(text.lines().count(), 7, "{text}{}", err(&o));
+        for line in text.lines().filter(|l| !l.starts_with("netlink")) {
+            assert!(line.contains("blocked"), "{settings}: {line}");
+        }
+    }
+}
+
+#[test]
+fn network_denials_are_reported_as_violations() {
+    let env = Env::new();
+    let port = host_http_server("ok");
+    let file = env.p("violations.jsonl");
+    let script = format!(
+        "curl -s -o /dev/null --noproxy '' -x \"$HTTP_PROXY\" http://evil.com/; \
+         curl -s -o /dev/null --noproxy '' -x \"$HTTP_PROXY\" http://127.0.0.1:{port}/"
+    );
+    let o = env.cmd(&net_settings(port), &["--violations", file.to_str().unwrap(), "-c", &script]).output().unwrap();
+    assert!(o.status.success(), "{}", err(&o));
+    let text = std::fs::read_to_string(&file).unwrap();
+    let events: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(events.len(), 1, "{text}");
+    let e = &events[0];
+    assert_eq!(e["kind"], "network");
+    assert_eq!(e["operation"], "connect");
+    assert_eq!(e["target"], "evil.com:80");
+    assert_eq!(e["decision"], "deny");
+    assert!(e["reason"].as_str().unwrap().contains("allowedDomains"));
+    assert_eq!(e["command"], script.as_str());
+    assert!(e["timestamp"].as_str().unwrap().ends_with('Z'));
+    let stderr = err(&o);
+    assert!(stderr.contains("<sandbox_violations>\nnetwork connect evil.com:80:"), "{stderr}");
+    assert!(stderr.trim_end().ends_with("</sandbox_violations>"), "{stderr}");
+}
+
+// Regressions from the security review of the sandbox core.
+
+#[test]
+fn regression_symlinked_protected_paths_stay_read_only() {
+    let env = Env::new();
+    std::fs::create_dir_all(env.p("work/githooks")).unwrap();
+    std::fs::create_dir_all(env.p("work/dotfiles")).unwrap();
+    std::fs::create_dir_all(env.p("work/.git")).unwrap();
+    std::fs::write(env.p("work/dotfiles/bashrc"), "original").unwrap();
+    std::os::unix::fs::symlink("../githooks", env.p("work/.git/hooks")).unwrap();
+    std::os::unix::fs::symlink("dotfiles/bashrc", env.p("work/.bashrc")).unwrap();
+    let o = env.sh(WORKSPACE, "echo 'echo PWNED' > .git/hooks/pre-commit; echo evil >> .bashrc; true");
+    assert!(o.status.success(), "{}", err(&o));
+    assert!(!env.p("work/githooks/pre-commit").exists(), "hook planted through a symlinked .git/hooks");
+    assert_eq!(std::fs::read_to_string(env.p("work/dotfiles/bashrc")).unwrap(), "original");
+}
+
+#[test]
+fn regression_renaming_a_parent_does_not_unprotect() {
+    let env = Env::new();
+    std::fs::create_dir_all(env.p("work/.git/hooks")).unwrap();
+    std::fs::write(env.p("work/.git/config"), "[core]").unwrap();
+    std::fs::create_dir_all(env.p("work/sub")).unwrap();
+    std::fs::write(env.p("work/sub/.bashrc"), "original").unwrap();
+    std::fs::write(env.p("work/sub/secret.txt"), "TOPSECRET").unwrap();
+    let settings = format!(
+        r#"{{"filesystem": {{"allowWrite": ["."], "denyRead": ["{}"]}}}}"#,
+        env.p("work/sub/secret.txt").display()
+    );
+    for attempt in ["mv .git .git.old", "mv sub sub.old", "mv .git/hooks .git/h2"] {
+        let o = env.sh(&settings, attempt);
+        assert_ne!(o.status.code(), Some(0), "{attempt} succeeded");
+    }
+    assert!(env.p("work/.git/hooks").is_dir() && env.p("work/sub/.bashrc").exists());
+    let o = env.sh(&settings, "cat sub/secret.txt");
+    assert!(!out(&o).contains("TOPSECRET"));
+    // Other renames in the workspace still work.
+    std::fs::create_dir(env.p("work/plain")).unwrap();
+    let o = env.sh(&settings, "mv plain plain2");
+    assert!(o.status.success(), "{}", err(&o));
+}
+
+#[test]
+fn regression_git_file_of_a_worktree_is_protected() {
+    let env = Env::new();
+    std::fs::write(env.p("work/.git"), "gitdir: /somewhere/else\n").unwrap();
+    let o = env.sh(WORKSPACE, "echo 'gitdir: .g' > .git");
+    assert_ne!(o.status.code(), Some(0));
+    assert_eq!(std::fs::read_to_string(env.p("work/.git")).unwrap(), "gitdir: /somewhere/else\n");
+}
+
+#[test]
+fn regression_walk_budget_exhaustion_refuses_to_run() {
+    let env = Env::new();
+    let many = env.p("work/many");
+    std::fs::create_dir(&many).unwrap();
+    for i in 0..50_001 {
+        std::fs::File::create(many.join(i.to_string())).unwrap();
+    }
+    let o = env.sh(r#"{"filesystem": {"denyRead": ["**/*.pem"]}}"#, "true");
+    assert_eq!(o.status.code(), Some(125), "{}", err(&o));
+    assert!(err(&o).contains("incomplete"), "{}", err(&o));
+}
+
+#[test]
+fn regression_dev_is_read_only() {
+    let env = Env::new();
+    let o = env.sh("{}", "touch /dev/evil || mkdir /dev/evil");
+    assert_ne!(o.status.code(), Some(0));
+    let o = env.sh("{}", "echo ok > /dev/null && echo x > /dev/shm/f && cat /dev/shm/f");
+    assert_eq!(out(&o), "x\n", "{}", err(&o));
+}
+
+#[test]
+fn regression_weaker_mode_timeout_kills_the_tree_and_hides_terminals() {
+    let env = Env::new();
+    let srt = srt_bin();
+    let inner = env.p("inner.json");
+    std::fs::write(&inner, r#"{"enableWeakerNestedSandbox": true}"#).unwrap();
+    let marker = marker(5);
+    let script = format!(
+        "{srt} -s {inner} -- {py} -c \"import os\ntry:\n os.open('/dev/ptmx', os.O_RDWR); print('PTMX-OPEN')\nexcept OSError: print('ptmx-denied')\"; \\
+         {srt} -s {inner} --timeout 1 -c '(setsid sleep {marker} &); sleep {marker}'; echo \"rc=$?\"; sleep 0.3; \\
+         for f in /proc/[0-9]*/cmdline; do tr '\\0' ' ' < $f; echo; done | grep -c '^sleep {marker}'",
+        srt = srt.display(),
+        inner = inner.display(),
+        py = python(),
+    );
+    let o = env.sh("{}", &script);
+    let text = out(&o);
+    assert!(text.contains("ptmx-denied"), "{text}{}", err(&o));
+    assert!(text.contains("rc=124"), "{text}{}", err(&o));
+    assert_eq!(text.lines().last(), Some("0"), "leftovers after a weaker-mode timeout: {text}");
+}

@@ -90,6 +90,17 @@ pub fn absolutize(entry: &str, ctx: &PathContext) -> PathBuf {
     normalize(&joined)
 }
 
+/// The entry made absolute without touching `.` or `..`.
+fn joined(entry: &str, ctx: &PathContext) -> PathBuf {
+    if entry == "~" {
+        ctx.home.clone()
+    } else if let Some(rest) = entry.strip_prefix("~/") {
+        ctx.home.join(rest)
+    } else {
+        ctx.cwd.join(entry)
+    }
+}
+
 /// Lexical normalization of an absolute path.
 pub fn normalize(path: &Path) -> PathBuf {
     let mut out = PathBuf::from("/");
@@ -157,7 +168,11 @@ impl PathRule {
         }
         let abs = absolutize(entry, ctx);
         if !is_glob(entry) {
-            return Ok(PathRule { source: entry.into(), path: resolve_existing(&abs, fs), glob: None });
+            // An existing path is resolved by the kernel's rules (symlinks
+            // before `..`), so `link/../x` means what a program opening it
+            // gets; only a missing tail is normalized lexically.
+            let path = fs.canonicalize(&joined(entry, ctx)).unwrap_or_else(|| resolve_existing(&abs, fs));
+            return Ok(PathRule { source: entry.into(), path, glob: None });
         }
         if entry.ends_with('/') {
             return Err("is a glob ending in \"/\"; write \"dir/**\" for everything in a directory".into());

@@ -44,6 +44,11 @@ pub enum MountOp {
     /// The path does not exist and must not be creatable (its parent is
     /// writable); nothing may be created on the host to achieve it.
     BlockCreate { path: PathBuf },
+    /// A directory inside a writable root, bound onto itself (recursively) so
+    /// that it becomes a mount point: it cannot be renamed or removed, which
+    /// would move the protected or denied paths below it out from under
+    /// their mounts. Access is unchanged.
+    Pin { path: PathBuf },
 }
 
 impl MountOp {
@@ -60,6 +65,7 @@ impl MountOp {
             MountOp::MaskDir { .. } => MountOp::MaskDir { path: empty },
             MountOp::MaskFile { .. } => MountOp::MaskFile { path: empty },
             MountOp::BlockCreate { .. } => MountOp::BlockCreate { path: empty },
+            MountOp::Pin { .. } => MountOp::Pin { path: empty },
         }
     }
 
@@ -74,7 +80,8 @@ impl MountOp {
             | MountOp::BindReadOnly { path, .. }
             | MountOp::MaskDir { path }
             | MountOp::MaskFile { path }
-            | MountOp::BlockCreate { path } => path,
+            | MountOp::BlockCreate { path }
+            | MountOp::Pin { path } => path,
         }
     }
 }
@@ -85,6 +92,10 @@ pub struct MountPlan {
     pub ops: Vec<MountOp>,
     /// Entries skipped or weakened, in words (shown by `--explain` and `--debug`).
     pub notes: Vec<String>,
+    /// The walk of the host tree stopped at its budget: some glob matches or
+    /// protected names may be missing, so the plan must not be run.
+    #[serde(default)]
+    pub truncated: bool,
 }
 
 /// The state an operation leaves a subtree in.
@@ -102,6 +113,10 @@ pub fn build(fs_policy: &FsPolicy, fs: &dyn FsView) -> MountPlan {
     let mut plan = MountPlan::default();
     let mut candidates: BTreeSet<PathBuf> = BTreeSet::new();
     let mut budget = MAX_WALK_ENTRIES;
+    // Protected paths found through their real location: kept read-only even
+    // where the name-based rule no longer sees them (a symlinked .bashrc, a
+    // .git/hooks reached through a symlinked .git).
+    let mut forced_read_only: BTreeSet<PathBuf> = BTreeSet::new();
 
     for rule in fs_policy.deny_read.iter().chain(&fs_policy.allow_read).chain(&fs_policy.deny_write) {
         collect_rule(rule, fs, &mut candidates, &mut budget);
@@ -122,12 +137,13 @@ pub fn build(fs_policy: &FsPolicy, fs: &dyn FsView) -> MountPlan {
     }
     for root in &roots {
         candidates.insert(root.clone());
-        collect_protected(fs_policy, root, fs, &mut candidates, &mut budget);
+        collect_protected(fs_policy, root, fs, &mut candidates, &mut forced_read_only, &mut plan.notes, &mut budget);
     }
     if budget == 0 {
+        plan.truncated = true;
         plan.notes.push(format!(
-            "stopped walking the host tree after {MAX_WALK_ENTRIES} entries: globs and protected \
-             names beyond that are enforced by rule only"
+            "stopped walking the host tree after {MAX_WALK_ENTRIES} entries: glob matches and protected \
+             names beyond that are unknown, so this plan is incomplete"
         ));
     }
 
@@ -158,7 +174,7 @@ pub fn build(fs_policy: &FsPolicy, fs: &dyn FsView) -> MountPlan {
         }
         let inherited = inherited_state(&states, &path);
         let readable = fs_policy.decide_path(&path, FsOp::Read).is_allowed();
-        let writable = fs_policy.decide_path(&path, FsOp::Write).is_allowed();
+        let writable = fs_policy.decide_path(&path, FsOp::Write).is_allowed() && !forced_read_only.contains(&path);
         let kind = fs.kind(&path);
         if !readable && writable {
             plan.notes
@@ -188,7 +204,50 @@ pub fn build(fs_policy: &FsPolicy, fs: &dyn FsView) -> MountPlan {
             states.push((path, state));
         }
     }
+    add_pins(&mut plan, &states);
     plan
+}
+
+/// Pins every directory between a writable root and a mount below it, so
+/// the mount cannot be carried away by renaming one of its parents (`mv .git
+/// x` would otherwise leave `.git/hooks` writable at its old name).
+fn add_pins(plan: &mut MountPlan, states: &[(PathBuf, State)]) {
+    let mounted: BTreeSet<&Path> = plan.ops.iter().map(|o| o.path()).collect();
+    let mut pins: BTreeSet<PathBuf> = BTreeSet::new();
+    for (path, _) in states {
+        // The deepest writable root strictly above this mount.
+        let Some(root) = states
+            .iter()
+            .filter(|(p, s)| *s == State::Writable && path.starts_with(p) && p != path)
+            .map(|(p, _)| p)
+            .max_by_key(|p| p.components().count())
+        else {
+            continue;
+        };
+        let mut dir = path.parent();
+        while let Some(d) = dir {
+            if d == root.as_path() || !d.starts_with(root) {
+                break;
+            }
+            if !mounted.contains(d) {
+                pins.insert(d.to_path_buf());
+            }
+            dir = d.parent();
+        }
+    }
+    if pins.is_empty() {
+        return;
+    }
+    // Re-sort so each pin comes before the mounts beneath it (the header ops
+    // keep their place: they are all at depth one or zero).
+    plan.ops.extend(pins.into_iter().map(|path| MountOp::Pin { path }));
+    plan.ops.sort_by(|a, b| {
+        let (pa, pb) = (a.path(), b.path());
+        let header = |o: &MountOp| {
+            matches!(o, MountOp::RootReadOnly | MountOp::Proc { .. } | MountOp::Dev { .. } | MountOp::Tmpfs { .. })
+        };
+        header(b).cmp(&header(a)).then(pa.components().count().cmp(&pb.components().count())).then_with(|| pa.cmp(pb))
+    });
 }
 
 /// The state of the deepest recorded ancestor of `path` (strictly above it or itself).
@@ -229,7 +288,9 @@ fn expand_glob(rule: &PathRule, fs: &dyn FsView, out: &mut BTreeSet<PathBuf>, bu
             *budget -= 1;
             let child = dir.join(&name);
             if rule.covers(&child) {
-                out.insert(child);
+                // Judged and mounted where it really is: a mount on a
+                // symlink would follow it anyway.
+                out.insert(fs.canonicalize(&child).unwrap_or(child));
             } else if kind == FileKind::Dir {
                 stack.push((child, depth + 1));
             }
@@ -238,12 +299,15 @@ fn expand_glob(rule: &PathRule, fs: &dyn FsView, out: &mut BTreeSet<PathBuf>, bu
 }
 
 /// Adds the protected names found within the search depth below `root`, and
-/// the missing ones directly in `root` (which must not be created).
+/// the missing ones directly in `root` (which must not be created). Existing
+/// ones are added at their real location and forced read-only there.
 fn collect_protected(
     fs_policy: &FsPolicy,
     root: &Path,
     fs: &dyn FsView,
     out: &mut BTreeSet<PathBuf>,
+    forced_read_only: &mut BTreeSet<PathBuf>,
+    notes: &mut Vec<String>,
     budget: &mut usize,
 ) {
     if fs.kind(root) != Some(FileKind::Dir) {
@@ -252,14 +316,33 @@ fn collect_protected(
     let entries = fs_policy.protected_entries();
     let mut stack = vec![(root.to_path_buf(), 0usize)];
     while let Some((dir, depth)) = stack.pop() {
+        // A `.git` *file* (worktrees, submodules) points git at another
+        // directory: rewriting it redirects hooks and config.
+        let git = dir.join(".git");
+        if fs.kind(&git) == Some(FileKind::File) && !fs.is_symlink(&git) {
+            forced_read_only.insert(git.clone());
+            out.insert(git);
+        }
         for entry in &entries {
             let p = dir.join(entry);
-            let exists = fs.kind(&p).is_some() || fs.is_symlink(&p);
+            if fs.kind(&p).is_some() {
+                let real = fs.canonicalize(&p).unwrap_or_else(|| p.clone());
+                if fs.is_symlink(&p) {
+                    notes.push(format!(
+                        "{}: a symlink; its target {} is read-only, but the link itself can be replaced",
+                        p.display(),
+                        real.display()
+                    ));
+                }
+                forced_read_only.insert(real.clone());
+                out.insert(real);
+                continue;
+            }
             // A missing multi-component entry (.git/hooks) is blocked only
             // where its parent (.git) exists: blocking `.git` itself would
             // forbid `git init`.
             let parent_exists = p.parent().is_some_and(|pp| fs.kind(pp) == Some(FileKind::Dir));
-            if exists || (depth == 0 && parent_exists) {
+            if depth == 0 && parent_exists && !fs.is_symlink(&p) {
                 out.insert(p);
             }
         }

@@ -408,3 +408,12 @@ fn regression_explain_survives_non_utf8_file_names() {
     let v = p.explain(&p.mount_plan(&RealFs));
     assert!(v["mountPlan"]["ops"].to_string().contains("bad\u{fffd}name"), "{v}");
 }
+
+/// From the security review: `link/../x` was normalized before the symlink.
+#[test]
+fn regression_dotdot_after_a_symlink_follows_the_symlink() {
+    let t = Tree::new(&["proj/a/secret", "proj/secret"], &["proj/a/b", "home"]);
+    std::os::unix::fs::symlink(t.p("proj/a/b"), t.p("proj/link")).unwrap();
+    let p = from_text(Some(r#"{"filesystem": {"denyRead": ["link/../secret"]}}"#), None, &t.ctx(), &RealFs).unwrap();
+    assert!(!p.decide_path(&t.p("proj/a/secret"), FsOp::Read).is_allowed());
+}

@@ -31,10 +31,14 @@ use nix::unistd::{ForkResult, Pid, fork, getppid, setsid};
 
 use crate::spec::{Report, SandboxSpec};
 use crate::weaker::{WEAKER_SUMMARY, WeakerSpec};
-use crate::{caps, landlock, mounts, seccomp, sys};
+use crate::{caps, landlock, mounts, netplumb, seccomp, sys};
 
 /// `argv[1]` that turns a binary into the sandbox init.
 pub const INIT_ARG: &str = "__srt-sandbox-init";
+
+/// Sent by the supervisor when the wall-clock limit ends the run: kill the
+/// program and everything it started, then exit.
+pub(crate) const TERMINATE: Signal = Signal::SIGUSR2;
 
 /// Signals forwarded from the supervisor down to the program.
 pub(crate) const FORWARDED: [Signal; 4] = [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP, Signal::SIGQUIT];
@@ -102,6 +106,7 @@ fn init0(args: &[String]) -> i32 {
     let _ = setsid();
     let mut mask = SigSet::empty();
     mask.add(Signal::SIGCHLD);
+    mask.add(TERMINATE);
     for s in FORWARDED {
         mask.add(s);
     }
@@ -118,6 +123,15 @@ fn init0(args: &[String]) -> i32 {
         | CloneFlags::CLONE_NEWCGROUP;
     if let Err(e) = unshare(flags) {
         if let Some(weaker) = &spec.weaker {
+            // Without a PID namespace nothing kills the program's tree when
+            // srt dies: turn srt's death into the terminate request, which
+            // this process handles by killing every descendant.
+            if let Err(e) = sys::prctl(libc::PR_SET_PDEATHSIG, TERMINATE as libc::c_ulong) {
+                return status.setup_error(format!("PR_SET_PDEATHSIG: {e}"), None);
+            }
+            if getppid().as_raw() != parent {
+                return 125;
+            }
             if spec.debug {
                 status.send(&Report::Debug { message: format!("unshare(CLONE_NEWUSER|...) failed: {e}") });
                 status.send(&Report::Debug { message: WEAKER_SUMMARY.to_string() });
@@ -128,6 +142,10 @@ fn init0(args: &[String]) -> i32 {
             }
             if let Err(e) = std::env::set_current_dir(&spec.cwd) {
                 return status.setup_error(format!("cannot enter {}: {e}", spec.cwd.display()), None);
+            }
+            // No network namespace, and IP sockets are denied: no proxy.
+            if let Some(fd) = spec.proxy_fd {
+                let _ = nix::unistd::close(fd);
             }
             return start_program(&spec, &mut status, Some(weaker));
         }
@@ -165,7 +183,13 @@ fn init0(args: &[String]) -> i32 {
             let code = pid1(&spec, &mut status);
             std::process::exit(code)
         }
-        Ok(ForkResult::Parent { child }) => supervise_child(child, &mask),
+        Ok(ForkResult::Parent { child }) => {
+            // Only pid 1 may hold the proxy socket: if it dies, srt must see EOF.
+            if let Some(fd) = spec.proxy_fd {
+                let _ = nix::unistd::close(fd);
+            }
+            supervise_child(child, &mask)
+        }
     }
 }
 
@@ -188,6 +212,10 @@ fn supervise_child(child: Pid, mask: &SigSet) -> i32 {
                     Ok(_) => continue,
                 }
             },
+            Ok(TERMINATE) => {
+                // Pid 1's death takes the whole PID namespace with it.
+                let _ = kill(child, Signal::SIGKILL);
+            }
             Ok(sig) => {
                 let _ = kill(child, sig);
             }
@@ -227,6 +255,25 @@ fn pid1(spec: &SandboxSpec, status: &mut Status) -> i32 {
     if let Err(e) = sys::loopback_up() {
         return status.setup_error(format!("cannot bring up the loopback interface: {e}"), None);
     }
+    if let Some(fd) = spec.proxy_fd {
+        let (http_port, socks_port) = match netplumb::create_and_send(fd) {
+            Ok(p) => p,
+            Err(e) => return status.setup_error(format!("cannot hand the proxy listeners to srt: {e}"), None),
+        };
+        let _ = nix::unistd::close(fd);
+        if debug {
+            status.send(&Report::Debug {
+                message: format!(
+                    "network: loopback only; HTTP proxy at 127.0.0.1:{http_port}, SOCKS5 at 127.0.0.1:{socks_port} \
+                     (listeners handed to srt, which dials out)"
+                ),
+            });
+        }
+        for (k, v) in netplumb::proxy_env(http_port, socks_port) {
+            // SAFETY: single-threaded process; no other thread reads the environment.
+            unsafe { std::env::set_var(k, v) };
+        }
+    }
     // Not dumpable: the program (same uid) cannot open /proc/1/mem, /proc/1/exe
     // and friends of this init (runc CVE-2019-5736 class).
     let _ = sys::prctl(libc::PR_SET_DUMPABLE, 0);
@@ -253,7 +300,22 @@ fn start_program(spec: &SandboxSpec, status: &mut Status, weaker: Option<&Weaker
         status.send(&Report::Debug { message: format!("seccomp: {n} rules, {} BPF instructions", filter.len()) });
     }
     let ll_opts = match weaker {
-        None => landlock_options(&spec.plan),
+        None => {
+            // The second layer is not optional: without it a descriptor
+            // inherited from the host (fd 0 opened on a host file) could be
+            // reopened for writing through /proc/self/fd past the read-only
+            // mounts.
+            if landlock::probe_abi().is_none() {
+                return status.setup_error(
+                    "Landlock is not available on this kernel, and srt does not run without it".into(),
+                    Some(
+                        "use Linux 5.13 or later with Landlock enabled (CONFIG_SECURITY_LANDLOCK=y and \
+                          `landlock` in the `lsm=` boot parameter)",
+                    ),
+                );
+            }
+            landlock_options(&spec.plan)
+        }
         Some(w) => weaker_landlock_options(w),
     };
     let argv: Vec<CString> = match spec.argv.iter().map(|a| CString::new(a.as_bytes())).collect() {
@@ -284,10 +346,10 @@ fn start_program(spec: &SandboxSpec, status: &mut Status, weaker: Option<&Weaker
 /// Landlock for the weaker mode: it is the only file-system layer, so it
 /// must be fully enforced.
 fn weaker_landlock_options(w: &WeakerSpec) -> landlock::LandlockOptions {
-    let writable_files = ["null", "zero", "full", "tty", "random", "urandom", "ptmx", "pts"]
-        .iter()
-        .map(|n| Path::new("/dev").join(n))
-        .collect();
+    // Not tty, ptmx or pts: without a private devpts those are the user's
+    // other terminals. The program keeps the descriptors it was given.
+    let writable_files =
+        ["null", "zero", "full", "random", "urandom"].iter().map(|n| Path::new("/dev").join(n)).collect();
     landlock::LandlockOptions {
         writable: w.writable.clone(),
         writable_files,
@@ -298,11 +360,21 @@ fn weaker_landlock_options(w: &WeakerSpec) -> landlock::LandlockOptions {
     }
 }
 
+/// Kills the program and everything it started.
+fn kill_all(weaker: bool) {
+    if weaker {
+        kill_children();
+    } else {
+        let _ = kill(Pid::from_raw(-1), Signal::SIGKILL);
+    }
+}
+
 /// Kills every child of this process until none is left (new orphans keep
 /// arriving while their parents die).
 fn kill_children() {
     let me = std::process::id().to_string();
-    for _ in 0..1000 {
+    // Each pass kills one generation; orphans of the killed re-parent to us.
+    for _ in 0..100_000 {
         let mut found = false;
         for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
             let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
@@ -365,6 +437,8 @@ fn exec_program(
     if SigSet::empty().thread_set_mask().is_err() {
         return 125;
     }
+    // Die with the init (matters in the weaker mode, with no PID namespace).
+    let _ = sys::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong);
     // A new session: no controlling terminal to inject input into (TIOCSTI).
     if let Err(e) = setsid() {
         return status.setup_error(format!("setsid: {e}"), None);
@@ -418,6 +492,7 @@ fn exec_program(
 fn reap(child: Pid, status: &mut Status, weaker: bool) -> i32 {
     let mut mask = SigSet::empty();
     mask.add(Signal::SIGCHLD);
+    mask.add(TERMINATE);
     for s in FORWARDED {
         mask.add(s);
     }
@@ -435,6 +510,7 @@ fn reap(child: Pid, status: &mut Status, weaker: bool) -> i32 {
                     Ok(_) => continue,
                 }
             },
+            Ok(TERMINATE) => kill_all(weaker),
             Ok(sig) => {
                 // The program leads its own process group (setsid).
                 let _ = kill(Pid::from_raw(-child.as_raw()), sig);
@@ -446,11 +522,7 @@ fn reap(child: Pid, status: &mut Status, weaker: bool) -> i32 {
     // children) dies with it: kill(-1) from pid 1 reaches every other process
     // of this PID namespace. Without one (weaker mode) the leftovers are our
     // children, as we are their subreaper.
-    if weaker {
-        kill_children();
-    } else {
-        let _ = kill(Pid::from_raw(-1), Signal::SIGKILL);
-    }
+    kill_all(weaker);
     while waitpid(None, None).is_ok() {}
     let report = result.unwrap_or(Report::Exited { code: 125 });
     let code = match report {

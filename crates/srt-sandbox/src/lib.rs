@@ -10,6 +10,7 @@ mod caps;
 mod init;
 pub mod landlock;
 mod mounts;
+mod netplumb;
 pub mod seccomp;
 mod spec;
 mod supervisor;
@@ -18,5 +19,6 @@ pub mod weaker;
 
 pub use init::{INIT_ARG, run_init_if_requested};
 pub use mounts::MountError;
+pub use netplumb::ProxyListeners;
 pub use spec::{Report, SandboxSpec};
 pub use supervisor::{Ending, Outcome, RunOptions, SandboxError, run};

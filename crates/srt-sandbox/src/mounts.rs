@@ -221,8 +221,14 @@ fn apply_op(op: &MountOp, t: &mut Tracker, notes: &mut Vec<String>) -> Result<()
             let dst = inside(NEWROOT, path);
             let src = inside(OLDROOT, path);
             if fs::symlink_metadata(&src).is_ok_and(|m| m.file_type().is_symlink()) {
-                notes.push(format!("{}: is a symlink; not bound (a mount would follow it)", path.display()));
-                return Ok(());
+                // The plan resolves every path it mounts; a symlink here means
+                // the host tree changed under us. A mount would follow it, so
+                // refuse rather than protect the wrong file.
+                return Err(MountError {
+                    step: "bind (the path became a symlink after the plan was made)",
+                    path: path.clone(),
+                    source: io::Error::from_raw_os_error(libc::ELOOP),
+                });
             }
             if !ensure_mountpoint(&dst, *kind == FileKind::Dir, t)? {
                 notes.push(format!("{}: no mount point inside the sandbox; skipped", path.display()));
@@ -258,6 +264,13 @@ fn apply_op(op: &MountOp, t: &mut Tracker, notes: &mut Vec<String>) -> Result<()
             mount_setattr(&dst, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, false)
                 .map_err(err("make read-only", &dst))?;
             t.mounts.push((dst, false));
+        }
+        MountOp::Pin { path } => {
+            let dst = inside(NEWROOT, path);
+            if fs::symlink_metadata(&dst).is_ok_and(|m| m.file_type().is_dir()) {
+                bind(&dst, &dst, true)?;
+                t.mounts.push((dst, false));
+            }
         }
         MountOp::BlockCreate { path } => {
             notes.push(format!(

@@ -23,6 +23,10 @@ pub struct SandboxSpec {
     /// The caller's ids, mapped to themselves inside the user namespace.
     pub uid: u32,
     pub gid: u32,
+    /// Set by the supervisor: the descriptor (in the init) of a Unix socket
+    /// on which pid 1 sends the proxy listeners it created inside the
+    /// sandbox's network namespace. `None`: no network, loopback only.
+    pub proxy_fd: Option<i32>,
     /// Grants for the weaker mode; `None`: refuse to run without namespaces.
     pub weaker: Option<crate::weaker::WeakerSpec>,
 }

@@ -16,7 +16,10 @@ use nix::sys::signal::{Signal, kill};
 use nix::sys::signalfd::SignalFd;
 use nix::unistd::{Pid, pipe2};
 
-use crate::init::INIT_ARG;
+use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
+
+use crate::init::{INIT_ARG, TERMINATE};
+use crate::netplumb::{self, ProxyListeners};
 use crate::spec::{Report, SandboxSpec};
 
 /// Why the sandbox could not be started (exit 125 territory).
@@ -84,6 +87,10 @@ pub struct RunOptions<'a> {
     pub signals: Option<&'a SignalFd>,
     /// Receives `--debug` lines.
     pub debug: Option<&'a mut dyn FnMut(&str)>,
+    /// Give the sandbox proxy listeners (network allowed): called with them
+    /// once pid 1 has created them inside the sandbox's network namespace,
+    /// before the program starts.
+    pub on_listeners: Option<Box<dyn FnOnce(ProxyListeners) + 'a>>,
 }
 
 fn clear_cloexec(fd: RawFd) -> nix::Result<()> {
@@ -100,6 +107,14 @@ pub fn run(spec: &SandboxSpec, mut opts: RunOptions<'_>) -> Result<Outcome, Sand
     let (spec_r, spec_w) = pipe2(OFlag::O_CLOEXEC)?;
     let (status_r, status_w) = pipe2(OFlag::O_CLOEXEC)?;
     let (spec_fd, status_fd) = (spec_r.as_raw_fd(), status_w.as_raw_fd());
+    let proxy_pair = match opts.on_listeners {
+        Some(_) => Some(socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC)?),
+        None => None,
+    };
+    let proxy_child_fd = proxy_pair.as_ref().map(|(_, child)| child.as_raw_fd());
+    let mut spec = spec.clone();
+    spec.proxy_fd = proxy_child_fd;
+    let spec = &spec;
     let mut cmd = Command::new(&exe);
     cmd.arg(INIT_ARG).arg(spec_fd.to_string()).arg(status_fd.to_string()).arg(std::process::id().to_string());
     // SAFETY: the closure only calls fcntl, which is async-signal-safe, on
@@ -108,21 +123,44 @@ pub fn run(spec: &SandboxSpec, mut opts: RunOptions<'_>) -> Result<Outcome, Sand
         cmd.pre_exec(move || {
             clear_cloexec(spec_fd)?;
             clear_cloexec(status_fd)?;
+            if let Some(fd) = proxy_child_fd {
+                clear_cloexec(fd)?;
+            }
             Ok(())
         });
     }
     let mut child = cmd.spawn().map_err(|source| SandboxError::Spawn { path: exe.clone(), source })?;
     drop(spec_r);
     drop(status_w);
+    let proxy_parent = proxy_pair.map(|(parent, child)| {
+        drop(child);
+        parent
+    });
     let text = serde_json::to_vec(spec).map_err(std::io::Error::other)?;
     let mut w = File::from(spec_w);
     // The init reads the whole spec before anything else; a failed write means
     // it died, which the status pipe will tell.
     let _ = w.write_all(&text);
     drop(w);
+    if let (Some(sock), Some(cb)) = (proxy_parent, opts.on_listeners.take()) {
+        // Blocks until pid 1 has created the listeners (before the program
+        // starts), or returns None when setup failed first.
+        if let Some(listeners) = netplumb::receive(sock.as_fd())? {
+            cb(listeners);
+        }
+    }
 
     let result = follow(&mut child, status_r, &mut opts, start);
-    if result.is_err() || matches!(result, Ok(Outcome { ending: Ending::TimedOut, .. })) {
+    if matches!(result, Ok(Outcome { ending: Ending::TimedOut, .. })) {
+        // Ask the init to kill the whole tree (without a PID namespace it
+        // alone knows the tree), then make sure the init itself goes.
+        let _ = kill(Pid::from_raw(child.id() as i32), TERMINATE);
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while Instant::now() < deadline && matches!(child.try_wait(), Ok(None)) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let _ = child.kill();
+    } else if result.is_err() {
         let _ = child.kill();
     }
     let waited = child.wait();

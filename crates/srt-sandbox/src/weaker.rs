@@ -107,6 +107,7 @@ mod tests {
                 MountOp::BindReadOnly { path: root.join("home/.ssh/known_hosts"), kind: FileKind::File },
             ],
             notes: vec![],
+            truncated: false,
         };
         let g = grants(&plan, &RealFs);
         let covered = |list: &[PathBuf], p: &str| list.iter().any(|x| root.join(p).starts_with(x));

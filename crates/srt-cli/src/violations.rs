@@ -1,0 +1,117 @@
+//! Violation events in the DESIGN.md shape, their sinks (`--violations FILE`
+//! as JSON lines, and a `<sandbox_violations>` block on stderr), and
+//! `ignoreViolations`. Today the proxy's network denials are the source;
+//! filesystem and system-call denials are seen by the program as errors but
+//! not yet reported here.
+
+use std::io::Write;
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde_json::{Value, json};
+
+/// One violation event.
+pub struct Violation {
+    pub timestamp: String,
+    pub kind: &'static str,
+    pub operation: &'static str,
+    pub target: String,
+    pub reason: String,
+    pub pid: Option<u32>,
+    pub command: String,
+}
+
+impl Violation {
+    pub fn to_json(&self) -> Value {
+        json!({
+            "timestamp": self.timestamp,
+            "kind": self.kind,
+            "operation": self.operation,
+            "target": self.target,
+            "decision": "deny",
+            "reason": self.reason,
+            "pid": self.pid,
+            "command": self.command,
+        })
+    }
+
+    /// The one-line form of the stderr block.
+    pub fn line(&self) -> String {
+        format!("{} {} {}: {}", self.kind, self.operation, self.target, self.reason)
+    }
+}
+
+/// Appends events to `path` as JSON lines (created if missing).
+pub fn append_jsonl(path: &Path, events: &[Violation]) -> std::io::Result<()> {
+    let mut text = String::new();
+    for e in events {
+        text.push_str(&e.to_json().to_string());
+        text.push('\n');
+    }
+    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+    f.write_all(text.as_bytes())
+}
+
+/// The block agents already parse, appended to stderr when any were seen.
+pub fn stderr_block(events: &[Violation]) -> String {
+    let mut s = String::from("<sandbox_violations>\n");
+    for e in events {
+        s.push_str(&e.line());
+        s.push('\n');
+    }
+    s.push_str("</sandbox_violations>\n");
+    s
+}
+
+/// Now as RFC 3339 UTC with milliseconds (`2026-11-27T10:00:00.123Z`).
+pub fn now_rfc3339() -> String {
+    let d = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    format_rfc3339(d.as_secs() as i64, d.subsec_millis())
+}
+
+fn format_rfc3339(secs: i64, millis: u32) -> String {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Civil-from-days (proleptic Gregorian), Howard Hinnant's algorithm.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{millis:03}Z", rem / 3600, (rem % 3600) / 60, rem % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps() {
+        assert_eq!(format_rfc3339(0, 0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(format_rfc3339(1_795_773_600, 123), "2026-11-27T10:00:00.123Z");
+        assert_eq!(format_rfc3339(951_782_400, 5), "2000-02-29T00:00:00.005Z");
+    }
+
+    #[test]
+    fn shapes() {
+        let v = Violation {
+            timestamp: "t".into(),
+            kind: "network",
+            operation: "connect",
+            target: "evil.com:443".into(),
+            reason: "not in allowedDomains".into(),
+            pid: None,
+            command: "curl evil.com".into(),
+        };
+        let j = v.to_json();
+        assert_eq!(j["decision"], "deny");
+        assert_eq!(j["target"], "evil.com:443");
+        let block = stderr_block(&[v]);
+        assert!(block.starts_with("<sandbox_violations>\nnetwork connect evil.com:443: not in allowedDomains\n"));
+        assert!(block.ends_with("</sandbox_violations>\n"));
+    }
+}

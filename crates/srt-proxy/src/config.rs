@@ -1,0 +1,143 @@
+//! What a proxy needs to run: the policy, the resolver seam, this host's
+//! addresses, where decisions are reported, and its bounds.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use srt_policy::{NetDecision, Policy};
+use tokio::sync::mpsc;
+
+use crate::addrs::host_addresses;
+use crate::resolver::{Resolver, SystemResolver};
+
+/// Which proxy path a connection came through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Via {
+    /// An absolute-URI request (`GET http://host/...`) to the HTTP proxy.
+    Http,
+    /// A `CONNECT host:port` tunnel through the HTTP proxy.
+    Connect,
+    /// A SOCKS5 `CONNECT`.
+    Socks5,
+}
+
+impl Via {
+    /// `"http"`, `"connect"` or `"socks5"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Via::Http => "http",
+            Via::Connect => "connect",
+            Via::Socks5 => "socks5",
+        }
+    }
+}
+
+impl fmt::Display for Via {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One network decision, as the violation monitor receives it. Sent for
+/// every denial, and for every allowed connection too when
+/// [`ProxyConfig::debug`] is set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct NetEvent {
+    /// The host as the client named it (IPv6 literals without brackets).
+    pub host: String,
+    pub port: u16,
+    /// The resolved address the decision was about: the denied address for
+    /// a resolved-address denial, the dialed one for an allowed connection,
+    /// `None` for a decision on the name alone.
+    pub address: Option<IpAddr>,
+    pub decision: NetDecision,
+    pub via: Via,
+}
+
+impl NetEvent {
+    /// `host:port`, with IPv6 literals bracketed: the `target` of a
+    /// violation event.
+    pub fn target(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+}
+
+/// Everything a proxy listener needs. Build with [`ProxyConfig::new`] and
+/// adjust the public fields.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct ProxyConfig {
+    /// Decides every host and every resolved address.
+    pub policy: Arc<Policy>,
+    /// Resolves allowed names, once per connection.
+    pub resolver: Arc<dyn Resolver>,
+    /// This host's interface addresses, denied by the resolved-address guard.
+    pub local_addrs: Vec<IpAddr>,
+    /// Where decisions go. Bounded: when the receiver falls behind, events
+    /// are dropped and counted ([`ProxyConfig::dropped_events`]) rather than
+    /// letting a flood of denied requests grow memory without limit.
+    pub events: Option<mpsc::Sender<NetEvent>>,
+    /// Also report allowed connections.
+    pub debug: bool,
+    /// Limit for a SOCKS5 client to send its greeting and request.
+    pub handshake_timeout: Duration,
+    /// How long an HTTP client connection may take to send the head of its
+    /// next request, idle keep-alive time included.
+    pub http_idle_timeout: Duration,
+    /// Limit for resolving one name.
+    pub resolve_timeout: Duration,
+    /// Limit for each TCP connect to an upstream address.
+    pub connect_timeout: Duration,
+    /// Connections served at once per listener; more wait in the listen
+    /// backlog. Bounds the supervisor's file descriptors and memory.
+    pub max_connections: usize,
+    dropped: AtomicU64,
+}
+
+impl ProxyConfig {
+    /// A configuration with the system resolver, this host's current
+    /// interface addresses, no event channel and default bounds.
+    pub fn new(policy: Arc<Policy>) -> Self {
+        ProxyConfig {
+            policy,
+            resolver: Arc::new(SystemResolver),
+            local_addrs: host_addresses(),
+            events: None,
+            debug: false,
+            handshake_timeout: Duration::from_secs(10),
+            http_idle_timeout: Duration::from_secs(60),
+            resolve_timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(15),
+            max_connections: 1024,
+            dropped: AtomicU64::new(0),
+        }
+    }
+
+    /// How many events were dropped because the channel was full.
+    pub fn dropped_events(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn report(&self, event: NetEvent) {
+        if !self.debug && event.decision.is_allowed() {
+            return;
+        }
+        if let Some(tx) = &self.events {
+            match tx.try_send(event) {
+                Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => {}
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    self.dropped.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,285 @@
+//! The HTTP proxy: `CONNECT host:port` tunnels and absolute-URI requests
+//! (`GET http://host/path`), on hyper's HTTP/1 server and client.
+
+use std::convert::Infallible;
+use std::io;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::{Either, Full};
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
+use hyper::http::uri::{Authority, Uri};
+use hyper::{Method, Request, Response, StatusCode, Version};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use srt_policy::NetDecision;
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::config::{ProxyConfig, Via};
+use crate::dial::{DialError, dial};
+use crate::relay::relay;
+use crate::serve::accept_loop;
+
+/// Largest request head (request line and headers) a client may send;
+/// larger gets `431`.
+const MAX_HEAD: usize = 64 * 1024;
+
+/// Headers that describe one hop, never forwarded (RFC 9110 section 7.6.1),
+/// plus the proxy's own credentials.
+const HOP_BY_HOP: [&str; 7] =
+    ["connection", "keep-alive", "proxy-connection", "proxy-authorization", "proxy-authenticate", "te", "upgrade"];
+
+type Body = Either<Incoming, Full<Bytes>>;
+
+/// Serves the HTTP proxy on `listener` until it fails for good (an error
+/// such as `EBADF`; transient accept errors are waited out).
+pub async fn serve_http(listener: TcpListener, cfg: Arc<ProxyConfig>) -> io::Result<()> {
+    accept_loop(listener, cfg, serve_connection).await
+}
+
+async fn serve_connection(stream: TcpStream, cfg: Arc<ProxyConfig>) {
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder.timer(TokioTimer::new()).header_read_timeout(cfg.http_idle_timeout).max_header_size(MAX_HEAD);
+    let svc_cfg = cfg.clone();
+    let service = hyper::service::service_fn(move |req| {
+        let cfg = svc_cfg.clone();
+        async move { Ok::<_, Infallible>(handle(req, cfg).await) }
+    });
+    // Errors here are the client's (malformed request, reset): hyper has
+    // already answered what could be answered.
+    let _ = builder.serve_connection(TokioIo::new(stream), service).with_upgrades().await;
+}
+
+async fn handle(req: Request<Incoming>, cfg: Arc<ProxyConfig>) -> Response<Body> {
+    if req.method() == Method::CONNECT { connect(req, &cfg).await } else { forward(req, &cfg).await }
+}
+
+async fn connect(req: Request<Incoming>, cfg: &ProxyConfig) -> Response<Body> {
+    let uri = req.uri();
+    let Some(auth) = uri.authority().filter(|_| uri.scheme().is_none() && uri.path_and_query().is_none()) else {
+        return text(StatusCode::BAD_REQUEST, "CONNECT needs a host:port target\n");
+    };
+    let Some(port) = auth.port_u16().filter(|p| *p != 0) else {
+        return text(StatusCode::BAD_REQUEST, "CONNECT needs a host:port target with a port\n");
+    };
+    let upstream = match dial(cfg, auth.host(), port, Via::Connect).await {
+        Ok(s) => s,
+        Err(e) => return dial_error(&e),
+    };
+    tokio::spawn(async move {
+        if let Ok(upgraded) = hyper::upgrade::on(req).await {
+            tunnel(upgraded, upstream).await;
+        }
+    });
+    Response::new(Either::Right(Full::default()))
+}
+
+/// Splices the client and the upstream until both directions end.
+async fn tunnel(upgraded: hyper::upgrade::Upgraded, mut upstream: TcpStream) {
+    match upgraded.downcast::<TokioIo<TcpStream>>() {
+        // The usual case: take the client's socket back from hyper, so the
+        // relay runs on two plain sockets with no adapter
+        // in between.
+        Ok(parts) => {
+            let mut client = parts.io.into_inner();
+            // Bytes the client sent right behind its CONNECT request.
+            if !parts.read_buf.is_empty() && upstream.write_all(&parts.read_buf).await.is_err() {
+                return;
+            }
+            let _ = relay(&mut client, &mut upstream).await;
+        }
+        Err(upgraded) => {
+            let mut client = TokioIo::new(upgraded);
+            let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+        }
+    }
+}
+
+/// Forwards an absolute-URI request to its origin server and relays the
+/// response. Each request is decided and dialed on its own, so requests on
+/// one kept-alive client connection may go to different hosts.
+async fn forward(req: Request<Incoming>, cfg: &ProxyConfig) -> Response<Body> {
+    let (mut parts, body) = req.into_parts();
+    let target = match origin_target(&parts.uri, &parts.headers) {
+        Ok(t) => t,
+        Err(msg) => return text(StatusCode::BAD_REQUEST, msg),
+    };
+    let upstream = match dial(cfg, target.authority.host(), target.port, Via::Http).await {
+        Ok(s) => s,
+        Err(e) => return dial_error(&e),
+    };
+
+    parts.uri = target.path;
+    parts.version = Version::HTTP_11;
+    strip_hop_by_hop(&mut parts.headers);
+    parts.headers.insert(header::HOST, target.host_header);
+
+    let (mut sender, conn) = match hyper::client::conn::http1::handshake(TokioIo::new(upstream)).await {
+        Ok(pair) => pair,
+        Err(e) => return text(StatusCode::BAD_GATEWAY, format!("upstream connection failed: {e}\n")),
+    };
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    match sender.send_request(Request::from_parts(parts, body)).await {
+        // Upgrade was stripped from the request; a server that switches
+        // protocols anyway gets nothing relayed.
+        Ok(resp) if resp.status() == StatusCode::SWITCHING_PROTOCOLS => {
+            text(StatusCode::BAD_GATEWAY, "upstream switched protocols, which this proxy does not relay\n")
+        }
+        Ok(resp) => {
+            let (mut head, body) = resp.into_parts();
+            strip_hop_by_hop(&mut head.headers);
+            Response::from_parts(head, Either::Left(body))
+        }
+        Err(e) => text(StatusCode::BAD_GATEWAY, format!("upstream request failed: {e}\n")),
+    }
+}
+
+struct OriginTarget {
+    authority: Authority,
+    port: u16,
+    /// The origin-form request target (`/path?query`).
+    path: Uri,
+    /// `host[:port]`, without any userinfo.
+    host_header: HeaderValue,
+}
+
+/// Checks an absolute-URI request: `http` scheme, a host, and a Host header
+/// (if any) that names the same host and port.
+fn origin_target(uri: &Uri, headers: &HeaderMap) -> Result<OriginTarget, String> {
+    let (Some(scheme), Some(authority)) = (uri.scheme_str(), uri.authority()) else {
+        return Err("this is a proxy: the request target must be an absolute URI (http://host/path), \
+                    or use CONNECT host:port\n"
+            .into());
+    };
+    if !scheme.eq_ignore_ascii_case("http") {
+        return Err(format!("only http:// URIs are forwarded; use CONNECT for {scheme}://\n"));
+    }
+    let host = authority.host();
+    let port = authority.port_u16().unwrap_or(80);
+    if port == 0 || host.is_empty() {
+        return Err(format!("{authority} is not a valid host:port\n"));
+    }
+    let mut host_headers = headers.get_all(header::HOST).iter();
+    if let Some(value) = host_headers.next() {
+        if host_headers.next().is_some() {
+            return Err("more than one Host header\n".into());
+        }
+        let named = value.to_str().ok().and_then(|v| v.parse::<Authority>().ok());
+        let Some(named) = named else {
+            return Err("the Host header is not a valid host[:port]\n".into());
+        };
+        if !same_host(named.host(), host) || named.port_u16().unwrap_or(80) != port {
+            return Err(format!("the Host header {named} does not match the request target {host}:{port}\n"));
+        }
+    }
+    let path = uri.path_and_query().map_or("/", |p| p.as_str());
+    let path = if path.is_empty() { "/" } else { path };
+    let path = path.parse::<Uri>().map_err(|_| "the request path is not valid\n".to_string())?;
+    let host_header = match authority.port() {
+        Some(p) => format!("{host}:{p}"),
+        None => host.to_string(),
+    };
+    let host_header = HeaderValue::from_str(&host_header).map_err(|_| "the host is not valid\n".to_string())?;
+    Ok(OriginTarget { authority: authority.clone(), port, path, host_header })
+}
+
+fn same_host(a: &str, b: &str) -> bool {
+    let trim = |h: &str| h.strip_suffix('.').unwrap_or(h).to_string();
+    trim(a).eq_ignore_ascii_case(&trim(b))
+}
+
+/// Removes hop-by-hop headers, including those the Connection header lists.
+/// Framing (Content-Length, Transfer-Encoding) is left for hyper, which
+/// re-frames the body on the next hop.
+fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let listed: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .filter(|name| ![header::CONTENT_LENGTH, header::TRANSFER_ENCODING, header::HOST].contains(name))
+        .collect();
+    for name in listed {
+        headers.remove(name);
+    }
+    for name in HOP_BY_HOP {
+        headers.remove(name);
+    }
+}
+
+fn dial_error(e: &DialError) -> Response<Body> {
+    match e {
+        DialError::Denied(NetDecision::Deny { code, reason, .. }) => {
+            let mut resp = text(StatusCode::FORBIDDEN, format!("Connection blocked by network allowlist: {reason}\n"));
+            resp.headers_mut().insert("x-proxy-error", HeaderValue::from_static(code.proxy_error()));
+            resp
+        }
+        other => text(StatusCode::BAD_GATEWAY, format!("{other}\n")),
+    }
+}
+
+fn text(status: StatusCode, body: impl Into<String>) -> Response<Body> {
+    let mut resp = Response::new(Either::Right(Full::new(Bytes::from(body.into()))));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(HeaderName::from_bytes(k.as_bytes()).unwrap(), HeaderValue::from_str(v).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn origin_target_rewrites_and_checks_host() {
+        let uri: Uri = "http://user@Example.com:8080/a/b?c=d".parse().unwrap();
+        let t = origin_target(&uri, &headers(&[("host", "example.COM.:8080")])).unwrap();
+        assert_eq!(t.path, "/a/b?c=d");
+        assert_eq!(t.port, 8080);
+        assert_eq!(t.host_header, "Example.com:8080");
+
+        let t = origin_target(&"http://example.com".parse().unwrap(), &HeaderMap::new()).unwrap();
+        assert_eq!(t.path, "/");
+        assert_eq!(t.port, 80);
+
+        for (uri, host) in [
+            ("http://example.com/", "other.com"),
+            ("http://example.com/", "example.com:81"),
+            ("http://example.com:81/", "example.com"),
+            ("http://example.com/", "exa mple.com"),
+        ] {
+            assert!(origin_target(&uri.parse().unwrap(), &headers(&[("host", host)])).is_err(), "{uri} {host}");
+        }
+        let two = headers(&[("host", "example.com"), ("host", "example.com")]);
+        assert!(origin_target(&"http://example.com/".parse().unwrap(), &two).is_err());
+        assert!(origin_target(&"/relative".parse().unwrap(), &HeaderMap::new()).is_err());
+        assert!(origin_target(&"https://example.com/".parse().unwrap(), &HeaderMap::new()).is_err());
+    }
+
+    #[test]
+    fn hop_by_hop_headers_are_dropped() {
+        let mut h = headers(&[
+            ("connection", "keep-alive, X-Secret, content-length"),
+            ("proxy-connection", "keep-alive"),
+            ("proxy-authorization", "Basic Zm9vOmJhcg=="),
+            ("x-secret", "1"),
+            ("content-length", "3"),
+            ("accept", "*/*"),
+        ]);
+        strip_hop_by_hop(&mut h);
+        let mut names: Vec<_> = h.keys().map(|k| k.as_str()).collect();
+        names.sort();
+        assert_eq!(names, ["accept", "content-length"]);
+    }
+}

@@ -1,0 +1,286 @@
+#!/usr/bin/env python3
+"""Start-up cost and peak memory of srt, for scripts/bench.sh.
+
+Dependency-free (Python 3 standard library only). Two subcommands:
+
+  timing --srt BIN --runs N [--warmup W]
+      Wall time of `true` bare, under bwrap, under `srt -- true` (built-in
+      default settings) and under `srt --preset balanced -- true`. The four
+      variants are interleaved round by round (the starting variant rotates
+      each round), so load drifts on a shared machine hit all of them alike.
+      Each run is timed with perf_counter_ns around posix_spawn + waitpid;
+      the spawn overhead of this harness is the same for every variant and is
+      what the bare `true` row shows. Warm-up rounds are excluded. Medians and
+      percentiles are computed from every sample, no binning.
+
+  memory --srt BIN [--reps R]
+      Peak resident memory of the srt supervisor process itself and of the
+      two sandbox init processes, read from VmHWM in /proc/PID/status while
+      `srt -- sleep 0.3` runs (see memory() for why this is srt's own number).
+
+Timing is reported, never judged: the exit status is non-zero only when a
+variant fails to run (non-zero exit), never because of a number.
+"""
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+BWRAP_ARGS = ["--unshare-all", "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev"]
+INIT_ARG = "__srt-sandbox-init"
+MIB = 1024 * 1024
+
+
+def die(msg):
+    print(f"bench: {msg}", file=sys.stderr)
+    sys.exit(1)
+
+
+def which(name):
+    path = shutil.which(name)
+    if path is None:
+        die(f"{name} not found on PATH")
+    return path
+
+
+def variants(srt):
+    true = which("true")
+    bwrap = which("bwrap")
+    return [
+        ("bare true", [true]),
+        ("bwrap true", [bwrap, *BWRAP_ARGS, true]),
+        ("srt -- true", [srt, "--", "true"]),
+        ("srt --preset balanced", [srt, "--preset", "balanced", "--", "true"]),
+    ]
+
+
+def check_runs(name, argv):
+    """Runs argv once with output captured; dies with its stderr if it fails."""
+    r = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True)
+    if r.returncode != 0:
+        die(f"{name}: `{' '.join(argv)}` exited {r.returncode}:\n{r.stderr.strip()}")
+
+
+def run_once(argv, file_actions, env):
+    """Wall time of one run in ns, and its wait status."""
+    t0 = time.perf_counter_ns()
+    pid = os.posix_spawn(argv[0], argv, env, file_actions=file_actions)
+    _, status = os.waitpid(pid, 0)
+    t1 = time.perf_counter_ns()
+    return t1 - t0, status
+
+
+def pct(sorted_ms, p):
+    """Percentile p (0-100) by linear interpolation between closest ranks."""
+    if len(sorted_ms) == 1:
+        return sorted_ms[0]
+    k = (len(sorted_ms) - 1) * p / 100
+    lo = int(k)
+    hi = min(lo + 1, len(sorted_ms) - 1)
+    return sorted_ms[lo] + (sorted_ms[hi] - sorted_ms[lo]) * (k - lo)
+
+
+def timing(args):
+    vs = variants(args.srt)
+    for name, argv in vs:
+        check_runs(name, argv)
+    # stdin, stdout and stderr to /dev/null: the balanced preset prints a
+    # warning on every run and a terminal would add its own cost.
+    devnull = os.open(os.devnull, os.O_RDWR)
+    fa = [(os.POSIX_SPAWN_DUP2, devnull, 0), (os.POSIX_SPAWN_DUP2, devnull, 1), (os.POSIX_SPAWN_DUP2, devnull, 2)]
+    env = dict(os.environ)
+    samples = {name: [] for name, _ in vs}
+    n = len(vs)
+    for rnd in range(args.warmup + args.runs):
+        for i in range(n):
+            name, argv = vs[(rnd + i) % n]
+            ns, status = run_once(argv, fa, env)
+            if not os.WIFEXITED(status) or os.WEXITSTATUS(status) != 0:
+                die(f"{name}: `{' '.join(argv)}` failed (wait status {status:#x}) in round {rnd}")
+            if rnd >= args.warmup:
+                samples[name].append(ns / 1e6)
+    os.close(devnull)
+
+    stats = {}
+    for name, ms in samples.items():
+        s = sorted(ms)
+        stats[name] = dict(median=statistics.median(s), p10=pct(s, 10), p90=pct(s, 90), min=s[0], max=s[-1])
+    bare = stats["bare true"]["median"]
+    bw = stats["bwrap true"]["median"]
+
+    print(f"{args.runs} runs per variant, interleaved, {args.warmup} warm-up rounds excluded; times in ms")
+    print("net = median minus the bare-true median (the harness's own spawn+wait cost)")
+    hdr = f"{'variant':<24}{'median':>8}{'p10':>8}{'p90':>8}{'min':>8}{'max':>8}{'x bwrap':>9}{'x bare':>8}{'net':>8}{'net x bwrap':>13}"
+    print(hdr)
+    print("-" * len(hdr))
+    for name, _ in vs:
+        st = stats[name]
+        net = st["median"] - bare
+        net_bw = bw - bare
+        net_ratio = f"{net / net_bw:13.2f}" if net_bw > 0 and name != "bare true" else f"{'-':>13}"
+        print(
+            f"{name:<24}{st['median']:8.3f}{st['p10']:8.3f}{st['p90']:8.3f}{st['min']:8.3f}{st['max']:8.3f}"
+            f"{st['median'] / bw:9.2f}{st['median'] / bare:8.2f}{net:8.3f}{net_ratio}"
+        )
+    print()
+    for name in ("srt -- true", "srt --preset balanced"):
+        m = stats[name]["median"]
+        verdict = "no slower than bwrap" if m <= bw else f"{m - bw:.3f} ms slower than bwrap"
+        print(f"  {name}: median {m:.3f} ms vs bwrap {bw:.3f} ms = {m / bw:.2f}x ({verdict}; informational)")
+
+
+def read_status(pid):
+    """VmHWM and VmRSS of pid in bytes, or None once it is gone or a zombie."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            text = f.read()
+    except OSError:
+        return None
+    out = {}
+    for line in text.splitlines():
+        key, _, val = line.partition(":")
+        if key in ("VmHWM", "VmRSS"):
+            out[key] = int(val.split()[0]) * 1024
+    return out if "VmHWM" in out else None
+
+
+def children_of(pid):
+    """Pids whose parent is pid (a /proc scan: /proc/PID/task/*/children is optional)."""
+    kids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        # The fields after comm, which is parenthesised and may hold spaces.
+        fields = stat.rsplit(")", 1)[1].split()
+        if int(fields[1]) == pid:
+            kids.append(int(entry))
+    return kids
+
+
+def is_init(pid):
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            argv = f.read().split(b"\0")
+    except OSError:
+        return False
+    return len(argv) > 1 and argv[1] == INIT_ARG.encode()
+
+
+def sample_tree(argv, sleep_s):
+    """Runs argv (an srt command whose program sleeps) and samples memory.
+
+    VmHWM is the high-water mark of a process's own resident set; it is per
+    address space, so it starts afresh at execve and never includes children.
+    It only grows, so the last sample before a process exits is its peak up to
+    that moment; sampling runs every few ms until the supervisor is gone.
+    """
+    p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    peak = {"srt supervisor": 0, "sandbox init (outer)": 0, "sandbox init (pid 1)": 0}
+    init0 = pid1 = None
+    deadline = time.monotonic() + sleep_s + 10
+    while time.monotonic() < deadline:
+        st = read_status(p.pid)
+        if st is None:
+            break
+        peak["srt supervisor"] = max(peak["srt supervisor"], st["VmHWM"])
+        if init0 is None:
+            init0 = next((k for k in children_of(p.pid) if is_init(k)), None)
+        if init0 is not None and pid1 is None:
+            pid1 = next((k for k in children_of(init0) if is_init(k)), None)
+        for role, pid in (("sandbox init (outer)", init0), ("sandbox init (pid 1)", pid1)):
+            if pid is not None:
+                s = read_status(pid)
+                if s is not None:
+                    peak[role] = max(peak[role], s["VmHWM"])
+        time.sleep(0.002)
+    rc = p.wait()
+    if rc != 0:
+        die(f"`{' '.join(argv)}` exited {rc}")
+    if init0 is None or pid1 is None:
+        die(f"`{' '.join(argv)}`: did not see both sandbox init processes (seen: {init0}, {pid1})")
+    return peak
+
+
+def gnu_time_maxrss(argv):
+    """GNU time's %M (KiB -> bytes) for argv, or None without /usr/bin/time.
+
+    %M is ru_maxrss from wait4() on srt: the largest peak among srt and every
+    descendant that was waited for below it (init -> pid 1 -> program), so it
+    is an upper bound on srt's own peak, not srt's own. GNU time itself
+    fork()s, so its own small address space is all that precedes srt's exec.
+    (A Python posix_spawn/vfork child would carry the interpreter's resident
+    set into ru_maxrss at exec, which is why this goes through GNU time.)
+    """
+    if not os.access("/usr/bin/time", os.X_OK):
+        return None
+    with tempfile.NamedTemporaryFile(mode="r", dir=".", prefix=".time-", delete=True) as out:
+        r = subprocess.run(
+            ["/usr/bin/time", "-f", "%M", "-o", out.name, *argv],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        )
+        if r.returncode != 0:
+            die(f"`/usr/bin/time {' '.join(argv)}` exited {r.returncode}:\n{r.stderr.strip()}")
+        return int(out.read().strip().splitlines()[-1]) * 1024
+
+
+def memory(args):
+    settings = [("built-in default", []), ("--preset balanced", ["--preset", "balanced"])]
+    sleep = which("sleep")
+    print(f"VmHWM (own peak resident set) from /proc/PID/status, sampled every ~2 ms while "
+          f"`srt [...] -- sleep {args.sleep}` runs; max over {args.reps} runs; MiB")
+    roles = ["srt supervisor", "sandbox init (outer)", "sandbox init (pid 1)"]
+    hdr = f"{'settings':<20}" + "".join(f"{r:>22}" for r in roles) + f"{'GNU time %M':>14}"
+    print(hdr)
+    print("-" * len(hdr))
+    worst = 0
+    for label, flags in settings:
+        peak = dict.fromkeys(roles, 0)
+        for _ in range(args.reps):
+            got = sample_tree([args.srt, *flags, "--", sleep, str(args.sleep)], args.sleep)
+            for r in roles:
+                peak[r] = max(peak[r], got[r])
+        tm = max((gnu_time_maxrss([args.srt, *flags, "--", "true"]) or 0) for _ in range(args.reps))
+        worst = max(worst, peak["srt supervisor"])
+        tm_s = f"{tm / MIB:14.2f}" if tm else f"{'n/a':>14}"
+        print(f"{label:<20}" + "".join(f"{peak[r] / MIB:22.2f}" for r in roles) + tm_s)
+    print()
+    print("  GNU time %M = ru_maxrss of `srt [...] -- true`: the largest peak among srt and the processes")
+    print("  waited for below it (the inits, `true`), so within one run an upper bound on srt's own; a cross-")
+    print("  check only (separate runs, so it may differ from the VmHWM columns by ~0.1 MiB).")
+    verdict = "within" if worst <= 10 * MIB else "ABOVE"
+    print(f"  srt supervisor peak {worst / MIB:.2f} MiB: {verdict} the 10 MiB target (informational)")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    t = sub.add_parser("timing")
+    t.add_argument("--srt", required=True)
+    t.add_argument("--runs", type=int, default=50)
+    t.add_argument("--warmup", type=int, default=3)
+    m = sub.add_parser("memory")
+    m.add_argument("--srt", required=True)
+    m.add_argument("--reps", type=int, default=3)
+    m.add_argument("--sleep", type=float, default=0.3)
+    args = ap.parse_args()
+    args.srt = os.path.abspath(args.srt)
+    if args.cmd == "timing":
+        if args.runs < 1 or args.warmup < 0:
+            die("--runs must be at least 1 and --warmup at least 0")
+        timing(args)
+    else:
+        memory(args)
+
+
+if __name__ == "__main__":
+    main()

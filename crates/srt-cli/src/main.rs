@@ -202,14 +202,15 @@ fn main() -> ExitCode {
     let proxy_policy = std::sync::Arc::new(policy);
     let seen: Seen = Default::default();
     let command_line = args.command.clone().unwrap_or_else(|| spec.argv.join(" "));
-    // The proxies run on their own thread, started now so that it comes up
-    // while the sandbox is being built, and only when any network is allowed.
-    let mut proxy = network.then(|| ProxyThread::start(proxy_policy.clone(), args.debug, seen.clone(), command_line));
-    let on_listeners: Option<Box<dyn FnOnce(ProxyListeners)>> = proxy.as_mut().and_then(|p| {
-        let tx = p.listeners.take()?;
-        Some(Box::new(move |l: ProxyListeners| {
-            let _ = tx.send(l);
-        }) as Box<dyn FnOnce(ProxyListeners)>)
+    // The proxies run on their own thread, started when pid 1 hands over the
+    // listeners (after the fork, so srt is single-threaded when it forks), and
+    // only when any network is allowed.
+    let proxy: std::rc::Rc<std::cell::RefCell<Option<ProxyThread>>> = Default::default();
+    let on_listeners: Option<Box<dyn FnOnce(ProxyListeners)>> = network.then(|| {
+        let (policy, debug, seen, proxy) = (proxy_policy.clone(), args.debug, seen.clone(), proxy.clone());
+        Box::new(move |l: ProxyListeners| {
+            *proxy.borrow_mut() = Some(ProxyThread::start(policy, debug, seen, command_line, l));
+        }) as Box<dyn FnOnce(ProxyListeners)>
     });
     let mut debug_print = |line: &str| eprintln!("srt: {line}");
     let opts = RunOptions {
@@ -217,10 +218,14 @@ fn main() -> ExitCode {
         signals: Some(&sfd),
         debug: if args.debug { Some(&mut debug_print) } else { None },
         on_listeners,
+        // No thread has been started yet in this process: the proxy thread
+        // starts once the listeners arrive, after the fork. The exec path
+        // (what multi-threaded callers use) can be forced for its tests.
+        single_threaded: std::env::var_os("SRT_FORCE_EXEC_INIT").is_none(),
     };
     let result = srt_sandbox::run(&spec, opts);
     // Let the proxies finish reporting what they decided, then stop them.
-    if let Some(p) = proxy {
+    if let Some(p) = proxy.borrow_mut().take() {
         p.stop();
     }
     let events = std::mem::take(&mut *seen.lock().unwrap_or_else(|e| e.into_inner()));
@@ -255,14 +260,20 @@ type Seen = std::sync::Arc<std::sync::Mutex<Vec<violations::Violation>>>;
 /// The proxy thread: a single-threaded runtime that serves the sandbox's
 /// listeners once they arrive and collects denials as violations.
 struct ProxyThread {
-    listeners: Option<tokio::sync::oneshot::Sender<ProxyListeners>>,
     stop: tokio::sync::oneshot::Sender<()>,
     thread: std::thread::JoinHandle<()>,
 }
 
 impl ProxyThread {
-    fn start(policy: std::sync::Arc<Policy>, debug: bool, seen: Seen, command: String) -> ProxyThread {
+    fn start(
+        policy: std::sync::Arc<Policy>,
+        debug: bool,
+        seen: Seen,
+        command: String,
+        l: ProxyListeners,
+    ) -> ProxyThread {
         let (l_tx, l_rx) = tokio::sync::oneshot::channel::<ProxyListeners>();
+        let _ = l_tx.send(l);
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
             let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_io().enable_time().build() else {
@@ -271,7 +282,7 @@ impl ProxyThread {
             };
             rt.block_on(serve_proxies(policy, debug, seen, command, l_rx, stop_rx));
         });
-        ProxyThread { listeners: Some(l_tx), stop: stop_tx, thread }
+        ProxyThread { stop: stop_tx, thread }
     }
 
     fn stop(self) {

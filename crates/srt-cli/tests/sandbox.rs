@@ -748,3 +748,25 @@ fn regression_weaker_mode_timeout_kills_the_tree_and_hides_terminals() {
     assert!(text.contains("rc=124"), "{text}{}", err(&o));
     assert_eq!(text.lines().last(), Some("0"), "leftovers after a weaker-mode timeout: {text}");
 }
+
+#[test]
+fn exec_started_init_behaves_the_same() {
+    // Multi-threaded callers (the MCP server) start the init by re-executing
+    // the binary; the command line forks. Both must enforce the same.
+    let env = Env::new();
+    let port = host_http_server("exec path");
+    let mut c = env.cmd(
+        &net_settings(port),
+        &["-c", &format!("echo x > /etc/nope; curl -s --noproxy '' -x \"$HTTP_PROXY\" http://127.0.0.1:{port}/")],
+    );
+    c.env("SRT_FORCE_EXEC_INIT", "1");
+    let o = c.output().unwrap();
+    assert_eq!(out(&o), "exec path", "{}", err(&o));
+    assert!(err(&o).contains("Read-only file system"), "{}", err(&o));
+    let s = r#"{"filesystem": {"denyRead": ["~/.ssh"]}}"#;
+    let mut c = env.cmd(s, &["-c", "cat ~/.ssh/id_rsa; exit 3"]);
+    c.env("SRT_FORCE_EXEC_INIT", "1");
+    let o = c.output().unwrap();
+    assert_eq!(o.status.code(), Some(3));
+    assert!(!out(&o).contains("PRIVATE"));
+}

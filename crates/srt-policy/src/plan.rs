@@ -316,20 +316,36 @@ fn collect_protected(
     let entries = fs_policy.protected_entries();
     let mut stack = vec![(root.to_path_buf(), 0usize)];
     while let Some((dir, depth)) = stack.pop() {
+        // One directory listing instead of a stat per protected name: the
+        // walk covers every directory within the search depth.
+        let listing = fs.read_dir(&dir);
+        if listing.len() > *budget {
+            *budget = 0;
+            return;
+        }
+        *budget -= listing.len();
+        let kind_of = |name: &str| listing.iter().find(|(n, _)| n == name).map(|(_, k)| *k);
         // A `.git` *file* (worktrees, submodules) points git at another
         // directory: rewriting it redirects hooks and config.
-        let git = dir.join(".git");
-        if fs.kind(&git) == Some(FileKind::File) && !fs.is_symlink(&git) {
+        if kind_of(".git") == Some(FileKind::File) {
+            let git = dir.join(".git");
             forced_read_only.insert(git.clone());
             out.insert(git);
         }
         for entry in &entries {
+            let first = entry.split('/').next().unwrap_or(entry);
             let p = dir.join(entry);
-            if fs.kind(&p).is_some() {
+            let exists = match kind_of(first) {
+                None => false,
+                Some(_) if entry.contains('/') || kind_of(first) == Some(FileKind::Symlink) => fs.kind(&p).is_some(),
+                Some(_) => true,
+            };
+            if exists {
                 let real = fs.canonicalize(&p).unwrap_or_else(|| p.clone());
-                if fs.is_symlink(&p) {
+                if fs.is_symlink(&p) || real != p {
                     notes.push(format!(
-                        "{}: a symlink; its target {} is read-only, but the link itself can be replaced",
+                        "{}: reached through a symlink; its target {} is read-only, but the link itself can be \
+                         replaced",
                         p.display(),
                         real.display()
                     ));
@@ -338,22 +354,26 @@ fn collect_protected(
                 out.insert(real);
                 continue;
             }
-            // A missing multi-component entry (.git/hooks) is blocked only
-            // where its parent (.git) exists: blocking `.git` itself would
-            // forbid `git init`.
-            let parent_exists = p.parent().is_some_and(|pp| fs.kind(pp) == Some(FileKind::Dir));
-            if depth == 0 && parent_exists && !fs.is_symlink(&p) {
-                out.insert(p);
+            // Missing: blocked only directly in the root, and a
+            // multi-component entry (.git/hooks) only where its parent (.git)
+            // is a real directory: blocking `.git` itself would forbid `git init`.
+            if depth == 0 {
+                let parent_ok = match entry.rsplit_once('/') {
+                    None => true,
+                    Some((parent, _)) => {
+                        let pp = dir.join(parent);
+                        fs.kind(&pp) == Some(FileKind::Dir) && !fs.is_symlink(&pp)
+                    }
+                };
+                if parent_ok && kind_of(first).is_none_or(|k| k == FileKind::Dir) {
+                    out.insert(p);
+                }
             }
         }
         if depth + 1 >= fs_policy.search_depth() {
             continue;
         }
-        for (name, kind) in fs.read_dir(&dir) {
-            if *budget == 0 {
-                return;
-            }
-            *budget -= 1;
+        for (name, kind) in listing {
             if kind == FileKind::Dir {
                 stack.push((dir.join(name), depth + 1));
             }

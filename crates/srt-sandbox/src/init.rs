@@ -101,6 +101,22 @@ fn init0(args: &[String]) -> i32 {
         Ok(s) => s,
         Err(e) => return status.setup_error(format!("invalid sandbox spec: {e}"), None),
     };
+    init0_body(&spec, status, parent)
+}
+
+/// The init started by fork alone (no exec): the caller guarantees that the
+/// process was single-threaded at fork, so the child is too.
+pub(crate) fn init0_forked(spec: &SandboxSpec, status_fd: RawFd, parent: i32) -> i32 {
+    // SAFETY: the descriptor was created by the supervisor for this child;
+    // the child owns its copy.
+    let status = Status(unsafe { File::from_raw_fd(status_fd) });
+    if sys::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong).is_err() || getppid().as_raw() != parent {
+        return 125;
+    }
+    init0_body(spec, status, parent)
+}
+
+fn init0_body(spec: &SandboxSpec, mut status: Status, parent: i32) -> i32 {
     // Our own session: terminal signals reach the supervisor only, which
     // forwards them once.
     let _ = setsid();
@@ -147,7 +163,7 @@ fn init0(args: &[String]) -> i32 {
             if let Some(fd) = spec.proxy_fd {
                 let _ = nix::unistd::close(fd);
             }
-            return start_program(&spec, &mut status, Some(weaker));
+            return start_program(spec, &mut status, Some(weaker));
         }
         return status.setup_error(
             format!("cannot create the sandbox's namespaces: unshare(CLONE_NEWUSER|...) failed: {e}"),
@@ -180,7 +196,7 @@ fn init0(args: &[String]) -> i32 {
     match unsafe { fork() } {
         Err(e) => status.setup_error(format!("fork: {e}"), None),
         Ok(ForkResult::Child) => {
-            let code = pid1(&spec, &mut status);
+            let code = pid1(spec, &mut status);
             std::process::exit(code)
         }
         Ok(ForkResult::Parent { child }) => {

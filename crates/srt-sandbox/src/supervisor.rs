@@ -4,16 +4,17 @@
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
-use std::process::{Child, Command};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use nix::fcntl::{FcntlArg, FdFlag, OFlag, fcntl};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::{Signal, kill};
 use nix::sys::signalfd::SignalFd;
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::{Pid, pipe2};
 
 use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
@@ -91,6 +92,9 @@ pub struct RunOptions<'a> {
     /// once pid 1 has created them inside the sandbox's network namespace,
     /// before the program starts.
     pub on_listeners: Option<Box<dyn FnOnce(ProxyListeners) + 'a>>,
+    /// The caller guarantees this process has a single thread: the init is
+    /// then started by fork alone, saving the exec of this binary.
+    pub single_threaded: bool,
 }
 
 fn clear_cloexec(fd: RawFd) -> nix::Result<()> {
@@ -102,46 +106,23 @@ fn clear_cloexec(fd: RawFd) -> nix::Result<()> {
 /// Runs `spec` in a new sandbox and waits for it.
 pub fn run(spec: &SandboxSpec, mut opts: RunOptions<'_>) -> Result<Outcome, SandboxError> {
     let start = Instant::now();
-    let exe =
-        std::env::current_exe().map_err(|source| SandboxError::Spawn { path: "/proc/self/exe".into(), source })?;
-    let (spec_r, spec_w) = pipe2(OFlag::O_CLOEXEC)?;
     let (status_r, status_w) = pipe2(OFlag::O_CLOEXEC)?;
-    let (spec_fd, status_fd) = (spec_r.as_raw_fd(), status_w.as_raw_fd());
     let proxy_pair = match opts.on_listeners {
         Some(_) => Some(socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC)?),
         None => None,
     };
-    let proxy_child_fd = proxy_pair.as_ref().map(|(_, child)| child.as_raw_fd());
     let mut spec = spec.clone();
-    spec.proxy_fd = proxy_child_fd;
-    let spec = &spec;
-    let mut cmd = Command::new(&exe);
-    cmd.arg(INIT_ARG).arg(spec_fd.to_string()).arg(status_fd.to_string()).arg(std::process::id().to_string());
-    // SAFETY: the closure only calls fcntl, which is async-signal-safe, on
-    // descriptors that are open in the child.
-    unsafe {
-        cmd.pre_exec(move || {
-            clear_cloexec(spec_fd)?;
-            clear_cloexec(status_fd)?;
-            if let Some(fd) = proxy_child_fd {
-                clear_cloexec(fd)?;
-            }
-            Ok(())
-        });
-    }
-    let mut child = cmd.spawn().map_err(|source| SandboxError::Spawn { path: exe.clone(), source })?;
-    drop(spec_r);
+    spec.proxy_fd = proxy_pair.as_ref().map(|(_, child)| child.as_raw_fd());
+    let init = if opts.single_threaded {
+        spawn_forked(&spec, &status_w, proxy_pair.as_ref().map(|(parent, _)| parent.as_raw_fd()), status_r.as_raw_fd())?
+    } else {
+        spawn_exec(&spec, &status_w)?
+    };
     drop(status_w);
     let proxy_parent = proxy_pair.map(|(parent, child)| {
         drop(child);
         parent
     });
-    let text = serde_json::to_vec(spec).map_err(std::io::Error::other)?;
-    let mut w = File::from(spec_w);
-    // The init reads the whole spec before anything else; a failed write means
-    // it died, which the status pipe will tell.
-    let _ = w.write_all(&text);
-    drop(w);
     if let (Some(sock), Some(cb)) = (proxy_parent, opts.on_listeners.take()) {
         // Blocks until pid 1 has created the listeners (before the program
         // starts), or returns None when setup failed first.
@@ -150,28 +131,33 @@ pub fn run(spec: &SandboxSpec, mut opts: RunOptions<'_>) -> Result<Outcome, Sand
         }
     }
 
-    let result = follow(&mut child, status_r, &mut opts, start);
+    let result = follow(init, status_r, &mut opts, start);
     if matches!(result, Ok(Outcome { ending: Ending::TimedOut, .. })) {
         // Ask the init to kill the whole tree (without a PID namespace it
         // alone knows the tree), then make sure the init itself goes.
-        let _ = kill(Pid::from_raw(child.id() as i32), TERMINATE);
+        let _ = kill(init, TERMINATE);
         let deadline = Instant::now() + Duration::from_secs(2);
-        while Instant::now() < deadline && matches!(child.try_wait(), Ok(None)) {
+        while Instant::now() < deadline
+            && matches!(waitpid(init, Some(WaitPidFlag::WNOHANG)), Ok(WaitStatus::StillAlive))
+        {
             std::thread::sleep(Duration::from_millis(5));
         }
-        let _ = child.kill();
+        let _ = kill(init, Signal::SIGKILL);
     } else if result.is_err() {
-        let _ = child.kill();
+        let _ = kill(init, Signal::SIGKILL);
     }
-    let waited = child.wait();
+    let waited = loop {
+        match waitpid(init, None) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            other => break other,
+        }
+    };
     let mut outcome = result?;
     if outcome.ending == Ending::Exited(-1) {
         // No final report: the init died without saying how (killed from outside).
-        let st = waited?;
-        use std::os::unix::process::ExitStatusExt;
-        outcome.ending = match (st.code(), st.signal()) {
-            (Some(c), _) => Ending::Exited(c),
-            (_, Some(s)) => Ending::Signaled(s),
+        outcome.ending = match waited {
+            Ok(WaitStatus::Exited(_, c)) => Ending::Exited(c),
+            Ok(WaitStatus::Signaled(_, s, _)) => Ending::Signaled(s as i32),
             _ => Ending::Exited(125),
         };
     }
@@ -179,16 +165,73 @@ pub fn run(spec: &SandboxSpec, mut opts: RunOptions<'_>) -> Result<Outcome, Sand
     Ok(outcome)
 }
 
-fn follow(
-    child: &mut Child,
-    status_r: OwnedFd,
-    opts: &mut RunOptions<'_>,
-    start: Instant,
-) -> Result<Outcome, SandboxError> {
+/// Starts the init by re-executing this binary: safe from a multi-threaded
+/// process (the MCP server), at the cost of one exec.
+fn spawn_exec(spec: &SandboxSpec, status_w: &OwnedFd) -> Result<Pid, SandboxError> {
+    let exe =
+        std::env::current_exe().map_err(|source| SandboxError::Spawn { path: "/proc/self/exe".into(), source })?;
+    let (spec_r, spec_w) = pipe2(OFlag::O_CLOEXEC)?;
+    let (spec_fd, status_fd) = (spec_r.as_raw_fd(), status_w.as_raw_fd());
+    let proxy_fd = spec.proxy_fd;
+    let mut cmd = Command::new(&exe);
+    cmd.arg(INIT_ARG).arg(spec_fd.to_string()).arg(status_fd.to_string()).arg(std::process::id().to_string());
+    // SAFETY: the closure only calls fcntl, which is async-signal-safe, on
+    // descriptors that are open in the child.
+    unsafe {
+        cmd.pre_exec(move || {
+            clear_cloexec(spec_fd)?;
+            clear_cloexec(status_fd)?;
+            if let Some(fd) = proxy_fd {
+                clear_cloexec(fd)?;
+            }
+            Ok(())
+        });
+    }
+    let child = cmd.spawn().map_err(|source| SandboxError::Spawn { path: exe.clone(), source })?;
+    // The child is reaped with waitpid by pid; std's handle is not needed.
+    let pid = Pid::from_raw(child.id() as i32);
+    drop(child);
+    drop(spec_r);
+    let text = serde_json::to_vec(spec).map_err(std::io::Error::other)?;
+    let mut w = File::from(spec_w);
+    // The init reads the whole spec before anything else; a failed write means
+    // it died, which the status pipe will tell.
+    let _ = w.write_all(&text);
+    Ok(pid)
+}
+
+/// Starts the init with fork alone: no exec, no spec serialization. Only for
+/// a caller that is single-threaded (the `srt` command line), where the child
+/// of fork may run arbitrary code.
+fn spawn_forked(
+    spec: &SandboxSpec,
+    status_w: &OwnedFd,
+    close_in_child: Option<RawFd>,
+    status_r: RawFd,
+) -> Result<Pid, SandboxError> {
+    let parent = std::process::id() as i32;
+    // SAFETY: the caller promised (RunOptions::single_threaded) that this
+    // process has one thread, so the child may allocate and run Rust code.
+    match unsafe { nix::unistd::fork() }? {
+        nix::unistd::ForkResult::Child => {
+            // The supervisor's ends are not the init's.
+            let _ = nix::unistd::close(status_r);
+            if let Some(fd) = close_in_child {
+                let _ = nix::unistd::close(fd);
+            }
+            let fd = nix::unistd::dup(status_w).map(|d| d.into_raw_fd()).unwrap_or(-1);
+            let code = if fd < 0 { 125 } else { crate::init::init0_forked(spec, fd, parent) };
+            // SAFETY: leave without running the parent's destructors or atexit handlers twice.
+            unsafe { libc::_exit(code) }
+        }
+        nix::unistd::ForkResult::Parent { child } => Ok(child),
+    }
+}
+
+fn follow(init: Pid, status_r: OwnedFd, opts: &mut RunOptions<'_>, start: Instant) -> Result<Outcome, SandboxError> {
     let deadline = opts.wall_time.map(|d| start + d);
     let mut reader = BufReader::new(File::from(status_r));
     let mut outcome = Outcome { ending: Ending::Exited(-1), exec_error: None, duration: Duration::ZERO };
-    let init = Pid::from_raw(child.id() as i32);
     let mut line = String::new();
     loop {
         let timeout = match deadline {

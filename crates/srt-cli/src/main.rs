@@ -149,13 +149,9 @@ fn main() -> ExitCode {
              with a limit it cannot apply. Remove it from the command line and from \"limits\" in the settings."
         ));
     }
-    if policy.http_proxy_port.is_some() || policy.socks_proxy_port.is_some() {
-        return fail(
-            "network.httpProxyPort / network.socksProxyPort (external proxies) are not supported by this build \
-             yet; remove them to use srt's built-in proxies",
-        );
-    }
-    let network = !policy.network.is_closed();
+    // External proxies (httpProxyPort / socksProxyPort) are reached through
+    // the same listeners: srt relays bytes to them, and they decide.
+    let network = !policy.network.is_closed() || policy.http_proxy_port.is_some() || policy.socks_proxy_port.is_some();
     let argv = match args.command.clone() {
         Some(c) => vec!["/bin/sh".to_string(), "-c".to_string(), c],
         None => args.program.clone(),
@@ -308,17 +304,18 @@ async fn serve_proxies(
     cfg.events = Some(tx);
     cfg.debug = debug;
     let cfg = std::sync::Arc::new(cfg);
-    for (listener, http) in [(l.http, true), (l.socks, false)] {
+    let external = [cfg.policy.http_proxy_port, cfg.policy.socks_proxy_port];
+    for ((listener, http), external) in [(l.http, true), (l.socks, false)].into_iter().zip(external) {
         if listener.set_nonblocking(true).is_err() {
             continue;
         }
         let Ok(listener) = tokio::net::TcpListener::from_std(listener) else { continue };
         let cfg = cfg.clone();
         tokio::spawn(async move {
-            let _ = if http {
-                srt_proxy::serve_http(listener, cfg).await
-            } else {
-                srt_proxy::serve_socks5(listener, cfg).await
+            let _ = match (external, http) {
+                (Some(port), _) => relay_to_external(listener, port).await,
+                (None, true) => srt_proxy::serve_http(listener, cfg).await,
+                (None, false) => srt_proxy::serve_socks5(listener, cfg).await,
             };
         });
     }
@@ -356,6 +353,20 @@ async fn serve_proxies(
     // Decisions already made when the program ended are still reported.
     while let Ok(ev) = rx.try_recv() {
         record(ev);
+    }
+}
+
+/// `httpProxyPort` / `socksProxyPort`: the user's own proxy on the host's
+/// loopback decides; srt only carries the bytes there from inside the
+/// sandbox's network namespace.
+async fn relay_to_external(listener: tokio::net::TcpListener, port: u16) -> std::io::Result<()> {
+    loop {
+        let (mut inside, _) = listener.accept().await?;
+        tokio::spawn(async move {
+            if let Ok(mut outside) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
+                let _ = tokio::io::copy_bidirectional(&mut inside, &mut outside).await;
+            }
+        });
     }
 }
 

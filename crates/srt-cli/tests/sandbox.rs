@@ -770,3 +770,13 @@ fn exec_started_init_behaves_the_same() {
     assert_eq!(o.status.code(), Some(3));
     assert!(!out(&o).contains("PRIVATE"));
 }
+
+#[test]
+fn external_proxy_ports_are_relayed_to() {
+    // A stand-in for the user's own proxy on the host: it answers anything.
+    let env = Env::new();
+    let port = host_http_server("from the external proxy");
+    let s = format!(r#"{{"network": {{"httpProxyPort": {port}}}}}"#);
+    let o = env.sh(&s, "curl -s --noproxy '' -x \"$HTTP_PROXY\" http://anything.example/");
+    assert_eq!(out(&o), "from the external proxy", "{}", err(&o));
+}

@@ -218,6 +218,7 @@ fn main() -> ExitCode {
         // starts once the listeners arrive, after the fork. The exec path
         // (what multi-threaded callers use) can be forced for its tests.
         single_threaded: std::env::var_os("SRT_FORCE_EXEC_INIT").is_none(),
+        stdio: [None, None, None],
     };
     let result = srt_sandbox::run(&spec, opts);
     // Let the proxies finish reporting what they decided, then stop them.

@@ -95,6 +95,9 @@ pub struct RunOptions<'a> {
     /// The caller guarantees this process has a single thread: the init is
     /// then started by fork alone, saving the exec of this binary.
     pub single_threaded: bool,
+    /// The program's standard input, output and error; `None` inherits the
+    /// caller's (pipes for captured output, for example).
+    pub stdio: [Option<OwnedFd>; 3],
 }
 
 fn clear_cloexec(fd: RawFd) -> nix::Result<()> {
@@ -113,10 +116,17 @@ pub fn run(spec: &SandboxSpec, mut opts: RunOptions<'_>) -> Result<Outcome, Sand
     };
     let mut spec = spec.clone();
     spec.proxy_fd = proxy_pair.as_ref().map(|(_, child)| child.as_raw_fd());
+    let stdio = std::mem::take(&mut opts.stdio);
     let init = if opts.single_threaded {
-        spawn_forked(&spec, &status_w, proxy_pair.as_ref().map(|(parent, _)| parent.as_raw_fd()), status_r.as_raw_fd())?
+        spawn_forked(
+            &spec,
+            &status_w,
+            proxy_pair.as_ref().map(|(parent, _)| parent.as_raw_fd()),
+            status_r.as_raw_fd(),
+            &stdio,
+        )?
     } else {
-        spawn_exec(&spec, &status_w)?
+        spawn_exec(&spec, &status_w, stdio)?
     };
     drop(status_w);
     let proxy_parent = proxy_pair.map(|(parent, child)| {
@@ -167,13 +177,23 @@ pub fn run(spec: &SandboxSpec, mut opts: RunOptions<'_>) -> Result<Outcome, Sand
 
 /// Starts the init by re-executing this binary: safe from a multi-threaded
 /// process (the MCP server), at the cost of one exec.
-fn spawn_exec(spec: &SandboxSpec, status_w: &OwnedFd) -> Result<Pid, SandboxError> {
+fn spawn_exec(spec: &SandboxSpec, status_w: &OwnedFd, stdio: [Option<OwnedFd>; 3]) -> Result<Pid, SandboxError> {
     let exe =
         std::env::current_exe().map_err(|source| SandboxError::Spawn { path: "/proc/self/exe".into(), source })?;
     let (spec_r, spec_w) = pipe2(OFlag::O_CLOEXEC)?;
     let (spec_fd, status_fd) = (spec_r.as_raw_fd(), status_w.as_raw_fd());
     let proxy_fd = spec.proxy_fd;
     let mut cmd = Command::new(&exe);
+    let [i, o, e] = stdio;
+    if let Some(fd) = i {
+        cmd.stdin(std::process::Stdio::from(fd));
+    }
+    if let Some(fd) = o {
+        cmd.stdout(std::process::Stdio::from(fd));
+    }
+    if let Some(fd) = e {
+        cmd.stderr(std::process::Stdio::from(fd));
+    }
     cmd.arg(INIT_ARG).arg(spec_fd.to_string()).arg(status_fd.to_string()).arg(std::process::id().to_string());
     // SAFETY: the closure only calls fcntl, which is async-signal-safe, on
     // descriptors that are open in the child.
@@ -208,6 +228,7 @@ fn spawn_forked(
     status_w: &OwnedFd,
     close_in_child: Option<RawFd>,
     status_r: RawFd,
+    stdio: &[Option<OwnedFd>; 3],
 ) -> Result<Pid, SandboxError> {
     let parent = std::process::id() as i32;
     // SAFETY: the caller promised (RunOptions::single_threaded) that this
@@ -216,6 +237,15 @@ fn spawn_forked(
         nix::unistd::ForkResult::Child => {
             // The supervisor's ends are not the init's.
             let _ = nix::unistd::close(status_r);
+            for (target, fd) in stdio.iter().enumerate() {
+                if let Some(fd) = fd {
+                    // SAFETY: dup2 onto 0, 1 or 2 in the single-threaded child.
+                    if unsafe { libc::dup2(fd.as_raw_fd(), target as i32) } < 0 {
+                        // SAFETY: leave the forked child at once.
+                        unsafe { libc::_exit(125) }
+                    }
+                }
+            }
             if let Some(fd) = close_in_child {
                 let _ = nix::unistd::close(fd);
             }

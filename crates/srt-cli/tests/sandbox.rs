@@ -780,3 +780,67 @@ fn external_proxy_ports_are_relayed_to() {
     let o = env.sh(&s, "curl -s --noproxy '' -x \"$HTTP_PROXY\" http://anything.example/");
     assert_eq!(out(&o), "from the external proxy", "{}", err(&o));
 }
+
+/// Serves `dir` over HTTP on the host's loopback with Python's static file
+/// server; returns the child (killed on drop by the caller) and its port.
+fn host_static_server(dir: &Path) -> (std::process::Child, u16) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let child = Command::new(python())
+        .args(["-m", "http.server", &port.to_string(), "--bind", "127.0.0.1"])
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    (child, port)
+}
+
+#[test]
+fn git_clone_and_node_through_the_proxy() {
+    let env = Env::new();
+    // A bare repository served with git's dumb HTTP protocol.
+    let srv = env.p("srv");
+    std::fs::create_dir(&srv).unwrap();
+    let git = |args: &[&str], dir: &Path| {
+        let o = Command::new("git").args(args).current_dir(dir).output().unwrap();
+        assert!(o.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    };
+    git(&["init", "-q", "--bare", "repo.git"], &srv);
+    let src = env.p("src");
+    std::fs::create_dir(&src).unwrap();
+    git(&["init", "-q"], &src);
+    std::fs::write(src.join("hello.txt"), "hello through the proxy\n").unwrap();
+    git(&["add", "hello.txt"], &src);
+    git(&["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "one"], &src);
+    git(&["push", "-q", srv.join("repo.git").to_str().unwrap(), "HEAD:refs/heads/main"], &src);
+    git(&["update-server-info"], &srv.join("repo.git"));
+    let (mut server, port) = host_static_server(&srv);
+    let settings =
+        format!(r#"{{"network": {{"allowedDomains": ["127.0.0.1:{port}"]}}, "filesystem": {{"allowWrite": ["."]}}}}"#);
+    // NO_PROXY lists loopback (to reach servers inside the sandbox), so the
+    // host's loopback server is asked for through the proxy explicitly.
+    let o = env.sh(
+        &settings,
+        &format!(
+            "NO_PROXY= no_proxy= git clone -q -b main http://127.0.0.1:{port}/repo.git cloned && cat cloned/hello.txt"
+        ),
+    );
+    assert_eq!(out(&o), "hello through the proxy\n", "{}", err(&o));
+    let o = env.sh(&settings, "NO_PROXY= no_proxy= git clone -q http://evil.example/repo.git x; echo rc=$?");
+    assert!(out(&o).contains("rc=128"), "{}{}", out(&o), err(&o));
+    if Command::new("node").arg("--version").output().is_ok() {
+        let js = format!(
+            "const p = new URL(process.env.HTTP_PROXY); require('http').get({{host: p.hostname, port: p.port, \
+             path: 'http://127.0.0.1:{port}/repo.git/HEAD'}}, r => {{ let b=''; r.on('data', d => b += d); \
+             r.on('end', () => console.log(r.statusCode, b.trim())); }});"
+        );
+        let o = env.cmd(&settings, &["--", "node", "-e", &js]).output().unwrap();
+        assert!(out(&o).trim().starts_with("200 ref: refs/heads/"), "{}{}", out(&o), err(&o));
+    }
+    server.kill().unwrap();
+    server.wait().unwrap();
+}

@@ -49,7 +49,9 @@ pub async fn serve_socks5(listener: TcpListener, cfg: Arc<ProxyConfig>) -> io::R
 
 /// How a handshake ended without a target.
 enum Refusal {
-    /// Reply with this code, then close.
+    /// None of the client's methods is acceptable: say so, then close.
+    NoMethod,
+    /// Reply to the request with this code, then close.
     Reply(u8),
     /// Not SOCKS5, or the client went away: close without a word.
     Close,
@@ -64,6 +66,7 @@ impl From<io::Error> for Refusal {
 async fn serve_connection(mut client: TcpStream, cfg: Arc<ProxyConfig>) {
     let (host, port) = match timeout(cfg.handshake_timeout, handshake(&mut client)).await {
         Ok(Ok(target)) => target,
+        Ok(Err(Refusal::NoMethod)) => return finish(client, &[VERSION, NO_ACCEPTABLE_METHOD]).await,
         Ok(Err(Refusal::Reply(code))) => return refuse(client, code).await,
         Ok(Err(Refusal::Close)) | Err(_) => return,
     };
@@ -88,9 +91,7 @@ async fn handshake(s: &mut TcpStream) -> Result<(String, u16), Refusal> {
     let methods = &mut methods[..usize::from(n_methods)];
     s.read_exact(methods).await?;
     if !methods.contains(&NO_AUTH) {
-        s.write_all(&[VERSION, NO_ACCEPTABLE_METHOD]).await?;
-        let _ = s.shutdown().await;
-        return Err(Refusal::Close);
+        return Err(Refusal::NoMethod);
     }
     s.write_all(&[VERSION, NO_AUTH]).await?;
 
@@ -158,12 +159,16 @@ fn encode_reply(code: u8, bound: SocketAddr) -> Vec<u8> {
     out
 }
 
-/// Sends a failure reply and closes politely: half-close, then drain what
-/// the client still sends (bounded in bytes and time) so the reply is not
+/// Sends a failure reply to the request, then closes.
+async fn refuse(client: TcpStream, code: u8) {
+    finish(client, &encode_reply(code, SocketAddr::from(([0, 0, 0, 0], 0)))).await;
+}
+
+/// Sends a last message and closes politely: half-close, then drain what
+/// the client still sends (bounded in bytes and time) so the message is not
 /// destroyed by a reset.
-async fn refuse(mut client: TcpStream, code: u8) {
-    let unspecified = SocketAddr::from(([0, 0, 0, 0], 0));
-    if client.write_all(&encode_reply(code, unspecified)).await.is_err() {
+async fn finish(mut client: TcpStream, last: &[u8]) {
+    if client.write_all(last).await.is_err() {
         return;
     }
     let _ = client.shutdown().await;

@@ -11,6 +11,7 @@ use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use srt_sandbox::{Ending, ProxyListeners, RunOptions, SandboxSpec};
 
+mod sockowner;
 mod violations;
 
 use clap::Parser;
@@ -300,8 +301,10 @@ async fn serve_proxies(
         l = listeners => match l { Ok(l) => l, Err(_) => return },
         _ = &mut stop => return,
     };
+    let init_pid = l.init_pid;
     let (tx, mut rx) = tokio::sync::mpsc::channel::<srt_proxy::NetEvent>(1024);
     let mut cfg = srt_proxy::ProxyConfig::new(policy);
+    cfg.client_pid = Some(srt_proxy::ClientPid(std::sync::Arc::new(move |c| sockowner::pid_of_client(init_pid, c))));
     cfg.events = Some(tx);
     cfg.debug = debug;
     let cfg = std::sync::Arc::new(cfg);
@@ -328,7 +331,7 @@ async fn serve_proxies(
                 operation: "connect",
                 target: ev.target(),
                 reason: reason.clone(),
-                pid: None,
+                pid: ev.pid,
                 command: command.clone(),
             };
             seen.lock().unwrap_or_else(|e| e.into_inner()).push(v);

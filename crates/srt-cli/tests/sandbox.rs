@@ -649,6 +649,8 @@ fn network_denials_are_reported_as_violations() {
     assert!(e["reason"].as_str().unwrap().contains("allowedDomains"));
     assert_eq!(e["command"], script.as_str());
     assert!(e["timestamp"].as_str().unwrap().ends_with('Z'));
+    // The pid inside the sandbox of the process that asked (curl; sh is 2).
+    assert!(e["pid"].as_u64().is_some_and(|p| p > 1), "{e}");
     let stderr = err(&o);
     assert!(stderr.contains("<sandbox_violations>\nnetwork connect evil.com:80:"), "{stderr}");
     assert!(stderr.trim_end().ends_with("</sandbox_violations>"), "{stderr}");

@@ -57,6 +57,12 @@ pub struct NetEvent {
     pub address: Option<IpAddr>,
     pub decision: NetDecision,
     pub via: Via,
+    /// The client's address as the proxy saw it (inside the sandbox's
+    /// network namespace), to find the process that connected.
+    pub client: Option<std::net::SocketAddr>,
+    /// The pid of the client process, for denials when
+    /// [`ProxyConfig::client_pid`] is set and could tell.
+    pub pid: Option<u32>,
 }
 
 impl NetEvent {
@@ -100,7 +106,21 @@ pub struct ProxyConfig {
     /// Connections served at once per listener; more wait in the listen
     /// backlog. Bounds the supervisor's file descriptors and memory.
     pub max_connections: usize,
+    /// Finds the pid of the process behind a client address, called for
+    /// each denial while the client still waits for the answer (so its
+    /// socket is still open). `None`: events carry no pid.
+    pub client_pid: Option<ClientPid>,
     dropped: AtomicU64,
+}
+
+/// See [`ProxyConfig::client_pid`].
+#[derive(Clone)]
+pub struct ClientPid(pub Arc<dyn Fn(std::net::SocketAddr) -> Option<u32> + Send + Sync>);
+
+impl fmt::Debug for ClientPid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ClientPid(..)")
+    }
 }
 
 impl ProxyConfig {
@@ -118,6 +138,7 @@ impl ProxyConfig {
             resolve_timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(15),
             max_connections: 1024,
+            client_pid: None,
             dropped: AtomicU64::new(0),
         }
     }

@@ -41,9 +41,21 @@ pub(crate) fn unbracket(host: &str) -> &str {
 
 /// Decides and connects. Every denial is reported on the event channel;
 /// allowed connections too in debug mode.
-pub(crate) async fn dial(cfg: &ProxyConfig, host: &str, port: u16, via: Via) -> Result<TcpStream, DialError> {
+pub(crate) async fn dial(
+    cfg: &ProxyConfig,
+    host: &str,
+    port: u16,
+    via: Via,
+    client: Option<std::net::SocketAddr>,
+) -> Result<TcpStream, DialError> {
     let host = unbracket(host);
-    let event = |address, decision| NetEvent { host: host.to_string(), port, address, decision, via };
+    let event = |address, decision: NetDecision| {
+        let pid = match (&decision, client, &cfg.client_pid) {
+            (NetDecision::Deny { .. }, Some(c), Some(lookup)) => (lookup.0)(c),
+            _ => None,
+        };
+        NetEvent { host: host.to_string(), port, address, decision, via, client, pid }
+    };
 
     let decision = cfg.policy.decide_host(host, port);
     if !decision.is_allowed() {

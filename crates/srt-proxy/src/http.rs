@@ -3,6 +3,7 @@
 
 use std::convert::Infallible;
 use std::io;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -39,23 +40,24 @@ pub async fn serve_http(listener: TcpListener, cfg: Arc<ProxyConfig>) -> io::Res
 }
 
 async fn serve_connection(stream: TcpStream, cfg: Arc<ProxyConfig>) {
+    let client = stream.peer_addr().ok();
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder.timer(TokioTimer::new()).header_read_timeout(cfg.http_idle_timeout).max_header_size(MAX_HEAD);
     let svc_cfg = cfg.clone();
     let service = hyper::service::service_fn(move |req| {
         let cfg = svc_cfg.clone();
-        async move { Ok::<_, Infallible>(handle(req, cfg).await) }
+        async move { Ok::<_, Infallible>(handle(req, cfg, client).await) }
     });
     // Errors here are the client's (malformed request, reset): hyper has
     // already answered what could be answered.
     let _ = builder.serve_connection(TokioIo::new(stream), service).with_upgrades().await;
 }
 
-async fn handle(req: Request<Incoming>, cfg: Arc<ProxyConfig>) -> Response<Body> {
-    if req.method() == Method::CONNECT { connect(req, &cfg).await } else { forward(req, &cfg).await }
+async fn handle(req: Request<Incoming>, cfg: Arc<ProxyConfig>, client: Option<SocketAddr>) -> Response<Body> {
+    if req.method() == Method::CONNECT { connect(req, &cfg, client).await } else { forward(req, &cfg, client).await }
 }
 
-async fn connect(req: Request<Incoming>, cfg: &ProxyConfig) -> Response<Body> {
+async fn connect(req: Request<Incoming>, cfg: &ProxyConfig, client: Option<SocketAddr>) -> Response<Body> {
     let uri = req.uri();
     let Some(auth) = uri.authority().filter(|_| uri.scheme().is_none() && uri.path_and_query().is_none()) else {
         return text(StatusCode::BAD_REQUEST, "CONNECT needs a host:port target\n");
@@ -63,7 +65,7 @@ async fn connect(req: Request<Incoming>, cfg: &ProxyConfig) -> Response<Body> {
     let Some(port) = auth.port_u16().filter(|p| *p != 0) else {
         return text(StatusCode::BAD_REQUEST, "CONNECT needs a host:port target with a port\n");
     };
-    let upstream = match dial(cfg, auth.host(), port, Via::Connect).await {
+    let upstream = match dial(cfg, auth.host(), port, Via::Connect, client).await {
         Ok(s) => s,
         Err(e) => return dial_error(&e),
     };
@@ -100,13 +102,13 @@ async fn tunnel(upgraded: hyper::upgrade::Upgraded, mut upstream: TcpStream) {
 /// Forwards an absolute-URI request to its origin server and relays the
 /// response. Each request is decided and dialed on its own, so requests on
 /// one kept-alive client connection may go to different hosts.
-async fn forward(req: Request<Incoming>, cfg: &ProxyConfig) -> Response<Body> {
+async fn forward(req: Request<Incoming>, cfg: &ProxyConfig, client: Option<SocketAddr>) -> Response<Body> {
     let (mut parts, body) = req.into_parts();
     let target = match origin_target(&parts.uri, &parts.headers) {
         Ok(t) => t,
         Err(msg) => return text(StatusCode::BAD_REQUEST, msg),
     };
-    let upstream = match dial(cfg, target.authority.host(), target.port, Via::Http).await {
+    let upstream = match dial(cfg, target.authority.host(), target.port, Via::Http, client).await {
         Ok(s) => s,
         Err(e) => return dial_error(&e),
     };

@@ -70,7 +70,7 @@ async fn serve_connection(mut client: TcpStream, cfg: Arc<ProxyConfig>) {
         Ok(Err(Refusal::Reply(code))) => return refuse(client, code).await,
         Ok(Err(Refusal::Close)) | Err(_) => return,
     };
-    let mut upstream = match dial(&cfg, &host, port, Via::Socks5).await {
+    let mut upstream = match dial(&cfg, &host, port, Via::Socks5, client.peer_addr().ok()).await {
         Ok(s) => s,
         Err(e) => return refuse(client, reply_code(&e)).await,
     };

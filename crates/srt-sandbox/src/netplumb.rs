@@ -15,6 +15,9 @@ use nix::sys::socket::{ControlMessage, ControlMessageOwned, MsgFlags, recvmsg, s
 pub struct ProxyListeners {
     pub http: TcpListener,
     pub socks: TcpListener,
+    /// The host pid of a process in the sandbox's network namespace (the
+    /// init), to map a client connection back to the process that made it.
+    pub init_pid: i32,
 }
 
 /// In pid 1: binds both listeners on an ephemeral loopback port each, sends
@@ -53,7 +56,9 @@ pub(crate) fn receive(sock: BorrowedFd<'_>) -> io::Result<Option<ProxyListeners>
     let owned: Vec<OwnedFd> = fds.into_iter().map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }).collect();
     let mut it = owned.into_iter();
     match (it.next(), it.next()) {
-        (Some(h), Some(s)) => Ok(Some(ProxyListeners { http: TcpListener::from(h), socks: TcpListener::from(s) })),
+        (Some(h), Some(s)) => {
+            Ok(Some(ProxyListeners { http: TcpListener::from(h), socks: TcpListener::from(s), init_pid: 0 }))
+        }
         _ => Err(io::Error::new(io::ErrorKind::InvalidData, "the sandbox init sent no proxy listeners")),
     }
 }

@@ -136,7 +136,8 @@ pub fn run(spec: &SandboxSpec, mut opts: RunOptions<'_>) -> Result<Outcome, Sand
     if let (Some(sock), Some(cb)) = (proxy_parent, opts.on_listeners.take()) {
         // Blocks until pid 1 has created the listeners (before the program
         // starts), or returns None when setup failed first.
-        if let Some(listeners) = netplumb::receive(sock.as_fd())? {
+        if let Some(mut listeners) = netplumb::receive(sock.as_fd())? {
+            listeners.init_pid = init.as_raw();
             cb(listeners);
         }
     }

@@ -21,6 +21,11 @@ RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
 echo "== cargo test (as $(id -un))"
 cargo test --workspace --locked
 
+# Through an MCP client this project did not write (PyPI's mcp); when run as
+# root it repeats itself as the unprivileged test user.
+echo "== srt-mcp end to end (Python mcp client)"
+scripts/mcp-test.sh
+
 if [ "$(id -u)" -ne 0 ]; then
     echo "== not root: the unprivileged pass above is the only one"
     exit 0

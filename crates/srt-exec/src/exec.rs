@@ -1,0 +1,425 @@
+//! One execution: workspace, policy, pipes, the sandbox, the result.
+
+use std::cell::RefCell;
+use std::io::{Read, Write};
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use serde::{Deserialize, Serialize};
+use srt_policy::{PathContext, Policy, RealFs, SettingsError};
+use srt_sandbox::{Ending, ProxyListeners, RunOptions, SandboxSpec};
+
+use crate::grants::{Grants, policy_allows_any};
+use crate::language::{Language, MissingInterpreter, interpreter};
+use crate::network::{ProxyThread, Seen, Violation};
+use crate::workspace::Workspace;
+
+/// Output kept per stream when the settings set no `limits.maxOutputBytes`.
+pub const DEFAULT_MAX_OUTPUT_BYTES: u64 = 1 << 20;
+
+/// The signal that asks a run to end: forwarded by the supervisor to the
+/// sandbox init, which takes it as its terminate request and kills the
+/// whole tree (srt-sandbox's `TERMINATE`).
+const CANCEL_SIGNAL: Signal = Signal::SIGUSR2;
+
+/// What to run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecRequest {
+    pub code: String,
+    pub language: Language,
+    /// Wall-clock limit (the policy's `limits.wallTimeSeconds` still applies when shorter).
+    pub timeout: Duration,
+    /// Fed to the program's standard input; `None`: `/dev/null`.
+    pub stdin: Option<String>,
+    /// Domains and writable paths added over the policy for this run only.
+    /// Check them with [`check_ceiling`](crate::check_ceiling) first.
+    pub grants: Grants,
+}
+
+impl ExecRequest {
+    /// A request with the default timeout (30 s), no stdin and no grants.
+    pub fn new(language: Language, code: impl Into<String>) -> Self {
+        ExecRequest {
+            code: code.into(),
+            language,
+            timeout: Duration::from_secs(30),
+            stdin: None,
+            grants: Grants::default(),
+        }
+    }
+}
+
+/// The result of one execution, as DESIGN.md fixes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExecutionResult {
+    /// Exited with status 0 within the time limit.
+    pub success: bool,
+    /// `None` when it was killed by a signal or by the time limit.
+    pub exit_code: Option<i32>,
+    pub signal: Option<i32>,
+    pub timed_out: bool,
+    pub stdout: String,
+    pub stderr: String,
+    pub stdout_truncated: bool,
+    pub stderr_truncated: bool,
+    pub duration_ms: u64,
+    pub violations: Vec<Violation>,
+}
+
+/// Why nothing (or not all) could run. A program that ran and failed is an
+/// [`ExecutionResult`], not an error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ExecError {
+    #[error(transparent)]
+    Interpreter(#[from] MissingInterpreter),
+    #[error("cannot prepare the workspace: {0}")]
+    Workspace(#[source] std::io::Error),
+    #[error("the policy of this run is invalid: {0}")]
+    Policy(#[from] SettingsError),
+    #[error(
+        "{0} is not enforced by this build yet (only the wall-clock limit is), and srt does not run with a \
+         limit it cannot apply; remove it from \"limits\" in the settings"
+    )]
+    UnsupportedLimit(&'static str),
+    #[error("cannot start the sandbox: {message}{}", hint.as_ref().map(|h| format!(" ({h})")).unwrap_or_default())]
+    Sandbox { message: String, hint: Option<String> },
+    #[error("the execution was cancelled")]
+    Cancelled,
+}
+
+/// A capped capture of one output stream.
+#[derive(Debug, Default)]
+struct Capture {
+    kept: Vec<u8>,
+    total: u64,
+}
+
+#[derive(Debug, Default)]
+struct CancelState {
+    cancelled: bool,
+    /// The thread that calls `srt_sandbox::run`, while it does.
+    target: Option<libc::pthread_t>,
+}
+
+/// Watches and steers a running execution from another thread: cancel it,
+/// read its output so far (for progress reports).
+#[derive(Debug, Clone, Default)]
+pub struct Control {
+    cancel: Arc<Mutex<CancelState>>,
+    stdout: Arc<Mutex<Capture>>,
+    stderr: Arc<Mutex<Capture>>,
+}
+
+impl Control {
+    pub fn new() -> Self {
+        Control::default()
+    }
+
+    /// Kills the run's whole process tree at once (or keeps it from
+    /// starting); `execute_with` then returns [`ExecError::Cancelled`].
+    pub fn cancel(&self) {
+        let mut st = self.cancel.lock().unwrap_or_else(|e| e.into_inner());
+        st.cancelled = true;
+        if let Some(t) = st.target {
+            // SAFETY: `target` is set only while that thread is inside
+            // `srt_sandbox::run` with CANCEL_SIGNAL blocked and read through
+            // its signalfd; it clears `target` under this lock before it
+            // stops reading, so the thread is alive and the signal is taken.
+            unsafe { libc::pthread_kill(t, CANCEL_SIGNAL as libc::c_int) };
+        }
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.cancel.lock().unwrap_or_else(|e| e.into_inner()).cancelled
+    }
+
+    /// Bytes written so far to stdout and stderr.
+    pub fn output_bytes(&self) -> (u64, u64) {
+        let lock = |c: &Mutex<Capture>| c.lock().unwrap_or_else(|e| e.into_inner()).total;
+        (lock(&self.stdout), lock(&self.stderr))
+    }
+
+    /// The last `max` bytes (at most) kept of stdout and of stderr, lossily decoded.
+    pub fn output_tail(&self, max: usize) -> (String, String) {
+        let tail = |c: &Mutex<Capture>| {
+            let c = c.lock().unwrap_or_else(|e| e.into_inner());
+            let start = c.kept.len().saturating_sub(max);
+            String::from_utf8_lossy(&c.kept[start..]).into_owned()
+        };
+        (tail(&self.stdout), tail(&self.stderr))
+    }
+
+    /// Registers the calling thread as the one to signal. False when the
+    /// run was cancelled already.
+    fn register(&self) -> bool {
+        let mut st = self.cancel.lock().unwrap_or_else(|e| e.into_inner());
+        if st.cancelled {
+            return false;
+        }
+        // SAFETY: pthread_self has no preconditions.
+        st.target = Some(unsafe { libc::pthread_self() });
+        true
+    }
+
+    fn unregister(&self) {
+        self.cancel.lock().unwrap_or_else(|e| e.into_inner()).target = None;
+    }
+}
+
+/// Where relative and `~` entries are resolved: this process's working
+/// directory and `$HOME`, as the settings were loaded.
+pub fn host_context() -> PathContext {
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
+    let home = std::env::var_os("HOME").map(PathBuf::from).filter(|h| h.is_absolute()).unwrap_or_else(|| cwd.clone());
+    PathContext { cwd, home }
+}
+
+/// Runs `req` in a fresh sandbox under `policy` and waits for it.
+pub fn execute(req: &ExecRequest, policy: &Policy) -> Result<ExecutionResult, ExecError> {
+    execute_with(req, policy, &Control::new())
+}
+
+/// [`execute`], steered through `control` (cancel, output so far).
+pub fn execute_with(req: &ExecRequest, policy: &Policy, control: &Control) -> Result<ExecutionResult, ExecError> {
+    if let Some(limit) = unsupported_limit(policy) {
+        return Err(ExecError::UnsupportedLimit(limit));
+    }
+    let interp = interpreter(req.language)?;
+    let workspace = Workspace::create().map_err(ExecError::Workspace)?;
+    let file = workspace.path().join(req.language.file_name());
+    std::fs::write(&file, &req.code).map_err(ExecError::Workspace)?;
+    let effective = Arc::new(effective_policy(policy, workspace.path(), &req.grants, &host_context())?);
+
+    let plan = effective.mount_plan(&RealFs);
+    if plan.truncated {
+        return Err(ExecError::Sandbox {
+            message: "the mount plan is incomplete (the walk for glob entries and protected files stopped early)"
+                .into(),
+            hint: Some("narrow the glob entries or writable roots of the settings".into()),
+        });
+    }
+    let mut argv = interp.command.clone();
+    argv.push(req.language.file_name().to_string());
+    let command_line = {
+        let mut shown = vec![Path::new(&argv[0]).file_name().map_or(argv[0].clone(), |n| n.to_string_lossy().into())];
+        shown.extend(argv[1..].iter().cloned());
+        shown.join(" ")
+    };
+    let weaker = effective.enable_weaker_nested_sandbox.then(|| srt_sandbox::weaker::grants(&plan, &RealFs));
+    let spec = SandboxSpec {
+        argv,
+        cwd: workspace.path().to_path_buf(),
+        env: vec![
+            ("PYTHONDONTWRITEBYTECODE".into(), "1".into()),
+            ("PYTHONUNBUFFERED".into(), "1".into()),
+            ("TMPDIR".into(), "/tmp".into()),
+        ],
+        plan,
+        allow_unix_sockets: effective.unix_sockets.allow_all,
+        debug: false,
+        uid: nix::unistd::getuid().as_raw(),
+        gid: nix::unistd::getgid().as_raw(),
+        weaker,
+        proxy_fd: None,
+    };
+    let mut wall = req.timeout;
+    if let Some(s) = effective.limits.wall_time_seconds {
+        wall = wall.min(Duration::from_secs_f64(s));
+    }
+    let cap = effective.limits.max_output_bytes.unwrap_or(DEFAULT_MAX_OUTPUT_BYTES);
+
+    let io =
+        |e: std::io::Error| ExecError::Sandbox { message: format!("cannot create the output pipes: {e}"), hint: None };
+    let (out_r, out_w) = std::io::pipe().map_err(io)?;
+    let (err_r, err_w) = std::io::pipe().map_err(io)?;
+    let (stdin_fd, stdin_writer) = match &req.stdin {
+        None => (OwnedFd::from(std::fs::File::open("/dev/null").map_err(io)?), None),
+        Some(text) => {
+            let (r, mut w) = std::io::pipe().map_err(io)?;
+            let bytes = text.clone().into_bytes();
+            // The program may never read it; the write ends with EPIPE
+            // (SIGPIPE is ignored by Rust programs) when the sandbox goes.
+            let t = std::thread::spawn(move || {
+                let _ = w.write_all(&bytes);
+            });
+            (OwnedFd::from(r), Some(t))
+        }
+    };
+    *control.stdout.lock().unwrap_or_else(|e| e.into_inner()) = Capture::default();
+    *control.stderr.lock().unwrap_or_else(|e| e.into_inner()) = Capture::default();
+    let drain_out = drain(out_r, control.stdout.clone(), cap);
+    let drain_err = drain(err_r, control.stderr.clone(), cap);
+    let stdio = [Some(stdin_fd), Some(OwnedFd::from(out_w)), Some(OwnedFd::from(err_w))];
+
+    // The sandbox init dies with the thread that started it
+    // (PR_SET_PDEATHSIG), so every run gets a thread of its own that lives
+    // exactly as long as the run.
+    let network =
+        !effective.network.is_closed() || effective.http_proxy_port.is_some() || effective.socks_proxy_port.is_some();
+    let run = {
+        let control = control.clone();
+        let effective = effective.clone();
+        let command_line = command_line.clone();
+        std::thread::Builder::new()
+            .name("srt-exec-run".into())
+            .spawn(move || run_sandbox(&spec, wall, stdio, network, effective, command_line, &control))
+            .map_err(|e| ExecError::Sandbox { message: format!("cannot start the run thread: {e}"), hint: None })?
+    };
+    let ran = run
+        .join()
+        .unwrap_or_else(|_| Err(ExecError::Sandbox { message: "the run thread panicked".into(), hint: None }));
+    let (stdout, stdout_truncated) = finish(drain_out);
+    let (stderr, stderr_truncated) = finish(drain_err);
+    if let Some(t) = stdin_writer {
+        let _ = t.join();
+    }
+    let (outcome, violations) = ran?;
+    if control.is_cancelled() {
+        return Err(ExecError::Cancelled);
+    }
+    let mut stderr = stderr;
+    if let Some(m) = &outcome.exec_error {
+        stderr.push_str(&format!("srt: cannot run {m}\n"));
+    }
+    let (exit_code, signal, timed_out) = match outcome.ending {
+        Ending::Exited(c) => (Some(c), None, false),
+        Ending::Signaled(s) => (None, Some(s), false),
+        Ending::TimedOut => (None, None, true),
+    };
+    drop(workspace);
+    Ok(ExecutionResult {
+        success: exit_code == Some(0) && outcome.exec_error.is_none(),
+        exit_code,
+        signal,
+        timed_out,
+        stdout,
+        stderr,
+        stdout_truncated,
+        stderr_truncated,
+        duration_ms: outcome.duration.as_millis() as u64,
+        violations,
+    })
+}
+
+/// The body of the run thread.
+fn run_sandbox(
+    spec: &SandboxSpec,
+    wall: Duration,
+    stdio: [Option<OwnedFd>; 3],
+    network: bool,
+    policy: Arc<Policy>,
+    command_line: String,
+    control: &Control,
+) -> Result<(srt_sandbox::Outcome, Vec<Violation>), ExecError> {
+    let sys = |what: &str, e: nix::Error| ExecError::Sandbox { message: format!("{what}: {e}"), hint: None };
+    // Cancellation arrives as a signal to this thread, read through a
+    // signalfd that `run` polls and forwards to the init.
+    let mut mask = SigSet::empty();
+    mask.add(CANCEL_SIGNAL);
+    mask.thread_block().map_err(|e| sys("pthread_sigmask", e))?;
+    let sfd =
+        SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK).map_err(|e| sys("signalfd", e))?;
+    if !control.register() {
+        return Err(ExecError::Cancelled);
+    }
+    let seen: Seen = Default::default();
+    let proxy: Rc<RefCell<Option<ProxyThread>>> = Default::default();
+    let on_listeners: Option<Box<dyn FnOnce(ProxyListeners)>> = network.then(|| {
+        let (seen, proxy) = (seen.clone(), proxy.clone());
+        Box::new(move |l: ProxyListeners| {
+            *proxy.borrow_mut() = Some(ProxyThread::start(policy, seen, command_line, l));
+        }) as Box<dyn FnOnce(ProxyListeners)>
+    });
+    let opts = RunOptions {
+        wall_time: Some(wall),
+        signals: Some(&sfd),
+        debug: None,
+        on_listeners,
+        // This process has other threads: the init must be exec'ed.
+        single_threaded: false,
+        stdio,
+    };
+    let result = srt_sandbox::run(spec, opts);
+    control.unregister();
+    if let Some(p) = proxy.borrow_mut().take() {
+        p.stop();
+    }
+    let violations = std::mem::take(&mut *seen.lock().unwrap_or_else(|e| e.into_inner()));
+    match result {
+        Ok(outcome) => Ok((outcome, violations)),
+        Err(e) => Err(ExecError::Sandbox { message: e.to_string(), hint: e.hint().map(str::to_string) }),
+    }
+}
+
+/// Reads a pipe to its end on a thread, keeping at most `cap` bytes.
+fn drain(
+    mut r: std::io::PipeReader,
+    into: Arc<Mutex<Capture>>,
+    cap: u64,
+) -> std::thread::JoinHandle<(Arc<Mutex<Capture>>, u64)> {
+    std::thread::spawn(move || {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            match r.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    let mut c = into.lock().unwrap_or_else(|e| e.into_inner());
+                    let room = (cap.saturating_sub(c.kept.len() as u64) as usize).min(n);
+                    c.kept.extend_from_slice(&buf[..room]);
+                    c.total += n as u64;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(_) => break,
+            }
+        }
+        (into, cap)
+    })
+}
+
+fn finish(h: std::thread::JoinHandle<(Arc<Mutex<Capture>>, u64)>) -> (String, bool) {
+    match h.join() {
+        Ok((c, _)) => {
+            let c = c.lock().unwrap_or_else(|e| e.into_inner());
+            (String::from_utf8_lossy(&c.kept).into_owned(), c.total > c.kept.len() as u64)
+        }
+        Err(_) => (String::new(), false),
+    }
+}
+
+/// The policy of one run: the server's, plus the workspace as a writable
+/// root, plus the request's grants. Built again from the settings so every
+/// entry is validated and resolved as the settings file's own are.
+pub(crate) fn effective_policy(
+    base: &Policy,
+    workspace: &Path,
+    grants: &Grants,
+    ctx: &PathContext,
+) -> Result<Policy, SettingsError> {
+    let mut s = base.settings.clone();
+    s.filesystem.allow_write.push(workspace.to_string_lossy().into_owned());
+    s.filesystem.allow_write.extend(grants.allowed_write_paths.iter().cloned());
+    s.network.allowed_domains.extend(grants.allowed_domains.iter().cloned());
+    let mut p = srt_policy::from_settings(s, policy_allows_any(base), ctx, &RealFs)?;
+    // Limits may have been adjusted after loading (command-line flags).
+    p.limits = base.limits.clone();
+    Ok(p)
+}
+
+/// Limits this build cannot enforce yet, if any was asked for.
+fn unsupported_limit(policy: &Policy) -> Option<&'static str> {
+    let l = &policy.limits;
+    [
+        (l.cpu_time_seconds.is_some(), "limits.cpuTimeSeconds"),
+        (l.memory_bytes.is_some(), "limits.memoryBytes"),
+        (l.max_processes.is_some(), "limits.maxProcesses"),
+        (l.max_file_size_bytes.is_some(), "limits.maxFileSizeBytes"),
+    ]
+    .into_iter()
+    .find_map(|(set, name)| set.then_some(name))
+}

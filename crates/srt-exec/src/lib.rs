@@ -1,0 +1,56 @@
+//! Code execution for agents, on top of the srt sandbox.
+//!
+//! [`execute`] writes the code into a fresh private workspace, runs its
+//! interpreter inside a new sandbox under the given [`Policy`](srt_policy::Policy) (with the
+//! workspace as the working directory and an extra writable root), feeds
+//! stdin through a pipe, captures stdout and stderr with caps, enforces the
+//! wall-clock limit, collects the network denials of the run's own proxies,
+//! removes the workspace, and returns an [`ExecutionResult`] in the shape
+//! DESIGN.md fixes.
+//!
+//! ```no_run
+//! use srt_exec::{ExecRequest, Language, execute, host_context};
+//! use srt_policy::{RealFs, from_text};
+//!
+//! // A binary that runs sandboxes calls this first thing in main().
+//! srt_sandbox::run_init_if_requested();
+//! let policy = from_text(None, None, &host_context(), &RealFs).unwrap();
+//! let mut req = ExecRequest::new(Language::Python, "print(input().upper())");
+//! req.stdin = Some("hello\n".into());
+//! let result = execute(&req, &policy).unwrap();
+//! assert_eq!(result.stdout, "HELLO\n");
+//! ```
+//!
+//! Each run has its own namespaces, its own proxies (when the policy allows
+//! any network) and its own workspace, so runs on several threads are
+//! isolated from one another. A [`Control`] cancels a run (the whole process
+//! tree is killed at once) and reads its output so far.
+//!
+//! Requirements: every binary that calls [`execute`] must call
+//! `srt_sandbox::run_init_if_requested()` first in `main()` (the sandbox init
+//! is that binary re-executed). Each run happens on a thread of its own that
+//! lives as long as the run, because the init dies with the thread that
+//! started it.
+//!
+//! Limitations: only the wall-clock limit and the output caps are enforced
+//! (a policy with CPU, memory, process or file-size limits is refused rather
+//! than run without them); violations are the network denials of the proxy
+//! (filesystem and system-call denials reach the program as errors only);
+//! the program inherits the caller's environment (plus the proxy variables).
+//!
+//! Tests: `tests/exec.rs` runs real interpreters in real sandboxes (capture,
+//! truncation, timeout, stdin, workspace removal, cancellation, violations).
+
+mod exec;
+mod grants;
+mod language;
+mod network;
+mod workspace;
+
+pub use exec::{
+    Control, DEFAULT_MAX_OUTPUT_BYTES, ExecError, ExecRequest, ExecutionResult, execute, execute_with, host_context,
+};
+pub use grants::{Grants, Refusal, check_ceiling};
+pub use language::{Interpreter, Language, LanguageInfo, MissingInterpreter, interpreter, languages};
+pub use network::Violation;
+pub use workspace::{sweep_stale_workspaces, workspace_root};

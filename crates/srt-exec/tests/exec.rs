@@ -1,0 +1,235 @@
+//! Real interpreters in real sandboxes. A custom harness: the sandbox init is
+//! this binary re-executed, so `main` must call `run_init_if_requested` first.
+//!
+//! Set `SRT_MUST_WORK=1` to turn "no sandbox on this machine" into a failure.
+
+use std::time::{Duration, Instant};
+
+use srt_exec::{Control, ExecError, ExecRequest, Grants, Language, execute, execute_with, host_context};
+use srt_policy::{Policy, RealFs, from_text};
+
+fn policy(text: &str) -> Policy {
+    from_text(Some(text), None, &host_context(), &RealFs).expect("valid settings")
+}
+
+fn req(language: Language, code: &str) -> ExecRequest {
+    let mut r = ExecRequest::new(language, code);
+    r.timeout = Duration::from_secs(20);
+    r
+}
+
+fn python_capture_and_exit_code() {
+    let r = execute(
+        &req(Language::Python, "import sys\nprint('out')\nprint('err', file=sys.stderr)\nsys.exit(3)"),
+        &policy("{}"),
+    )
+    .unwrap();
+    assert_eq!(r.stdout, "out\n");
+    assert_eq!(r.stderr, "err\n");
+    assert_eq!(r.exit_code, Some(3));
+    assert!(!r.success && !r.timed_out && r.signal.is_none());
+    let json = serde_json::to_value(&r).unwrap();
+    for key in [
+        "success",
+        "exit_code",
+        "signal",
+        "timed_out",
+        "stdout",
+        "stderr",
+        "stdout_truncated",
+        "stderr_truncated",
+        "duration_ms",
+        "violations",
+    ] {
+        assert!(json.get(key).is_some(), "missing {key}");
+    }
+    assert_eq!(json.as_object().unwrap().len(), 10);
+}
+
+fn shells_and_stdin() {
+    let mut r = req(Language::Bash, "read -r line; echo \"got:$line\"; echo $((6*7))");
+    r.stdin = Some("hello\n".into());
+    let out = execute(&r, &policy("{}")).unwrap();
+    assert_eq!(out.stdout, "got:hello\n42\n", "{out:?}");
+    assert!(out.success);
+    let out = execute(&req(Language::Sh, "cat; pwd"), &policy("{}")).unwrap();
+    assert!(out.success, "{out:?}");
+    // No stdin: /dev/null, never the caller's.
+    assert!(out.stdout.contains("/srt-exec-"), "{out:?}");
+}
+
+fn large_stdin_unread() {
+    // A program that never reads a large stdin must not hang the run.
+    let mut r = req(Language::Sh, "echo done");
+    r.stdin = Some("x".repeat(4 << 20));
+    let out = execute(&r, &policy("{}")).unwrap();
+    assert_eq!(out.stdout, "done\n");
+}
+
+fn truncation() {
+    let p = policy(r#"{"limits": {"maxOutputBytes": 1000}}"#);
+    let out =
+        execute(&req(Language::Python, "import sys\nsys.stdout.write('a' * 100000)\nprint('e', file=sys.stderr)"), &p)
+            .unwrap();
+    assert_eq!(out.stdout.len(), 1000);
+    assert!(out.stdout_truncated);
+    assert!(!out.stderr_truncated);
+    assert_eq!(out.stderr, "e\n");
+    assert!(out.success);
+}
+
+fn timeout() {
+    let mut r = req(Language::Sh, "echo start; sleep 30 & sleep 30; echo never");
+    r.timeout = Duration::from_millis(700);
+    let t = Instant::now();
+    let out = execute(&r, &policy("{}")).unwrap();
+    assert!(out.timed_out, "{out:?}");
+    assert!(!out.success);
+    assert_eq!(out.exit_code, None);
+    assert_eq!(out.stdout, "start\n");
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+}
+
+fn workspace_is_private_writable_and_removed() {
+    let out = execute(
+        &req(
+            Language::Sh,
+            "echo data > f.txt && cat f.txt && pwd && ls -ld . | cut -c1-10 && touch /etc/srt-exec-probe",
+        ),
+        &policy("{}"),
+    )
+    .unwrap();
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines[0], "data", "{out:?}");
+    assert_eq!(lines[2], "drwx------");
+    assert!(!out.success, "writing /etc must fail: {out:?}");
+    let ws = std::path::Path::new(lines[1]);
+    assert!(ws.starts_with(srt_exec::workspace_root()), "{ws:?}");
+    assert!(!ws.exists(), "workspace {ws:?} was not removed");
+    // Removed after a timeout too, even with an unwritable directory inside.
+    let mut r = req(Language::Sh, "mkdir -p d/e && chmod 000 d; pwd; sleep 30");
+    r.timeout = Duration::from_millis(500);
+    let out = execute(&r, &policy("{}")).unwrap();
+    assert!(out.timed_out);
+    let ws = std::path::PathBuf::from(out.stdout.trim());
+    assert!(!ws.as_os_str().is_empty() && !ws.exists(), "workspace {ws:?} was not removed");
+}
+
+fn javascript() {
+    if srt_exec::interpreter(Language::Javascript).is_err() {
+        eprintln!("  (node not installed: skipped)");
+        return;
+    }
+    let out =
+        execute(&req(Language::Javascript, "console.log([1,2,3].map(x => x * 2).join(','))"), &policy("{}")).unwrap();
+    assert_eq!(out.stdout, "2,4,6\n", "{out:?}");
+}
+
+fn network_denial_is_a_violation() {
+    // Some network allowed, so the proxies run; example.com is not allowed.
+    let p = policy(r#"{"network": {"allowedDomains": ["pypi.org"]}}"#);
+    let code = "import urllib.request, urllib.error\n\
+                try:\n    urllib.request.urlopen('http://example.com/', timeout=10)\nexcept urllib.error.HTTPError as e:\n    print(e.code)\n";
+    let out = execute(&req(Language::Python, code), &p).unwrap();
+    assert_eq!(out.stdout.trim(), "403", "{out:?}");
+    assert_eq!(out.violations.len(), 1, "{out:?}");
+    let v = &out.violations[0];
+    assert_eq!((v.kind.as_str(), v.operation.as_str(), v.target.as_str()), ("network", "connect", "example.com:80"));
+    assert_eq!(v.decision, "deny");
+}
+
+fn grants_open_the_network() {
+    let p = policy("{}");
+    let mut r = req(Language::Sh, "echo ${HTTP_PROXY:+proxied}");
+    let out = execute(&r, &p).unwrap();
+    assert_eq!(out.stdout, "\n");
+    r.grants = Grants { allowed_domains: vec!["pypi.org".into()], allowed_write_paths: vec![] };
+    let out = execute(&r, &p).unwrap();
+    assert_eq!(out.stdout, "proxied\n");
+}
+
+fn cancellation_kills_the_tree() {
+    let control = Control::new();
+    let c2 = control.clone();
+    let marker = format!("srt-exec-cancel-{}", std::process::id());
+    let code = format!("sleep 60 & exec -a {marker} sleep 61");
+    let t = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(600));
+        c2.cancel();
+    });
+    let start = Instant::now();
+    let r = execute_with(&req(Language::Bash, &code), &policy("{}"), &control);
+    t.join().unwrap();
+    assert!(matches!(r, Err(ExecError::Cancelled)), "{r:?}");
+    assert!(start.elapsed() < Duration::from_secs(5));
+    let ps = std::process::Command::new("ps").args(["-eo", "args"]).output().unwrap();
+    assert!(!String::from_utf8_lossy(&ps.stdout).contains(&marker), "a process survived the cancellation");
+}
+
+fn missing_interpreter_is_an_error() {
+    if srt_exec::interpreter(Language::Typescript).is_err() {
+        let e = execute(&req(Language::Typescript, "let x: number = 1"), &policy("{}")).unwrap_err();
+        assert!(e.to_string().contains("tsx"), "{e}");
+    }
+}
+
+fn concurrent_runs() {
+    let p = std::sync::Arc::new(policy("{}"));
+    let handles: Vec<_> = (0..6)
+        .map(|i| {
+            let p = p.clone();
+            std::thread::spawn(move || execute(&req(Language::Sh, &format!("echo {i} > f; cat f")), &p).unwrap())
+        })
+        .collect();
+    for (i, h) in handles.into_iter().enumerate() {
+        assert_eq!(h.join().unwrap().stdout, format!("{i}\n"));
+    }
+}
+
+fn main() {
+    srt_sandbox::run_init_if_requested();
+    // Can this machine make a sandbox at all?
+    if let Err(e) = execute(&req(Language::Sh, "true"), &policy("{}")) {
+        if std::env::var_os("SRT_MUST_WORK").is_some() {
+            panic!("no sandbox on this machine: {e}");
+        }
+        println!("no sandbox on this machine ({e}): skipped\n0 passed, 0 failed, 1 skipped");
+        return;
+    }
+    let tests: &[(&str, fn())] = &[
+        ("python_capture_and_exit_code", python_capture_and_exit_code),
+        ("shells_and_stdin", shells_and_stdin),
+        ("large_stdin_unread", large_stdin_unread),
+        ("truncation", truncation),
+        ("timeout", timeout),
+        ("workspace_is_private_writable_and_removed", workspace_is_private_writable_and_removed),
+        ("javascript", javascript),
+        ("network_denial_is_a_violation", network_denial_is_a_violation),
+        ("grants_open_the_network", grants_open_the_network),
+        ("cancellation_kills_the_tree", cancellation_kills_the_tree),
+        ("missing_interpreter_is_an_error", missing_interpreter_is_an_error),
+        ("concurrent_runs", concurrent_runs),
+    ];
+    let filter = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+    let (mut passed, mut failed) = (0, 0);
+    for (name, f) in tests {
+        if filter.as_ref().is_some_and(|x| !name.contains(x.as_str())) {
+            continue;
+        }
+        let t = Instant::now();
+        match std::panic::catch_unwind(f) {
+            Ok(()) => {
+                passed += 1;
+                println!("test {name} ... ok ({:?})", t.elapsed());
+            }
+            Err(_) => {
+                failed += 1;
+                println!("test {name} ... FAILED");
+            }
+        }
+    }
+    println!("{passed} passed, {failed} failed");
+    if failed > 0 {
+        std::process::exit(1);
+    }
+}

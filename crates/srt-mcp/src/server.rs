@@ -1,0 +1,261 @@
+//! The MCP handler: tool calls become sandboxed executions.
+
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation, ListToolsResult,
+    PaginatedRequestParams, ProgressNotificationParam, ServerCapabilities, ServerConfig,
+};
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
+use serde_json::{Value, json};
+use srt_exec::{Control, ExecError, ExecRequest, check_ceiling, execute_with, host_context};
+use srt_policy::{Policy, RealFs, SettingsSource};
+use tokio::sync::Semaphore;
+
+use crate::tools::{self, DISCOVER, EXECUTE_CODE, EXECUTE_CUSTOM};
+
+/// How often a long run reports progress (when the client asked for it).
+const PROGRESS_EVERY: Duration = Duration::from_secs(1);
+
+/// What the server was started with.
+pub struct Config {
+    pub policy: Policy,
+    pub source: SettingsSource,
+    pub preset: Option<String>,
+    pub max_concurrent: usize,
+}
+
+struct Inner {
+    config: Config,
+    slots: Arc<Semaphore>,
+    discovery: OnceLock<Value>,
+}
+
+/// The srt-mcp server; cheap to clone (one per HTTP session shares the state).
+#[derive(Clone)]
+pub struct SrtServer {
+    inner: Arc<Inner>,
+}
+
+impl SrtServer {
+    pub fn new(config: Config) -> Self {
+        let slots = Arc::new(Semaphore::new(config.max_concurrent.max(1)));
+        SrtServer { inner: Arc::new(Inner { config, slots, discovery: OnceLock::new() }) }
+    }
+
+    async fn execute(&self, req: ExecRequest, ctx: RequestContext<RoleServer>) -> Result<CallToolResult, McpError> {
+        // Queue for a slot; a call cancelled while queued never runs.
+        let permit = tokio::select! {
+            p = self.inner.slots.clone().acquire_owned() => p.map_err(|_| McpError::internal_error("server is shutting down", None))?,
+            _ = ctx.ct.cancelled() => return Ok(tool_error("the execution was cancelled before it started")),
+        };
+        let control = Control::new();
+        // Dropped with this future: a cancelled or abandoned call kills its run.
+        let _guard = CancelOnDrop(control.clone());
+        let (tx, mut rx) = tokio::sync::oneshot::channel();
+        let inner = self.inner.clone();
+        let thread_control = control.clone();
+        std::thread::Builder::new()
+            .name("srt-mcp-exec".into())
+            .spawn(move || {
+                let r = execute_with(&req, &inner.config.policy, &thread_control);
+                drop(permit);
+                let _ = tx.send(r);
+            })
+            .map_err(|e| McpError::internal_error(format!("cannot start an execution thread: {e}"), None))?;
+        let token = ctx.meta.get_progress_token();
+        let start = Instant::now();
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + PROGRESS_EVERY, PROGRESS_EVERY);
+        let result = loop {
+            tokio::select! {
+                r = &mut rx => break r,
+                _ = ctx.ct.cancelled(), if !control.is_cancelled() => control.cancel(),
+                _ = tick.tick(), if token.is_some() => {
+                    if let Some(token) = &token {
+                        let (out, err) = control.output_bytes();
+                        let (tail, _) = control.output_tail(200);
+                        let mut p = ProgressNotificationParam::new(token.clone(), start.elapsed().as_secs_f64());
+                        p.message = Some(format!(
+                            "running for {:.0}s; {out} bytes of stdout, {err} of stderr so far{}",
+                            start.elapsed().as_secs_f64(),
+                            if tail.is_empty() { String::new() } else { format!("; stdout ends with: {tail}") }
+                        ));
+                        let _ = ctx.peer.notify_progress(p).await;
+                    }
+                }
+            }
+        };
+        match result {
+            Ok(Ok(r)) => {
+                let value = serde_json::to_value(&r).map_err(|e| McpError::internal_error(e.to_string(), None))?;
+                Ok(if r.success { CallToolResult::structured(value) } else { CallToolResult::structured_error(value) })
+            }
+            Ok(Err(ExecError::Cancelled)) => Ok(tool_error("the execution was cancelled")),
+            Ok(Err(e)) => Ok(tool_error(&format!("nothing ran: {e}"))),
+            Err(_) => Err(McpError::internal_error("the execution thread ended without a result", None)),
+        }
+    }
+
+    fn discover(&self) -> Value {
+        let mut v = self.inner.discovery.get_or_init(|| discovery(&self.inner.config)).clone();
+        v["queue"] = json!({
+            "maxConcurrent": self.inner.config.max_concurrent,
+            "freeSlots": self.inner.slots.available_permits(),
+        });
+        v
+    }
+}
+
+struct CancelOnDrop(Control);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        // Harmless once the run has ended: nothing is signalled then.
+        self.0.cancel();
+    }
+}
+
+fn tool_error(text: &str) -> CallToolResult {
+    CallToolResult::error(vec![ContentBlock::text(text.to_string())])
+}
+
+impl ServerHandler for SrtServer {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(Implementation::new("srt-mcp", env!("CARGO_PKG_VERSION")))
+            .with_instructions(
+                "Runs code in an OS-level sandbox (srt). Call discover_sandbox_config to learn what the sandbox \
+                 allows, then execute_code. Denied attempts are listed as violations in each result.",
+            )
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, McpError> {
+        Ok(ListToolsResult::with_all_items(tools::tools()))
+    }
+
+    fn get_tool(&self, name: &str) -> Option<rmcp::model::Tool> {
+        tools::tools().into_iter().find(|t| t.name == name)
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, McpError> {
+        let args = request.arguments.unwrap_or_default();
+        let result = match request.name.as_ref() {
+            name @ (EXECUTE_CODE | EXECUTE_CUSTOM) => {
+                let custom = name == EXECUTE_CUSTOM;
+                match tools::parse_exec(&args, custom) {
+                    Err(e) => tool_error(&e),
+                    Ok(req) => {
+                        if custom
+                            && let Err(refused) = check_ceiling(&self.inner.config.policy, &req.grants, &host_context())
+                        {
+                            let lines: Vec<String> = refused.iter().map(|r| format!("- {r}")).collect();
+                            tool_error(&format!(
+                                "refused, nothing ran: {} entr{} beyond what this server allows:\n{}",
+                                refused.len(),
+                                if refused.len() == 1 { "y is" } else { "ies are" },
+                                lines.join("\n")
+                            ))
+                        } else {
+                            self.execute(req, context).await?
+                        }
+                    }
+                }
+            }
+            DISCOVER => {
+                if let Some(k) = args.keys().next() {
+                    tool_error(&format!("unknown argument `{k}` ({DISCOVER} takes none)"))
+                } else {
+                    CallToolResult::structured(self.discover())
+                }
+            }
+            other => {
+                return Err(McpError::invalid_params(
+                    format!("unknown tool {other:?} (tools: {EXECUTE_CODE}, {EXECUTE_CUSTOM}, {DISCOVER})"),
+                    None,
+                ));
+            }
+        };
+        Ok(result.into())
+    }
+}
+
+/// What an agent needs to plan: the policy, limits, languages, kernel.
+fn discovery(config: &Config) -> Value {
+    let policy = &config.policy;
+    let plan = policy.mount_plan(&RealFs);
+    let ceiling = match &policy.ceiling {
+        Some(c) => json!({
+            "source": "mcp.customConfigCeiling",
+            "allowedDomains": c.allowed_domains.iter().map(|d| &d.source).collect::<Vec<_>>(),
+            "allowWrite": c.allow_write.iter().map(|r| r.path.to_string_lossy()).collect::<Vec<_>>(),
+        }),
+        None => json!({
+            "source": "the server's own policy (no mcp.customConfigCeiling is set)",
+            "allowedDomains": policy.settings.network.allowed_domains,
+            "allowWrite": policy.settings.filesystem.allow_write,
+        }),
+    };
+    let l = &policy.limits;
+    json!({
+        "server": {"name": "srt-mcp", "version": env!("CARGO_PKG_VERSION")},
+        "settingsSource": config.source,
+        "preset": config.preset,
+        "policy": policy.explain(&plan),
+        "limits": {
+            "configured": l,
+            "defaultTimeoutSec": tools::DEFAULT_TIMEOUT_SEC,
+            "maxTimeoutSec": l.wall_time_seconds.map_or(tools::MAX_TIMEOUT_SEC, |w| w.min(tools::MAX_TIMEOUT_SEC)),
+            "maxOutputBytesPerStream": l.max_output_bytes.unwrap_or(srt_exec::DEFAULT_MAX_OUTPUT_BYTES),
+            "enforced": ["wall-clock time (timeout_sec, limits.wallTimeSeconds)", "output size (limits.maxOutputBytes)"],
+            "notEnforced": "cpuTimeSeconds, memoryBytes, maxProcesses and maxFileSizeBytes are not enforced by this build; \
+                            a settings file that sets them is refused at execution",
+        },
+        "customConfigCeiling": ceiling,
+        "workspace": {
+            "root": srt_exec::workspace_root(),
+            "note": "each run gets a fresh private working directory there, writable, removed afterwards; /tmp is private to the run",
+        },
+        "languages": srt_exec::languages(),
+        "kernel": kernel(),
+    })
+}
+
+fn read_trim(path: &str) -> Option<String> {
+    std::fs::read_to_string(path).ok().map(|s| s.trim().to_string())
+}
+
+fn kernel() -> Value {
+    let max_userns = read_trim("/proc/sys/user/max_user_namespaces").and_then(|s| s.parse::<u64>().ok());
+    let unpriv_clone = read_trim("/proc/sys/kernel/unprivileged_userns_clone");
+    let apparmor = read_trim("/proc/sys/kernel/apparmor_restrict_unprivileged_userns");
+    let userns = max_userns.is_some_and(|n| n > 0) && unpriv_clone.as_deref() != Some("0");
+    let seccomp_actions = read_trim("/proc/sys/kernel/seccomp/actions_avail");
+    let seccomp_status = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("Seccomp:")).map(|l| l.to_string()));
+    let landlock = srt_sandbox::landlock::probe_abi();
+    json!({
+        "release": read_trim("/proc/sys/kernel/osrelease"),
+        "userNamespaces": {
+            "available": userns,
+            "maxUserNamespaces": max_userns,
+            "unprivilegedUsernsClone": unpriv_clone,
+            "apparmorRestrictUnprivilegedUserns": apparmor,
+        },
+        "landlock": {"available": landlock.is_some(), "abi": landlock},
+        "seccomp": {"available": seccomp_status.is_some(), "filterActions": seccomp_actions},
+        "cgroupV2": std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists(),
+        "limitMechanism": "wall-clock timer in the supervisor; the whole process tree is killed at the limit \
+                           (PID namespace teardown); no cgroup or rlimit limits yet",
+    })
+}

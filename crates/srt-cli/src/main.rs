@@ -182,6 +182,8 @@ fn main() -> ExitCode {
         gid: nix::unistd::getgid().as_raw(),
         weaker,
         proxy_fd: None,
+        // As srt does: the program inherits the environment.
+        clear_env: false,
     };
     // Terminal signals are forwarded to the program once, by us.
     let mut mask = SigSet::empty();

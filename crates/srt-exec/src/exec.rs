@@ -227,6 +227,8 @@ pub fn execute_with(req: &ExecRequest, policy: &Policy, control: &Control) -> Re
         gid: nix::unistd::getgid().as_raw(),
         weaker,
         proxy_fd: None,
+        // The server's environment may hold secrets; executions start clean.
+        clear_env: true,
     };
     let mut wall = req.timeout;
     if let Some(s) = effective.limits.wall_time_seconds {

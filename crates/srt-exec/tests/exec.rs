@@ -186,6 +186,15 @@ fn concurrent_runs() {
     }
 }
 
+fn server_secrets_do_not_reach_the_code() {
+    // SAFETY: set before any test thread reads the environment (tests run
+    // one after another on this thread; sandboxes are separate processes).
+    unsafe { std::env::set_var("SRT_TEST_SECRET_TOKEN", "hunter2") };
+    let out = execute(&req(Language::Sh, "env"), &policy("{}")).unwrap();
+    assert!(!out.stdout.contains("hunter2"), "{}", out.stdout);
+    assert!(out.stdout.contains("PATH="), "{}", out.stdout);
+}
+
 fn main() {
     srt_sandbox::run_init_if_requested();
     // Can this machine make a sandbox at all?
@@ -209,6 +218,7 @@ fn main() {
         ("cancellation_kills_the_tree", cancellation_kills_the_tree),
         ("missing_interpreter_is_an_error", missing_interpreter_is_an_error),
         ("concurrent_runs", concurrent_runs),
+        ("server_secrets_do_not_reach_the_code", server_secrets_do_not_reach_the_code),
     ];
     let filter = std::env::args().skip(1).find(|a| !a.starts_with('-'));
     let (mut passed, mut failed) = (0, 0);

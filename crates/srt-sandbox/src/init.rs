@@ -117,6 +117,9 @@ pub(crate) fn init0_forked(spec: &SandboxSpec, status_fd: RawFd, parent: i32) ->
 }
 
 fn init0_body(spec: &SandboxSpec, mut status: Status, parent: i32) -> i32 {
+    if spec.clear_env {
+        clear_environment();
+    }
     // Our own session: terminal signals reach the supervisor only, which
     // forwards them once.
     let _ = setsid();
@@ -373,6 +376,18 @@ fn weaker_landlock_options(w: &WeakerSpec) -> landlock::LandlockOptions {
         scope_signals: true,
         scope_abstract_unix: true,
         required: true,
+    }
+}
+
+/// Keeps only what programs need to run and to speak the user's language.
+fn clear_environment() {
+    const KEEP: [&str; 7] = ["PATH", "HOME", "USER", "LOGNAME", "LANG", "TERM", "TZ"];
+    for (k, _) in std::env::vars_os() {
+        let keep = k.to_str().is_some_and(|k| KEEP.contains(&k) || k.starts_with("LC_"));
+        if !keep {
+            // SAFETY: single-threaded process; no other thread reads the environment.
+            unsafe { std::env::remove_var(&k) };
+        }
     }
 }
 

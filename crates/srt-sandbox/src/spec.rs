@@ -27,6 +27,11 @@ pub struct SandboxSpec {
     /// on which pid 1 sends the proxy listeners it created inside the
     /// sandbox's network namespace. `None`: no network, loopback only.
     pub proxy_fd: Option<i32>,
+    /// Start from an empty environment (keeping only PATH, HOME, USER,
+    /// LOGNAME, LANG, LC_*, TERM, TZ) instead of inheriting the caller's:
+    /// for callers whose environment may hold secrets (the MCP server).
+    #[serde(default)]
+    pub clear_env: bool,
     /// Grants for the weaker mode; `None`: refuse to run without namespaces.
     pub weaker: Option<crate::weaker::WeakerSpec>,
 }

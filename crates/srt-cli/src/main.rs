@@ -182,6 +182,7 @@ fn main() -> ExitCode {
         gid: nix::unistd::getgid().as_raw(),
         weaker,
         proxy_fd: None,
+        max_file_size: policy.limits.max_file_size_bytes,
         // As srt does: the program inherits the environment.
         clear_env: false,
     };
@@ -383,7 +384,6 @@ fn unsupported_limit(policy: &Policy) -> Option<&'static str> {
         (l.cpu_time_seconds.is_some(), "--cpu-time / limits.cpuTimeSeconds"),
         (l.memory_bytes.is_some(), "--memory / limits.memoryBytes"),
         (l.max_processes.is_some(), "--max-processes / limits.maxProcesses"),
-        (l.max_file_size_bytes.is_some(), "--max-file-size / limits.maxFileSizeBytes"),
     ]
     .into_iter()
     .find_map(|(set, name)| set.then_some(name))

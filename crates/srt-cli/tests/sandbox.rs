@@ -846,3 +846,24 @@ fn git_clone_and_node_through_the_proxy() {
     server.kill().unwrap();
     server.wait().unwrap();
 }
+
+#[test]
+fn max_file_size_caps_every_write() {
+    let env = Env::new();
+    let o = env
+        .cmd(
+            r#"{"filesystem": {"allowWrite": ["."]}}"#,
+            &[
+                "--max-file-size",
+                "64K",
+                "-c",
+                "head -c 200000 /dev/zero > big; echo rc=$?; sh -c 'ulimit -f unlimited' || echo cannot-raise",
+            ],
+        )
+        .output()
+        .unwrap();
+    let text = out(&o);
+    assert!(text.contains("rc=153"), "SIGXFSZ ends the writer: {text}{}", err(&o));
+    assert!(text.contains("cannot-raise"), "{text}");
+    assert_eq!(std::fs::metadata(env.p("work/big")).unwrap().len(), 64 * 1024);
+}

@@ -227,6 +227,7 @@ pub fn execute_with(req: &ExecRequest, policy: &Policy, control: &Control) -> Re
         gid: nix::unistd::getgid().as_raw(),
         weaker,
         proxy_fd: None,
+        max_file_size: effective.limits.max_file_size_bytes,
         // The server's environment may hold secrets; executions start clean.
         clear_env: true,
     };
@@ -420,7 +421,6 @@ fn unsupported_limit(policy: &Policy) -> Option<&'static str> {
         (l.cpu_time_seconds.is_some(), "limits.cpuTimeSeconds"),
         (l.memory_bytes.is_some(), "limits.memoryBytes"),
         (l.max_processes.is_some(), "limits.maxProcesses"),
-        (l.max_file_size_bytes.is_some(), "limits.maxFileSizeBytes"),
     ]
     .into_iter()
     .find_map(|(set, name)| set.then_some(name))

@@ -353,7 +353,7 @@ fn start_program(spec: &SandboxSpec, status: &mut Status, weaker: Option<&Weaker
     match unsafe { fork() } {
         Err(e) => status.setup_error(format!("fork: {e}"), None),
         Ok(ForkResult::Child) => {
-            let code = exec_program(&argv, &filter, &ll_opts, debug, status);
+            let code = exec_program(&argv, &filter, &ll_opts, debug, spec.max_file_size, status);
             // Only reached when something failed before or at execve.
             // SAFETY: _exit skips destructors and atexit handlers of the forked copy.
             unsafe { libc::_exit(code) }
@@ -463,6 +463,7 @@ fn exec_program(
     filter: &seccompiler::BpfProgram,
     ll_opts: &landlock::LandlockOptions,
     debug: bool,
+    max_file_size: Option<u64>,
     status: &mut Status,
 ) -> i32 {
     if SigSet::empty().thread_set_mask().is_err() {
@@ -501,6 +502,12 @@ fn exec_program(
                 format!("cannot apply Landlock: {e}"),
                 Some("srt needs Landlock (Linux 5.13+, enabled in the `lsm=` boot parameter)"),
             );
+        }
+    }
+    if let Some(n) = max_file_size {
+        // Soft and hard: without CAP_SYS_RESOURCE nothing can raise it again.
+        if let Err(e) = nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_FSIZE, n, n) {
+            return status.setup_error(format!("cannot set the file-size limit: {e}"), None);
         }
     }
     if let Err(e) = caps::drop_all() {

@@ -32,6 +32,11 @@ pub struct SandboxSpec {
     /// for callers whose environment may hold secrets (the MCP server).
     #[serde(default)]
     pub clear_env: bool,
+    /// `limits.maxFileSizeBytes`: RLIMIT_FSIZE (soft and hard) of the
+    /// program, inherited by everything it starts. A write past it fails
+    /// with EFBIG after SIGXFSZ (which ends the process unless handled).
+    #[serde(default)]
+    pub max_file_size: Option<u64>,
     /// Grants for the weaker mode; `None`: refuse to run without namespaces.
     pub weaker: Option<crate::weaker::WeakerSpec>,
 }

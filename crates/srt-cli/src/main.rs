@@ -208,8 +208,9 @@ fn main() -> ExitCode {
     let proxy: std::rc::Rc<std::cell::RefCell<Option<ProxyThread>>> = Default::default();
     let on_listeners: Option<Box<dyn FnOnce(ProxyListeners)>> = network.then(|| {
         let (policy, debug, seen, proxy) = (proxy_policy.clone(), args.debug, seen.clone(), proxy.clone());
+        let command = command_line.clone();
         Box::new(move |l: ProxyListeners| {
-            *proxy.borrow_mut() = Some(ProxyThread::start(policy, debug, seen, command_line, l));
+            *proxy.borrow_mut() = Some(ProxyThread::start(policy, debug, seen, command, l));
         }) as Box<dyn FnOnce(ProxyListeners)>
     });
     let mut debug_print = |line: &str| eprintln!("srt: {line}");
@@ -229,7 +230,31 @@ fn main() -> ExitCode {
     if let Some(p) = proxy.borrow_mut().take() {
         p.stop();
     }
-    let events = std::mem::take(&mut *seen.lock().unwrap_or_else(|e| e.into_inner()));
+    let mut events = std::mem::take(&mut *seen.lock().unwrap_or_else(|e| e.into_inner()));
+    if let Ok(outcome) = &result {
+        let limit = |operation: &'static str, target: String, reason: &str| violations::Violation {
+            timestamp: violations::now_rfc3339(),
+            kind: "limit",
+            operation,
+            target,
+            reason: reason.to_string(),
+            pid: None,
+            command: command_line.clone(),
+        };
+        match outcome.ending {
+            Ending::TimedOut => events.push(limit(
+                "wall-time",
+                format!("{}s", wall_time.map_or(0.0, |d| d.as_secs_f64())),
+                "wall-clock limit reached; the program and everything it started were killed",
+            )),
+            Ending::Signaled(s) if s == libc_sigxfsz() => events.push(limit(
+                "file-size",
+                format!("{} bytes", spec.max_file_size.unwrap_or(0)),
+                "a write went past the file-size limit",
+            )),
+            _ => {}
+        }
+    }
     if !events.is_empty() {
         if let Some(path) = &args.violations
             && let Err(e) = violations::append_jsonl(path, &events)
@@ -375,6 +400,11 @@ async fn relay_to_external(listener: tokio::net::TcpListener, port: u16) -> std:
             }
         });
     }
+}
+
+/// SIGXFSZ, the signal of a write past RLIMIT_FSIZE.
+fn libc_sigxfsz() -> i32 {
+    Signal::SIGXFSZ as i32
 }
 
 /// Limits this build cannot enforce yet, if any was asked for.

@@ -415,6 +415,7 @@ fn timeout_kills_the_whole_tree() {
     let o = env.cmd("{}", &["--timeout", "1", "-c", &format!("setsid sleep {marker} & sleep 60")]).output().unwrap();
     assert_eq!(o.status.code(), Some(124), "{}", err(&o));
     assert!(start.elapsed() < Duration::from_secs(30));
+    assert!(err(&o).contains("<sandbox_violations>\nlimit wall-time 1s:"), "a limit violation: {}", err(&o));
     assert!(!process_running(&marker), "an escapee survived the timeout");
 }
 

@@ -269,6 +269,16 @@ fn main() -> ExitCode {
             None => fail(e),
         },
         Ok(outcome) => {
+            if args.debug {
+                let u = outcome.usage;
+                eprintln!(
+                    "srt: ran {:.1} ms; CPU {} ms user, {} ms system; peak RSS {} KiB",
+                    outcome.duration.as_secs_f64() * 1000.0,
+                    u.user_cpu_ms,
+                    u.system_cpu_ms,
+                    u.max_rss_kib
+                );
+            }
             if let Some(m) = &outcome.exec_error {
                 eprintln!("srt: cannot run {m}");
             }

@@ -69,6 +69,9 @@ pub struct ExecutionResult {
     pub stderr_truncated: bool,
     pub duration_ms: u64,
     pub violations: Vec<Violation>,
+    /// CPU time and peak memory of the whole sandboxed run (an addition to
+    /// the DESIGN shape; clients that do not know it ignore it).
+    pub resource_usage: srt_sandbox::Usage,
 }
 
 /// Why nothing (or not all) could run. A program that ran and failed is an
@@ -307,6 +310,7 @@ pub fn execute_with(req: &ExecRequest, policy: &Policy, control: &Control) -> Re
         stderr_truncated,
         duration_ms: outcome.duration.as_millis() as u64,
         violations,
+        resource_usage: outcome.usage,
     })
 }
 

@@ -40,10 +40,13 @@ fn python_capture_and_exit_code() {
         "stderr_truncated",
         "duration_ms",
         "violations",
+        "resource_usage",
     ] {
         assert!(json.get(key).is_some(), "missing {key}");
     }
-    assert_eq!(json.as_object().unwrap().len(), 10);
+    assert_eq!(json.as_object().unwrap().len(), 11);
+    // python3 itself needs a few MiB and some CPU.
+    assert!(json["resource_usage"]["max_rss_kib"].as_u64().unwrap() > 1024, "{json}");
 }
 
 fn shells_and_stdin() {

@@ -78,6 +78,18 @@ pub struct Outcome {
     /// The program could not be executed (message as execvp reported it).
     pub exec_error: Option<String>,
     pub duration: Duration,
+    /// What the whole sandbox used (every process is reaped by the init
+    /// chain, so the init's rusage covers them all).
+    pub usage: Usage,
+}
+
+/// Resource usage of a sandboxed run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Usage {
+    pub user_cpu_ms: u64,
+    pub system_cpu_ms: u64,
+    /// The largest resident set of any one process, in KiB.
+    pub max_rss_kib: u64,
 }
 
 /// Options of one run that are not part of the sandbox itself.
@@ -157,12 +169,7 @@ pub fn run(spec: &SandboxSpec, mut opts: RunOptions<'_>) -> Result<Outcome, Sand
     } else if result.is_err() {
         let _ = kill(init, Signal::SIGKILL);
     }
-    let waited = loop {
-        match waitpid(init, None) {
-            Err(nix::errno::Errno::EINTR) => continue,
-            other => break other,
-        }
-    };
+    let (waited, usage) = wait_with_usage(init);
     let mut outcome = result?;
     if outcome.ending == Ending::Exited(-1) {
         // No final report: the init died without saying how (killed from outside).
@@ -173,7 +180,31 @@ pub fn run(spec: &SandboxSpec, mut opts: RunOptions<'_>) -> Result<Outcome, Sand
         };
     }
     outcome.duration = start.elapsed();
+    outcome.usage = usage;
     Ok(outcome)
+}
+
+/// Reaps the init with wait4(2), which also gives the resource usage of the
+/// init and of everything it reaped (all of the sandbox).
+fn wait_with_usage(init: Pid) -> (nix::Result<WaitStatus>, Usage) {
+    loop {
+        let mut status: libc::c_int = 0;
+        // SAFETY: rusage is plain old data; zeroed is a valid value.
+        let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: status and ru are valid for writes for the whole call.
+        let r = unsafe { libc::wait4(init.as_raw(), &mut status, 0, &mut ru) };
+        if r < 0 {
+            let e = nix::errno::Errno::last();
+            if e == nix::errno::Errno::EINTR {
+                continue;
+            }
+            return (Err(e), Usage::default());
+        }
+        let ms = |tv: libc::timeval| (tv.tv_sec as u64) * 1000 + (tv.tv_usec as u64) / 1000;
+        let usage =
+            Usage { user_cpu_ms: ms(ru.ru_utime), system_cpu_ms: ms(ru.ru_stime), max_rss_kib: ru.ru_maxrss as u64 };
+        return (WaitStatus::from_raw(init, status), usage);
+    }
 }
 
 /// Starts the init by re-executing this binary: safe from a multi-threaded
@@ -262,7 +293,8 @@ fn spawn_forked(
 fn follow(init: Pid, status_r: OwnedFd, opts: &mut RunOptions<'_>, start: Instant) -> Result<Outcome, SandboxError> {
     let deadline = opts.wall_time.map(|d| start + d);
     let mut reader = BufReader::new(File::from(status_r));
-    let mut outcome = Outcome { ending: Ending::Exited(-1), exec_error: None, duration: Duration::ZERO };
+    let mut outcome =
+        Outcome { ending: Ending::Exited(-1), exec_error: None, duration: Duration::ZERO, usage: Usage::default() };
     let mut line = String::new();
     loop {
         let timeout = match deadline {

@@ -15,7 +15,7 @@ use srt_policy::{PathContext, Policy, RealFs, SettingsError};
 use srt_sandbox::{Ending, ProxyListeners, RunOptions, SandboxSpec};
 
 use crate::grants::{Grants, policy_allows_any};
-use crate::language::{Language, MissingInterpreter, interpreter};
+use crate::language::{Language, MissingInterpreter, interpreter_with};
 use crate::network::{ProxyThread, Seen, Violation};
 use crate::workspace::Workspace;
 
@@ -193,7 +193,7 @@ pub fn execute_with(req: &ExecRequest, policy: &Policy, control: &Control) -> Re
     if let Some(limit) = unsupported_limit(policy) {
         return Err(ExecError::UnsupportedLimit(limit));
     }
-    let interp = interpreter(req.language)?;
+    let interp = interpreter_with(req.language, &policy.settings.mcp.interpreters)?;
     let workspace = Workspace::create().map_err(ExecError::Workspace)?;
     let file = workspace.path().join(req.language.file_name());
     std::fs::write(&file, &req.code).map_err(ExecError::Workspace)?;

@@ -121,6 +121,24 @@ fn node_strips_types(v: (u32, u32)) -> bool {
     v >= (22, 6)
 }
 
+/// The interpreter for `language`: the settings' `mcp.interpreters` entry if
+/// there is one, else the built-in choice.
+pub fn interpreter_with(
+    language: Language,
+    overrides: &std::collections::BTreeMap<String, Vec<String>>,
+) -> Result<Interpreter, MissingInterpreter> {
+    let Some(argv) = overrides.get(language.as_str()).filter(|a| !a.is_empty()) else {
+        return interpreter(language);
+    };
+    let path = which(&argv[0]).ok_or_else(|| MissingInterpreter {
+        language,
+        reason: format!("`{}` (from mcp.interpreters in the settings) is not an executable on PATH", argv[0]),
+    })?;
+    let mut command = argv.clone();
+    command[0] = path.to_string_lossy().into_owned();
+    Ok(Interpreter { language, command, path })
+}
+
 /// The interpreter for `language` on this host.
 pub fn interpreter(language: Language) -> Result<Interpreter, MissingInterpreter> {
     let missing = |reason: &str| MissingInterpreter { language, reason: reason.to_string() };
@@ -183,11 +201,17 @@ pub struct LanguageInfo {
     pub error: Option<String>,
 }
 
-/// Every language with its interpreter and version (runs each `--version`).
+/// Every language with its built-in interpreter and version.
 pub fn languages() -> Vec<LanguageInfo> {
+    languages_with(&Default::default())
+}
+
+/// Every language with its interpreter (settings overrides applied) and
+/// version (runs each `--version`).
+pub fn languages_with(overrides: &std::collections::BTreeMap<String, Vec<String>>) -> Vec<LanguageInfo> {
     Language::ALL
         .iter()
-        .map(|&language| match interpreter(language) {
+        .map(|&language| match interpreter_with(language, overrides) {
             Ok(i) => {
                 let version = match language {
                     // `sh` has no version flag: name what it is.

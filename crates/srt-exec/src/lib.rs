@@ -51,6 +51,8 @@ pub use exec::{
     Control, DEFAULT_MAX_OUTPUT_BYTES, ExecError, ExecRequest, ExecutionResult, execute, execute_with, host_context,
 };
 pub use grants::{Grants, Refusal, check_ceiling};
-pub use language::{Interpreter, Language, LanguageInfo, MissingInterpreter, interpreter, languages};
+pub use language::{
+    Interpreter, Language, LanguageInfo, MissingInterpreter, interpreter, interpreter_with, languages, languages_with,
+};
 pub use network::Violation;
 pub use workspace::{sweep_stale_workspaces, workspace_root};

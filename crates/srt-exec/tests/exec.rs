@@ -198,6 +198,16 @@ fn server_secrets_do_not_reach_the_code() {
     assert!(out.stdout.contains("PATH="), "{}", out.stdout);
 }
 
+fn interpreter_map_from_settings() {
+    // `sh` runs python scripts when the settings say so.
+    let p = policy(r#"{"mcp": {"interpreters": {"sh": ["python3", "-I"]}}}"#);
+    let out = execute(&req(Language::Sh, "import sys; print(sys.flags.isolated)"), &p).unwrap();
+    assert_eq!(out.stdout, "1\n", "{out:?}");
+    let p = policy(r#"{"mcp": {"interpreters": {"python": ["no-such-interpreter-xyz"]}}}"#);
+    let e = execute(&req(Language::Python, "print(1)"), &p).unwrap_err();
+    assert!(e.to_string().contains("mcp.interpreters"), "{e}");
+}
+
 fn main() {
     srt_sandbox::run_init_if_requested();
     // Can this machine make a sandbox at all?
@@ -222,6 +232,7 @@ fn main() {
         ("missing_interpreter_is_an_error", missing_interpreter_is_an_error),
         ("concurrent_runs", concurrent_runs),
         ("server_secrets_do_not_reach_the_code", server_secrets_do_not_reach_the_code),
+        ("interpreter_map_from_settings", interpreter_map_from_settings),
     ];
     let filter = std::env::args().skip(1).find(|a| !a.starts_with('-'));
     let (mut passed, mut failed) = (0, 0);

@@ -217,7 +217,7 @@ fn discovery(config: &Config) -> Value {
             "maxTimeoutSec": l.wall_time_seconds.map_or(tools::MAX_TIMEOUT_SEC, |w| w.min(tools::MAX_TIMEOUT_SEC)),
             "maxOutputBytesPerStream": l.max_output_bytes.unwrap_or(srt_exec::DEFAULT_MAX_OUTPUT_BYTES),
             "enforced": ["wall-clock time (timeout_sec, limits.wallTimeSeconds)", "output size (limits.maxOutputBytes)"],
-            "notEnforced": "cpuTimeSeconds, memoryBytes, maxProcesses and maxFileSizeBytes are not enforced by this build; \
+            "notEnforced": "cpuTimeSeconds, memoryBytes and maxProcesses are not enforced by this build; \
                             a settings file that sets them is refused at execution",
         },
         "customConfigCeiling": ceiling,
@@ -225,7 +225,7 @@ fn discovery(config: &Config) -> Value {
             "root": srt_exec::workspace_root(),
             "note": "each run gets a fresh private working directory there, writable, removed afterwards; /tmp is private to the run",
         },
-        "languages": srt_exec::languages(),
+        "languages": srt_exec::languages_with(&policy.settings.mcp.interpreters),
         "kernel": kernel(),
     })
 }

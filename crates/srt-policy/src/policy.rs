@@ -17,6 +17,9 @@ use crate::plan::{self, MountPlan};
 use crate::preset::Preset;
 use crate::settings::{self, Settings};
 
+/// The languages `execute_code` knows (keys of `mcp.interpreters`).
+pub const LANGUAGES: [&str; 5] = ["python", "javascript", "typescript", "bash", "sh"];
+
 /// Default `mandatoryDenySearchDepth`, as in srt.
 pub const DEFAULT_SEARCH_DEPTH: usize = 3;
 
@@ -222,6 +225,22 @@ pub fn from_settings(
         None => None,
     };
     let limits = limits(&s)?;
+    for (language, argv) in &s.mcp.interpreters {
+        let path = format!("mcp.interpreters[{language:?}]");
+        if !LANGUAGES.contains(&language.as_str()) {
+            return Err(SettingsError::at(
+                path,
+                language,
+                format!("is not a language (one of {})", LANGUAGES.join(", ")),
+            ));
+        }
+        if argv.is_empty() {
+            return Err(SettingsError { path, message: "is empty; give the interpreter's command line".into() });
+        }
+        for (i, a) in argv.iter().enumerate() {
+            nonempty(a, &format!("{path}[{i}]"))?;
+        }
+    }
     let ceiling = match &s.mcp.custom_config_ceiling {
         None => None,
         Some(c) => Some(Ceiling {

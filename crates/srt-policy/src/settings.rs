@@ -128,6 +128,10 @@ pub struct LimitsSettings {
 pub struct McpSettings {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub custom_config_ceiling: Option<CeilingSettings>,
+    /// Language → command line before the script's file name, replacing the
+    /// built-in choice (`{"python": ["/opt/py312/bin/python3", "-u"]}`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub interpreters: BTreeMap<String, Vec<String>>,
 }
 
 /// The most that `execute_code_with_custom_config` may grant.

@@ -85,6 +85,9 @@ fn settings_errors_name_path_and_value() {
             "mcp.customConfigCeiling.allowedDomains[0]",
         ),
         (r#"{"network": {"allowLocalBinding": "yes"}}"#, "network.allowLocalBinding: has the wrong type"),
+        (r#"{"mcp": {"interpreters": {"ruby": ["ruby"]}}}"#, r#"mcp.interpreters["ruby"]: "ruby" is not a language"#),
+        (r#"{"mcp": {"interpreters": {"python": []}}}"#, r#"mcp.interpreters["python"]: is empty"#),
+        (r#"{"mcp": {"interpreters": {"python": ["python3", ""]}}}"#, r#"mcp.interpreters["python"][1]: "" is empty"#),
     ];
     for (text, want) in cases {
         let e = from_text(Some(text), None, &ctx(), &RealFs).expect_err(text).to_string();

@@ -39,6 +39,7 @@ trap 'rm -rf "$stage"' EXIT
 chmod 755 "$stage"
 cargo build --workspace --locked --quiet
 cp target/debug/srt "$stage/srt"
+cp target/debug/srt-mcp "$stage/srt-mcp"
 # The integration-test binaries of the parts that touch the kernel or run srt.
 cargo test --workspace --locked --no-run --message-format=json 2>/dev/null |
     python3 -c '
@@ -55,7 +56,7 @@ while read -r bin; do
     chmod 755 "$stage/$name"
     echo "-- $name as $TEST_USER"
     if ! (cd "$stage" && runuser -u "$TEST_USER" -- env HOME="/home/$TEST_USER" TMPDIR=/tmp \
-            SRT_BIN="$stage/srt" SRT_MUST_WORK="$SRT_MUST_WORK" "$stage/$name" --test-threads=2); then
+            SRT_BIN="$stage/srt" SRT_MCP_BIN="$stage/srt-mcp" SRT_MUST_WORK="$SRT_MUST_WORK" "$stage/$name" --test-threads=2); then
         status=1
     fi
 done < "$stage/tests.txt"

@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# srt against Anthropic's Sandbox Runtime from npm (@anthropic-ai/sandbox-runtime,
+# also a command named `srt`; called "npm" below, ours "ours"). A measurement,
+# not a test: no pass/fail on any number. In ONE run, each section interleaved
+# round-robin so load drift on a shared machine hits every variant alike:
+#
+#   1. start-up: `true` bare, `ours -s FILE -- true`, `node npm-srt -s FILE -- true`,
+#      with a settings file allowing one domain (net) and allowing none (nonet);
+#      median, p10, p90 and the npm/ours ratios
+#   2. peak memory of a run: summed RSS and PSS of the whole process tree,
+#      the top-level process's own VmHWM, GNU time's %M
+#   3. throughput: 1 GiB from a host-loopback HTTP server through each
+#      sandbox's HTTP proxy, curl inside the sandbox, absolute-URI forwarding
+#      and CONNECT (curl -p), plus direct curl without a sandbox
+#
+# Idempotent set-up: installs the Debian packages the npm runtime needs
+# (bubblewrap, socat, ripgrep; plus curl and GNU time) when missing (as root),
+# and the npm package into /var/tmp/npm-srt when it is not there yet.
+#
+# Usage: scripts/bench-vs-npm.sh [RUNS]   start-up runs per variant (default 30)
+# Environment:
+#   SRT_BENCH_BIN=PATH     benchmark this srt binary instead of building one
+#   NPM_SRT_PREFIX=DIR     npm install prefix (default /var/tmp/npm-srt)
+#   NPM_SRT_UPDATE=1       re-run `npm install` even if the package is there
+#   TP_RUNS=N              1 GiB transfers per throughput variant (default 5)
+#   MEM_REPS=N             memory runs per variant (default 3)
+#
+# Scratch files go under /var/tmp (srt gives the program a private /tmp).
+# Runtime: about 2-3 minutes on a 2-core VM.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo="$PWD"
+
+runs="${1:-30}"
+if ! [[ "$runs" =~ ^[0-9]+$ ]] || [ "$runs" -lt 1 ]; then
+    echo "usage: scripts/bench-vs-npm.sh [RUNS]   (RUNS: a positive integer, default 30)" >&2
+    exit 2
+fi
+tp_runs="${TP_RUNS:-5}"
+mem_reps="${MEM_REPS:-3}"
+prefix="${NPM_SRT_PREFIX:-/var/tmp/npm-srt}"
+npm_cli="$prefix/node_modules/.bin/srt"
+
+# ---- Debian packages
+need=()
+for pkg in bubblewrap socat ripgrep curl time; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || need+=("$pkg")
+done
+if [ "${#need[@]}" -gt 0 ]; then
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "bench-vs-npm: missing Debian packages: ${need[*]} (run as root to install them)" >&2
+        exit 1
+    fi
+    echo "bench-vs-npm: installing ${need[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -qq "${need[@]}" >/dev/null 2>&1 ||
+        { apt-get update -qq >/dev/null && apt-get install -y -qq "${need[@]}" >/dev/null; }
+fi
+for cmd in node npm python3 bwrap socat rg curl; do
+    command -v "$cmd" >/dev/null 2>&1 || { echo "bench-vs-npm: $cmd not found" >&2; exit 1; }
+done
+
+# ---- the npm package
+if [ ! -e "$npm_cli" ] || [ "${NPM_SRT_UPDATE:-0}" = 1 ]; then
+    echo "bench-vs-npm: npm install --prefix $prefix @anthropic-ai/sandbox-runtime"
+    mkdir -p "$prefix"
+    npm install --prefix "$prefix" --no-audit --no-fund --loglevel=error @anthropic-ai/sandbox-runtime >/dev/null
+fi
+[ -e "$npm_cli" ] || { echo "bench-vs-npm: $npm_cli missing after npm install" >&2; exit 1; }
+
+# ---- our binary
+if [ -n "${SRT_BENCH_BIN:-}" ]; then
+    bin="$SRT_BENCH_BIN"
+else
+    cargo build --release -p srt --quiet
+    bin="$repo/target/release/srt"
+fi
+[ -x "$bin" ] || { echo "bench-vs-npm: $bin is not an executable" >&2; exit 1; }
+
+# ---- scratch: settings files, an empty working directory and HOME (so no
+# real ~/.srt-settings.json is read and nothing is written to the real home)
+stage="$(mktemp -d /var/tmp/srt-vsnpm.XXXXXX)"
+trap 'rm -rf "$stage"' EXIT
+mkdir -p "$stage/work" "$stage/home"
+# A private copy, so a concurrent `cargo build` cannot swap the binary mid-run.
+cp "$bin" "$stage/srt"
+
+npm_ver="$(node -p "require('$prefix/node_modules/@anthropic-ai/sandbox-runtime/package.json').version")"
+echo "== machine"
+echo "date:     $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
+echo "kernel:   $(uname -srvm)"
+echo "cpus:     $(nproc) online; $(grep -m1 '^model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2- | sed 's/^ *//')"
+echo "memory:   $(awk '/^MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
+echo "load:     $(cut -d' ' -f1-3 /proc/loadavg)   (1/5/15 min, at start)"
+echo "ours:     $("$stage/srt" --version) ($bin, copied to $stage/srt)"
+echo "npm:      @anthropic-ai/sandbox-runtime $npm_ver ($(readlink -f "$npm_cli")), node $(node --version)"
+echo "tools:    $(bwrap --version), $(socat -V 2>/dev/null | awk '/socat version/ {print "socat " $3; exit}'), $(rg --version | head -1), $(curl --version | head -1 | cut -d' ' -f1-2), $(python3 --version)"
+echo "user:     $(id -un) (uid $(id -u))"
+echo
+
+start=$SECONDS
+status=0
+(cd "$stage/work" && env HOME="$stage/home" python3 "$repo/scripts/bench/vs_npm.py" bench \
+    --ours "$stage/srt" --npm-cli "$npm_cli" --stage "$stage" \
+    --runs "$runs" --mem-reps "$mem_reps" --tp-runs "$tp_runs") || status=1
+
+echo
+echo "== end"
+echo "load:     $(cut -d' ' -f1-3 /proc/loadavg)   (1/5/15 min, at end)"
+echo "elapsed:  $((SECONDS - start)) s"
+[ "$status" -eq 0 ] || echo "bench-vs-npm: a measurement failed to run (see above)" >&2
+exit "$status"

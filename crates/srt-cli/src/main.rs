@@ -9,10 +9,8 @@ use std::time::Duration;
 
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
+use srt_monitor::{ProxyThread, Seen, Violation};
 use srt_sandbox::{Ending, ProxyListeners, RunOptions, SandboxSpec};
-
-mod sockowner;
-mod violations;
 
 use clap::Parser;
 use srt_policy::{LoadOptions, PathContext, Policy, Preset, RealFs, SettingsSource};
@@ -232,14 +230,8 @@ fn main() -> ExitCode {
     }
     let mut events = std::mem::take(&mut *seen.lock().unwrap_or_else(|e| e.into_inner()));
     if let Ok(outcome) = &result {
-        let limit = |operation: &'static str, target: String, reason: &str| violations::Violation {
-            timestamp: violations::now_rfc3339(),
-            kind: "limit",
-            operation,
-            target,
-            reason: reason.to_string(),
-            pid: None,
-            command: command_line.clone(),
+        let limit = |operation: &str, target: String, reason: &str| {
+            Violation::deny("limit", operation, target, reason.to_string(), None, &command_line)
         };
         match outcome.ending {
             Ending::TimedOut => events.push(limit(
@@ -257,11 +249,11 @@ fn main() -> ExitCode {
     }
     if !events.is_empty() {
         if let Some(path) = &args.violations
-            && let Err(e) = violations::append_jsonl(path, &events)
+            && let Err(e) = srt_monitor::append_jsonl(path, &events)
         {
             eprintln!("srt: cannot write violations to {}: {e}", path.display());
         }
-        eprint!("{}", violations::stderr_block(&events));
+        eprint!("{}", srt_monitor::stderr_block(&events));
     }
     match result {
         Err(e) => match e.hint() {
@@ -287,128 +279,6 @@ fn main() -> ExitCode {
             }
             ExitCode::from(outcome.ending.exit_code().clamp(0, 255) as u8)
         }
-    }
-}
-
-/// Violations seen during the run, collected for the sinks.
-type Seen = std::sync::Arc<std::sync::Mutex<Vec<violations::Violation>>>;
-
-/// The proxy thread: a single-threaded runtime that serves the sandbox's
-/// listeners once they arrive and collects denials as violations.
-struct ProxyThread {
-    stop: tokio::sync::oneshot::Sender<()>,
-    thread: std::thread::JoinHandle<()>,
-}
-
-impl ProxyThread {
-    fn start(
-        policy: std::sync::Arc<Policy>,
-        debug: bool,
-        seen: Seen,
-        command: String,
-        l: ProxyListeners,
-    ) -> ProxyThread {
-        let (l_tx, l_rx) = tokio::sync::oneshot::channel::<ProxyListeners>();
-        let _ = l_tx.send(l);
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_io().enable_time().build() else {
-                eprintln!("srt: cannot start the proxy runtime; the sandbox has no network");
-                return;
-            };
-            rt.block_on(serve_proxies(policy, debug, seen, command, l_rx, stop_rx));
-        });
-        ProxyThread { stop: stop_tx, thread }
-    }
-
-    fn stop(self) {
-        let _ = self.stop.send(());
-        let _ = self.thread.join();
-    }
-}
-
-async fn serve_proxies(
-    policy: std::sync::Arc<Policy>,
-    debug: bool,
-    seen: Seen,
-    command: String,
-    listeners: tokio::sync::oneshot::Receiver<ProxyListeners>,
-    mut stop: tokio::sync::oneshot::Receiver<()>,
-) {
-    let l = tokio::select! {
-        l = listeners => match l { Ok(l) => l, Err(_) => return },
-        _ = &mut stop => return,
-    };
-    let init_pid = l.init_pid;
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<srt_proxy::NetEvent>(1024);
-    let mut cfg = srt_proxy::ProxyConfig::new(policy);
-    cfg.client_pid = Some(srt_proxy::ClientPid(std::sync::Arc::new(move |c| sockowner::pid_of_client(init_pid, c))));
-    cfg.events = Some(tx);
-    cfg.debug = debug;
-    let cfg = std::sync::Arc::new(cfg);
-    let external = [cfg.policy.http_proxy_port, cfg.policy.socks_proxy_port];
-    for ((listener, http), external) in [(l.http, true), (l.socks, false)].into_iter().zip(external) {
-        if listener.set_nonblocking(true).is_err() {
-            continue;
-        }
-        let Ok(listener) = tokio::net::TcpListener::from_std(listener) else { continue };
-        let cfg = cfg.clone();
-        tokio::spawn(async move {
-            let _ = match (external, http) {
-                (Some(port), _) => relay_to_external(listener, port).await,
-                (None, true) => srt_proxy::serve_http(listener, cfg).await,
-                (None, false) => srt_proxy::serve_socks5(listener, cfg).await,
-            };
-        });
-    }
-    let record = |ev: srt_proxy::NetEvent| {
-        if let srt_policy::NetDecision::Deny { reason, .. } = &ev.decision {
-            let v = violations::Violation {
-                timestamp: violations::now_rfc3339(),
-                kind: "network",
-                operation: "connect",
-                target: ev.target(),
-                reason: reason.clone(),
-                pid: ev.pid,
-                command: command.clone(),
-            };
-            seen.lock().unwrap_or_else(|e| e.into_inner()).push(v);
-        }
-        if debug {
-            let verdict = match &ev.decision {
-                srt_policy::NetDecision::Allow { rule } => format!("allow ({rule})"),
-                srt_policy::NetDecision::Deny { reason, .. } => format!("deny: {reason}"),
-            };
-            let addr = ev.address.map(|a| format!(" ({a})")).unwrap_or_default();
-            eprintln!("srt: network {}{addr} via {}: {verdict}", ev.target(), ev.via);
-        }
-    };
-    loop {
-        tokio::select! {
-            ev = rx.recv() => match ev {
-                Some(ev) => record(ev),
-                None => break,
-            },
-            _ = &mut stop => break,
-        }
-    }
-    // Decisions already made when the program ended are still reported.
-    while let Ok(ev) = rx.try_recv() {
-        record(ev);
-    }
-}
-
-/// `httpProxyPort` / `socksProxyPort`: the user's own proxy on the host's
-/// loopback decides; srt only carries the bytes there from inside the
-/// sandbox's network namespace.
-async fn relay_to_external(listener: tokio::net::TcpListener, port: u16) -> std::io::Result<()> {
-    loop {
-        let (mut inside, _) = listener.accept().await?;
-        tokio::spawn(async move {
-            if let Ok(mut outside) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
-                let _ = tokio::io::copy_bidirectional(&mut inside, &mut outside).await;
-            }
-        });
     }
 }
 

@@ -16,8 +16,8 @@ use srt_sandbox::{Ending, ProxyListeners, RunOptions, SandboxSpec};
 
 use crate::grants::{Grants, policy_allows_any};
 use crate::language::{Language, MissingInterpreter, interpreter_with};
-use crate::network::{ProxyThread, Seen, Violation};
 use crate::workspace::Workspace;
+use srt_monitor::{ProxyThread, Seen, Violation};
 
 /// Output kept per stream when the settings set no `limits.maxOutputBytes`.
 pub const DEFAULT_MAX_OUTPUT_BYTES: u64 = 1 << 20;
@@ -340,7 +340,7 @@ fn run_sandbox(
     let on_listeners: Option<Box<dyn FnOnce(ProxyListeners)>> = network.then(|| {
         let (seen, proxy) = (seen.clone(), proxy.clone());
         Box::new(move |l: ProxyListeners| {
-            *proxy.borrow_mut() = Some(ProxyThread::start(policy, seen, command_line, l));
+            *proxy.borrow_mut() = Some(ProxyThread::start(policy, false, seen, command_line, l));
         }) as Box<dyn FnOnce(ProxyListeners)>
     });
     let opts = RunOptions {

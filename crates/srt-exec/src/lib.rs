@@ -44,7 +44,6 @@
 mod exec;
 mod grants;
 mod language;
-mod network;
 mod workspace;
 
 pub use exec::{
@@ -54,5 +53,5 @@ pub use grants::{Grants, Refusal, check_ceiling};
 pub use language::{
     Interpreter, Language, LanguageInfo, MissingInterpreter, interpreter, interpreter_with, languages, languages_with,
 };
-pub use network::Violation;
+pub use srt_monitor::Violation;
 pub use workspace::{sweep_stale_workspaces, workspace_root};

@@ -1,38 +1,44 @@
-//! Violation events in the DESIGN.md shape, their sinks (`--violations FILE`
-//! as JSON lines, and a `<sandbox_violations>` block on stderr), and
-//! `ignoreViolations`. Today the proxy's network denials are the source;
-//! filesystem and system-call denials are seen by the program as errors but
-//! not yet reported here.
+//! Violation events in the DESIGN.md shape and their sinks: `--violations
+//! FILE` as JSON lines, and the `<sandbox_violations>` block on stderr.
 
 use std::io::Write;
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 
 /// One violation event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Violation {
+    /// RFC 3339 UTC with milliseconds.
     pub timestamp: String,
-    pub kind: &'static str,
-    pub operation: &'static str,
+    /// `network`, `filesystem`, `syscall` or `limit`.
+    pub kind: String,
+    /// What was tried (`connect`, `wall-time`, ...).
+    pub operation: String,
+    /// `host:port`, a path, a system call or a limit.
     pub target: String,
+    /// Always `deny`.
+    pub decision: String,
     pub reason: String,
+    /// The process inside the sandbox, when known.
     pub pid: Option<u32>,
     pub command: String,
 }
 
 impl Violation {
-    pub fn to_json(&self) -> Value {
-        json!({
-            "timestamp": self.timestamp,
-            "kind": self.kind,
-            "operation": self.operation,
-            "target": self.target,
-            "decision": "deny",
-            "reason": self.reason,
-            "pid": self.pid,
-            "command": self.command,
-        })
+    /// A denial of `kind`/`operation` on `target`, stamped now.
+    pub fn deny(kind: &str, operation: &str, target: String, reason: String, pid: Option<u32>, command: &str) -> Self {
+        Violation {
+            timestamp: now_rfc3339(),
+            kind: kind.into(),
+            operation: operation.into(),
+            target,
+            decision: "deny".into(),
+            reason,
+            pid,
+            command: command.into(),
+        }
     }
 
     /// The one-line form of the stderr block.
@@ -45,7 +51,7 @@ impl Violation {
 pub fn append_jsonl(path: &Path, events: &[Violation]) -> std::io::Result<()> {
     let mut text = String::new();
     for e in events {
-        text.push_str(&e.to_json().to_string());
+        text.push_str(&serde_json::to_string(e).map_err(std::io::Error::other)?);
         text.push('\n');
     }
     let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
@@ -98,18 +104,12 @@ mod tests {
 
     #[test]
     fn shapes() {
-        let v = Violation {
-            timestamp: "t".into(),
-            kind: "network",
-            operation: "connect",
-            target: "evil.com:443".into(),
-            reason: "not in allowedDomains".into(),
-            pid: None,
-            command: "curl evil.com".into(),
-        };
-        let j = v.to_json();
+        let v =
+            Violation::deny("network", "connect", "evil.com:443".into(), "not in allowedDomains".into(), None, "curl");
+        let j = serde_json::to_value(&v).unwrap();
         assert_eq!(j["decision"], "deny");
         assert_eq!(j["target"], "evil.com:443");
+        assert_eq!(j.as_object().unwrap().len(), 8);
         let block = stderr_block(&[v]);
         assert!(block.starts_with("<sandbox_violations>\nnetwork connect evil.com:443: not in allowedDomains\n"));
         assert!(block.ends_with("</sandbox_violations>\n"));

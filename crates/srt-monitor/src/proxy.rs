@@ -1,0 +1,114 @@
+//! The proxy thread of one sandboxed run: a single-threaded runtime that
+//! serves the sandbox's proxy listeners (or relays them to the user's own
+//! proxies) and records every network denial as a [`Violation`].
+
+use std::sync::{Arc, Mutex};
+
+use srt_policy::{NetDecision, Policy};
+use srt_sandbox::ProxyListeners;
+
+use crate::events::Violation;
+use crate::sockowner::pid_of_client;
+
+/// Violations seen during a run, shared with the caller.
+pub type Seen = Arc<Mutex<Vec<Violation>>>;
+
+/// Started when pid 1 hands over the listeners; stopped after the run.
+pub struct ProxyThread {
+    stop: tokio::sync::oneshot::Sender<()>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl ProxyThread {
+    /// `debug`: every decision is also printed on stderr.
+    pub fn start(policy: Arc<Policy>, debug: bool, seen: Seen, command: String, l: ProxyListeners) -> ProxyThread {
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_io().enable_time().build() else {
+                eprintln!("srt: cannot start the proxy runtime; the sandbox has no network");
+                return;
+            };
+            rt.block_on(serve(policy, debug, seen, command, l, stop_rx));
+        });
+        ProxyThread { stop: stop_tx, thread }
+    }
+
+    /// Stops the proxies after recording every decision already made.
+    pub fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.thread.join();
+    }
+}
+
+async fn serve(
+    policy: Arc<Policy>,
+    debug: bool,
+    seen: Seen,
+    command: String,
+    l: ProxyListeners,
+    mut stop: tokio::sync::oneshot::Receiver<()>,
+) {
+    let init_pid = l.init_pid;
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<srt_proxy::NetEvent>(1024);
+    let mut cfg = srt_proxy::ProxyConfig::new(policy);
+    cfg.events = Some(tx);
+    cfg.debug = debug;
+    cfg.client_pid = Some(srt_proxy::ClientPid(Arc::new(move |c| pid_of_client(init_pid, c))));
+    let cfg = Arc::new(cfg);
+    let external = [cfg.policy.http_proxy_port, cfg.policy.socks_proxy_port];
+    for ((listener, http), external) in [(l.http, true), (l.socks, false)].into_iter().zip(external) {
+        if listener.set_nonblocking(true).is_err() {
+            continue;
+        }
+        let Ok(listener) = tokio::net::TcpListener::from_std(listener) else { continue };
+        let cfg = cfg.clone();
+        tokio::spawn(async move {
+            let _ = match (external, http) {
+                (Some(port), _) => relay_to_external(listener, port).await,
+                (None, true) => srt_proxy::serve_http(listener, cfg).await,
+                (None, false) => srt_proxy::serve_socks5(listener, cfg).await,
+            };
+        });
+    }
+    let record = |ev: srt_proxy::NetEvent| {
+        if let NetDecision::Deny { reason, .. } = &ev.decision {
+            let v = Violation::deny("network", "connect", ev.target(), reason.clone(), ev.pid, &command);
+            seen.lock().unwrap_or_else(|e| e.into_inner()).push(v);
+        }
+        if debug {
+            let verdict = match &ev.decision {
+                NetDecision::Allow { rule } => format!("allow ({rule})"),
+                NetDecision::Deny { reason, .. } => format!("deny: {reason}"),
+            };
+            let addr = ev.address.map(|a| format!(" ({a})")).unwrap_or_default();
+            eprintln!("srt: network {}{addr} via {}: {verdict}", ev.target(), ev.via);
+        }
+    };
+    loop {
+        tokio::select! {
+            ev = rx.recv() => match ev {
+                Some(ev) => record(ev),
+                None => break,
+            },
+            _ = &mut stop => break,
+        }
+    }
+    // Decisions already made when the program ended are still reported.
+    while let Ok(ev) = rx.try_recv() {
+        record(ev);
+    }
+}
+
+/// `httpProxyPort` / `socksProxyPort`: the user's own proxy on the host's
+/// loopback decides; srt only carries the bytes there from inside the
+/// sandbox's network namespace.
+async fn relay_to_external(listener: tokio::net::TcpListener, port: u16) -> std::io::Result<()> {
+    loop {
+        let (mut inside, _) = listener.accept().await?;
+        tokio::spawn(async move {
+            if let Ok(mut outside) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
+                let _ = tokio::io::copy_bidirectional(&mut inside, &mut outside).await;
+            }
+        });
+    }
+}

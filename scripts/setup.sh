@@ -7,9 +7,11 @@ set -euo pipefail
 TEST_USER="${SRT_TEST_USER:-srt-test}"
 
 need=()
-for tool in python3:python3 curl:curl bwrap:bubblewrap runuser:util-linux setpriv:util-linux; do
+for tool in python3:python3 curl:curl bwrap:bubblewrap runuser:util-linux setpriv:util-linux git:git; do
     command -v "${tool%%:*}" >/dev/null 2>&1 || need+=("${tool##*:}")
 done
+# The MCP client tests create a venv with Debian's python3 (for every user).
+/usr/bin/python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need+=(python3-venv)
 
 if [ "$(id -u)" -ne 0 ]; then
     if [ "${#need[@]}" -gt 0 ]; then

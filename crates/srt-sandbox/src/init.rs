@@ -194,15 +194,25 @@ fn init0_body(spec: &SandboxSpec, mut status: Status, parent: i32) -> i32 {
         });
     }
 
+    // Held open by this process only: pid 1 sees it hang up if we die, which
+    // closes the gap before pid 1's own parent-death signal is armed.
+    let (alive_r, alive_w) = match nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC) {
+        Ok(p) => p,
+        Err(e) => return status.setup_error(format!("pipe: {e}"), None),
+    };
     // SAFETY: this process is single-threaded (freshly exec'd, no threads
     // started), so the child may do anything after fork.
     match unsafe { fork() } {
         Err(e) => status.setup_error(format!("fork: {e}"), None),
         Ok(ForkResult::Child) => {
-            let code = pid1(spec, &mut status);
+            drop(alive_w);
+            let code = pid1(spec, &mut status, alive_r);
             std::process::exit(code)
         }
         Ok(ForkResult::Parent { child }) => {
+            drop(alive_r);
+            // Kept for as long as this process lives.
+            std::mem::forget(alive_w);
             // Only pid 1 may hold the proxy socket: if it dies, srt must see EOF.
             if let Some(fd) = spec.proxy_fd {
                 let _ = nix::unistd::close(fd);
@@ -244,10 +254,21 @@ fn supervise_child(child: Pid, mask: &SigSet) -> i32 {
 }
 
 /// Pid 1 of the sandbox: build the file system, start the program, reap.
-fn pid1(spec: &SandboxSpec, status: &mut Status) -> i32 {
+fn pid1(spec: &SandboxSpec, status: &mut Status, parent_alive: std::os::fd::OwnedFd) -> i32 {
     if sys::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong).is_err() {
         return 125;
     }
+    // The parent may have died before the signal was armed: then its end of
+    // the pipe is closed and nobody would ever kill this namespace.
+    {
+        use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+        use std::os::fd::AsFd;
+        let mut fds = [PollFd::new(parent_alive.as_fd(), PollFlags::POLLIN)];
+        if poll(&mut fds, PollTimeout::ZERO).is_ok_and(|n| n > 0) {
+            return 125;
+        }
+    }
+    drop(parent_alive);
     let debug = spec.debug;
     let mut debug_lines = Vec::new();
     let notes = match mounts::apply(&spec.plan, &mut |m| {

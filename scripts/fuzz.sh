@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Runs every cargo-fuzz target of fuzz/ (the srt-policy parsers) for SECONDS
-# each (default 60). Seeds from fuzz/seeds/TARGET are copied into the corpus
+# Runs every cargo-fuzz target of fuzz/ (the srt-policy parsers: settings,
+# domain; the srt-proxy SOCKS5 and HTTP proxies over loopback: proxy) for
+# SECONDS each (default 60). Seeds from fuzz/seeds/TARGET are copied into the corpus
 # fuzz/corpus/TARGET first; crashes land in fuzz/artifacts/TARGET and the
 # libFuzzer log of each run in fuzz/artifacts/logs/TARGET.log.
 #
 # Usage: scripts/fuzz.sh [SECONDS]
-#   FUZZ_TARGETS="domain"   only these targets (default: all of `cargo fuzz list`)
+#   FUZZ_TARGETS="domain"   only these targets (default: all of `cargo fuzz list`,
+#                           i.e. settings, domain and proxy)
 #   FUZZ_SANITIZER=none     skip AddressSanitizer (default: address, falling
 #                           back to none if the ASan build fails)
 #   FUZZ_TOLERATE_ESCAPED_NEWLINES=1

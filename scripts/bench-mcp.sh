@@ -78,8 +78,9 @@ chmod 755 "$stage"
 cp "$mcp_bin" "$stage/srt-mcp"
 cp "$srt_bin" "$stage/srt"
 cp "$repo/scripts/bench/mcp_bench.py" "$stage/mcp_bench.py"
+cp "$repo/scripts/bench/stats.py" "$stage/stats.py"
 chmod 755 "$stage/srt-mcp" "$stage/srt"
-chmod 644 "$stage/mcp_bench.py"
+chmod 644 "$stage/mcp_bench.py" "$stage/stats.py"
 
 # Run as the user of the pass: creates that user's venv when missing, then
 # runs the benchmark with it.

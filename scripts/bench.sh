@@ -68,7 +68,8 @@ trap 'rm -rf "$stage"' EXIT
 chmod 755 "$stage"
 cp "$bin" "$stage/srt"
 cp "$repo/scripts/bench/bench.py" "$stage/bench.py"
-chmod 755 "$stage/srt" "$stage/bench.py"
+cp "$repo/scripts/bench/stats.py" "$stage/stats.py"
+chmod 755 "$stage/srt" "$stage/bench.py" "$stage/stats.py"
 mkdir -p "$stage/me/home" "$stage/me/work"
 
 echo "== machine"

@@ -31,6 +31,9 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from stats import pct, run_once  # noqa: E402 (next to this file)
+
 BWRAP_ARGS = ["--unshare-all", "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev"]
 INIT_ARG = "__srt-sandbox-init"
 MIB = 1024 * 1024
@@ -66,23 +69,6 @@ def check_runs(name, argv):
         die(f"{name}: `{' '.join(argv)}` exited {r.returncode}:\n{r.stderr.strip()}")
 
 
-def run_once(argv, file_actions, env):
-    """Wall time of one run in ns, and its wait status."""
-    t0 = time.perf_counter_ns()
-    pid = os.posix_spawn(argv[0], argv, env, file_actions=file_actions)
-    _, status = os.waitpid(pid, 0)
-    t1 = time.perf_counter_ns()
-    return t1 - t0, status
-
-
-def pct(sorted_ms, p):
-    """Percentile p (0-100) by linear interpolation between closest ranks."""
-    if len(sorted_ms) == 1:
-        return sorted_ms[0]
-    k = (len(sorted_ms) - 1) * p / 100
-    lo = int(k)
-    hi = min(lo + 1, len(sorted_ms) - 1)
-    return sorted_ms[lo] + (sorted_ms[hi] - sorted_ms[lo]) * (k - lo)
 
 
 def timing(args):
@@ -167,13 +153,22 @@ def children_of(pid):
     return kids
 
 
-def is_init(pid):
+def cmdline(pid):
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
-            argv = f.read().split(b"\0")
+            return f.read()
     except OSError:
+        return None
+
+
+def is_init(pid, supervisor):
+    """A sandbox init: either srt re-executed with the init argument, or (the
+    command line forks without exec) a copy with the supervisor's argv."""
+    argv = cmdline(pid)
+    if argv is None:
         return False
-    return len(argv) > 1 and argv[1] == INIT_ARG.encode()
+    parts = argv.split(b"\0")
+    return (len(parts) > 1 and parts[1] == INIT_ARG.encode()) or argv == cmdline(supervisor)
 
 
 def sample_tree(argv, sleep_s):
@@ -194,9 +189,9 @@ def sample_tree(argv, sleep_s):
             break
         peak["srt supervisor"] = max(peak["srt supervisor"], st["VmHWM"])
         if init0 is None:
-            init0 = next((k for k in children_of(p.pid) if is_init(k)), None)
+            init0 = next((k for k in children_of(p.pid) if is_init(k, p.pid)), None)
         if init0 is not None and pid1 is None:
-            pid1 = next((k for k in children_of(init0) if is_init(k)), None)
+            pid1 = next((k for k in children_of(init0) if is_init(k, p.pid)), None)
         for role, pid in (("sandbox init (outer)", init0), ("sandbox init (pid 1)", pid1)):
             if pid is not None:
                 s = read_status(pid)

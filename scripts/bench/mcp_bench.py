@@ -53,6 +53,9 @@ import anyio
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from stats import summary  # noqa: E402 (next to this file)
+
 TICK = os.sysconf("SC_CLK_TCK")
 NCPU = os.cpu_count() or 1
 PROTOCOL = "2025-11-25"
@@ -67,19 +70,6 @@ def die(msg):
 # statistics and formatting
 
 
-def pct(s, p):
-    """Percentile p (0-100) of sorted s, linear interpolation between closest ranks."""
-    if len(s) == 1:
-        return s[0]
-    k = (len(s) - 1) * p / 100
-    lo = int(k)
-    hi = min(lo + 1, len(s) - 1)
-    return s[lo] + (s[hi] - s[lo]) * (k - lo)
-
-
-def summary(xs):
-    s = sorted(xs)
-    return dict(n=len(s), median=statistics.median(s), p10=pct(s, 10), p90=pct(s, 90), min=s[0], max=s[-1])
 
 
 def ms(x):

@@ -35,6 +35,9 @@ import tempfile
 import threading
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from stats import run_once, summary  # noqa: E402 (next to this file)
+
 MIB = 1024 * 1024
 GIB = 1024 * MIB
 
@@ -44,19 +47,6 @@ def die(msg):
     sys.exit(1)
 
 
-def pct(s, p):
-    """Percentile p (0-100) of sorted list s, linear interpolation between closest ranks."""
-    if len(s) == 1:
-        return s[0]
-    k = (len(s) - 1) * p / 100
-    lo = int(k)
-    hi = min(lo + 1, len(s) - 1)
-    return s[lo] + (s[hi] - s[lo]) * (k - lo)
-
-
-def summary(xs):
-    s = sorted(xs)
-    return dict(median=statistics.median(s), p10=pct(s, 10), p90=pct(s, 90), min=s[0], max=s[-1])
 
 
 # --------------------------------------------------------------------------
@@ -101,12 +91,6 @@ def check_runs(name, argv):
 # --------------------------------------------------------------------------
 # start-up
 
-
-def run_once(argv, fa, env):
-    t0 = time.perf_counter_ns()
-    pid = os.posix_spawn(argv[0], argv, env, file_actions=fa)
-    _, status = os.waitpid(pid, 0)
-    return time.perf_counter_ns() - t0, status
 
 
 def startup(t, net, nonet, runs, warmup):

@@ -229,6 +229,28 @@ fn main() -> ExitCode {
         p.stop();
     }
     let mut events = std::mem::take(&mut *seen.lock().unwrap_or_else(|e| e.into_inner()));
+    // Missing protected paths cannot be blocked yet (no mount can cover a
+    // path that does not exist without creating it on the host); at least
+    // every one the program created is reported.
+    for op in &spec.plan.ops {
+        if let srt_policy::MountOp::BlockCreate { path } = op
+            && std::fs::symlink_metadata(path).is_ok()
+        {
+            events.push(Violation {
+                decision: "allow".into(),
+                ..Violation::deny(
+                    "filesystem",
+                    "create",
+                    path.display().to_string(),
+                    "a write-protected path that did not exist was created during the run (srt cannot block \
+                     this yet); review it before anything on the host uses it"
+                        .into(),
+                    None,
+                    &command_line,
+                )
+            });
+        }
+    }
     if let Ok(outcome) = &result {
         let limit = |operation: &str, target: String, reason: &str| {
             Violation::deny("limit", operation, target, reason.to_string(), None, &command_line)

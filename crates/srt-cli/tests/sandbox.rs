@@ -868,3 +868,15 @@ fn max_file_size_caps_every_write() {
     assert!(text.contains("cannot-raise"), "{text}");
     assert_eq!(std::fs::metadata(env.p("work/big")).unwrap().len(), 64 * 1024);
 }
+
+#[test]
+fn creating_a_missing_protected_path_is_reported() {
+    // Known gap: a protected name that does not exist yet can be created.
+    // It must at least be reported, never pass silently.
+    let env = Env::new();
+    let o = env.sh(WORKSPACE, "echo '{}' > .mcp.json; echo fine > ok.txt");
+    assert!(o.status.success(), "{}", err(&o));
+    let e = err(&o);
+    assert!(e.contains("<sandbox_violations>") && e.contains("filesystem create") && e.contains(".mcp.json"), "{e}");
+    assert!(!e.contains("ok.txt"), "{e}");
+}

@@ -784,9 +784,19 @@ fn external_proxy_ports_are_relayed_to() {
     assert_eq!(out(&o), "from the external proxy", "{}", err(&o));
 }
 
+/// A child process killed when dropped, also when a test panics.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Serves `dir` over HTTP on the host's loopback with Python's static file
-/// server; returns the child (killed on drop by the caller) and its port.
-fn host_static_server(dir: &Path) -> (std::process::Child, u16) {
+/// server; returns the child (killed on drop) and its port.
+fn host_static_server(dir: &Path) -> (KillOnDrop, u16) {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let child = Command::new(python())
         .args(["-m", "http.server", &port.to_string(), "--bind", "127.0.0.1"])
@@ -799,7 +809,7 @@ fn host_static_server(dir: &Path) -> (std::process::Child, u16) {
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
-    (child, port)
+    (KillOnDrop(child), port)
 }
 
 #[test]
@@ -821,7 +831,7 @@ fn git_clone_and_node_through_the_proxy() {
     git(&["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "one"], &src);
     git(&["push", "-q", srv.join("repo.git").to_str().unwrap(), "HEAD:refs/heads/main"], &src);
     git(&["update-server-info"], &srv.join("repo.git"));
-    let (mut server, port) = host_static_server(&srv);
+    let (_server, port) = host_static_server(&srv);
     let settings =
         format!(r#"{{"network": {{"allowedDomains": ["127.0.0.1:{port}"]}}, "filesystem": {{"allowWrite": ["."]}}}}"#);
     // NO_PROXY lists loopback (to reach servers inside the sandbox), so the
@@ -844,8 +854,6 @@ fn git_clone_and_node_through_the_proxy() {
         let o = env.cmd(&settings, &["--", "node", "-e", &js]).output().unwrap();
         assert!(out(&o).trim().starts_with("200 ref: refs/heads/"), "{}{}", out(&o), err(&o));
     }
-    server.kill().unwrap();
-    server.wait().unwrap();
 }
 
 #[test]

@@ -142,9 +142,10 @@ fn main() -> ExitCode {
     if args.debug {
         eprintln!("srt: settings from {}", describe_source(&source));
     }
-    if let Some(flag) = unsupported_limit(&policy) {
+    if let Some(limit) = srt_sandbox::unenforced_limit(&policy.limits) {
+        let flag = format!("{} / {}", limit.flag, limit.key);
         return fail(format!(
-            "{flag} is not enforced by this build yet (only the wall-clock limit is), and srt does not run \
+            "{flag} is not enforced by this build yet (the wall-clock and file-size limits are), and srt does not run \
              with a limit it cannot apply. Remove it from the command line and from \"limits\" in the settings."
         ));
     }
@@ -156,13 +157,6 @@ fn main() -> ExitCode {
         None => args.program.clone(),
     };
     let plan = policy.mount_plan(&RealFs);
-    if plan.truncated {
-        return fail(
-            "the mount plan is incomplete: walking the host tree for glob entries and protected files stopped \
-             after 50000 entries, so some paths the settings name would not be covered. Narrow the glob entries \
-             (a `**` under a large directory) or the writable roots, and run again.",
-        );
-    }
     if args.debug {
         for note in &plan.notes {
             eprintln!("srt: plan note: {note}");
@@ -307,18 +301,6 @@ fn main() -> ExitCode {
 /// SIGXFSZ, the signal of a write past RLIMIT_FSIZE.
 fn libc_sigxfsz() -> i32 {
     Signal::SIGXFSZ as i32
-}
-
-/// Limits this build cannot enforce yet, if any was asked for.
-fn unsupported_limit(policy: &Policy) -> Option<&'static str> {
-    let l = &policy.limits;
-    [
-        (l.cpu_time_seconds.is_some(), "--cpu-time / limits.cpuTimeSeconds"),
-        (l.memory_bytes.is_some(), "--memory / limits.memoryBytes"),
-        (l.max_processes.is_some(), "--max-processes / limits.maxProcesses"),
-    ]
-    .into_iter()
-    .find_map(|(set, name)| set.then_some(name))
 }
 
 fn describe_source(s: &SettingsSource) -> String {

@@ -190,8 +190,8 @@ pub fn execute(req: &ExecRequest, policy: &Policy) -> Result<ExecutionResult, Ex
 
 /// [`execute`], steered through `control` (cancel, output so far).
 pub fn execute_with(req: &ExecRequest, policy: &Policy, control: &Control) -> Result<ExecutionResult, ExecError> {
-    if let Some(limit) = unsupported_limit(policy) {
-        return Err(ExecError::UnsupportedLimit(limit));
+    if let Some(limit) = srt_sandbox::unenforced_limit(&policy.limits) {
+        return Err(ExecError::UnsupportedLimit(limit.key));
     }
     let interp = interpreter_with(req.language, &policy.settings.mcp.interpreters)?;
     let workspace = Workspace::create().map_err(ExecError::Workspace)?;
@@ -200,13 +200,6 @@ pub fn execute_with(req: &ExecRequest, policy: &Policy, control: &Control) -> Re
     let effective = Arc::new(effective_policy(policy, workspace.path(), &req.grants, &host_context())?);
 
     let plan = effective.mount_plan(&RealFs);
-    if plan.truncated {
-        return Err(ExecError::Sandbox {
-            message: "the mount plan is incomplete (the walk for glob entries and protected files stopped early)"
-                .into(),
-            hint: Some("narrow the glob entries or writable roots of the settings".into()),
-        });
-    }
     let mut argv = interp.command.clone();
     argv.push(req.language.file_name().to_string());
     let command_line = {
@@ -416,16 +409,4 @@ pub(crate) fn effective_policy(
     // Limits may have been adjusted after loading (command-line flags).
     p.limits = base.limits.clone();
     Ok(p)
-}
-
-/// Limits this build cannot enforce yet, if any was asked for.
-fn unsupported_limit(policy: &Policy) -> Option<&'static str> {
-    let l = &policy.limits;
-    [
-        (l.cpu_time_seconds.is_some(), "limits.cpuTimeSeconds"),
-        (l.memory_bytes.is_some(), "limits.memoryBytes"),
-        (l.max_processes.is_some(), "limits.maxProcesses"),
-    ]
-    .into_iter()
-    .find_map(|(set, name)| set.then_some(name))
 }

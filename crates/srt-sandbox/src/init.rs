@@ -388,8 +388,7 @@ fn start_program(spec: &SandboxSpec, status: &mut Status, weaker: Option<&Weaker
 fn weaker_landlock_options(w: &WeakerSpec) -> landlock::LandlockOptions {
     // Not tty, ptmx or pts: without a private devpts those are the user's
     // other terminals. The program keeps the descriptors it was given.
-    let writable_files =
-        ["null", "zero", "full", "random", "urandom"].iter().map(|n| Path::new("/dev").join(n)).collect();
+    let writable_files = mounts::DEV_NODES.iter().filter(|n| **n != "tty").map(|n| Path::new("/dev").join(n)).collect();
     landlock::LandlockOptions {
         writable: w.writable.clone(),
         writable_files,
@@ -456,10 +455,8 @@ fn kill_children() {
 fn landlock_options(plan: &srt_policy::MountPlan) -> landlock::LandlockOptions {
     use srt_policy::{FileKind, MountOp};
     let mut writable = vec![PathBuf::from("/dev/shm"), PathBuf::from("/dev/pts")];
-    let mut writable_files: Vec<PathBuf> = ["null", "zero", "full", "tty", "random", "urandom", "ptmx"]
-        .iter()
-        .map(|n| Path::new("/dev").join(n))
-        .collect();
+    let mut writable_files: Vec<PathBuf> =
+        mounts::DEV_NODES.iter().chain(&["ptmx"]).map(|n| Path::new("/dev").join(n)).collect();
     for op in &plan.ops {
         match op {
             MountOp::Tmpfs { path } => writable.push(path.clone()),

@@ -21,4 +21,4 @@ pub use init::{INIT_ARG, run_init_if_requested};
 pub use mounts::MountError;
 pub use netplumb::ProxyListeners;
 pub use spec::{Report, SandboxSpec};
-pub use supervisor::{Ending, Outcome, RunOptions, SandboxError, Usage, run};
+pub use supervisor::{Ending, Outcome, RunOptions, SandboxError, UnenforcedLimit, Usage, run, unenforced_limit};

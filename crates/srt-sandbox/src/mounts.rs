@@ -44,7 +44,7 @@ const OLDROOT: &str = "/oldroot";
 const EMPTY_FILE: &str = "/empty";
 
 /// Device nodes bound from the host into the minimal /dev.
-const DEV_NODES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"];
+pub(crate) const DEV_NODES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"];
 
 /// procfs entries that must not be writable even by a uid that owns them
 /// (a root caller's uid 0 owns /proc/sysrq-trigger, whose writes are not

@@ -120,6 +120,16 @@ fn clear_cloexec(fd: RawFd) -> nix::Result<()> {
 
 /// Runs `spec` in a new sandbox and waits for it.
 pub fn run(spec: &SandboxSpec, mut opts: RunOptions<'_>) -> Result<Outcome, SandboxError> {
+    if spec.plan.truncated {
+        return Err(SandboxError::Setup {
+            message: "the mount plan is incomplete: walking the host tree for glob entries and protected files \
+                      stopped after 50000 entries, so some paths the settings name would not be covered"
+                .into(),
+            hint: Some(
+                "narrow the glob entries (a `**` under a large directory) or the writable roots, and run again".into(),
+            ),
+        });
+    }
     let start = Instant::now();
     let (status_r, status_w) = pipe2(OFlag::O_CLOEXEC)?;
     let proxy_pair = match opts.on_listeners {
@@ -182,6 +192,28 @@ pub fn run(spec: &SandboxSpec, mut opts: RunOptions<'_>) -> Result<Outcome, Sand
     outcome.duration = start.elapsed();
     outcome.usage = usage;
     Ok(outcome)
+}
+
+/// A limit of the settings this sandbox cannot enforce yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnenforcedLimit {
+    /// The command-line flag (`--memory`).
+    pub flag: &'static str,
+    /// The settings key (`limits.memoryBytes`).
+    pub key: &'static str,
+}
+
+/// The first limit of `limits` that is asked for but not enforced (they
+/// need a delegated cgroup); callers refuse to run rather than run without it.
+/// Wall time and file size are enforced.
+pub fn unenforced_limit(limits: &srt_policy::Limits) -> Option<UnenforcedLimit> {
+    [
+        (limits.cpu_time_seconds.is_some(), "--cpu-time", "limits.cpuTimeSeconds"),
+        (limits.memory_bytes.is_some(), "--memory", "limits.memoryBytes"),
+        (limits.max_processes.is_some(), "--max-processes", "limits.maxProcesses"),
+    ]
+    .into_iter()
+    .find_map(|(set, flag, key)| set.then_some(UnenforcedLimit { flag, key }))
 }
 
 /// Reaps the init with wait4(2), which also gives the resource usage of the

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
-use srt_monitor::{ProxyThread, Seen, Violation};
+use srt_monitor::{ProxyThread, Seen};
 use srt_sandbox::{Ending, ProxyListeners, RunOptions, SandboxSpec};
 
 use clap::Parser;
@@ -223,45 +223,8 @@ fn main() -> ExitCode {
         p.stop();
     }
     let mut events = std::mem::take(&mut *seen.lock().unwrap_or_else(|e| e.into_inner()));
-    // Missing protected paths cannot be blocked yet (no mount can cover a
-    // path that does not exist without creating it on the host); at least
-    // every one the program created is reported.
-    for op in &spec.plan.ops {
-        if let srt_policy::MountOp::BlockCreate { path } = op
-            && std::fs::symlink_metadata(path).is_ok()
-        {
-            events.push(Violation {
-                decision: "allow".into(),
-                ..Violation::deny(
-                    "filesystem",
-                    "create",
-                    path.display().to_string(),
-                    "a write-protected path that did not exist was created during the run (srt cannot block \
-                     this yet); review it before anything on the host uses it"
-                        .into(),
-                    None,
-                    &command_line,
-                )
-            });
-        }
-    }
     if let Ok(outcome) = &result {
-        let limit = |operation: &str, target: String, reason: &str| {
-            Violation::deny("limit", operation, target, reason.to_string(), None, &command_line)
-        };
-        match outcome.ending {
-            Ending::TimedOut => events.push(limit(
-                "wall-time",
-                format!("{}s", wall_time.map_or(0.0, |d| d.as_secs_f64())),
-                "wall-clock limit reached; the program and everything it started were killed",
-            )),
-            Ending::Signaled(s) if s == libc_sigxfsz() => events.push(limit(
-                "file-size",
-                format!("{} bytes", spec.max_file_size.unwrap_or(0)),
-                "a write went past the file-size limit",
-            )),
-            _ => {}
-        }
+        events.extend(srt_monitor::after_run(&spec, outcome, wall_time, &command_line));
     }
     if !events.is_empty() {
         if let Some(path) = &args.violations
@@ -296,11 +259,6 @@ fn main() -> ExitCode {
             ExitCode::from(outcome.ending.exit_code().clamp(0, 255) as u8)
         }
     }
-}
-
-/// SIGXFSZ, the signal of a write past RLIMIT_FSIZE.
-fn libc_sigxfsz() -> i32 {
-    Signal::SIGXFSZ as i32
 }
 
 fn describe_source(s: &SettingsSource) -> String {

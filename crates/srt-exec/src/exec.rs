@@ -25,7 +25,7 @@ pub const DEFAULT_MAX_OUTPUT_BYTES: u64 = 1 << 20;
 /// The signal that asks a run to end: forwarded by the supervisor to the
 /// sandbox init, which takes it as its terminate request and kills the
 /// whole tree (srt-sandbox's `TERMINATE`).
-const CANCEL_SIGNAL: Signal = Signal::SIGUSR2;
+const CANCEL_SIGNAL: Signal = srt_sandbox::TERMINATE;
 
 /// What to run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,8 +86,8 @@ pub enum ExecError {
     #[error("the policy of this run is invalid: {0}")]
     Policy(#[from] SettingsError),
     #[error(
-        "{0} is not enforced by this build yet (only the wall-clock limit is), and srt does not run with a \
-         limit it cannot apply; remove it from \"limits\" in the settings"
+        "{0} is not enforced by this build yet (the wall-clock and file-size limits are), and srt does not \
+         run with a limit it cannot apply; remove it from \"limits\" in the settings"
     )]
     UnsupportedLimit(&'static str),
     #[error("cannot start the sandbox: {message}{}", hint.as_ref().map(|h| format!(" ({h})")).unwrap_or_default())]

@@ -32,11 +32,12 @@
 //! lives as long as the run, because the init dies with the thread that
 //! started it.
 //!
-//! Limitations: only the wall-clock limit and the output caps are enforced
-//! (a policy with CPU, memory, process or file-size limits is refused rather
+//! Limitations: the wall-clock and file-size limits and the output caps are
+//! enforced (a policy with CPU, memory or process limits is refused rather
 //! than run without them); violations are the network denials of the proxy
-//! (filesystem and system-call denials reach the program as errors only);
-//! the program inherits the caller's environment (plus the proxy variables).
+//! and the limits that ended a run (filesystem and system-call denials reach
+//! the program as errors only); the program starts from a clean environment
+//! (PATH, HOME, locale, plus the proxy variables), not the caller's.
 //!
 //! Tests: `tests/exec.rs` runs real interpreters in real sandboxes (capture,
 //! truncation, timeout, stdin, workspace removal, cancellation, violations).

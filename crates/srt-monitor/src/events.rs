@@ -47,6 +47,56 @@ impl Violation {
     }
 }
 
+/// What the end of a run reveals: a limit that ended it (wall time, file
+/// size), and every missing write-protected path of the plan that now exists
+/// (their creation cannot be blocked yet, so it is at least reported, with
+/// decision `allow`).
+pub fn after_run(
+    spec: &srt_sandbox::SandboxSpec,
+    outcome: &srt_sandbox::Outcome,
+    wall_time: Option<std::time::Duration>,
+    command: &str,
+) -> Vec<Violation> {
+    let mut out = Vec::new();
+    for op in &spec.plan.ops {
+        if let srt_policy::MountOp::BlockCreate { path } = op
+            && std::fs::symlink_metadata(path).is_ok()
+        {
+            out.push(Violation {
+                decision: "allow".into(),
+                ..Violation::deny(
+                    "filesystem",
+                    "create",
+                    path.display().to_string(),
+                    "a write-protected path that did not exist was created during the run (srt cannot block \
+                     this yet); review it before anything on the host uses it"
+                        .into(),
+                    None,
+                    command,
+                )
+            });
+        }
+    }
+    let limit = |operation: &str, target: String, reason: &str| {
+        Violation::deny("limit", operation, target, reason.to_string(), None, command)
+    };
+    match outcome.ending {
+        srt_sandbox::Ending::TimedOut => out.push(limit(
+            "wall-time",
+            format!("{}s", wall_time.map_or(0.0, |d| d.as_secs_f64())),
+            "wall-clock limit reached; the program and everything it started were killed",
+        )),
+        // SIGXFSZ: a write past RLIMIT_FSIZE.
+        srt_sandbox::Ending::Signaled(25) => out.push(limit(
+            "file-size",
+            format!("{} bytes", spec.max_file_size.unwrap_or(0)),
+            "a write went past the file-size limit",
+        )),
+        _ => {}
+    }
+    out
+}
+
 /// Appends events to `path` as JSON lines (created if missing).
 pub fn append_jsonl(path: &Path, events: &[Violation]) -> std::io::Result<()> {
     let mut text = String::new();

@@ -19,7 +19,7 @@ use crate::paths::{FileKind, FsView, PathRule};
 const SYNTHESIZED: [&str; 2] = ["/proc", "/dev"];
 
 /// Limits on how much of the host tree plan building may walk.
-const MAX_WALK_ENTRIES: usize = 50_000;
+pub const MAX_WALK_ENTRIES: usize = 50_000;
 
 /// One mount operation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

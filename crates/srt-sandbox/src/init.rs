@@ -38,7 +38,7 @@ pub const INIT_ARG: &str = "__srt-sandbox-init";
 
 /// Sent by the supervisor when the wall-clock limit ends the run: kill the
 /// program and everything it started, then exit.
-pub(crate) const TERMINATE: Signal = Signal::SIGUSR2;
+pub const TERMINATE: Signal = Signal::SIGUSR2;
 
 /// Signals forwarded from the supervisor down to the program.
 pub(crate) const FORWARDED: [Signal; 4] = [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP, Signal::SIGQUIT];

@@ -17,7 +17,7 @@ mod supervisor;
 mod sys;
 pub mod weaker;
 
-pub use init::{INIT_ARG, run_init_if_requested};
+pub use init::{INIT_ARG, TERMINATE, run_init_if_requested};
 pub use mounts::MountError;
 pub use netplumb::ProxyListeners;
 pub use spec::{Report, SandboxSpec};

@@ -185,6 +185,9 @@ fn apply_op(op: &MountOp, t: &mut Tracker, notes: &mut Vec<String>) -> Result<()
                 let target = dst.join(node);
                 fs::write(&target, b"").map_err(err("create", &target))?;
                 bind(&inside(OLDROOT, &Path::new("/dev").join(node)), &target, false)?;
+                // nosuid and noexec like every other mount (not nodev: these are devices).
+                mount_setattr(&target, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC, false)
+                    .map_err(err("set device mount attributes", &target))?;
             }
             let pts = dst.join("pts");
             fs::create_dir(&pts).map_err(err("mkdir", &pts))?;

@@ -122,9 +122,11 @@ fn clear_cloexec(fd: RawFd) -> nix::Result<()> {
 pub fn run(spec: &SandboxSpec, mut opts: RunOptions<'_>) -> Result<Outcome, SandboxError> {
     if spec.plan.truncated {
         return Err(SandboxError::Setup {
-            message: "the mount plan is incomplete: walking the host tree for glob entries and protected files \
-                      stopped after 50000 entries, so some paths the settings name would not be covered"
-                .into(),
+            message: format!(
+                "the mount plan is incomplete: walking the host tree for glob entries and protected files stopped \
+                 after {} entries, so some paths the settings name would not be covered",
+                srt_policy::plan::MAX_WALK_ENTRIES
+            ),
             hint: Some(
                 "narrow the glob entries (a `**` under a large directory) or the writable roots, and run again".into(),
             ),

@@ -12,6 +12,10 @@
 #   3. throughput: 1 GiB from a host-loopback HTTP server through each
 #      sandbox's HTTP proxy, curl inside the sandbox, absolute-URI forwarding
 #      and CONNECT (curl -p), plus direct curl without a sandbox
+#   4. request rate: N small GETs (http.client) through each sandbox's HTTP
+#      proxy, absolute-URI and CONNECT, one kept-alive connection and a new
+#      connection per request, against the same GETs direct
+#      (scripts/bench/request_rate.py; also runs on its own with --srt PATH)
 #
 # Idempotent set-up: installs the Debian packages the npm runtime needs
 # (bubblewrap, socat, ripgrep; plus curl and GNU time) when missing (as root),
@@ -24,9 +28,11 @@
 #   NPM_SRT_UPDATE=1       re-run `npm install` even if the package is there
 #   TP_RUNS=N              1 GiB transfers per throughput variant (default 5)
 #   MEM_REPS=N             memory runs per variant (default 3)
+#   REQ_N=N                GETs per request-rate run (default 2000)
+#   REQ_ROUNDS=N           request-rate runs per variant (default 5)
 #
 # Scratch files go under /var/tmp (srt gives the program a private /tmp).
-# Runtime: about 2-3 minutes on a 2-core VM.
+# Runtime: about 4-5 minutes on a 2-core VM.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo="$PWD"
@@ -103,6 +109,12 @@ status=0
 (cd "$stage/work" && env HOME="$stage/home" python3 "$repo/scripts/bench/vs_npm.py" bench \
     --ours "$stage/srt" --npm-cli "$npm_cli" --stage "$stage" \
     --runs "$runs" --mem-reps "$mem_reps" --tp-runs "$tp_runs") || status=1
+
+echo
+echo "== request rate: small GETs from inside each sandbox through its HTTP proxy vs direct"
+(cd "$stage/work" && env HOME="$stage/home" python3 "$repo/scripts/bench/request_rate.py" \
+    --srt "$stage/srt" --npm-cli "$npm_cli" --stage "$stage" \
+    --requests "${REQ_N:-2000}" --rounds "${REQ_ROUNDS:-5}") || status=1
 
 echo
 echo "== end"

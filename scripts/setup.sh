@@ -7,11 +7,18 @@ set -euo pipefail
 TEST_USER="${SRT_TEST_USER:-srt-test}"
 
 need=()
-for tool in python3:python3 curl:curl bwrap:bubblewrap runuser:util-linux setpriv:util-linux unshare:util-linux mount:mount ps:procps git:git; do
+for tool in python3:python3 curl:curl bwrap:bubblewrap runuser:util-linux setpriv:util-linux unshare:util-linux mount:mount ps:procps git:git openssl:openssl; do
     command -v "${tool%%:*}" >/dev/null 2>&1 || need+=("${tool##*:}")
 done
 # The MCP client tests create a venv with Debian's python3 (for every user).
 /usr/bin/python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need+=(python3-venv)
+# The network tests (crates/srt-cli/tests/network.rs) run requests and pip
+# inside the sandbox with Debian's python3.
+/usr/bin/python3 -c 'import requests' >/dev/null 2>&1 || need+=(python3-requests)
+/usr/bin/python3 -m pip --version >/dev/null 2>&1 || need+=(python3-pip)
+# `ip netns` for the test hosts of the network tests (root only; /usr/sbin is
+# not on every user's PATH).
+command -v ip >/dev/null 2>&1 || [ -x /usr/sbin/ip ] || [ -x /sbin/ip ] || need+=(iproute2)
 
 if [ "$(id -u)" -ne 0 ]; then
     if [ "${#need[@]}" -gt 0 ]; then

@@ -27,7 +27,6 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -37,6 +36,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from stats import run_once, summary  # noqa: E402 (next to this file)
+import loopback  # noqa: E402 (next to this file)
 
 MIB = 1024 * 1024
 GIB = 1024 * MIB
@@ -323,14 +323,7 @@ def serve(args):
         finally:
             c.close()
 
-    s = socket.socket()
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind(("127.0.0.1", 0))
-    s.listen(64)
-    print(s.getsockname()[1], flush=True)
-    while True:
-        c, _ = s.accept()
-        threading.Thread(target=handle, args=(c,), daemon=True).start()
+    loopback.serve_forever(handle, 64)
 
 
 def throughput(t, runs, size):

@@ -164,19 +164,11 @@ fn main() -> ExitCode {
     }
     let weaker = policy.enable_weaker_nested_sandbox.then(|| srt_sandbox::weaker::grants(&plan, &RealFs));
     let spec = SandboxSpec {
-        argv,
-        cwd: ctx.cwd.clone(),
-        env: Vec::new(),
-        plan,
-        allow_unix_sockets: policy.unix_sockets.allow_all,
         debug: args.debug,
-        uid: nix::unistd::getuid().as_raw(),
-        gid: nix::unistd::getgid().as_raw(),
         weaker,
-        proxy_fd: None,
-        max_file_size: policy.limits.max_file_size_bytes,
         // As srt does: the program inherits the environment.
         clear_env: false,
+        ..SandboxSpec::new(&policy, argv, ctx.cwd.clone(), plan)
     };
     // Terminal signals are forwarded to the program once, by us.
     let mut mask = SigSet::empty();

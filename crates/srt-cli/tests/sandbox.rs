@@ -11,13 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-fn srt_bin() -> PathBuf {
-    std::env::var_os("SRT_BIN").map_or_else(|| env!("CARGO_BIN_EXE_srt").into(), Into::into)
-}
-
-fn python() -> &'static str {
-    if Path::new("/usr/bin/python3").exists() { "/usr/bin/python3" } else { "python3" }
-}
+mod common;
+use common::*;
 
 struct Env {
     dir: tempfile::TempDir,
@@ -25,12 +20,7 @@ struct Env {
 
 impl Env {
     fn new() -> Env {
-        let base = match std::env::var_os("SRT_TEST_TMP") {
-            Some(b) => PathBuf::from(b),
-            None => PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".srt-test-tmp"),
-        };
-        std::fs::create_dir_all(&base).unwrap();
-        let dir = tempfile::tempdir_in(&base).unwrap();
+        let dir = tempfile::tempdir_in(test_base()).unwrap();
         for d in ["home/.ssh", "work"] {
             std::fs::create_dir_all(dir.path().join(d)).unwrap();
         }
@@ -61,14 +51,6 @@ impl Env {
     fn py(&self, settings: &str, code: &str) -> Output {
         self.cmd(settings, &["--", python(), "-c", code]).output().unwrap()
     }
-}
-
-fn out(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn err(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 const WORKSPACE: &str = r#"{"filesystem": {"denyRead": ["~/.ssh"], "allowRead": ["~/.ssh/known_hosts"], "allowWrite": ["."], "denyWrite": ["locked"]}}"#;
@@ -268,6 +250,85 @@ fn unix_sockets_are_blocked_unless_allowed() {
     // socketpair needs no path and stays available.
     let o = env.py("{}", "import socket; a, b = socket.socketpair(); a.send(b'x'); print(b.recv(1))");
     assert_eq!(out(&o).trim(), "b'x'", "{}", err(&o));
+}
+
+/// A Unix stream server on the host that greets each client with `hello-NAME`.
+fn host_unix_server(path: &Path, name: &'static str) {
+    let listener = std::os::unix::net::UnixListener::bind(path).unwrap();
+    std::thread::spawn(move || {
+        for mut c in listener.incoming().flatten() {
+            use std::io::Write;
+            let _ = c.write_all(format!("hello-{name}").as_bytes());
+        }
+    });
+}
+
+#[test]
+fn unix_sockets_reach_only_the_allowed_paths() {
+    let env = Env::new();
+    std::fs::create_dir(env.p("sockets")).unwrap();
+    let (allowed, other) = (env.p("sockets/allowed.sock"), env.p("sockets/other.sock"));
+    host_unix_server(&allowed, "allowed");
+    host_unix_server(&other, "other");
+    std::os::unix::fs::symlink(&other, env.p("work/alias.sock")).unwrap();
+    let code = format!(
+        r#"
+import os, socket
+def t(name, f):
+    try:
+        print(name, f())
+    except OSError as e:
+        print(name, "errno", e.errno)
+def talk(addr, kind=socket.SOCK_STREAM):
+    s = socket.socket(socket.AF_UNIX, kind)
+    s.connect(addr)
+    return s.recv(64).decode()
+t("allowed", lambda: talk("{allowed}"))
+t("relative", lambda: talk("../sockets/allowed.sock"))
+t("seqpacket-type", lambda: socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET).fileno() > 0)
+t("other", lambda: talk("{other}"))
+t("host-symlink", lambda: talk("alias.sock"))
+os.symlink("{other}", "mine.sock")
+t("own-symlink", lambda: talk("mine.sock"))
+t("abstract", lambda: talk("\0srt-test-abstract"))
+t("dgram", lambda: socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM))
+t("dgram-pair", lambda: socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM))
+a, b = socket.socketpair(); a.send(b"x")
+t("stream-pair", lambda: b.recv(1))
+t("sendto-unconnected", lambda: socket.socket(socket.AF_UNIX).sendto(b"x", "{other}"))
+t("tcp-still-runs", lambda: socket.create_connection(("127.0.0.1", 9)))
+"#,
+        allowed = allowed.display(),
+        other = other.display(),
+    );
+    let settings = format!(
+        r#"{{"filesystem": {{"allowWrite": ["."]}}, "network": {{"allowUnixSockets": ["{}"]}}}}"#,
+        allowed.display()
+    );
+    let o = env.py(&settings, &code);
+    let text = out(&o);
+    for want in [
+        "allowed hello-allowed",
+        "relative hello-allowed",
+        "seqpacket-type True",
+        "other errno 13",
+        "host-symlink errno 13",
+        "own-symlink errno 13",
+        "abstract errno 13",
+        "dgram errno 1",
+        "dgram-pair errno 1",
+        "stream-pair b'x'",
+        "tcp-still-runs errno 111",
+    ] {
+        assert!(text.contains(want), "missing {want:?}: {text}\n{}", err(&o));
+    }
+    assert!(text.contains("sendto-unconnected errno"), "a stream socket cannot send to a path: {text}");
+    assert!(!text.contains("hello-other"), "{text}");
+    let e = err(&o);
+    assert!(e.contains(&format!("network connect unix:{}", other.display())), "{e}");
+    // Without the list, no Unix socket at all.
+    let o = env.py(r#"{"filesystem": {"allowWrite": ["."]}}"#, &code);
+    assert!(out(&o).contains("allowed errno 1"), "{}", out(&o));
 }
 
 #[test]
@@ -519,36 +580,6 @@ fn list_tree(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// A tiny HTTP server on the host's loopback that answers every request with
-/// `body`; returns its port.
-fn host_http_server(body: &'static str) -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            std::thread::spawn(move || {
-                use std::io::{BufRead, BufReader, Write};
-                let mut reader = BufReader::new(stream);
-                let mut line = String::new();
-                // Read the head; answer once it ends.
-                while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
-                    if line == "\r\n" {
-                        let mut s = reader.get_ref();
-                        let _ = write!(
-                            s,
-                            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                            body.len()
-                        );
-                        return;
-                    }
-                    line.clear();
-                }
-            });
-        }
-    });
-    port
-}
-
 fn net_settings(port: u16) -> String {
     format!(
         r#"{{"network": {{"allowedDomains": ["127.0.0.1:{port}", "localhost", "*.example.com"], "deniedDomains": ["bad.example.com"]}}}}"#
@@ -790,15 +821,6 @@ fn external_proxy_ports_are_relayed_to() {
 }
 
 /// A child process killed when dropped, also when a test panics.
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Serves `dir` over HTTP on the host's loopback with Python's static file
 /// server; returns the child (killed on drop) and its port.
 fn host_static_server(dir: &Path) -> (KillOnDrop, u16) {
@@ -883,13 +905,147 @@ fn max_file_size_caps_every_write() {
 }
 
 #[test]
-fn creating_a_missing_protected_path_is_reported() {
-    // Known gap: a protected name that does not exist yet can be created.
-    // It must at least be reported, never pass silently.
+fn missing_protected_paths_cannot_be_created_by_any_route() {
     let env = Env::new();
-    let o = env.sh(WORKSPACE, "echo '{}' > .mcp.json; echo fine > ok.txt");
-    assert!(o.status.success(), "{}", err(&o));
+    std::fs::create_dir(env.p("work/sub")).unwrap();
+    std::fs::write(env.p("work/sub/payload"), "x").unwrap();
+    // Each route that makes a directory entry, aimed at a protected name
+    // missing from the writable root (and at a denyWrite entry that did not
+    // exist). Every line must print its own "refused-" word.
+    let code = r#"
+import os, socket
+def t(name, f):
+    try:
+        f(); print("created-" + name)
+    except OSError as e:
+        print("refused-" + name, e.errno)
+t("open", lambda: os.close(os.open(".mcp.json", os.O_CREAT | os.O_WRONLY)))
+t("openat-dirfd", lambda: os.close(os.open(".mcp.json", os.O_CREAT | os.O_WRONLY, dir_fd=os.open(".", os.O_RDONLY))))
+t("proc-self-cwd", lambda: open("/proc/self/cwd/.mcp.json", "w").close())
+t("absolute", lambda: open(os.path.abspath(".zshrc"), "w").close())
+t("dotdot", lambda: open("sub/../.bashrc", "w").close())
+t("mkdir", lambda: os.mkdir(".vscode"))
+t("mkfifo", lambda: os.mkfifo(".idea"))
+t("symlink", lambda: os.symlink("/etc/passwd", ".gitconfig"))
+os.symlink(".mcp.json", "dangling")
+t("through-dangling-symlink", lambda: open("dangling", "w").close())
+os.symlink(".", "here")
+t("through-dir-symlink", lambda: open("here/.mcp.json", "w").close())
+t("hardlink", lambda: os.link("sub/payload", ".profile"))
+t("rename-file", lambda: os.rename("sub/payload", ".ripgreprc"))
+os.mkdir("newdir")
+t("rename-dir", lambda: os.rename("newdir", ".vscode"))
+t("denywrite-new", lambda: open("locked", "w").close())
+s = socket.socket(socket.AF_UNIX)
+t("bind", lambda: s.bind(".gitmodules"))
+fd = os.open(".", os.O_TMPFILE | os.O_WRONLY)
+t("tmpfile-link", lambda: os.link("/proc/self/fd/%d" % fd, ".mcp.json", follow_symlinks=True))
+"#;
+    let settings =
+        r#"{"filesystem": {"allowWrite": ["."], "denyWrite": ["locked"]}, "network": {"allowAllUnixSockets": true}}"#;
+    let o = env.py(settings, code);
+    let text = out(&o);
+    assert!(!text.contains("created-"), "a protected name was created: {text}\n{}", err(&o));
+    for route in [
+        "open",
+        "openat-dirfd",
+        "proc-self-cwd",
+        "absolute",
+        "dotdot",
+        "mkdir",
+        "mkfifo",
+        "symlink",
+        "through-dangling-symlink",
+        "through-dir-symlink",
+        "hardlink",
+        "rename-file",
+        "rename-dir",
+        "denywrite-new",
+        "bind",
+        "tmpfile-link",
+    ] {
+        assert!(text.contains(&format!("refused-{route} 13")), "{route} not refused with EACCES: {text}\n{}", err(&o));
+    }
+    for name in [
+        ".mcp.json",
+        ".zshrc",
+        ".bashrc",
+        ".vscode",
+        ".idea",
+        ".gitconfig",
+        ".profile",
+        ".ripgreprc",
+        "locked",
+        ".gitmodules",
+    ] {
+        assert!(std::fs::symlink_metadata(env.p("work").join(name)).is_err(), "{name} exists on the host");
+    }
+    // Each refusal is reported, with the path where it would have landed.
     let e = err(&o);
-    assert!(e.contains("<sandbox_violations>") && e.contains("filesystem create") && e.contains(".mcp.json"), "{e}");
-    assert!(!e.contains("ok.txt"), "{e}");
+    assert!(e.contains("<sandbox_violations>"), "{e}");
+    assert!(e.contains(&format!("filesystem create {}", env.p("work/.mcp.json").display())), "{e}");
+    assert!(e.contains("denyWrite entry"), "{e}");
+}
+
+#[test]
+fn creating_files_still_works_as_usual() {
+    let env = Env::new();
+    let script = r#"
+set -e
+umask 077; echo a > private.txt; umask 022
+mkdir -p d/e/f && echo b > d/e/f/g
+echo c >> d/e/f/g
+ln -s target.txt link && echo d > link && cat target.txt
+ln d/e/f/g hard && mv hard moved && cat moved
+echo e > /dev/stdout
+echo f > /dev/null
+mkfifo fifo; (cat fifo > fifo.out &); echo through-fifo > fifo; sleep 0.2; cat fifo.out
+mkdir .claude && echo '{}' > .claude/settings.json
+git init -q repo && echo init-ok
+ls /tmp >/dev/null && echo t > /tmp/x && cat /tmp/x
+python3 -c "import os
+try:
+    os.open('private.txt', os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+except FileExistsError: print('excl-ok')"
+stat -c %a private.txt
+"#;
+    let o = env.sh(r#"{"filesystem": {"allowWrite": ["."]}}"#, script);
+    let text = out(&o);
+    assert!(o.status.success(), "{text}\n{}", err(&o));
+    for want in ["d\n", "b\nc\n", "e\n", "through-fifo\n", "init-ok\n", "t\n", "excl-ok\n", "600\n"] {
+        assert!(text.contains(want), "missing {want:?}: {text}\n{}", err(&o));
+    }
+    assert!(!err(&o).contains("<sandbox_violations>"), "{}", err(&o));
+    assert_eq!(std::fs::read_to_string(env.p("work/.claude/settings.json")).unwrap(), "{}\n");
+}
+
+#[test]
+fn racing_threads_cannot_swap_a_path_past_the_check() {
+    // The check reads the path from the caller's memory; another thread
+    // flips it between an allowed and a protected name as fast as it can.
+    // The init acts on what it read, so no flip can land.
+    let env = Env::new();
+    let code = r#"
+import ctypes, os, threading
+libc = ctypes.CDLL(None, use_errno=True)
+buf = ctypes.create_string_buffer(b"allowed.tx\0", 16)
+stop = False
+def flip():
+    a, b = b"allowed.tx", b".mcp.json\0"
+    while not stop:
+        ctypes.memmove(buf, a, 10); ctypes.memmove(buf, b, 10)
+th = threading.Thread(target=flip); th.start()
+opened = 0
+for _ in range(3000):
+    fd = libc.open(buf, os.O_CREAT | os.O_WRONLY, 0o644)
+    if fd >= 0:
+        opened += 1; os.close(fd)
+stop = True; th.join()
+print("opened", opened, "mcp", os.path.exists(".mcp.json"))
+"#;
+    let o = env.py(r#"{"filesystem": {"allowWrite": ["."]}}"#, code);
+    let text = out(&o);
+    assert!(text.contains("mcp False"), "{text}\n{}", err(&o));
+    assert!(!text.contains("opened 0 "), "the race never hit the allowed name: {text}");
+    assert!(std::fs::symlink_metadata(env.p("work/.mcp.json")).is_err());
 }

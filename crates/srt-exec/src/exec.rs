@@ -209,23 +209,15 @@ pub fn execute_with(req: &ExecRequest, policy: &Policy, control: &Control) -> Re
     };
     let weaker = effective.enable_weaker_nested_sandbox.then(|| srt_sandbox::weaker::grants(&plan, &RealFs));
     let spec = SandboxSpec {
-        argv,
-        cwd: workspace.path().to_path_buf(),
         env: vec![
             ("PYTHONDONTWRITEBYTECODE".into(), "1".into()),
             ("PYTHONUNBUFFERED".into(), "1".into()),
             ("TMPDIR".into(), "/tmp".into()),
         ],
-        plan,
-        allow_unix_sockets: effective.unix_sockets.allow_all,
-        debug: false,
-        uid: nix::unistd::getuid().as_raw(),
-        gid: nix::unistd::getgid().as_raw(),
         weaker,
-        proxy_fd: None,
-        max_file_size: effective.limits.max_file_size_bytes,
         // The server's environment may hold secrets; executions start clean.
         clear_env: true,
+        ..SandboxSpec::new(&effective, argv, workspace.path().to_path_buf(), plan)
     };
     let mut wall = req.timeout;
     if let Some(s) = effective.limits.wall_time_seconds {
@@ -331,9 +323,9 @@ fn run_sandbox(
     let seen: Seen = Default::default();
     let proxy: Rc<RefCell<Option<ProxyThread>>> = Default::default();
     let on_listeners: Option<Box<dyn FnOnce(ProxyListeners)>> = network.then(|| {
-        let (seen, proxy) = (seen.clone(), proxy.clone());
+        let (seen, proxy, command_line) = (seen.clone(), proxy.clone(), command_line.clone());
         Box::new(move |l: ProxyListeners| {
-            *proxy.borrow_mut() = Some(ProxyThread::start(policy, false, seen, command_line, l));
+            *proxy.borrow_mut() = Some(ProxyThread::start(policy, false, seen, command_line.clone(), l));
         }) as Box<dyn FnOnce(ProxyListeners)>
     });
     let opts = RunOptions {
@@ -350,9 +342,12 @@ fn run_sandbox(
     if let Some(p) = proxy.borrow_mut().take() {
         p.stop();
     }
-    let violations = std::mem::take(&mut *seen.lock().unwrap_or_else(|e| e.into_inner()));
+    let mut violations = std::mem::take(&mut *seen.lock().unwrap_or_else(|e| e.into_inner()));
     match result {
-        Ok(outcome) => Ok((outcome, violations)),
+        Ok(outcome) => {
+            violations.extend(srt_monitor::after_run(spec, &outcome, Some(wall), &command_line));
+            Ok((outcome, violations))
+        }
         Err(e) => Err(ExecError::Sandbox { message: e.to_string(), hint: e.hint().map(str::to_string) }),
     }
 }

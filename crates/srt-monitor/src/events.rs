@@ -47,17 +47,32 @@ impl Violation {
     }
 }
 
-/// What the end of a run reveals: a limit that ended it (wall time, file
-/// size), and every missing write-protected path of the plan that now exists
-/// (their creation cannot be blocked yet, so it is at least reported, with
-/// decision `allow`).
+/// What the run reveals: every call the sandbox's init refused (a protected
+/// name created, a Unix socket outside the allow-list), a limit that ended
+/// it (wall time, file size), and any missing write-protected path of the
+/// plan that exists now (only possible where the init could not mediate,
+/// the weaker mode; reported with decision `allow`).
 pub fn after_run(
     spec: &srt_sandbox::SandboxSpec,
     outcome: &srt_sandbox::Outcome,
     wall_time: Option<std::time::Duration>,
     command: &str,
 ) -> Vec<Violation> {
-    let mut out = Vec::new();
+    let mut out: Vec<Violation> = outcome
+        .denials
+        .iter()
+        .map(|d| Violation {
+            timestamp: rfc3339(d.at),
+            ..Violation::deny(
+                &d.kind,
+                &d.operation,
+                d.target.clone(),
+                d.reason.clone(),
+                u32::try_from(d.pid).ok(),
+                command,
+            )
+        })
+        .collect();
     for op in &spec.plan.ops {
         if let srt_policy::MountOp::BlockCreate { path } = op
             && std::fs::symlink_metadata(path).is_ok()
@@ -68,8 +83,8 @@ pub fn after_run(
                     "filesystem",
                     "create",
                     path.display().to_string(),
-                    "a write-protected path that did not exist was created during the run (srt cannot block \
-                     this yet); review it before anything on the host uses it"
+                    "a write-protected path that did not exist was created during the run (the weaker mode \
+                     cannot refuse this); review it before anything on the host uses it"
                         .into(),
                     None,
                     command,
@@ -121,7 +136,12 @@ pub fn stderr_block(events: &[Violation]) -> String {
 
 /// Now as RFC 3339 UTC with milliseconds (`2026-11-27T10:00:00.123Z`).
 pub fn now_rfc3339() -> String {
-    let d = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    rfc3339(SystemTime::now())
+}
+
+/// `at` in RFC 3339 UTC with milliseconds.
+pub fn rfc3339(at: SystemTime) -> String {
+    let d = at.duration_since(UNIX_EPOCH).unwrap_or_default();
     format_rfc3339(d.as_secs() as i64, d.subsec_millis())
 }
 

@@ -35,6 +35,7 @@
 //! states the rule for every path.
 
 pub mod address;
+pub mod create;
 pub mod domain;
 mod error;
 mod explain;
@@ -46,9 +47,10 @@ mod policy;
 pub mod preset;
 pub mod settings;
 
+pub use create::{CreateRules, Creation};
 pub use error::{LoadError, SettingsError};
 pub use explain::parse_size;
-pub use filesystem::{FsDecision, FsOp};
+pub use filesystem::{FsDecision, FsOp, FsPolicy};
 pub use network::{DenyCode, NetDecision};
 pub use paths::{FileKind, FsView, PathContext, RealFs};
 pub use plan::{MountOp, MountPlan};

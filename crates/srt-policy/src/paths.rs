@@ -145,8 +145,11 @@ pub fn is_glob(entry: &str) -> bool {
     entry.contains(['*', '?', '[', '{'])
 }
 
-/// A resolved entry of one of the four filesystem lists.
-#[derive(Debug, Clone)]
+/// A resolved entry of one of the four filesystem lists. Serialized as its
+/// source and resolved path; the glob is compiled again when read back (the
+/// sandbox init receives the write rules this way).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "RuleText", into = "RuleText")]
 pub struct PathRule {
     /// As written in the settings file.
     pub source: String,
@@ -154,6 +157,37 @@ pub struct PathRule {
     pub path: PathBuf,
     /// For globs: the compiled matcher of `path` (as a pattern).
     pub glob: Option<GlobMatcher>,
+}
+
+/// The wire form of a [`PathRule`].
+#[derive(serde::Serialize, serde::Deserialize)]
+struct RuleText {
+    source: String,
+    path: PathBuf,
+    glob: bool,
+}
+
+impl From<PathRule> for RuleText {
+    fn from(r: PathRule) -> Self {
+        RuleText { glob: r.glob.is_some(), source: r.source, path: r.path }
+    }
+}
+
+impl TryFrom<RuleText> for PathRule {
+    type Error = String;
+    fn try_from(t: RuleText) -> Result<Self, String> {
+        let glob = if t.glob {
+            let text = t.path.to_str().ok_or("glob is not valid UTF-8")?;
+            Some(compile_glob(text).map_err(|e| glob_error_kind(&e))?.compile_matcher())
+        } else {
+            None
+        };
+        Ok(PathRule { source: t.source, path: t.path, glob })
+    }
+}
+
+fn compile_glob(text: &str) -> Result<Glob, globset::Error> {
+    GlobBuilder::new(text).literal_separator(true).backslash_escape(true).build()
 }
 
 impl PathRule {
@@ -182,11 +216,7 @@ impl PathRule {
         let base = resolve_existing(&base, fs);
         let pattern = if rest.as_os_str().is_empty() { base.clone() } else { base.join(&rest) };
         let text = pattern.to_str().ok_or("is not valid UTF-8")?;
-        let glob = GlobBuilder::new(text)
-            .literal_separator(true)
-            .backslash_escape(true)
-            .build()
-            .map_err(|e| format!("is not a valid glob: {}", glob_error_kind(&e)))?;
+        let glob = compile_glob(text).map_err(|e| format!("is not a valid glob: {}", glob_error_kind(&e)))?;
         Ok(PathRule { source: entry.into(), path: pattern, glob: Some(glob.compile_matcher()) })
     }
 

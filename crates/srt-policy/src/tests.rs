@@ -420,3 +420,40 @@ fn regression_dotdot_after_a_symlink_follows_the_symlink() {
     let p = from_text(Some(r#"{"filesystem": {"denyRead": ["link/../secret"]}}"#), None, &t.ctx(), &RealFs).unwrap();
     assert!(!p.decide_path(&t.p("proj/a/secret"), FsOp::Read).is_allowed());
 }
+
+#[test]
+fn created_paths_are_judged_by_the_plan_and_the_deny_rules() {
+    use crate::{CreateRules, Creation};
+    let t = Tree::new(&["proj/src/main.rs"], &["proj/.claude", "proj/sub", "out"]);
+    let text = r#"{"filesystem": {"allowWrite": [".", "../out"], "denyWrite": ["secrets", "**/*.pem"]}}"#;
+    let p = from_text(Some(text), None, &t.ctx(), &RealFs).unwrap();
+    let plan = p.mount_plan(&RealFs);
+    let rules = CreateRules::new(&p.filesystem, &plan).expect("protected paths are missing");
+    // The init receives the rules as JSON: the globs must compile again.
+    let back: CreateRules = serde_json::from_str(&serde_json::to_string(&rules).unwrap()).unwrap();
+    for r in [&rules, &back] {
+        let denied = |rel: &str, how| r.decide(&t.p(rel), how).is_some();
+        assert!(denied("proj/.mcp.json", Creation::New), "missing protected file at start");
+        assert!(denied("proj/.vscode", Creation::New), "missing protected directory");
+        assert!(denied("proj/.vscode/tasks.json", Creation::New));
+        assert!(denied("proj/.claude/commands", Creation::New), "below a directory that existed");
+        // As the plan (and srt): missing names are protected directly in a
+        // writable root, and `.git/...` only where `.git` existed, so `git
+        // init` keeps working.
+        assert!(!denied("proj/sub/.bashrc", Creation::New));
+        assert!(!denied("proj/.git/hooks", Creation::New));
+        assert!(!denied("proj/.claude", Creation::New), ".claude itself is not protected");
+        assert!(denied("proj/.claude", Creation::Carrying), "but it may not be replaced by one with commands/");
+        assert!(denied("proj/secrets", Creation::New), "denyWrite literal that did not exist");
+        assert!(denied("proj/a/b/key.pem", Creation::New), "denyWrite glob, for a new file");
+        assert!(!denied("proj/src/lib.rs", Creation::New));
+        assert!(!denied("proj/.claude/settings.json", Creation::New));
+        assert!(!denied("proj/newrepo/.git/hooks", Creation::New), "a repository the program creates is its own");
+        assert!(denied("out/.mcp.json", Creation::New), "protected in every writable root");
+        // Outside every allowWrite root the mounts decide.
+        assert!(r.decide(Path::new("/tmp/.mcp.json"), Creation::New).is_none());
+    }
+    // Nothing to refuse: no rules at all.
+    let closed = from_text(None, None, &t.ctx(), &RealFs).unwrap();
+    assert!(CreateRules::new(&closed.filesystem, &closed.mount_plan(&RealFs)).is_none());
+}

@@ -21,7 +21,7 @@
 use std::ffi::CString;
 use std::fs::File;
 use std::io::{Read, Write};
-use std::os::fd::{FromRawFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, RawFd};
 use std::path::{Path, PathBuf};
 
 use nix::sched::{CloneFlags, unshare};
@@ -29,9 +29,10 @@ use nix::sys::signal::{SigSet, Signal, kill};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Pid, fork, getppid, setsid};
 
+use crate::mediate::{Listener, Mediator, MediatorConfig};
 use crate::spec::{Report, SandboxSpec};
 use crate::weaker::{WEAKER_SUMMARY, WeakerSpec};
-use crate::{caps, landlock, mounts, netplumb, seccomp, sys};
+use crate::{caps, landlock, mediate, mounts, netplumb, seccomp, sys};
 
 /// `argv[1]` that turns a binary into the sandbox init.
 pub const INIT_ARG: &str = "__srt-sandbox-init";
@@ -330,7 +331,19 @@ fn pid1(spec: &SandboxSpec, status: &mut Status, parent_alive: std::os::fd::Owne
 /// no namespaces, so Landlock carries reads too and no IP sockets exist.
 fn start_program(spec: &SandboxSpec, status: &mut Status, weaker: Option<&WeakerSpec>) -> i32 {
     let debug = spec.debug;
-    let sc_opts = seccomp::SeccompOptions { allow_unix_sockets: spec.allow_unix_sockets, deny_inet: weaker.is_some() };
+    // Pid 1 mediates in the full sandbox only: without namespaces there is
+    // no pid 1, and Unix sockets stay refused unless all are allowed.
+    let mediation = (weaker.is_none()).then(|| MediatorConfig {
+        fs: spec.create_rules.clone(),
+        unix_allowed: if spec.allow_unix_sockets { Vec::new() } else { spec.unix_allowed.clone() },
+    });
+    let mediation = mediation.filter(|m| m.fs.is_some() || !m.unix_allowed.is_empty());
+    let sc_opts = seccomp::SeccompOptions {
+        allow_unix_sockets: spec.allow_unix_sockets,
+        unix_allow_list: mediation.as_ref().is_some_and(|m| !m.unix_allowed.is_empty()),
+        mediate_create: mediation.as_ref().is_some_and(|m| m.fs.is_some()),
+        deny_inet: weaker.is_some(),
+    };
     let filter = match seccomp::build(&sc_opts) {
         Ok(f) => f,
         Err(e) => return status.setup_error(format!("cannot build the seccomp filter: {e}"), None),
@@ -369,17 +382,70 @@ fn start_program(spec: &SandboxSpec, status: &mut Status, weaker: Option<&Weaker
         // SAFETY: single-threaded process; no other thread reads the environment.
         unsafe { std::env::set_var(k, v) };
     }
+    // The program's seccomp listener comes back over this pair.
+    let listener_pair = match &mediation {
+        None => None,
+        Some(m) => {
+            if debug {
+                status.send(&Report::Debug { message: mediate::describe(m) });
+            }
+            // Pid 1 acts for the program, so it is held to the same Landlock
+            // rules: the program's domain is nested in this one (which also
+            // keeps pid 1 able to read its memory and signal it).
+            if let Err(e) = landlock::restrict(&ll_opts) {
+                return status.setup_error(format!("cannot apply Landlock to the sandbox's init: {e}"), None);
+            }
+            match nix::sys::socket::socketpair(
+                nix::sys::socket::AddressFamily::Unix,
+                nix::sys::socket::SockType::SeqPacket,
+                None,
+                nix::sys::socket::SockFlag::SOCK_CLOEXEC,
+            ) {
+                Ok(p) => Some(p),
+                Err(e) => return status.setup_error(format!("socketpair: {e}"), None),
+            }
+        }
+    };
 
     // SAFETY: single-threaded process (see init0).
     match unsafe { fork() } {
         Err(e) => status.setup_error(format!("fork: {e}"), None),
         Ok(ForkResult::Child) => {
-            let code = exec_program(&argv, &filter, &ll_opts, debug, spec.max_file_size, status);
+            let send_listener = listener_pair.as_ref().map(|(_, child_end)| child_end.as_raw_fd());
+            let code = exec_program(&argv, &filter, &ll_opts, debug, spec.max_file_size, send_listener, status);
             // Only reached when something failed before or at execve.
             // SAFETY: _exit skips destructors and atexit handlers of the forked copy.
             unsafe { libc::_exit(code) }
         }
-        Ok(ForkResult::Parent { child }) => reap(child, status, weaker.is_some()),
+        Ok(ForkResult::Parent { child }) => {
+            let mediator = match (listener_pair, mediation) {
+                (Some((ours, theirs)), Some(config)) => {
+                    drop(theirs);
+                    match start_mediator(ours, config) {
+                        Ok(m) => m,
+                        Err(e) => {
+                            let _ = kill(child, Signal::SIGKILL);
+                            return status.setup_error(format!("cannot start the system-call mediator: {e}"), None);
+                        }
+                    }
+                }
+                _ => None,
+            };
+            reap(child, status, weaker.is_some(), mediator)
+        }
+    }
+}
+
+/// In pid 1: receives the program's seccomp listener and drops the
+/// capabilities pid 1 still had. `None` when the program ended before
+/// sending it (its own setup failed and was reported).
+fn start_mediator(sock: std::os::fd::OwnedFd, config: MediatorConfig) -> std::io::Result<Option<Mediator>> {
+    use std::os::fd::AsFd;
+    let fd = netplumb::receive_fd(sock.as_fd())?;
+    caps::drop_all()?;
+    match fd {
+        None => Ok(None),
+        Some(fd) => Ok(Some(Mediator::new(Listener::new(fd), config)?)),
     }
 }
 
@@ -482,6 +548,7 @@ fn exec_program(
     ll_opts: &landlock::LandlockOptions,
     debug: bool,
     max_file_size: Option<u64>,
+    send_listener: Option<RawFd>,
     status: &mut Status,
 ) -> i32 {
     if SigSet::empty().thread_set_mask().is_err() {
@@ -534,8 +601,25 @@ fn exec_program(
     if let Err(e) = sys::cloexec_from_3() {
         return status.setup_error(format!("close_range: {e}"), None);
     }
-    if let Err(e) = seccomp::apply(filter) {
-        return status.setup_error(format!("cannot install the seccomp filter: {e}"), None);
+    match send_listener {
+        None => {
+            if let Err(e) = seccomp::apply(filter) {
+                return status.setup_error(format!("cannot install the seccomp filter: {e}"), None);
+            }
+        }
+        Some(sock) => {
+            let listener = match seccomp::apply_with_listener(filter) {
+                Ok(l) => l,
+                Err(e) => return status.setup_error(format!("cannot install the seccomp filter: {e}"), None),
+            };
+            // Nothing this process does from here to execve is sent to the
+            // listener, so pid 1 need not be serving yet.
+            if let Err(e) = netplumb::send_fd(sock, listener.as_raw_fd()) {
+                return status.setup_error(format!("cannot hand the seccomp listener to pid 1: {e}"), None);
+            }
+            drop(listener);
+            let _ = nix::unistd::close(sock);
+        }
     }
     let err = nix::unistd::execvp(&argv[0], argv).unwrap_err();
     let not_found = err == nix::errno::Errno::ENOENT;
@@ -543,9 +627,65 @@ fn exec_program(
     if not_found { 127 } else { 126 }
 }
 
+/// Pid 1's wait: for the next signal, serving the mediator meanwhile.
+enum Signals<'a> {
+    Wait(&'a SigSet),
+    Fd(nix::sys::signalfd::SignalFd),
+}
+
+impl<'a> Signals<'a> {
+    fn new(mask: &'a SigSet, mediating: bool) -> Self {
+        if mediating
+            && let Ok(fd) = nix::sys::signalfd::SignalFd::with_flags(mask, nix::sys::signalfd::SfdFlags::SFD_CLOEXEC)
+        {
+            return Signals::Fd(fd);
+        }
+        Signals::Wait(mask)
+    }
+
+    fn next(&mut self, mediator: &mut Option<Mediator>, status: &mut Status) -> nix::Result<Signal> {
+        use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+        use std::os::fd::AsFd;
+        let sfd = match self {
+            Signals::Wait(mask) => return mask.wait(),
+            Signals::Fd(sfd) => sfd,
+        };
+        loop {
+            let (sig_ready, call_ready, gone) = {
+                let mut fds = vec![PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];
+                if let Some(m) = mediator.as_ref() {
+                    fds.push(PollFd::new(m.fd(), PollFlags::POLLIN));
+                }
+                match poll(&mut fds, PollTimeout::NONE) {
+                    Ok(_) => {}
+                    Err(nix::errno::Errno::EINTR) => continue,
+                    Err(e) => return Err(e),
+                }
+                let ev = |i: usize| fds.get(i).and_then(|f| f.revents()).unwrap_or(PollFlags::empty());
+                (
+                    ev(0).contains(PollFlags::POLLIN),
+                    ev(1).contains(PollFlags::POLLIN),
+                    ev(1).intersects(PollFlags::POLLHUP | PollFlags::POLLERR),
+                )
+            };
+            if call_ready && let Some(m) = mediator.as_mut() {
+                if let Some(report) = m.serve_one() {
+                    status.send(&report);
+                }
+            } else if gone {
+                // Every process under the filter has ended.
+                *mediator = None;
+            }
+            if sig_ready && let Ok(Some(info)) = sfd.read_signal() {
+                return Signal::try_from(info.ssi_signo as i32);
+            }
+        }
+    }
+}
+
 /// Pid 1's loop: forward signals to the program's process group, reap every
 /// orphan, and when the program exits kill everything left and report.
-fn reap(child: Pid, status: &mut Status, weaker: bool) -> i32 {
+fn reap(child: Pid, status: &mut Status, weaker: bool, mut mediator: Option<Mediator>) -> i32 {
     let mut mask = SigSet::empty();
     mask.add(Signal::SIGCHLD);
     mask.add(TERMINATE);
@@ -554,8 +694,9 @@ fn reap(child: Pid, status: &mut Status, weaker: bool) -> i32 {
     }
     status.send(&Report::Started { pid: child.as_raw() });
     let mut result: Option<Report> = None;
+    let mut signals = Signals::new(&mask, mediator.is_some());
     while result.is_none() {
-        match mask.wait() {
+        match signals.next(&mut mediator, status) {
             Ok(Signal::SIGCHLD) => loop {
                 match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
                     Ok(WaitStatus::Exited(pid, code)) if pid == child => result = Some(Report::Exited { code }),
@@ -563,7 +704,12 @@ fn reap(child: Pid, status: &mut Status, weaker: bool) -> i32 {
                         result = Some(Report::Signaled { signal: sig as i32 })
                     }
                     Ok(WaitStatus::StillAlive) | Err(_) => break,
-                    Ok(_) => continue,
+                    Ok(st) => {
+                        if let (Some(m), Some(pid)) = (mediator.as_mut(), st.pid()) {
+                            m.reaped(pid.as_raw());
+                        }
+                        continue;
+                    }
                 }
             },
             Ok(TERMINATE) => kill_all(weaker),

@@ -277,8 +277,8 @@ fn apply_op(op: &MountOp, t: &mut Tracker, notes: &mut Vec<String>) -> Result<()
         }
         MountOp::BlockCreate { path } => {
             notes.push(format!(
-                "{}: missing protected path; creating it is NOT blocked yet (no mount can cover a path that \
-                 does not exist without creating it on the host)",
+                "{}: missing protected path; no mount can cover it without creating it on the host, so pid 1 \
+                 refuses its creation (seccomp mediation)",
                 path.display()
             ));
         }

@@ -63,6 +63,40 @@ pub(crate) fn receive(sock: BorrowedFd<'_>) -> io::Result<Option<ProxyListeners>
     }
 }
 
+/// Sends one descriptor over `sock` (the seccomp listener, program to pid 1).
+pub(crate) fn send_fd(sock: RawFd, fd: RawFd) -> io::Result<()> {
+    let fds = [fd];
+    let cmsg = [ControlMessage::ScmRights(&fds)];
+    let data = [0u8; 1];
+    sendmsg::<()>(sock, &[IoSlice::new(&data)], &cmsg, MsgFlags::empty(), None).map_err(io::Error::from)?;
+    Ok(())
+}
+
+/// Receives one descriptor sent with [`send_fd`]; `None` if the sender
+/// closed its end first.
+pub(crate) fn receive_fd(sock: BorrowedFd<'_>) -> io::Result<Option<OwnedFd>> {
+    let mut data = [0u8; 1];
+    let mut iov = [IoSliceMut::new(&mut data)];
+    let mut space = nix::cmsg_space!([RawFd; 1]);
+    let msg = loop {
+        match recvmsg::<()>(sock.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            r => break r.map_err(io::Error::from)?,
+        }
+    };
+    let mut got = None;
+    for c in msg.cmsgs().map_err(io::Error::from)? {
+        if let ControlMessageOwned::ScmRights(fds) = c {
+            for fd in fds {
+                // SAFETY: the kernel just installed this descriptor for us.
+                let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+                got.get_or_insert(owned);
+            }
+        }
+    }
+    Ok(got)
+}
+
 /// Loopback and private ranges: clients reach in-sandbox servers directly.
 const NO_PROXY: &str = "localhost,127.0.0.1,::1,169.254.0.0/16,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16";
 

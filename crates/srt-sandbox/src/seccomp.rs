@@ -12,7 +12,7 @@
 //! ```no_run
 //! use srt_sandbox::seccomp::{self, SeccompOptions};
 //!
-//! let opts = SeccompOptions { allow_unix_sockets: false, deny_inet: false };
+//! let opts = SeccompOptions { allow_unix_sockets: false, ..Default::default() };
 //! for rule in seccomp::rules(&opts) {
 //!     println!("{rule}");
 //! }
@@ -76,6 +76,15 @@ use seccompiler::{
 pub struct SeccompOptions {
     /// Settings `network.allowAllUnixSockets`: allow `socket(AF_UNIX, ...)`.
     pub allow_unix_sockets: bool,
+    /// Settings `network.allowUnixSockets` is not empty (and not every socket
+    /// is allowed): stream and seqpacket Unix sockets may be created, and
+    /// every `connect` goes to the sandbox's init, which connects only to the
+    /// listed paths.
+    pub unix_allow_list: bool,
+    /// Send every call that creates a directory entry (open with O_CREAT,
+    /// mkdir, mknod, symlink, link, rename) to the sandbox's init, which
+    /// refuses names the write rules protect and performs the rest.
+    pub mediate_create: bool,
     /// Deny `socket(AF_INET)` and `socket(AF_INET6)`: set in the weaker mode,
     /// where there is no network namespace to keep IP traffic in.
     pub deny_inet: bool,
@@ -137,6 +146,19 @@ impl SeccompError {
 pub enum Action {
     /// Fail with this errno (`EPERM`, or `ENOSYS` to make the C library fall back).
     Errno(i32),
+    /// Stop the caller and ask the listener (`SECCOMP_RET_USER_NOTIF`): the
+    /// sandbox's init decides and answers (see [`crate::mediate`]).
+    Notify,
+}
+
+impl Action {
+    /// The filter's return value for this action.
+    fn ret(self) -> u32 {
+        match self {
+            Action::Errno(e) => libc::SECCOMP_RET_ERRNO | (e as u32 & libc::SECCOMP_RET_DATA),
+            Action::Notify => libc::SECCOMP_RET_USER_NOTIF,
+        }
+    }
 }
 
 impl fmt::Display for Action {
@@ -145,6 +167,7 @@ impl fmt::Display for Action {
             Action::Errno(libc::EPERM) => f.write_str("EPERM"),
             Action::Errno(libc::ENOSYS) => f.write_str("ENOSYS"),
             Action::Errno(e) => write!(f, "errno {e}"),
+            Action::Notify => f.write_str("ask the init"),
         }
     }
 }
@@ -167,6 +190,9 @@ pub enum When {
     ArgAnyBit { arg: u8, mask: u32, name: &'static str },
     /// Argument `arg` is none of `values`.
     ArgNotIn { arg: u8, values: &'static [u32] },
+    /// Argument `arg` equals `value` and argument `arg2` masked with `mask`
+    /// equals `value2` (a socket family and type, the type's flags masked off).
+    ArgEqAndMasked { arg: u8, value: u32, name: &'static str, arg2: u8, mask: u32, value2: u32, name2: &'static str },
 }
 
 impl fmt::Display for When {
@@ -181,6 +207,9 @@ impl fmt::Display for When {
                     write!(f, "{}{v:#x}", if i == 0 { "" } else { ", " })?;
                 }
                 f.write_str("}")
+            }
+            When::ArgEqAndMasked { arg, value, name, arg2, mask, value2, name2 } => {
+                write!(f, "arg{arg} == {name} ({value:#x}) && arg{arg2} & {mask:#x} == {name2} ({value2:#x})")
             }
         }
     }
@@ -281,6 +310,18 @@ const CLONE_NEW_ANY: u32 = (libc::CLONE_NEWNS
 
 const EPERM: Action = Action::Errno(libc::EPERM);
 
+/// `(AF_UNIX, SOCK_DGRAM)` in the family and type arguments of socket and
+/// socketpair (the type's SOCK_NONBLOCK and SOCK_CLOEXEC flags masked off).
+const UNIX_DGRAM: When = When::ArgEqAndMasked {
+    arg: 0,
+    value: libc::AF_UNIX as u32,
+    name: "AF_UNIX",
+    arg2: 1,
+    mask: 0xf,
+    value2: libc::SOCK_DGRAM as u32,
+    name2: "SOCK_DGRAM",
+};
+
 /// A rule that denies every call of `syscall` with `EPERM`.
 const fn deny(syscall: &'static str, nr: i64, reason: &'static str) -> Rule {
     Rule { syscall, nr, when: When::Always, action: EPERM, reason }
@@ -291,6 +332,53 @@ const fn deny_if(syscall: &'static str, nr: i64, when: When, reason: &'static st
     Rule { syscall, nr, when, action: EPERM, reason }
 }
 
+/// A rule that sends the calls of `syscall` matching `when` to the init.
+const fn ask(syscall: &'static str, nr: i64, when: When, reason: &'static str) -> Rule {
+    Rule { syscall, nr, when, action: Action::Notify, reason }
+}
+
+/// `O_CREAT`, the same on x86_64 and aarch64.
+const O_CREAT: u32 = libc::O_CREAT as u32;
+
+/// The calls that create a directory entry, each sent to the init.
+fn create_rules(t: &mut Vec<Rule>) {
+    let why = "creates a directory entry: the init refuses names that denyWrite or the protected list forbid \
+               (also ones that did not exist at start), performs the rest on the resolved parent";
+    let creat = When::ArgAnyBit { arg: 2, mask: O_CREAT, name: "O_CREAT" };
+    t.push(ask("openat", libc::SYS_openat, creat, why));
+    t.push(ask("mkdirat", libc::SYS_mkdirat, When::Always, why));
+    t.push(ask("mknodat", libc::SYS_mknodat, When::Always, why));
+    t.push(ask("symlinkat", libc::SYS_symlinkat, When::Always, why));
+    t.push(ask("linkat", libc::SYS_linkat, When::Always, why));
+    t.push(ask("renameat2", libc::SYS_renameat2, When::Always, why));
+    #[cfg(target_arch = "x86_64")]
+    {
+        t.push(ask("open", libc::SYS_open, When::ArgAnyBit { arg: 1, mask: O_CREAT, name: "O_CREAT" }, why));
+        t.push(ask("creat", libc::SYS_creat, When::Always, why));
+        t.push(ask("mkdir", libc::SYS_mkdir, When::Always, why));
+        t.push(ask("mknod", libc::SYS_mknod, When::Always, why));
+        t.push(ask("symlink", libc::SYS_symlink, When::Always, why));
+        t.push(ask("link", libc::SYS_link, When::Always, why));
+        t.push(ask("rename", libc::SYS_rename, When::Always, why));
+        t.push(ask("renameat", libc::SYS_renameat, When::Always, why));
+    }
+    t.push(ask(
+        "landlock_restrict_self",
+        libc::SYS_landlock_restrict_self,
+        When::Always,
+        "the init must know when a program adds Landlock rules of its own: it then stops acting for the \
+         program (its actions would not be held to them) and lets allowed creations run in the program",
+    ));
+    t.push(Rule {
+        syscall: "openat2",
+        nr: libc::SYS_openat2,
+        when: When::Always,
+        action: Action::Errno(libc::ENOSYS),
+        reason: "its flags are in memory seccomp cannot read, so O_CREAT could not be sent to the init; ENOSYS \
+                 makes callers fall back to openat",
+    });
+}
+
 /// The table: every system call the filter denies, and why. Anything not
 /// listed is allowed.
 pub fn rules(opts: &SeccompOptions) -> Vec<Rule> {
@@ -298,9 +386,25 @@ pub fn rules(opts: &SeccompOptions) -> Vec<Rule> {
 
     // Sockets. AF_NETLINK stays allowed: `ip` needs it, and the sandbox has its
     // own network namespace, so netlink only sees the sandbox's own loopback.
-    // socketpair(2) stays allowed for every family: the pair has no path or
-    // name anyone else can reach, and Python's multiprocessing needs it.
-    if !opts.allow_unix_sockets {
+    // socketpair(2) stays allowed for stream and seqpacket pairs: they have
+    // no path or name anyone else can reach, and Python's multiprocessing
+    // needs them.
+    if !opts.allow_unix_sockets && opts.unix_allow_list {
+        t.push(deny_if(
+            "socket",
+            libc::SYS_socket,
+            UNIX_DGRAM,
+            "a datagram socket reaches any socket path with sendto, which seccomp cannot see; stream and \
+             seqpacket sockets reach paths only through connect, which the init checks",
+        ));
+        t.push(ask(
+            "connect",
+            libc::SYS_connect,
+            When::Always,
+            "the init connects Unix sockets only to network.allowUnixSockets paths (resolved by itself, \
+             so no path swap between check and use); other families continue unchanged",
+        ));
+    } else if !opts.allow_unix_sockets {
         t.push(deny_if(
             "socket",
             libc::SYS_socket,
@@ -308,6 +412,27 @@ pub fn rules(opts: &SeccompOptions) -> Vec<Rule> {
             "Unix sockets reach host services through paths (docker.sock, D-Bus) and abstract \
              names (CVE-2020-15257); allowed only with network.allowAllUnixSockets",
         ));
+    }
+    if !opts.allow_unix_sockets {
+        t.push(deny_if(
+            "socketpair",
+            libc::SYS_socketpair,
+            UNIX_DGRAM,
+            "either end of a datagram pair can still sendto any socket path (the host's journal, syslog); \
+             stream and seqpacket pairs stay allowed",
+        ));
+    }
+    if opts.mediate_create {
+        create_rules(&mut t);
+        if opts.allow_unix_sockets || opts.unix_allow_list {
+            t.push(ask(
+                "bind",
+                libc::SYS_bind,
+                When::Always,
+                "binding a Unix socket creates a file: judged like any other creation (other families continue \
+                 unchanged)",
+            ));
+        }
     }
     if opts.deny_inet {
         let inet = "no network namespace (weaker mode): an IP socket would reach the host's network directly";
@@ -489,6 +614,21 @@ pub fn build(opts: &SeccompOptions) -> Result<BpfProgram, SeccompError> {
 /// `execve`, in the single-threaded child: the filter forbids `mount`,
 /// `unshare` and other calls the sandbox setup needs.
 pub fn apply(prog: &[sock_filter]) -> Result<(), SeccompError> {
+    install(prog, 0).map(|_| ())
+}
+
+/// Like [`apply`], and returns the filter's user-notification listener
+/// (`SECCOMP_FILTER_FLAG_NEW_LISTENER`, close-on-exec): calls the filter
+/// answers with [`Action::Notify`] wait until a process reading it answers.
+pub fn apply_with_listener(prog: &[sock_filter]) -> Result<std::os::fd::OwnedFd, SeccompError> {
+    use std::os::fd::FromRawFd;
+    let fd = install(prog, libc::SECCOMP_FILTER_FLAG_NEW_LISTENER)?;
+    // SAFETY: with NEW_LISTENER the kernel returns a new descriptor that
+    // nothing else owns.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as std::os::fd::RawFd) })
+}
+
+fn install(prog: &[sock_filter], flags: libc::c_ulong) -> Result<libc::c_long, SeccompError> {
     if prog.is_empty() {
         return Err(SeccompError::Empty);
     }
@@ -501,15 +641,10 @@ pub fn apply(prog: &[sock_filter]) -> Result<(), SeccompError> {
     // call; the two `sock_filter` types have the same layout (asserted below);
     // the kernel only copies the program in and never writes through the pointer.
     let rc = unsafe {
-        libc::syscall(
-            libc::SYS_seccomp,
-            libc::SECCOMP_SET_MODE_FILTER,
-            0 as libc::c_ulong,
-            &fprog as *const libc::sock_fprog,
-        )
+        libc::syscall(libc::SYS_seccomp, libc::SECCOMP_SET_MODE_FILTER, flags, &fprog as *const libc::sock_fprog)
     };
-    if rc == 0 {
-        return Ok(());
+    if rc >= 0 {
+        return Ok(rc);
     }
     let err = io::Error::last_os_error();
     if err.raw_os_error() == Some(libc::EACCES) {
@@ -605,19 +740,29 @@ fn seccompiler_rules(rule: &Rule) -> Result<Vec<SeccompRule>, SeccompError> {
         When::ArgNotIn { arg, values } => Ok(vec![new_rule(
             values.iter().map(|&v| condition(rule, arg, SeccompCmpOp::Ne, v)).collect::<Result<_, _>>()?,
         )?]),
+        When::ArgEqAndMasked { arg, value, arg2, mask, value2, .. } => Ok(vec![new_rule(vec![
+            condition(rule, arg, SeccompCmpOp::Eq, value)?,
+            condition(rule, arg2, SeccompCmpOp::MaskedEq(u64::from(mask)), value2)?,
+        ])?]),
     }
 }
 
 /// Compiles a table.
 ///
-/// seccompiler gives one match action per filter, and we need two (EPERM and
-/// ENOSYS). So each action's rules are compiled separately and spliced:
+/// seccompiler gives one match action per filter, and we need several
+/// (EPERM, ENOSYS, user notification). So each action's rules are compiled
+/// separately and spliced, in order of their return value, which puts every
+/// errno group before the notification group (a denied call never reaches
+/// the init):
 ///
 /// ```text
 /// arch check (seccompiler's, kills on mismatch)
 /// ABI guards (hand-written: x32)
 /// body of the EPERM group  -- every "RET ALLOW" in it becomes "JA <end of body>"
 /// body of the ENOSYS group -- same
+/// body of the notify group -- same; seccompiler has no user-notification
+///                             action, so it is compiled as TRACE(0) and that
+///                             return is rewritten
 /// RET ALLOW
 /// ```
 ///
@@ -629,10 +774,10 @@ fn compile(table: &[Rule]) -> Result<BpfProgram, SeccompError> {
     let arch = target_arch()?;
     let prefix = arch_check(arch)?;
 
-    let mut groups: BTreeMap<i32, BTreeMap<i64, Chain>> = BTreeMap::new();
+    let mut groups: BTreeMap<u32, BTreeMap<i64, Chain>> = BTreeMap::new();
     for rule in table {
-        let Action::Errno(errno) = rule.action;
-        let chain = groups.entry(errno).or_default().entry(rule.nr).or_insert_with(|| Chain::Rules(Vec::new()));
+        let chain =
+            groups.entry(rule.action.ret()).or_default().entry(rule.nr).or_insert_with(|| Chain::Rules(Vec::new()));
         match (rule.when, chain) {
             (_, Chain::Always) => {}
             (When::Always, chain) => *chain = Chain::Always,
@@ -642,7 +787,7 @@ fn compile(table: &[Rule]) -> Result<BpfProgram, SeccompError> {
 
     let mut prog = prefix.clone();
     prog.extend(abi_guard_program());
-    for (errno, chains) in groups {
+    for (ret, chains) in groups {
         let map = chains
             .into_iter()
             .map(|(nr, chain)| match chain {
@@ -650,7 +795,9 @@ fn compile(table: &[Rule]) -> Result<BpfProgram, SeccompError> {
                 Chain::Rules(v) => (nr, v),
             })
             .collect();
-        let filter = SeccompFilter::new(map, SeccompAction::Allow, SeccompAction::Errno(errno as u32), arch)
+        let notify = ret == libc::SECCOMP_RET_USER_NOTIF;
+        let action = if notify { SeccompAction::Trace(0) } else { SeccompAction::Errno(ret & libc::SECCOMP_RET_DATA) };
+        let filter = SeccompFilter::new(map, SeccompAction::Allow, action, arch)
             .map_err(|source| SeccompError::Compile { syscall: "(filter)", source })?;
         let full =
             BpfProgram::try_from(filter).map_err(|source| SeccompError::Compile { syscall: "(filter)", source })?;
@@ -662,6 +809,8 @@ fn compile(table: &[Rule]) -> Result<BpfProgram, SeccompError> {
             if insn.code == BPF_RET_K && insn.k == libc::SECCOMP_RET_ALLOW {
                 // Fits: a body is far shorter than u32::MAX.
                 stmt(BPF_JMP_JA, (len - i - 1) as u32)
+            } else if notify && insn.code == BPF_RET_K && insn.k == libc::SECCOMP_RET_TRACE {
+                stmt(BPF_RET_K, libc::SECCOMP_RET_USER_NOTIF)
             } else {
                 insn.clone()
             }
@@ -771,14 +920,22 @@ mod tests {
                 .map(|b| with(arg, u64::from(b) | u64::from(libc::SIGCHLD as u32)))
                 .collect(),
             When::ArgNotIn { arg, .. } => vec![with(arg, 0x40_0000), with(arg, 0x0010_0000)],
+            When::ArgEqAndMasked { arg, value, arg2, value2, .. } => {
+                let mut a = with(arg, u64::from(value));
+                a[usize::from(arg2)] = u64::from(value2) | u64::from(libc::SOCK_CLOEXEC as u32);
+                let mut b = a;
+                b[usize::from(arg2)] = u64::from(value2);
+                vec![a, b]
+            }
         }
     }
 
     #[test]
     fn every_rule_has_a_reason_and_a_known_number() {
         for opts in [
-            SeccompOptions { allow_unix_sockets: false, deny_inet: false },
-            SeccompOptions { allow_unix_sockets: true, deny_inet: false },
+            SeccompOptions { allow_unix_sockets: false, ..Default::default() },
+            SeccompOptions { allow_unix_sockets: true, ..Default::default() },
+            EVERYTHING,
         ] {
             let table = rules(&opts);
             assert!(table.len() > 40, "{}", table.len());
@@ -797,14 +954,14 @@ mod tests {
     #[test]
     fn every_rule_denies_what_it_names() {
         for opts in [
-            SeccompOptions { allow_unix_sockets: false, deny_inet: false },
-            SeccompOptions { allow_unix_sockets: true, deny_inet: false },
+            SeccompOptions { allow_unix_sockets: false, ..Default::default() },
+            SeccompOptions { allow_unix_sockets: true, ..Default::default() },
+            EVERYTHING,
         ] {
             let prog = build(&opts).unwrap();
             for r in rules(&opts) {
-                let Action::Errno(e) = r.action;
                 for args in matching_args(r.when) {
-                    assert_eq!(call(&prog, r.nr, args), libc::SECCOMP_RET_ERRNO | e as u32, "{r}");
+                    assert_eq!(call(&prog, r.nr, args), r.action.ret(), "{r}");
                 }
             }
         }
@@ -843,9 +1000,36 @@ mod tests {
 
     #[test]
     fn unix_sockets_follow_the_setting() {
-        let prog = build(&SeccompOptions { allow_unix_sockets: true, deny_inet: false }).unwrap();
+        let prog = build(&SeccompOptions { allow_unix_sockets: true, ..Default::default() }).unwrap();
         assert_eq!(call(&prog, libc::SYS_socket, [libc::AF_UNIX as u64, 1, 0, 0, 0, 0]), RET_ALLOW);
         assert_eq!(call(&prog, libc::SYS_socket, [libc::AF_VSOCK as u64, 1, 0, 0, 0, 0]), RET_EPERM);
+    }
+
+    /// Every option that adds rules.
+    const EVERYTHING: SeccompOptions =
+        SeccompOptions { allow_unix_sockets: false, unix_allow_list: true, mediate_create: true, deny_inet: true };
+
+    #[test]
+    fn mediated_calls_go_to_the_init_and_others_do_not() {
+        let prog = build(&EVERYTHING).unwrap();
+        let notify = libc::SECCOMP_RET_USER_NOTIF;
+        let o_creat = libc::O_CREAT as u64;
+        assert_eq!(call(&prog, libc::SYS_openat, [0, 0, libc::O_RDONLY as u64, 0, 0, 0]), RET_ALLOW);
+        assert_eq!(call(&prog, libc::SYS_openat, [0, 0, o_creat | libc::O_WRONLY as u64, 0, 0, 0]), notify);
+        assert_eq!(call(&prog, libc::SYS_openat2, [0; 6]), RET_ENOSYS);
+        assert_eq!(call(&prog, libc::SYS_renameat2, [0; 6]), notify);
+        assert_eq!(call(&prog, libc::SYS_unlinkat, [0; 6]), RET_ALLOW);
+        assert_eq!(call(&prog, libc::SYS_connect, [3, 0, 0, 0, 0, 0]), notify);
+        let unix = |ty: i32| [libc::AF_UNIX as u64, ty as u64, 0, 0, 0, 0];
+        assert_eq!(call(&prog, libc::SYS_socket, unix(libc::SOCK_STREAM | libc::SOCK_CLOEXEC)), RET_ALLOW);
+        assert_eq!(call(&prog, libc::SYS_socket, unix(libc::SOCK_SEQPACKET)), RET_ALLOW);
+        assert_eq!(call(&prog, libc::SYS_socket, unix(libc::SOCK_DGRAM | libc::SOCK_NONBLOCK)), RET_EPERM);
+        assert_eq!(call(&prog, libc::SYS_socketpair, unix(libc::SOCK_STREAM)), RET_ALLOW);
+        assert_eq!(call(&prog, libc::SYS_socketpair, unix(libc::SOCK_DGRAM)), RET_EPERM);
+        // Without the options nothing is sent to the init.
+        let plain = build(&SeccompOptions::default()).unwrap();
+        assert_eq!(call(&plain, libc::SYS_openat, [0, 0, o_creat, 0, 0, 0]), RET_ALLOW);
+        assert_eq!(call(&plain, libc::SYS_connect, [3, 0, 0, 0, 0, 0]), RET_ALLOW);
     }
 
     #[test]

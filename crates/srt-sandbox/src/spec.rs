@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
-use srt_policy::MountPlan;
+use srt_policy::{CreateRules, MountPlan, Policy};
 
 /// Everything the init needs to build the sandbox and start the program.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -39,6 +39,41 @@ pub struct SandboxSpec {
     pub max_file_size: Option<u64>,
     /// Grants for the weaker mode; `None`: refuse to run without namespaces.
     pub weaker: Option<crate::weaker::WeakerSpec>,
+    /// What pid 1 refuses to create during the run (protected names missing
+    /// at start, denyWrite entries that did not exist); `None`: nothing to
+    /// refuse, creations are not mediated.
+    #[serde(default)]
+    pub create_rules: Option<CreateRules>,
+    /// `network.allowUnixSockets` (when not all are allowed): pid 1 connects
+    /// Unix sockets to these paths only.
+    #[serde(default)]
+    pub unix_allowed: Vec<PathBuf>,
+}
+
+impl SandboxSpec {
+    /// The spec for running `argv` in `cwd` under `policy`, with the plan
+    /// already built. The caller sets what is its own choice: extra
+    /// environment, `clear_env`, `debug`, the weaker mode.
+    pub fn new(policy: &Policy, argv: Vec<String>, cwd: PathBuf, plan: MountPlan) -> Self {
+        let unix = &policy.unix_sockets;
+        let create_rules = CreateRules::new(&policy.filesystem, &plan);
+        SandboxSpec {
+            argv,
+            cwd,
+            env: Vec::new(),
+            plan,
+            allow_unix_sockets: unix.allow_all,
+            debug: false,
+            uid: nix::unistd::getuid().as_raw(),
+            gid: nix::unistd::getgid().as_raw(),
+            proxy_fd: None,
+            clear_env: false,
+            max_file_size: policy.limits.max_file_size_bytes,
+            weaker: None,
+            create_rules,
+            unix_allowed: if unix.allow_all { Vec::new() } else { unix.allowed.clone() },
+        }
+    }
 }
 
 /// A message from the init to the supervisor.
@@ -57,4 +92,8 @@ pub enum Report {
     Exited { code: i32 },
     /// The program was killed by a signal.
     Signaled { signal: i32 },
+    /// Pid 1 refused a call the seccomp filter sent it (a protected name
+    /// created, a Unix socket outside the allow-list). `pid` is the caller's
+    /// thread, in the sandbox's PID namespace.
+    Denied { kind: String, operation: String, target: String, reason: String, pid: i32 },
 }

@@ -78,9 +78,27 @@ pub struct Outcome {
     /// The program could not be executed (message as execvp reported it).
     pub exec_error: Option<String>,
     pub duration: Duration,
+    /// Calls pid 1 refused while the program ran, in order.
+    pub denials: Vec<Denial>,
     /// What the whole sandbox used (every process is reaped by the init
     /// chain, so the init's rusage covers them all).
     pub usage: Usage,
+}
+
+/// A call the sandbox's init refused: a protected name created, a Unix
+/// socket outside the allow-list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Denial {
+    pub at: std::time::SystemTime,
+    /// `filesystem` or `network`.
+    pub kind: String,
+    /// `create`, `connect`.
+    pub operation: String,
+    /// The path (or `unix:` path) as it would have landed.
+    pub target: String,
+    pub reason: String,
+    /// The calling thread, in the sandbox's PID namespace.
+    pub pid: i32,
 }
 
 /// Resource usage of a sandboxed run.
@@ -327,8 +345,13 @@ fn spawn_forked(
 fn follow(init: Pid, status_r: OwnedFd, opts: &mut RunOptions<'_>, start: Instant) -> Result<Outcome, SandboxError> {
     let deadline = opts.wall_time.map(|d| start + d);
     let mut reader = BufReader::new(File::from(status_r));
-    let mut outcome =
-        Outcome { ending: Ending::Exited(-1), exec_error: None, duration: Duration::ZERO, usage: Usage::default() };
+    let mut outcome = Outcome {
+        ending: Ending::Exited(-1),
+        exec_error: None,
+        duration: Duration::ZERO,
+        usage: Usage::default(),
+        denials: Vec::new(),
+    };
     let mut line = String::new();
     loop {
         let timeout = match deadline {
@@ -382,6 +405,9 @@ fn follow(init: Pid, status_r: OwnedFd, opts: &mut RunOptions<'_>, start: Instan
             Report::Started { .. } => {}
             Report::Exited { code } => outcome.ending = Ending::Exited(code),
             Report::Signaled { signal } => outcome.ending = Ending::Signaled(signal),
+            Report::Denied { kind, operation, target, reason, pid } => {
+                outcome.denials.push(Denial { at: std::time::SystemTime::now(), kind, operation, target, reason, pid })
+            }
         }
     }
 }

@@ -37,11 +37,11 @@ const SETUP_NNP: i32 = 250;
 const SETUP_FILTER: i32 = 251;
 
 fn deny_unix() -> BpfProgram {
-    seccomp::build(&SeccompOptions { allow_unix_sockets: false, deny_inet: false }).expect("build the filter")
+    seccomp::build(&SeccompOptions { allow_unix_sockets: false, ..Default::default() }).expect("build the filter")
 }
 
 fn allow_unix() -> BpfProgram {
-    seccomp::build(&SeccompOptions { allow_unix_sockets: true, deny_inet: false }).expect("build the filter")
+    seccomp::build(&SeccompOptions { allow_unix_sockets: true, ..Default::default() }).expect("build the filter")
 }
 
 fn must_work() -> bool {
@@ -513,8 +513,8 @@ fn python_runs_threads_subprocesses_and_socketpairs() {
         return;
     };
     for (opts, unix) in [
-        (SeccompOptions { allow_unix_sockets: false, deny_inet: false }, "unix EPERM"),
-        (SeccompOptions { allow_unix_sockets: true, deny_inet: false }, "unix allowed"),
+        (SeccompOptions { allow_unix_sockets: false, ..Default::default() }, "unix EPERM"),
+        (SeccompOptions { allow_unix_sockets: true, ..Default::default() }, "unix allowed"),
     ] {
         let out = filtered_command(python, opts).args(["-I", "-c", PYTHON_PROBE]).output().unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout);

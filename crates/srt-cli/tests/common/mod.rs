@@ -1,0 +1,75 @@
+//! Helpers shared by the end-to-end test binaries (each uses a subset).
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Output};
+
+/// The `srt` under test: `SRT_BIN` (the test script stages a copy for the
+/// unprivileged run), else the one cargo built.
+pub fn srt_bin() -> PathBuf {
+    std::env::var_os("SRT_BIN").map_or_else(|| env!("CARGO_BIN_EXE_srt").into(), Into::into)
+}
+
+/// Debian's python3 when present (a pyenv shim on PATH starts slowly).
+pub fn python() -> &'static str {
+    if Path::new("/usr/bin/python3").exists() { "/usr/bin/python3" } else { "python3" }
+}
+
+pub fn out(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn err(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Where test trees go: `SRT_TEST_TMP`, else `$HOME/.srt-test-tmp` — never
+/// /tmp, which the sandbox replaces with a private tmpfs.
+pub fn test_base() -> PathBuf {
+    let base = match std::env::var_os("SRT_TEST_TMP") {
+        Some(b) => PathBuf::from(b),
+        None => PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".srt-test-tmp"),
+    };
+    std::fs::create_dir_all(&base).unwrap();
+    base
+}
+
+/// A child process killed when dropped, also when a test panics.
+pub struct KillOnDrop(pub Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A tiny HTTP server on the host's loopback that answers every request with
+/// `body`; returns its port.
+pub fn host_http_server(body: &'static str) -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                use std::io::{BufRead, BufReader, Write};
+                let mut reader = BufReader::new(stream);
+                let mut line = String::new();
+                // Read the head; answer once it ends.
+                while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
+                    if line == "\r\n" {
+                        let mut s = reader.get_ref();
+                        let _ = write!(
+                            s,
+                            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                            body.len()
+                        );
+                        return;
+                    }
+                    line.clear();
+                }
+            });
+        }
+    });
+    port
+}

@@ -1,0 +1,91 @@
+//! Judging files, directories and links created while the program runs.
+//!
+//! The mount plan protects what existed when the sandbox started. Two kinds
+//! of path it cannot cover, because no mount can sit on a path that does not
+//! exist without creating it on the host:
+//!
+//! - the plan's `BlockCreate` paths: protected names (`.mcp.json`,
+//!   `.vscode`, `.git/hooks`, ...) missing from a writable directory that
+//!   existed at start;
+//! - denyWrite entries (literal or glob) for paths that did not exist.
+//!
+//! [`CreateRules::decide`] answers for one new directory entry. Protected
+//! names inside directories the program itself creates are not judged (as
+//! with srt, whose protection is also computed at start): cloning or
+//! initialising a repository in a new directory works, and its `.git/hooks`
+//! are the program's own output.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::filesystem::FsPolicy;
+use crate::paths::{PathRule, normalize};
+use crate::plan::{MountOp, MountPlan};
+
+/// How the new entry comes to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Creation {
+    /// A new, empty file, directory, node or hard link: only its own path matters.
+    New,
+    /// A rename or a symlink: whatever it brings along (a directory's
+    /// contents, a link's target) appears beneath the new path too.
+    Carrying,
+}
+
+/// The rules pid 1 applies to every creation (serialized into the sandbox spec).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct CreateRules {
+    allow_write: Vec<PathRule>,
+    deny_write: Vec<PathRule>,
+    /// The plan's `BlockCreate` paths, with the reason each is refused.
+    blocked: Vec<(PathBuf, String)>,
+}
+
+impl CreateRules {
+    /// The rules for `fs` and the plan built from it; `None` when nothing
+    /// could ever be refused (no denyWrite entry, no missing protected path).
+    pub fn new(fs: &FsPolicy, plan: &MountPlan) -> Option<Self> {
+        let blocked: Vec<(PathBuf, String)> = plan
+            .ops
+            .iter()
+            .filter_map(|op| match op {
+                MountOp::BlockCreate { path } => {
+                    let reason = match fs.protected_name(path) {
+                        Some(name) => format!("{name} is always write-protected"),
+                        None => "a denyWrite entry names it".to_string(),
+                    };
+                    Some((path.clone(), reason))
+                }
+                _ => None,
+            })
+            .collect();
+        if blocked.is_empty() && fs.deny_write.is_empty() {
+            return None;
+        }
+        Some(CreateRules { allow_write: fs.allow_write.clone(), deny_write: fs.deny_write.clone(), blocked })
+    }
+
+    /// `Some(reason)` when creating `path` (its real location: parent
+    /// resolved through symlinks, plus the new name) must be refused.
+    pub fn decide(&self, path: &Path, how: Creation) -> Option<String> {
+        let path = normalize(path);
+        for (b, reason) in &self.blocked {
+            if path.starts_with(b) || (how == Creation::Carrying && b.starts_with(&path)) {
+                return Some(reason.clone());
+            }
+        }
+        // Outside every allowWrite root the mounts decide (the private /tmp
+        // is writable without being in allowWrite).
+        if !self.allow_write.iter().any(|r| r.covers(&path)) {
+            return None;
+        }
+        for r in &self.deny_write {
+            let carried = how == Creation::Carrying && !r.is_glob() && r.path.starts_with(&path);
+            if r.covers(&path) || carried {
+                return Some(format!("denyWrite entry {:?}", r.source));
+            }
+        }
+        None
+    }
+}

@@ -1,0 +1,813 @@
+//! The mediator: pid 1 of the sandbox answers the system calls the seccomp
+//! filter sends it (`SECCOMP_RET_USER_NOTIF`).
+//!
+//! Two jobs:
+//!
+//! - **Creating directory entries** (open with `O_CREAT`, mkdir, mknod,
+//!   symlink, link, rename). A protected name that does not exist yet
+//!   (`.mcp.json`, `.vscode/` in a writable directory) cannot be covered by a
+//!   mount without creating something on the host; instead every creation is
+//!   judged here against the write rules ([`FsPolicy::decide_create`]) at the
+//!   place it would land, and refused with `EACCES` (and a violation report)
+//!   when a rule forbids it.
+//! - **Connecting Unix sockets** to the paths of `network.allowUnixSockets`.
+//!
+//! The caller's memory can change after it is read (another thread), so an
+//! allowed call is never let through to run again on that memory: the init
+//! *performs* it. It resolves the parent directory once, to a descriptor,
+//! judges `(that directory's real path, final name)`, and then acts on the
+//! same descriptor (`mkdirat(parent, name)`, `openat(parent, name,
+//! O_NOFOLLOW)`), so the check and the act see one directory. A final
+//! symlink is followed by the init itself, judging each hop. Opened files are
+//! installed in the caller with `SECCOMP_IOCTL_NOTIF_ADDFD`; a connect acts
+//! on the caller's own socket (shared through `pidfd_getfd`).
+//!
+//! The init acts with the program's credentials: same uid and gids, no
+//! capabilities left, the program's umask, and inside the same Landlock
+//! domain (the program's is nested in it), so it can do nothing the program
+//! could not do itself apart from what the check allows. Names that mean
+//! "the calling process" (`/proc/self`, `/dev/stdout`, `/dev/fd/N`) are
+//! rewritten to the caller's pid; any procfs directory of the init itself is
+//! refused, so nothing the init holds can be reached through it.
+
+mod notif;
+mod path;
+
+use std::ffi::{CStr, CString, OsStr};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
+
+use nix::errno::Errno;
+use srt_policy::{CreateRules, Creation};
+
+pub(crate) use notif::Listener;
+use notif::{Call, read_mem, read_path};
+use path::{Located, Split, locate, split};
+
+use crate::spec::Report;
+
+/// `statfs.f_type` of procfs.
+const PROC_SUPER_MAGIC: i64 = 0x9fa0;
+
+/// What the mediator needs besides the listener.
+pub(crate) struct MediatorConfig {
+    /// Judge creations with these rules; `None`: creations are not sent here.
+    pub fs: Option<CreateRules>,
+    /// `network.allowUnixSockets`, absolute.
+    pub unix_allowed: Vec<PathBuf>,
+}
+
+/// Serves the listener in pid 1.
+pub(crate) struct Mediator {
+    listener: Listener,
+    /// The sandbox's procfs root, where `/proc/<tid>/...` of callers are found.
+    proc_dir: OwnedFd,
+    root: OwnedFd,
+    fs: Option<CreateRules>,
+    /// The program applied Landlock rules of its own: from then on allowed
+    /// creations run in the program (see [`Mediator::judged_only`]).
+    nested_landlock: bool,
+    /// Allowed socket paths, symlinks resolved where they exist.
+    unix_allowed: Vec<PathBuf>,
+    /// This process and the openers it forked: their procfs entries are never reached for a caller.
+    own_pids: Vec<i32>,
+}
+
+/// How a call is answered.
+enum Answer {
+    Value(i64),
+    Fail(Errno),
+    Fd(OwnedFd, bool),
+    /// Run unchanged (see [`Listener::proceed`]).
+    Proceed,
+    /// A forked opener answers it.
+    Delegated,
+}
+
+impl From<Errno> for Answer {
+    fn from(e: Errno) -> Self {
+        Answer::Fail(e)
+    }
+}
+
+/// A path argument resolved to the directory that holds its final name.
+struct Entry {
+    parent: OwnedFd,
+    /// The final name (with its trailing `/` when the path had one).
+    name: CString,
+    split: Split,
+    /// The parent is in procfs (a process's `fd/`, `/proc` itself).
+    in_proc: bool,
+}
+
+/// What a call's process looks like, from `/proc/<tid>/status`.
+struct Caller {
+    tgid: i32,
+    umask: u32,
+}
+
+impl Mediator {
+    /// Call in pid 1 while `/proc` is the sandbox's procfs.
+    pub fn new(listener: Listener, config: MediatorConfig) -> std::io::Result<Self> {
+        let open_dir = |p: &str| -> std::io::Result<OwnedFd> {
+            let c = CString::new(p).map_err(|_| std::io::Error::from_raw_os_error(libc::EINVAL))?;
+            // SAFETY: plain open(2) of a NUL-terminated path; the result is owned below.
+            let fd = unsafe { libc::open(c.as_ptr(), libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC) };
+            if fd < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // SAFETY: a new descriptor owned by nobody else.
+            Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+        };
+        let unix_allowed =
+            config.unix_allowed.iter().map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone())).collect();
+        // Created files get exactly the mode the program's umask gives them.
+        // SAFETY: umask(2) cannot fail.
+        unsafe { libc::umask(0) };
+        Ok(Mediator {
+            listener,
+            proc_dir: open_dir("/proc")?,
+            root: open_dir("/")?,
+            fs: config.fs,
+            nested_landlock: false,
+            unix_allowed,
+            own_pids: vec![std::process::id() as i32],
+        })
+    }
+
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.listener.fd()
+    }
+
+    /// A child of this process ended (an opener, perhaps).
+    pub fn reaped(&mut self, pid: i32) {
+        if let Some(i) = self.own_pids.iter().skip(1).position(|p| *p == pid) {
+            self.own_pids.remove(i + 1);
+        }
+    }
+
+    /// Answers one waiting call. Returns a denial to report, if any.
+    pub fn serve_one(&mut self) -> Option<Report> {
+        let call = match self.listener.recv() {
+            Ok(Some(c)) => c,
+            _ => return None,
+        };
+        let mut denial = None;
+        let answer = self.answer(&call, &mut denial);
+        match answer {
+            Answer::Value(v) => self.listener.ok(call.id, v),
+            Answer::Fail(e) => self.listener.fail(call.id, e),
+            Answer::Fd(fd, cloexec) => {
+                if let Err(e) = self.listener.reply_fd(call.id, fd.as_fd(), cloexec)
+                    && e != Errno::ENOENT
+                {
+                    self.listener.fail(call.id, e);
+                }
+            }
+            Answer::Proceed => self.listener.proceed(call.id),
+            Answer::Delegated => {}
+        }
+        denial
+    }
+
+    fn answer(&mut self, c: &Call, denial: &mut Option<Report>) -> Answer {
+        let a = c.args;
+        let at = libc::AT_FDCWD as u64;
+        let r = match c.nr {
+            libc::SYS_openat => self.open(c, a[0], a[1], a[2], a[3], denial),
+            libc::SYS_mkdirat => self.create(c, Create::Dir(a[2]), a[0], a[1], denial),
+            libc::SYS_mknodat => self.create(c, Create::Node(a[2], a[3]), a[0], a[1], denial),
+            libc::SYS_symlinkat => self.create(c, Create::Symlink(a[0]), a[1], a[2], denial),
+            libc::SYS_linkat => self.create(c, Create::Link(a[0], a[1], a[4]), a[2], a[3], denial),
+            libc::SYS_renameat2 => self.rename(c, a[0], a[1], a[2], a[3], a[4], denial),
+            #[cfg(target_arch = "x86_64")]
+            libc::SYS_open => self.open(c, at, a[0], a[1], a[2], denial),
+            #[cfg(target_arch = "x86_64")]
+            libc::SYS_creat => {
+                self.open(c, at, a[0], (libc::O_CREAT | libc::O_WRONLY | libc::O_TRUNC) as u64, a[1], denial)
+            }
+            #[cfg(target_arch = "x86_64")]
+            libc::SYS_mkdir => self.create(c, Create::Dir(a[1]), at, a[0], denial),
+            #[cfg(target_arch = "x86_64")]
+            libc::SYS_mknod => self.create(c, Create::Node(a[1], a[2]), at, a[0], denial),
+            #[cfg(target_arch = "x86_64")]
+            libc::SYS_symlink => self.create(c, Create::Symlink(a[0]), at, a[1], denial),
+            #[cfg(target_arch = "x86_64")]
+            libc::SYS_link => self.create(c, Create::Link(at, a[0], 0), at, a[1], denial),
+            #[cfg(target_arch = "x86_64")]
+            libc::SYS_rename => self.rename(c, at, a[0], at, a[1], 0, denial),
+            #[cfg(target_arch = "x86_64")]
+            libc::SYS_renameat => self.rename(c, a[0], a[1], a[2], a[3], 0, denial),
+            libc::SYS_connect => self.connect(c, a[0], a[1], a[2], denial),
+            libc::SYS_bind => self.bind(c, a[0], a[1], a[2], denial),
+            libc::SYS_landlock_restrict_self => {
+                // Its arguments are a descriptor and flags, nothing in memory: safe to let run.
+                self.nested_landlock = true;
+                Ok(Answer::Proceed)
+            }
+            _ => Err(Errno::ENOSYS),
+        };
+        r.unwrap_or_else(Answer::Fail)
+    }
+
+    fn caller(&self, tid: i32) -> Result<Caller, Errno> {
+        let status = self.read_proc(&format!("{tid}/status")).map_err(|_| Errno::ESRCH)?;
+        let field = |name: &str| {
+            status.lines().find_map(|l| l.strip_prefix(name)).map(str::trim).ok_or(Errno::ESRCH).map(str::to_string)
+        };
+        let tgid = field("Tgid:")?.parse().map_err(|_| Errno::ESRCH)?;
+        let umask = u32::from_str_radix(&field("Umask:")?, 8).map_err(|_| Errno::ESRCH)?;
+        Ok(Caller { tgid, umask })
+    }
+
+    fn read_proc(&self, rel: &str) -> std::io::Result<String> {
+        let fd = openat(self.proc_dir.as_fd(), &cstr(rel.as_bytes())?, libc::O_RDONLY, 0)?;
+        std::io::read_to_string(std::fs::File::from(fd))
+    }
+
+    /// Reads a path argument and checks the call is still the same one.
+    fn path_arg(&self, c: &Call, addr: u64) -> Result<Vec<u8>, Errno> {
+        let p = read_path(c.tid, addr)?;
+        if !self.listener.valid(c.id) {
+            return Err(Errno::ESRCH);
+        }
+        Ok(p)
+    }
+
+    /// The directory a relative path of the caller starts from.
+    fn base(&self, c: &Call, dirfd: u64) -> Result<OwnedFd, Errno> {
+        let dirfd = dirfd as i32;
+        let rel = if dirfd == libc::AT_FDCWD { format!("{}/cwd", c.tid) } else { format!("{}/fd/{dirfd}", c.tid) };
+        openat(self.proc_dir.as_fd(), &cstr(rel.as_bytes())?, libc::O_PATH | libc::O_DIRECTORY, 0).map_err(
+            |e| match e {
+                Errno::ENOENT if dirfd != libc::AT_FDCWD => Errno::EBADF,
+                e => e,
+            },
+        )
+    }
+
+    /// Resolves `path` (from `dirfd`, or from `from` when given: a symlink's
+    /// directory) to its parent directory and final name.
+    fn entry(
+        &self,
+        c: &Call,
+        tgid: i32,
+        dirfd: u64,
+        path: &[u8],
+        from: Option<BorrowedFd<'_>>,
+    ) -> Result<Entry, Errno> {
+        if path.is_empty() {
+            return Err(Errno::ENOENT);
+        }
+        let (rel, start): (Vec<u8>, Start) = match locate(path, tgid, c.tid) {
+            Located::Proc(rel) => (rel, Start::Proc),
+            Located::Plain(p) if p.starts_with(b"/") => (p, Start::Root),
+            Located::Plain(p) => (p, from.map_or(Start::Caller, Start::Dir)),
+        };
+        let sp = split(&rel);
+        let parent_path = if sp.parent.is_empty() { b".".to_vec() } else { sp.parent.clone() };
+        let owned_base;
+        let base = match start {
+            Start::Proc => self.proc_dir.as_fd(),
+            Start::Root => self.root.as_fd(),
+            Start::Dir(d) => d,
+            Start::Caller => {
+                owned_base = self.base(c, dirfd)?;
+                owned_base.as_fd()
+            }
+        };
+        let parent = openat(base, &cstr(&parent_path)?, libc::O_PATH | libc::O_DIRECTORY, 0)?;
+        let in_proc = self.check_proc(parent.as_fd())?;
+        let mut name = sp.name.clone();
+        if sp.trailing_slash {
+            name.push(b'/');
+        }
+        Ok(Entry { parent, name: cstr(&name)?, split: sp, in_proc })
+    }
+
+    /// `true` if `dir` is in procfs; refuses the init's own entries there.
+    fn check_proc(&self, dir: BorrowedFd<'_>) -> Result<bool, Errno> {
+        // SAFETY: fstatfs writes one statfs into the zeroed buffer we own.
+        let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+        // SAFETY: as above; `dir` is a valid descriptor.
+        if unsafe { libc::fstatfs(dir.as_raw_fd(), &mut st) } < 0 {
+            return Err(Errno::last());
+        }
+        if st.f_type as i64 != PROC_SUPER_MAGIC {
+            return Ok(false);
+        }
+        if !same_fs(dir, self.proc_dir.as_fd()) {
+            // Another procfs (the host's, mounted somewhere in the tree): not ours to judge.
+            return Err(Errno::EACCES);
+        }
+        let real = self.real_path(dir)?;
+        match path::proc_pid(real.as_os_str().as_bytes()) {
+            Some(pid) if self.own_pids.contains(&pid) => Err(Errno::EACCES),
+            _ => Ok(true),
+        }
+    }
+
+    /// Where a descriptor points, in the sandbox's view.
+    fn real_path(&self, fd: BorrowedFd<'_>) -> Result<PathBuf, Errno> {
+        let link = cstr(format!("self/fd/{}", fd.as_raw_fd()).as_bytes())?;
+        let mut buf = vec![0u8; notif::PATH_MAX];
+        // SAFETY: readlinkat writes at most buf.len() bytes into buf.
+        let n =
+            unsafe { libc::readlinkat(self.proc_dir.as_raw_fd(), link.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+        if n < 0 {
+            return Err(Errno::last());
+        }
+        buf.truncate(n as usize);
+        if !buf.starts_with(b"/") {
+            return Err(Errno::ENOENT);
+        }
+        Ok(PathBuf::from(OsStr::from_bytes(&buf)))
+    }
+
+    /// After a program applied Landlock rules of its own, the init can no
+    /// longer act for it: its own operations would not be held to those
+    /// rules. An allowed creation then runs in the program itself
+    /// (`SECCOMP_USER_NOTIF_FLAG_CONTINUE`), which keeps every Landlock layer
+    /// but reopens the classic gap: another thread may change the path
+    /// between the check and the call. Refusals are unaffected.
+    fn judged_only(&self) -> bool {
+        self.nested_landlock
+    }
+
+    /// Judges the creation of `e`'s name: `Err(EACCES)` and a report when a
+    /// write rule forbids it.
+    fn judge(&self, c: &Call, e: &Entry, how: Creation, denial: &mut Option<Report>) -> Result<(), Errno> {
+        let op = "create";
+        let Some(fs) = &self.fs else { return Ok(()) };
+        if e.in_proc || e.split.names_existing() {
+            return Ok(());
+        }
+        // A deleted directory has no path; nothing can be created in it.
+        if fstat(e.parent.as_fd())?.st_nlink == 0 {
+            return Err(Errno::ENOENT);
+        }
+        let target = self.real_path(e.parent.as_fd())?.join(OsStr::from_bytes(&e.split.name));
+        if let Some(reason) = fs.decide(&target, how) {
+            *denial = Some(Report::Denied {
+                kind: "filesystem".into(),
+                operation: op.into(),
+                target: target.display().to_string(),
+                reason,
+                pid: c.tid,
+            });
+            return Err(Errno::EACCES);
+        }
+        Ok(())
+    }
+
+    fn open(&mut self, c: &Call, dirfd: u64, addr: u64, flags: u64, mode: u64, denial: &mut Option<Report>) -> R {
+        let flags = flags as i32;
+        let who = self.caller(c.tid)?;
+        let path = self.path_arg(c, addr)?;
+        let mode = (mode as u32) & 0o7777 & !who.umask;
+        let cloexec = flags & libc::O_CLOEXEC != 0;
+        let mut e = self.entry(c, who.tgid, dirfd, &path, None)?;
+        for _ in 0..40 {
+            if e.split.names_existing() || (e.split.trailing_slash && !e.in_proc) {
+                return Err(Errno::EISDIR);
+            }
+            if e.in_proc {
+                // Magic links (fd/N, cwd) lead to objects that exist: the
+                // kernel follows them; nothing can be created in procfs.
+                if self.judged_only() {
+                    return Ok(Answer::Proceed);
+                }
+                return self.open_final(c, &e, flags, mode, cloexec);
+            }
+            match fstatat(e.parent.as_fd(), &e.name) {
+                Ok(st) if st.st_mode & libc::S_IFMT == libc::S_IFLNK => {
+                    if flags & libc::O_EXCL != 0 {
+                        return Err(Errno::EEXIST);
+                    }
+                    if flags & libc::O_NOFOLLOW != 0 {
+                        return Err(Errno::ELOOP);
+                    }
+                    let target = readlinkat(e.parent.as_fd(), &e.name)?;
+                    e = self.entry(c, who.tgid, 0, &target, Some(e.parent.as_fd()))?;
+                }
+                Ok(_) => {
+                    if flags & libc::O_EXCL != 0 {
+                        return Err(Errno::EEXIST);
+                    }
+                    if self.judged_only() {
+                        return Ok(Answer::Proceed);
+                    }
+                    // It exists: open it without O_CREAT, so if it vanishes
+                    // meanwhile nothing unjudged is created.
+                    return self.open_final(c, &e, (flags & !libc::O_CREAT) | libc::O_NOFOLLOW, mode, cloexec);
+                }
+                Err(Errno::ENOENT) => {
+                    self.judge(c, &e, Creation::New, denial)?;
+                    if self.judged_only() {
+                        return Ok(Answer::Proceed);
+                    }
+                    match self.open_final(c, &e, flags | libc::O_NOFOLLOW, mode, cloexec) {
+                        // A symlink appeared in between: go round again.
+                        Err(Errno::ELOOP) if flags & libc::O_NOFOLLOW == 0 => continue,
+                        other => return other,
+                    }
+                }
+                Err(err) => return Err(err),
+            }
+        }
+        Err(Errno::ELOOP)
+    }
+
+    /// Opens `e` without blocking this process: a FIFO with no peer yet is
+    /// opened by a forked opener, which answers the call itself.
+    fn open_final(&mut self, c: &Call, e: &Entry, flags: i32, mode: u32, cloexec: bool) -> R {
+        let asked_nonblock = flags & libc::O_NONBLOCK != 0;
+        match openat(e.parent.as_fd(), &e.name, flags | libc::O_NONBLOCK, mode) {
+            Ok(fd) => {
+                if !asked_nonblock {
+                    // SAFETY: F_GETFL/F_SETFL on a descriptor we own.
+                    unsafe {
+                        let fl = libc::fcntl(fd.as_raw_fd(), libc::F_GETFL);
+                        libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, fl & !libc::O_NONBLOCK);
+                    }
+                }
+                Ok(Answer::Fd(fd, cloexec))
+            }
+            Err(Errno::ENXIO) if !asked_nonblock => self.delegate_open(c, e, flags & !libc::O_CREAT, cloexec),
+            Err(err) => Err(err),
+        }
+    }
+
+    fn delegate_open(&mut self, c: &Call, e: &Entry, flags: i32, cloexec: bool) -> R {
+        // SAFETY: pid 1 is single-threaded; the child only makes system
+        // calls and leaves with _exit.
+        match unsafe { nix::unistd::fork() } {
+            Ok(nix::unistd::ForkResult::Child) => {
+                match openat(e.parent.as_fd(), &e.name, flags, 0) {
+                    Ok(fd) => {
+                        let _ = self.listener.reply_fd(c.id, fd.as_fd(), cloexec);
+                    }
+                    Err(err) => self.listener.fail(c.id, err),
+                }
+                // SAFETY: leaves the forked copy without running destructors.
+                unsafe { libc::_exit(0) }
+            }
+            Ok(nix::unistd::ForkResult::Parent { child }) => {
+                self.own_pids.push(child.as_raw());
+                Ok(Answer::Delegated)
+            }
+            Err(err) => Err(err),
+        }
+    }
+
+    fn create(&mut self, c: &Call, what: Create, dirfd: u64, addr: u64, denial: &mut Option<Report>) -> R {
+        let who = self.caller(c.tid)?;
+        let path = self.path_arg(c, addr)?;
+        // Arguments read from memory come before any action.
+        let (old, link_target) = match what {
+            Create::Symlink(t) => (None, Some(cstr(&self.path_arg(c, t)?)?)),
+            Create::Link(olddir, oldaddr, flags) => {
+                let flags = flags as i32;
+                let oldpath = read_path(c.tid, oldaddr)?;
+                if !self.listener.valid(c.id) {
+                    return Err(Errno::ESRCH);
+                }
+                let old = if oldpath.is_empty() && flags & libc::AT_EMPTY_PATH != 0 {
+                    let rel = format!("{}/fd/{}", c.tid, olddir as i32);
+                    openat(self.proc_dir.as_fd(), &cstr(rel.as_bytes())?, libc::O_PATH, 0)?
+                } else {
+                    let oe = self.entry(c, who.tgid, olddir, &oldpath, None)?;
+                    let follow = if flags & libc::AT_SYMLINK_FOLLOW != 0 { 0 } else { libc::O_NOFOLLOW };
+                    openat(oe.parent.as_fd(), &oe.name, libc::O_PATH | follow, 0)?
+                };
+                (Some(old), None)
+            }
+            _ => (None, None),
+        };
+        let e = self.entry(c, who.tgid, dirfd, &path, None)?;
+        let how = if matches!(what, Create::Symlink(_)) { Creation::Carrying } else { Creation::New };
+        self.judge(c, &e, how, denial)?;
+        if self.judged_only() {
+            return Ok(Answer::Proceed);
+        }
+        let dir = e.parent.as_raw_fd();
+        // SAFETY: in every arm, plain *at(2) calls on descriptors we hold and
+        // NUL-terminated strings we own.
+        let r = unsafe {
+            match what {
+                Create::Dir(mode) => libc::mkdirat(dir, e.name.as_ptr(), (mode as u32 & 0o7777) & !who.umask),
+                Create::Node(mode, dev) => {
+                    let mode = mode as u32;
+                    let perm = (mode & 0o7777) & !who.umask;
+                    libc::mknodat(dir, e.name.as_ptr(), (mode & libc::S_IFMT) | perm, dev)
+                }
+                Create::Symlink(_) => {
+                    let t = link_target.as_ref().map_or(c"".as_ptr(), |t| t.as_ptr());
+                    libc::symlinkat(t, dir, e.name.as_ptr())
+                }
+                Create::Link(..) => {
+                    let old = old.as_ref().map_or(-1, |o| o.as_raw_fd());
+                    let src = cstr(format!("self/fd/{old}").as_bytes())?;
+                    libc::linkat(self.proc_dir.as_raw_fd(), src.as_ptr(), dir, e.name.as_ptr(), libc::AT_SYMLINK_FOLLOW)
+                }
+            }
+        };
+        if r < 0 { Err(Errno::last()) } else { Ok(Answer::Value(0)) }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn rename(
+        &mut self,
+        c: &Call,
+        olddir: u64,
+        oldaddr: u64,
+        newdir: u64,
+        newaddr: u64,
+        flags: u64,
+        denial: &mut Option<Report>,
+    ) -> R {
+        let who = self.caller(c.tid)?;
+        let oldpath = read_path(c.tid, oldaddr)?;
+        let newpath = self.path_arg(c, newaddr)?;
+        let old = self.entry(c, who.tgid, olddir, &oldpath, None)?;
+        let new = self.entry(c, who.tgid, newdir, &newpath, None)?;
+        // Judged even when the target exists: it could be removed between
+        // a look and the rename, which would then create it.
+        self.judge(c, &new, Creation::Carrying, denial)?;
+        if flags as u32 & libc::RENAME_EXCHANGE != 0 {
+            self.judge(c, &old, Creation::Carrying, denial)?;
+        }
+        if self.judged_only() {
+            return Ok(Answer::Proceed);
+        }
+        // SAFETY: renameat2 on descriptors and strings we own.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_renameat2,
+                old.parent.as_raw_fd(),
+                old.name.as_ptr(),
+                new.parent.as_raw_fd(),
+                new.name.as_ptr(),
+                flags as libc::c_uint,
+            )
+        };
+        if r < 0 { Err(Errno::last()) } else { Ok(Answer::Value(0)) }
+    }
+
+    /// The caller's socket `fd`, shared (same open file) through pidfd_getfd.
+    fn socket_of(&self, c: &Call, fd: u64) -> Result<(OwnedFd, Caller), Errno> {
+        let who = self.caller(c.tid)?;
+        // SAFETY: pidfd_open returns a new descriptor or -1.
+        let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, who.tgid, 0) };
+        if pidfd < 0 {
+            return Err(Errno::last());
+        }
+        // SAFETY: a new descriptor owned by nobody else.
+        let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd as RawFd) };
+        // SAFETY: pidfd_getfd returns a new descriptor or -1.
+        let sock = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), fd as i32, 0) };
+        if sock < 0 {
+            return Err(Errno::last());
+        }
+        // SAFETY: as above.
+        Ok((unsafe { OwnedFd::from_raw_fd(sock as RawFd) }, who))
+    }
+
+    /// The socket address at `addr`, read once.
+    fn sockaddr_arg(&self, c: &Call, addr: u64, len: u64) -> Result<Vec<u8>, Errno> {
+        let len = len as usize;
+        if !(2..=size_of::<libc::sockaddr_un>()).contains(&len) {
+            return Err(Errno::EINVAL);
+        }
+        let bytes = read_mem(c.tid, addr, len)?;
+        if !self.listener.valid(c.id) {
+            return Err(Errno::ESRCH);
+        }
+        if u16::from_ne_bytes([bytes[0], bytes[1]]) != libc::AF_UNIX as u16 {
+            return Err(Errno::EINVAL);
+        }
+        Ok(bytes)
+    }
+
+    fn connect(&mut self, c: &Call, fd: u64, addr: u64, len: u64, denial: &mut Option<Report>) -> R {
+        let (sock, who) = self.socket_of(c, fd)?;
+        if socket_domain(sock.as_fd())? != libc::AF_UNIX {
+            // The socket's family is fixed at creation: whatever the
+            // caller's memory says later, this connect cannot reach a path.
+            return Ok(Answer::Proceed);
+        }
+        let deny = |target: String, reason: &str, denial: &mut Option<Report>| {
+            *denial = Some(Report::Denied {
+                kind: "network".into(),
+                operation: "connect".into(),
+                target,
+                reason: reason.into(),
+                pid: c.tid,
+            });
+            Err(Errno::EACCES)
+        };
+        let Some(path) = unix_path(&self.sockaddr_arg(c, addr, len)?) else {
+            return deny("unix:@(abstract)".into(), "abstract Unix sockets are not reachable from the sandbox", denial);
+        };
+        let shown = format!("unix:{}", String::from_utf8_lossy(&path));
+        // Resolve the whole path once, following symlinks, to the socket itself.
+        let target = match locate(&path, who.tgid, c.tid) {
+            Located::Proc(rel) => openat(self.proc_dir.as_fd(), &cstr(&rel)?, libc::O_PATH, 0),
+            Located::Plain(p) if p.starts_with(b"/") => openat(self.root.as_fd(), &cstr(&p)?, libc::O_PATH, 0),
+            Located::Plain(p) => openat(self.base(c, libc::AT_FDCWD as u64)?.as_fd(), &cstr(&p)?, libc::O_PATH, 0),
+        };
+        let target = match target {
+            Ok(t) => t,
+            Err(_) => return deny(shown, "not in network.allowUnixSockets (and not found)", denial),
+        };
+        let real = self.real_path(target.as_fd())?;
+        let is_socket = fstat(target.as_fd())?.st_mode & libc::S_IFMT == libc::S_IFSOCK;
+        if !is_socket || !self.unix_allowed.contains(&real) {
+            return deny(format!("unix:{}", real.display()), "not in network.allowUnixSockets", denial);
+        }
+        // Connect to exactly the inode that was checked, through its descriptor.
+        let via = format!("self/fd/{}", target.as_raw_fd());
+        self.with_cwd_in_proc(|| sockaddr_connect(sock.as_fd(), via.as_bytes()))?;
+        Ok(Answer::Value(0))
+    }
+
+    fn bind(&mut self, c: &Call, fd: u64, addr: u64, len: u64, denial: &mut Option<Report>) -> R {
+        let (sock, who) = self.socket_of(c, fd)?;
+        if socket_domain(sock.as_fd())? != libc::AF_UNIX {
+            return Ok(Answer::Proceed);
+        }
+        let bytes = self.sockaddr_arg(c, addr, len)?;
+        let Some(path) = unix_path(&bytes) else {
+            // Abstract names live in the sandbox's own network namespace;
+            // bound here with the bytes already read.
+            return sockaddr_bind_raw(sock.as_fd(), &bytes).map(|_| Answer::Value(0));
+        };
+        let e = self.entry(c, who.tgid, libc::AT_FDCWD as u64, &path, None)?;
+        self.judge(c, &e, Creation::New, denial)?;
+        if self.judged_only() {
+            return Ok(Answer::Proceed);
+        }
+        let name = e.name.as_bytes().to_vec();
+        let dir = e.parent.as_raw_fd();
+        // SAFETY: fchdir to a directory descriptor we hold; pid 1 is
+        // single-threaded, and its directory is restored below.
+        if unsafe { libc::fchdir(dir) } < 0 {
+            return Err(Errno::last());
+        }
+        let r = sockaddr_bind(sock.as_fd(), &name);
+        // SAFETY: as above.
+        unsafe { libc::fchdir(self.root.as_raw_fd()) };
+        r.map(|_| Answer::Value(0))
+    }
+
+    fn with_cwd_in_proc<T>(&self, f: impl FnOnce() -> Result<T, Errno>) -> Result<T, Errno> {
+        // SAFETY: fchdir to directories we hold; pid 1 is single-threaded.
+        if unsafe { libc::fchdir(self.proc_dir.as_raw_fd()) } < 0 {
+            return Err(Errno::last());
+        }
+        let r = f();
+        // SAFETY: as above.
+        unsafe { libc::fchdir(self.root.as_raw_fd()) };
+        r
+    }
+}
+
+type R = Result<Answer, Errno>;
+
+/// Where a path's resolution starts.
+enum Start<'a> {
+    Proc,
+    Root,
+    Caller,
+    Dir(BorrowedFd<'a>),
+}
+
+/// The entry a creating call makes.
+#[derive(Clone, Copy)]
+enum Create {
+    /// mkdir: mode.
+    Dir(u64),
+    /// mknod: mode, device.
+    Node(u64, u64),
+    /// symlink: address of the link's target text.
+    Symlink(u64),
+    /// link: old directory fd, address of the old path, flags.
+    Link(u64, u64, u64),
+}
+
+/// The path of a Unix socket address; `None` for an abstract or unnamed one.
+fn unix_path(bytes: &[u8]) -> Option<Vec<u8>> {
+    let path = bytes.get(2..)?;
+    if path.first().is_none_or(|b| *b == 0) {
+        return None;
+    }
+    Some(path.iter().take_while(|b| **b != 0).copied().collect())
+}
+
+fn cstr(b: &[u8]) -> Result<CString, Errno> {
+    CString::new(b).map_err(|_| Errno::EINVAL)
+}
+
+fn openat(dir: BorrowedFd<'_>, path: &CStr, flags: i32, mode: u32) -> Result<OwnedFd, Errno> {
+    // SAFETY: openat(2) with a NUL-terminated path; the result is owned below.
+    let fd = unsafe { libc::openat(dir.as_raw_fd(), path.as_ptr(), flags | libc::O_CLOEXEC, mode) };
+    if fd < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: a new descriptor owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+fn fstat(fd: BorrowedFd<'_>) -> Result<libc::stat, Errno> {
+    // SAFETY: fstat writes one stat into the zeroed buffer we own.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    if unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } < 0 { Err(Errno::last()) } else { Ok(st) }
+}
+
+fn fstatat(dir: BorrowedFd<'_>, name: &CStr) -> Result<libc::stat, Errno> {
+    // SAFETY: fstatat writes one stat into the zeroed buffer we own.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: as above; `name` is NUL-terminated.
+    let r = unsafe { libc::fstatat(dir.as_raw_fd(), name.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW) };
+    if r < 0 { Err(Errno::last()) } else { Ok(st) }
+}
+
+fn same_fs(a: BorrowedFd<'_>, b: BorrowedFd<'_>) -> bool {
+    matches!((fstat(a), fstat(b)), (Ok(x), Ok(y)) if x.st_dev == y.st_dev)
+}
+
+fn readlinkat(dir: BorrowedFd<'_>, name: &CStr) -> Result<Vec<u8>, Errno> {
+    let mut buf = vec![0u8; notif::PATH_MAX];
+    // SAFETY: readlinkat writes at most buf.len() bytes into buf.
+    let n = unsafe { libc::readlinkat(dir.as_raw_fd(), name.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+    if n < 0 {
+        return Err(Errno::last());
+    }
+    buf.truncate(n as usize);
+    Ok(buf)
+}
+
+fn socket_domain(sock: BorrowedFd<'_>) -> Result<i32, Errno> {
+    let mut v: libc::c_int = 0;
+    let mut len = size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: getsockopt writes one int into `v`.
+    let r =
+        unsafe { libc::getsockopt(sock.as_raw_fd(), libc::SOL_SOCKET, libc::SO_DOMAIN, (&raw mut v).cast(), &mut len) };
+    if r < 0 { Err(Errno::last()) } else { Ok(v) }
+}
+
+fn sockaddr(path: &[u8]) -> Result<(libc::sockaddr_un, libc::socklen_t), Errno> {
+    // SAFETY: all-zero is a valid sockaddr_un.
+    let mut a: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    if path.len() >= a.sun_path.len() {
+        return Err(Errno::ENAMETOOLONG);
+    }
+    a.sun_family = libc::AF_UNIX as libc::sa_family_t;
+    for (d, s) in a.sun_path.iter_mut().zip(path) {
+        *d = *s as libc::c_char;
+    }
+    Ok((a, (size_of::<libc::sa_family_t>() + path.len() + 1) as libc::socklen_t))
+}
+
+fn sockaddr_connect(sock: BorrowedFd<'_>, path: &[u8]) -> Result<(), Errno> {
+    let (a, len) = sockaddr(path)?;
+    // SAFETY: `a` is a valid sockaddr_un of `len` bytes.
+    let r = unsafe { libc::connect(sock.as_raw_fd(), (&raw const a).cast(), len) };
+    if r < 0 { Err(Errno::last()) } else { Ok(()) }
+}
+
+fn sockaddr_bind(sock: BorrowedFd<'_>, path: &[u8]) -> Result<(), Errno> {
+    let (a, len) = sockaddr(path)?;
+    // SAFETY: `a` is a valid sockaddr_un of `len` bytes.
+    let r = unsafe { libc::bind(sock.as_raw_fd(), (&raw const a).cast(), len) };
+    if r < 0 { Err(Errno::last()) } else { Ok(()) }
+}
+
+fn sockaddr_bind_raw(sock: BorrowedFd<'_>, bytes: &[u8]) -> Result<(), Errno> {
+    // SAFETY: all-zero is a valid sockaddr_un; at most its size is copied in.
+    let mut a: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    let n = bytes.len().min(size_of::<libc::sockaddr_un>());
+    // SAFETY: copies n <= size_of(sockaddr_un) bytes into `a`.
+    unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), (&raw mut a).cast::<u8>(), n) };
+    // SAFETY: `a` holds `n` meaningful bytes of a sockaddr_un.
+    let r = unsafe { libc::bind(sock.as_raw_fd(), (&raw const a).cast(), n as libc::socklen_t) };
+    if r < 0 { Err(Errno::last()) } else { Ok(()) }
+}
+
+/// Paths for display in `--debug`.
+pub(crate) fn describe(config: &MediatorConfig) -> String {
+    let mut parts = Vec::new();
+    if config.fs.is_some() {
+        parts.push(
+            "creating files, directories and links is judged by pid 1 against denyWrite and the protected names"
+                .to_string(),
+        );
+    }
+    if !config.unix_allowed.is_empty() {
+        let list: Vec<String> = config.unix_allowed.iter().map(|p| p.display().to_string()).collect();
+        parts.push(format!("Unix sockets: connect only to {}", list.join(", ")));
+    }
+    format!("mediated calls: {}", parts.join("; "))
+}

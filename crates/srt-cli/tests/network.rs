@@ -254,9 +254,9 @@ fn https_with_python_requests() {
     let script = env.p("req.py");
     let url = format!("https://127.0.0.1:{port}/hello.txt");
     let run = |settings: &str, verify: Option<&Path>| {
-        // requests honours NO_PROXY, which srt sets to loopback and private
-        // ranges inside the sandbox: emptied there, so the host's server is
-        // asked for through HTTPS_PROXY.
+        // requests honours NO_PROXY, which srt sets to loopback inside the
+        // sandbox: emptied there, so the host's loopback server is asked for
+        // through HTTPS_PROXY.
         let mut args = vec!["--", "env", "NO_PROXY=", "no_proxy=", python(), script.to_str().unwrap(), &url];
         if let Some(v) = verify {
             args.push(v.to_str().unwrap());
@@ -354,8 +354,8 @@ fn test_hosts_in_a_network_namespace() {
 
     let allowed = format!(r#"{{"network": {{"allowedDomains": ["{test_ip}:{port}"]}}}}"#);
     let body = "from the test namespace\n";
-    // 10.0.0.0/8 is in the sandbox's NO_PROXY, so the proxy is named
-    // explicitly (--noproxy '' -x) as for loopback.
+    // The proxy is named explicitly (--noproxy '' -x), as for loopback,
+    // so the test does not depend on the sandbox's NO_PROXY.
     let via_http = |settings: &str, p: u16| {
         env.sh(
             settings,

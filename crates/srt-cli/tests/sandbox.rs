@@ -708,6 +708,13 @@ fn regression_symlinked_protected_paths_stay_read_only() {
     assert!(o.status.success(), "{}", err(&o));
     assert!(!env.p("work/githooks/pre-commit").exists(), "hook planted through a symlinked .git/hooks");
     assert_eq!(std::fs::read_to_string(env.p("work/dotfiles/bashrc")).unwrap(), "original");
+    // The links themselves: removable (their directory is writable), but a
+    // new file or directory cannot take their place.
+    let o = env.sh(WORKSPACE, "rm .bashrc .git/hooks; echo evil > .bashrc; mkdir .git/hooks; true");
+    assert!(o.status.success(), "{}", err(&o));
+    assert!(std::fs::symlink_metadata(env.p("work/.bashrc")).is_err(), "a new .bashrc replaced the link");
+    assert!(std::fs::symlink_metadata(env.p("work/.git/hooks")).is_err(), "a new .git/hooks replaced the link");
+    assert!(err(&o).contains("filesystem create"), "{}", err(&o));
 }
 
 #[test]

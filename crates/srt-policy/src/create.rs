@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::filesystem::FsPolicy;
-use crate::paths::{PathRule, normalize};
+use crate::paths::{FileKind, FsView, PathRule, normalize};
 use crate::plan::{MountOp, MountPlan};
 
 /// How the new entry comes to be.
@@ -45,8 +45,11 @@ pub struct CreateRules {
 impl CreateRules {
     /// The rules for `fs` and the plan built from it; `None` when nothing
     /// could ever be refused (no denyWrite entry, no missing protected path).
-    pub fn new(fs: &FsPolicy, plan: &MountPlan) -> Option<Self> {
-        let blocked: Vec<(PathBuf, String)> = plan
+    /// `view` finds protected names that are symlinks in a writable root:
+    /// the plan protects their targets, and these rules keep the link from
+    /// being removed and replaced by a new file.
+    pub fn new(fs: &FsPolicy, plan: &MountPlan, view: &dyn FsView) -> Option<Self> {
+        let mut blocked: Vec<(PathBuf, String)> = plan
             .ops
             .iter()
             .filter_map(|op| match op {
@@ -60,6 +63,15 @@ impl CreateRules {
                 _ => None,
             })
             .collect();
+        for op in &plan.ops {
+            let MountOp::BindWritable { path: root, kind: FileKind::Dir } = op else { continue };
+            for entry in fs.protected_entries() {
+                let p = root.join(entry);
+                if view.is_symlink(&p) {
+                    blocked.push((p, format!("{entry} is always write-protected (here a symlink, kept in place)")));
+                }
+            }
+        }
         if blocked.is_empty() && fs.deny_write.is_empty() {
             return None;
         }

@@ -428,7 +428,7 @@ fn created_paths_are_judged_by_the_plan_and_the_deny_rules() {
     let text = r#"{"filesystem": {"allowWrite": [".", "../out"], "denyWrite": ["secrets", "**/*.pem"]}}"#;
     let p = from_text(Some(text), None, &t.ctx(), &RealFs).unwrap();
     let plan = p.mount_plan(&RealFs);
-    let rules = CreateRules::new(&p.filesystem, &plan).expect("protected paths are missing");
+    let rules = CreateRules::new(&p.filesystem, &plan, &RealFs).expect("protected paths are missing");
     // The init receives the rules as JSON: the globs must compile again.
     let back: CreateRules = serde_json::from_str(&serde_json::to_string(&rules).unwrap()).unwrap();
     for r in [&rules, &back] {
@@ -455,5 +455,5 @@ fn created_paths_are_judged_by_the_plan_and_the_deny_rules() {
     }
     // Nothing to refuse: no rules at all.
     let closed = from_text(None, None, &t.ctx(), &RealFs).unwrap();
-    assert!(CreateRules::new(&closed.filesystem, &closed.mount_plan(&RealFs)).is_none());
+    assert!(CreateRules::new(&closed.filesystem, &closed.mount_plan(&RealFs), &RealFs).is_none());
 }

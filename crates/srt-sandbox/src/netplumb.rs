@@ -97,8 +97,11 @@ pub(crate) fn receive_fd(sock: BorrowedFd<'_>) -> io::Result<Option<OwnedFd>> {
     Ok(got)
 }
 
-/// Loopback and private ranges: clients reach in-sandbox servers directly.
-const NO_PROXY: &str = "localhost,127.0.0.1,::1,169.254.0.0/16,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16";
+/// Loopback only: clients reach servers inside the sandbox directly. The
+/// sandbox's network namespace has no other address, so anything else
+/// (private ranges included, unlike npm srt's list) is reachable only
+/// through the proxy, which decides it.
+const NO_PROXY: &str = "localhost,127.0.0.1,::1";
 
 /// The environment that points every common tool at the proxies.
 pub(crate) fn proxy_env(http_port: u16, socks_port: u16) -> Vec<(String, String)> {

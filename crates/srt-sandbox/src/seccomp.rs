@@ -147,7 +147,7 @@ pub enum Action {
     /// Fail with this errno (`EPERM`, or `ENOSYS` to make the C library fall back).
     Errno(i32),
     /// Stop the caller and ask the listener (`SECCOMP_RET_USER_NOTIF`): the
-    /// sandbox's init decides and answers (see [`crate::mediate`]).
+    /// sandbox's init decides and answers (its mediator).
     Notify,
 }
 

@@ -56,7 +56,7 @@ impl SandboxSpec {
     /// environment, `clear_env`, `debug`, the weaker mode.
     pub fn new(policy: &Policy, argv: Vec<String>, cwd: PathBuf, plan: MountPlan) -> Self {
         let unix = &policy.unix_sockets;
-        let create_rules = CreateRules::new(&policy.filesystem, &plan);
+        let create_rules = CreateRules::new(&policy.filesystem, &plan, &srt_policy::RealFs);
         SandboxSpec {
             argv,
             cwd,

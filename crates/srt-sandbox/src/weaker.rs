@@ -24,8 +24,9 @@ pub const WEAKER_SUMMARY: &str = "weaker mode: no user, mount, PID, network, IPC
     Enforced: Landlock for reads (denyRead) and writes (allowWrite, denyWrite, protected files), seccomp, \
     no IP sockets at all, no signals or abstract sockets outside the sandbox (Landlock scopes), leftover \
     processes killed. Weaker: host processes are visible in /proc; /tmp is the host's (writable only if \
-    allowWrite grants it); missing protected paths can be created; TCP/UDP to loopback services is refused \
-    only by the socket ban";
+    allowWrite grants it); missing protected paths can be created (no pid 1 to mediate; reported after the \
+    run); allowUnixSockets cannot be honoured (Unix sockets only with allowAllUnixSockets); TCP/UDP to \
+    loopback services is refused only by the socket ban";
 
 /// Landlock grants for the weaker mode.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -15,6 +15,7 @@
 //! initialising a repository in a new directory works, and its `.git/hooks`
 //! are the program's own output.
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -76,6 +77,16 @@ impl CreateRules {
             return None;
         }
         Some(CreateRules { allow_write: fs.allow_write.clone(), deny_write: fs.deny_write.clone(), blocked })
+    }
+
+    /// Whether an entry called `name` could be refused at all: a cheap
+    /// filter before the real path is looked up. A new entry is refused only
+    /// where it *is* a blocked path (anything below one would need its
+    /// missing parent), so without denyWrite entries only those names matter.
+    pub fn could_refuse(&self, name: &OsStr, how: Creation) -> bool {
+        how == Creation::Carrying
+            || !self.deny_write.is_empty()
+            || self.blocked.iter().any(|(b, _)| b.file_name() == Some(name))
     }
 
     /// `Some(reason)` when creating `path` (its real location: parent

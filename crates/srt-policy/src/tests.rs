@@ -453,6 +453,14 @@ fn created_paths_are_judged_by_the_plan_and_the_deny_rules() {
         // Outside every allowWrite root the mounts decide.
         assert!(r.decide(Path::new("/tmp/.mcp.json"), Creation::New).is_none());
     }
+    // The cheap filter never hides a refusal.
+    let name = |n: &str| std::ffi::OsStr::new(n).to_owned();
+    assert!(rules.could_refuse(&name(".mcp.json"), Creation::New));
+    let no_deny = from_text(Some(r#"{"filesystem": {"allowWrite": ["."]}}"#), None, &t.ctx(), &RealFs).unwrap();
+    let r = CreateRules::new(&no_deny.filesystem, &no_deny.mount_plan(&RealFs), &RealFs).unwrap();
+    assert!(r.could_refuse(&name(".mcp.json"), Creation::New));
+    assert!(!r.could_refuse(&name("main.rs"), Creation::New));
+    assert!(r.could_refuse(&name("anything"), Creation::Carrying));
     // Nothing to refuse: no rules at all.
     let closed = from_text(None, None, &t.ctx(), &RealFs).unwrap();
     assert!(CreateRules::new(&closed.filesystem, &closed.mount_plan(&RealFs), &RealFs).is_none());

@@ -107,6 +107,19 @@ struct Caller {
     umask: u32,
 }
 
+/// The calling thread, with its [`Caller`] read only if a step needs it
+/// (most calls need neither the umask nor the process id).
+struct Who {
+    tid: i32,
+    known: std::cell::OnceCell<Caller>,
+}
+
+impl Who {
+    fn new(c: &Call) -> Self {
+        Who { tid: c.tid, known: std::cell::OnceCell::new() }
+    }
+}
+
 impl Mediator {
     /// Call in pid 1 while `/proc` is the sandbox's procfs.
     pub fn new(listener: Listener, config: MediatorConfig) -> std::io::Result<Self> {
@@ -211,6 +224,14 @@ impl Mediator {
         r.unwrap_or_else(Answer::Fail)
     }
 
+    fn who<'w>(&self, w: &'w Who) -> Result<&'w Caller, Errno> {
+        if let Some(c) = w.known.get() {
+            return Ok(c);
+        }
+        let c = self.caller(w.tid)?;
+        Ok(w.known.get_or_init(|| c))
+    }
+
     fn caller(&self, tid: i32) -> Result<Caller, Errno> {
         let status = self.read_proc(&format!("{tid}/status")).map_err(|_| Errno::ESRCH)?;
         let field = |name: &str| {
@@ -249,17 +270,11 @@ impl Mediator {
 
     /// Resolves `path` (from `dirfd`, or from `from` when given: a symlink's
     /// directory) to its parent directory and final name.
-    fn entry(
-        &self,
-        c: &Call,
-        tgid: i32,
-        dirfd: u64,
-        path: &[u8],
-        from: Option<BorrowedFd<'_>>,
-    ) -> Result<Entry, Errno> {
+    fn entry(&self, c: &Call, w: &Who, dirfd: u64, path: &[u8], from: Option<BorrowedFd<'_>>) -> Result<Entry, Errno> {
         if path.is_empty() {
             return Err(Errno::ENOENT);
         }
+        let tgid = if path::names_caller(path) { self.who(w)?.tgid } else { 0 };
         let (rel, start): (Vec<u8>, Start) = match locate(path, tgid, c.tid) {
             Located::Proc(rel) => (rel, Start::Proc),
             Located::Plain(p) if p.starts_with(b"/") => (p, Start::Root),
@@ -267,17 +282,23 @@ impl Mediator {
         };
         let sp = split(&rel);
         let parent_path = if sp.parent.is_empty() { b".".to_vec() } else { sp.parent.clone() };
-        let owned_base;
-        let base = match start {
-            Start::Proc => self.proc_dir.as_fd(),
-            Start::Root => self.root.as_fd(),
-            Start::Dir(d) => d,
-            Start::Caller => {
-                owned_base = self.base(c, dirfd)?;
-                owned_base.as_fd()
+        let caller_dir = match start {
+            Start::Caller => Some(self.base(c, dirfd)?),
+            _ => None,
+        };
+        let parent = match (caller_dir, start) {
+            // A bare name in the caller's directory: that directory is the parent.
+            (Some(dir), _) if sp.parent.is_empty() => dir,
+            (Some(dir), _) => openat(dir.as_fd(), &cstr(&parent_path)?, libc::O_PATH | libc::O_DIRECTORY, 0)?,
+            (None, start) => {
+                let base = match start {
+                    Start::Proc => self.proc_dir.as_fd(),
+                    Start::Dir(d) => d,
+                    _ => self.root.as_fd(),
+                };
+                openat(base, &cstr(&parent_path)?, libc::O_PATH | libc::O_DIRECTORY, 0)?
             }
         };
-        let parent = openat(base, &cstr(&parent_path)?, libc::O_PATH | libc::O_DIRECTORY, 0)?;
         let in_proc = self.check_proc(parent.as_fd())?;
         let mut name = sp.name.clone();
         if sp.trailing_slash {
@@ -340,7 +361,7 @@ impl Mediator {
     fn judge(&self, c: &Call, e: &Entry, how: Creation, denial: &mut Option<Report>) -> Result<(), Errno> {
         let op = "create";
         let Some(fs) = &self.fs else { return Ok(()) };
-        if e.in_proc || e.split.names_existing() {
+        if e.in_proc || e.split.names_existing() || !fs.could_refuse(OsStr::from_bytes(&e.split.name), how) {
             return Ok(());
         }
         // A deleted directory has no path; nothing can be created in it.
@@ -363,11 +384,11 @@ impl Mediator {
 
     fn open(&mut self, c: &Call, dirfd: u64, addr: u64, flags: u64, mode: u64, denial: &mut Option<Report>) -> R {
         let flags = flags as i32;
-        let who = self.caller(c.tid)?;
+        let who = Who::new(c);
         let path = self.path_arg(c, addr)?;
-        let mode = (mode as u32) & 0o7777 & !who.umask;
+        let mode = (mode as u32) & 0o7777;
         let cloexec = flags & libc::O_CLOEXEC != 0;
-        let mut e = self.entry(c, who.tgid, dirfd, &path, None)?;
+        let mut e = self.entry(c, &who, dirfd, &path, None)?;
         for _ in 0..40 {
             if e.split.names_existing() || (e.split.trailing_slash && !e.in_proc) {
                 return Err(Errno::EISDIR);
@@ -378,7 +399,7 @@ impl Mediator {
                 if self.judged_only() {
                     return Ok(Answer::Proceed);
                 }
-                return self.open_final(c, &e, flags, mode, cloexec);
+                return self.open_final(c, &e, flags, mode, cloexec, true);
             }
             match fstatat(e.parent.as_fd(), &e.name) {
                 Ok(st) if st.st_mode & libc::S_IFMT == libc::S_IFLNK => {
@@ -389,9 +410,9 @@ impl Mediator {
                         return Err(Errno::ELOOP);
                     }
                     let target = readlinkat(e.parent.as_fd(), &e.name)?;
-                    e = self.entry(c, who.tgid, 0, &target, Some(e.parent.as_fd()))?;
+                    e = self.entry(c, &who, 0, &target, Some(e.parent.as_fd()))?;
                 }
-                Ok(_) => {
+                Ok(st) => {
                     if flags & libc::O_EXCL != 0 {
                         return Err(Errno::EEXIST);
                     }
@@ -400,16 +421,22 @@ impl Mediator {
                     }
                     // It exists: open it without O_CREAT, so if it vanishes
                     // meanwhile nothing unjudged is created.
-                    return self.open_final(c, &e, (flags & !libc::O_CREAT) | libc::O_NOFOLLOW, mode, cloexec);
+                    let kind = st.st_mode & libc::S_IFMT;
+                    let may_block = kind == libc::S_IFIFO || kind == libc::S_IFCHR;
+                    let flags = (flags & !libc::O_CREAT) | libc::O_NOFOLLOW;
+                    return self.open_final(c, &e, flags, mode, cloexec, may_block);
                 }
                 Err(Errno::ENOENT) => {
                     self.judge(c, &e, Creation::New, denial)?;
                     if self.judged_only() {
                         return Ok(Answer::Proceed);
                     }
-                    match self.open_final(c, &e, flags | libc::O_NOFOLLOW, mode, cloexec) {
-                        // A symlink appeared in between: go round again.
-                        Err(Errno::ELOOP) if flags & libc::O_NOFOLLOW == 0 => continue,
+                    let mode = mode & !self.who(&who)?.umask;
+                    // O_EXCL: only a new file is opened here (never a FIFO
+                    // that appeared meanwhile, which could block).
+                    match self.open_final(c, &e, flags | libc::O_NOFOLLOW | libc::O_EXCL, mode, cloexec, false) {
+                        // Something appeared in between: look again.
+                        Err(Errno::EEXIST) if flags & libc::O_EXCL == 0 => continue,
                         other => return other,
                     }
                 }
@@ -419,13 +446,15 @@ impl Mediator {
         Err(Errno::ELOOP)
     }
 
-    /// Opens `e` without blocking this process: a FIFO with no peer yet is
-    /// opened by a forked opener, which answers the call itself.
-    fn open_final(&mut self, c: &Call, e: &Entry, flags: i32, mode: u32, cloexec: bool) -> R {
+    /// Opens `e` without blocking this process: when the open `may_block`
+    /// (a FIFO, a device), it is tried non-blocking, and a FIFO with no peer
+    /// yet is opened by a forked opener, which answers the call itself.
+    fn open_final(&mut self, c: &Call, e: &Entry, flags: i32, mode: u32, cloexec: bool, may_block: bool) -> R {
         let asked_nonblock = flags & libc::O_NONBLOCK != 0;
-        match openat(e.parent.as_fd(), &e.name, flags | libc::O_NONBLOCK, mode) {
+        let extra = if may_block { libc::O_NONBLOCK } else { 0 };
+        match openat(e.parent.as_fd(), &e.name, flags | extra, mode) {
             Ok(fd) => {
-                if !asked_nonblock {
+                if may_block && !asked_nonblock {
                     // SAFETY: F_GETFL/F_SETFL on a descriptor we own.
                     unsafe {
                         let fl = libc::fcntl(fd.as_raw_fd(), libc::F_GETFL);
@@ -434,7 +463,9 @@ impl Mediator {
                 }
                 Ok(Answer::Fd(fd, cloexec))
             }
-            Err(Errno::ENXIO) if !asked_nonblock => self.delegate_open(c, e, flags & !libc::O_CREAT, cloexec),
+            Err(Errno::ENXIO) if may_block && !asked_nonblock => {
+                self.delegate_open(c, e, flags & !libc::O_CREAT, cloexec)
+            }
             Err(err) => Err(err),
         }
     }
@@ -462,7 +493,7 @@ impl Mediator {
     }
 
     fn create(&mut self, c: &Call, what: Create, dirfd: u64, addr: u64, denial: &mut Option<Report>) -> R {
-        let who = self.caller(c.tid)?;
+        let who = Who::new(c);
         let path = self.path_arg(c, addr)?;
         // Arguments read from memory come before any action.
         let (old, link_target) = match what {
@@ -477,7 +508,7 @@ impl Mediator {
                     let rel = format!("{}/fd/{}", c.tid, olddir as i32);
                     openat(self.proc_dir.as_fd(), &cstr(rel.as_bytes())?, libc::O_PATH, 0)?
                 } else {
-                    let oe = self.entry(c, who.tgid, olddir, &oldpath, None)?;
+                    let oe = self.entry(c, &who, olddir, &oldpath, None)?;
                     let follow = if flags & libc::AT_SYMLINK_FOLLOW != 0 { 0 } else { libc::O_NOFOLLOW };
                     openat(oe.parent.as_fd(), &oe.name, libc::O_PATH | follow, 0)?
                 };
@@ -485,21 +516,25 @@ impl Mediator {
             }
             _ => (None, None),
         };
-        let e = self.entry(c, who.tgid, dirfd, &path, None)?;
+        let e = self.entry(c, &who, dirfd, &path, None)?;
         let how = if matches!(what, Create::Symlink(_)) { Creation::Carrying } else { Creation::New };
         self.judge(c, &e, how, denial)?;
         if self.judged_only() {
             return Ok(Answer::Proceed);
         }
+        let umask = match what {
+            Create::Dir(_) | Create::Node(..) => self.who(&who)?.umask,
+            _ => 0,
+        };
         let dir = e.parent.as_raw_fd();
         // SAFETY: in every arm, plain *at(2) calls on descriptors we hold and
         // NUL-terminated strings we own.
         let r = unsafe {
             match what {
-                Create::Dir(mode) => libc::mkdirat(dir, e.name.as_ptr(), (mode as u32 & 0o7777) & !who.umask),
+                Create::Dir(mode) => libc::mkdirat(dir, e.name.as_ptr(), (mode as u32 & 0o7777) & !umask),
                 Create::Node(mode, dev) => {
                     let mode = mode as u32;
-                    let perm = (mode & 0o7777) & !who.umask;
+                    let perm = (mode & 0o7777) & !umask;
                     libc::mknodat(dir, e.name.as_ptr(), (mode & libc::S_IFMT) | perm, dev)
                 }
                 Create::Symlink(_) => {
@@ -527,11 +562,11 @@ impl Mediator {
         flags: u64,
         denial: &mut Option<Report>,
     ) -> R {
-        let who = self.caller(c.tid)?;
+        let who = Who::new(c);
         let oldpath = read_path(c.tid, oldaddr)?;
         let newpath = self.path_arg(c, newaddr)?;
-        let old = self.entry(c, who.tgid, olddir, &oldpath, None)?;
-        let new = self.entry(c, who.tgid, newdir, &newpath, None)?;
+        let old = self.entry(c, &who, olddir, &oldpath, None)?;
+        let new = self.entry(c, &who, newdir, &newpath, None)?;
         // Judged even when the target exists: it could be removed between
         // a look and the rename, which would then create it.
         self.judge(c, &new, Creation::Carrying, denial)?;
@@ -643,7 +678,8 @@ impl Mediator {
             // bound here with the bytes already read.
             return sockaddr_bind_raw(sock.as_fd(), &bytes).map(|_| Answer::Value(0));
         };
-        let e = self.entry(c, who.tgid, libc::AT_FDCWD as u64, &path, None)?;
+        let who = Who { tid: c.tid, known: std::cell::OnceCell::from(who) };
+        let e = self.entry(c, &who, libc::AT_FDCWD as u64, &path, None)?;
         self.judge(c, &e, Creation::New, denial)?;
         if self.judged_only() {
             return Ok(Answer::Proceed);

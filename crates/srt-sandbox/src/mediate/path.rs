@@ -56,6 +56,12 @@ pub(crate) fn locate(path: &[u8], tgid: i32, tid: i32) -> Located {
     }
 }
 
+/// Whether [`locate`] needs the caller's process id for `path`.
+pub(crate) fn names_caller(path: &[u8]) -> bool {
+    let trimmed = path.iter().position(|b| *b != b'/').map_or(&path[..0], |i| &path[i..]);
+    path.starts_with(b"/") && (trimmed.starts_with(b"proc") || trimmed.starts_with(b"dev"))
+}
+
 /// A path split into the directory that holds its final name, and the name.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct Split {
@@ -133,6 +139,16 @@ mod tests {
         assert_eq!(l("proc/self/x"), Located::Plain(b"proc/self/x".to_vec()));
         // `..` is left to the kernel; the init checks where it lands.
         assert_eq!(l("/dev/../proc/self"), Located::Plain(b"/dev/../proc/self".to_vec()));
+    }
+
+    #[test]
+    fn only_proc_and_dev_paths_need_the_caller() {
+        for p in ["/proc/self/fd/1", "//dev/stdout", "/dev/fd/3", "/proc"] {
+            assert!(names_caller(p.as_bytes()), "{p}");
+        }
+        for p in ["proc/self", "/home/dev", "x", "/", "", "/etc/passwd"] {
+            assert!(!names_caller(p.as_bytes()), "{p}");
+        }
     }
 
     #[test]

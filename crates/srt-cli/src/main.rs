@@ -140,7 +140,11 @@ fn main() -> ExitCode {
         return fail("nothing to run: give a PROGRAM with its arguments, or -c 'COMMAND' (see srt --help)");
     }
     if args.debug {
-        eprintln!("srt: settings from {}", describe_source(&source));
+        match &args.preset {
+            Some(p) if matches!(source, SettingsSource::BuiltIn) => eprintln!("srt: settings: preset {p}"),
+            Some(p) => eprintln!("srt: settings: preset {p}, refined by {}", describe_source(&source)),
+            None => eprintln!("srt: settings from {}", describe_source(&source)),
+        }
     }
     if let Some(limit) = srt_sandbox::unenforced_limit(&policy.limits) {
         let flag = format!("{} / {}", limit.flag, limit.key);

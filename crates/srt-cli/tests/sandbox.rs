@@ -273,7 +273,7 @@ fn unix_sockets_reach_only_the_allowed_paths() {
     std::os::unix::fs::symlink(&other, env.p("work/alias.sock")).unwrap();
     let code = format!(
         r#"
-import os, socket
+import os, socket, stat
 def t(name, f):
     try:
         print(name, f())
@@ -297,6 +297,22 @@ a, b = socket.socketpair(); a.send(b"x")
 t("stream-pair", lambda: b.recv(1))
 t("sendto-unconnected", lambda: socket.socket(socket.AF_UNIX).sendto(b"x", "{other}"))
 t("tcp-still-runs", lambda: socket.create_connection(("127.0.0.1", 9)))
+# Every socket of the host's services (docker, D-Bus, systemd, ...) that this
+# tree shows, plus a sandbox-made one: none may be reached.
+found = reached = 0
+for top in ("/run", "/var/run"):
+    for d, _, names in os.walk(top):
+        for n in names:
+            p = os.path.join(d, n)
+            if not stat.S_ISSOCK(os.lstat(p).st_mode):
+                continue
+            found += 1
+            try:
+                s = socket.socket(socket.AF_UNIX); s.settimeout(2); s.connect(p); reached += 1; print("reached", p)
+            except OSError as e:
+                if e.errno != 13:
+                    print("host-socket", p, "errno", e.errno)
+print("host sockets", found, "reached", reached)
 "#,
         allowed = allowed.display(),
         other = other.display(),
@@ -323,6 +339,7 @@ t("tcp-still-runs", lambda: socket.create_connection(("127.0.0.1", 9)))
         assert!(text.contains(want), "missing {want:?}: {text}\n{}", err(&o));
     }
     assert!(text.contains("sendto-unconnected errno"), "a stream socket cannot send to a path: {text}");
+    assert!(text.contains(" reached 0\n") && !text.contains("host-socket "), "{text}");
     assert!(!text.contains("hello-other"), "{text}");
     let e = err(&o);
     assert!(e.contains(&format!("network connect unix:{}", other.display())), "{e}");

@@ -7,7 +7,8 @@
 #   srt --preset balanced -- true
 # and prints median, p10, p90, min, max and the ratios to bwrap and to bare
 # `true`; then the peak memory (VmHWM) of the srt supervisor process itself
-# and of the two sandbox init processes. As root, when the user srt-test
+# and of the two sandbox init processes; then the cost of creating files
+# (every creation mediated by pid 1) against bwrap and bare. As root, when the user srt-test
 # exists, everything is measured again as that user (root's capabilities make
 # some set-up paths cheaper).
 #
@@ -95,6 +96,9 @@ bench() {
     echo
     echo "== peak memory as $label"
     (cd "$work" && "${run[@]}" env HOME="$home" TMPDIR=/tmp "$PY" "$stage/bench.py" memory --srt "$stage/srt") || return 1
+    echo
+    echo "== file creation (mediated by pid 1) as $label"
+    (cd "$work" && "${run[@]}" env HOME="$home" TMPDIR=/tmp "$PY" "$stage/bench.py" creates --srt "$stage/srt") || return 1
     echo
 }
 

@@ -392,8 +392,8 @@ fn start_program(spec: &SandboxSpec, status: &mut Status, weaker: Option<&Weaker
             // Pid 1 acts for the program, so it is held to the same Landlock
             // rules: the program's domain is nested in this one (which also
             // keeps pid 1 able to read its memory and signal it).
-            if let Err(e) = landlock::restrict(&ll_opts) {
-                return status.setup_error(format!("cannot apply Landlock to the sandbox's init: {e}"), None);
+            if let Err(code) = apply_landlock(&ll_opts, debug, " (pid 1 and the program)", status) {
+                return code;
             }
             match nix::sys::socket::socketpair(
                 nix::sys::socket::AddressFamily::Unix,
@@ -412,7 +412,8 @@ fn start_program(spec: &SandboxSpec, status: &mut Status, weaker: Option<&Weaker
         Err(e) => status.setup_error(format!("fork: {e}"), None),
         Ok(ForkResult::Child) => {
             let send_listener = listener_pair.as_ref().map(|(_, child_end)| child_end.as_raw_fd());
-            let code = exec_program(&argv, &filter, &ll_opts, debug, spec.max_file_size, send_listener, status);
+            let own_landlock = if listener_pair.is_some() { None } else { Some(&ll_opts) };
+            let code = exec_program(&argv, &filter, own_landlock, debug, spec.max_file_size, send_listener, status);
             // Only reached when something failed before or at execve.
             // SAFETY: _exit skips destructors and atexit handlers of the forked copy.
             unsafe { libc::_exit(code) }
@@ -433,6 +434,36 @@ fn start_program(spec: &SandboxSpec, status: &mut Status, weaker: Option<&Weaker
             };
             reap(child, status, weaker.is_some(), mediator)
         }
+    }
+}
+
+/// Restricts this process with `opts`; `Err` is the exit code after the
+/// failure was reported.
+fn apply_landlock(opts: &landlock::LandlockOptions, debug: bool, whom: &str, status: &mut Status) -> Result<(), i32> {
+    match landlock::restrict(opts) {
+        Ok(st) => {
+            if debug {
+                let skipped: Vec<String> = st.skipped.iter().map(|s| s.path.display().to_string()).collect();
+                let message = format!(
+                    "landlock{whom}: ABI {}, {} enforcement, {} rules, handled: {}{}",
+                    st.abi.map_or("none".to_string(), |a| a.to_string()),
+                    st.enforced.as_str(),
+                    st.rules,
+                    st.handled.join(","),
+                    if skipped.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; skipped (missing): {}", skipped.join(" "))
+                    }
+                );
+                status.send(&Report::Debug { message });
+            }
+            Ok(())
+        }
+        Err(e) => Err(status.setup_error(
+            format!("cannot apply Landlock: {e}"),
+            Some("srt needs Landlock (Linux 5.13+, enabled in the `lsm=` boot parameter)"),
+        )),
     }
 }
 
@@ -545,7 +576,7 @@ fn landlock_options(plan: &srt_policy::MountPlan) -> landlock::LandlockOptions {
 fn exec_program(
     argv: &[CString],
     filter: &seccompiler::BpfProgram,
-    ll_opts: &landlock::LandlockOptions,
+    ll_opts: Option<&landlock::LandlockOptions>,
     debug: bool,
     max_file_size: Option<u64>,
     send_listener: Option<RawFd>,
@@ -563,31 +594,12 @@ fn exec_program(
     if let Err(e) = caps::no_new_privs() {
         return status.setup_error(format!("no_new_privs: {e}"), None);
     }
-    match landlock::restrict(ll_opts) {
-        Ok(st) => {
-            if debug {
-                let skipped: Vec<String> = st.skipped.iter().map(|s| s.path.display().to_string()).collect();
-                let message = format!(
-                    "landlock: ABI {}, {} enforcement, {} rules, handled: {}{}",
-                    st.abi.map_or("none".to_string(), |a| a.to_string()),
-                    st.enforced.as_str(),
-                    st.rules,
-                    st.handled.join(","),
-                    if skipped.is_empty() {
-                        String::new()
-                    } else {
-                        format!("; skipped (missing): {}", skipped.join(" "))
-                    }
-                );
-                status.send(&Report::Debug { message });
-            }
-        }
-        Err(e) => {
-            return status.setup_error(
-                format!("cannot apply Landlock: {e}"),
-                Some("srt needs Landlock (Linux 5.13+, enabled in the `lsm=` boot parameter)"),
-            );
-        }
+    // None: pid 1 applied the same rules to itself before forking, and the
+    // program inherits its domain.
+    if let Some(ll_opts) = ll_opts
+        && let Err(code) = apply_landlock(ll_opts, debug, "", status)
+    {
+        return code;
     }
     if let Some(n) = max_file_size {
         // Soft and hard: without CAP_SYS_RESOURCE nothing can raise it again.

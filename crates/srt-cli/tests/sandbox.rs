@@ -349,6 +349,27 @@ print("host sockets", found, "reached", reached)
 }
 
 #[test]
+fn an_allowed_socket_in_the_hosts_tmp_is_reachable_from_the_private_tmp() {
+    // Where ssh-agent puts its socket: the sandbox's /tmp is its own, so the
+    // allowed socket is bound in.
+    let env = Env::new();
+    let dir = tempfile::tempdir_in("/tmp").unwrap();
+    let sock = dir.path().join("agent.sock");
+    host_unix_server(&sock, "agent");
+    let settings = format!(r#"{{"network": {{"allowUnixSockets": ["{}"]}}}}"#, sock.display());
+    let code = format!(
+        "import socket, os\ns = socket.socket(socket.AF_UNIX); s.connect('{}'); print(s.recv(16).decode())\n\
+         print(sorted(os.listdir('/tmp')))",
+        sock.display()
+    );
+    let o = env.py(&settings, &code);
+    let text = out(&o);
+    assert!(text.starts_with("hello-agent\n"), "{text}\n{}", err(&o));
+    let name = dir.path().file_name().unwrap().to_string_lossy().into_owned();
+    assert_eq!(text.lines().nth(1), Some(format!("['{name}']").as_str()), "only the socket's directory shows: {text}");
+}
+
+#[test]
 fn kernel_surface_is_closed() {
     let env = Env::new();
     // (name, x86_64 number, aarch64 number)

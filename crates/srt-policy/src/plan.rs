@@ -208,6 +208,30 @@ pub fn build(fs_policy: &FsPolicy, fs: &dyn FsView) -> MountPlan {
     plan
 }
 
+/// Makes the allowed Unix sockets that the plan would hide (under the
+/// sandbox's private /tmp, where an ssh-agent socket usually lives) visible
+/// at the same path: each is bound in read-only. Connecting needs no write
+/// access to the socket's mount; which sockets may be connected to is decided
+/// by pid 1, not by visibility.
+pub fn show_sockets(plan: &mut MountPlan, sockets: &[PathBuf], fs: &dyn FsView) {
+    let private: Vec<PathBuf> = plan
+        .ops
+        .iter()
+        .filter_map(|op| match op {
+            MountOp::Tmpfs { path } => Some(path.clone()),
+            _ => None,
+        })
+        .collect();
+    for socket in sockets {
+        let Some(real) = fs.canonicalize(socket) else { continue };
+        if fs.kind(&real) != Some(FileKind::Other) || !private.iter().any(|p| real.starts_with(p)) {
+            continue;
+        }
+        plan.notes.push(format!("{}: allowed Unix socket, bound into the private /tmp", real.display()));
+        plan.ops.push(MountOp::BindReadOnly { path: real, kind: FileKind::File });
+    }
+}
+
 /// Pins every directory between a writable root and a mount below it, so
 /// the mount cannot be carried away by renaming one of its parents (`mv .git
 /// x` would otherwise leave `.git/hooks` writable at its old name).

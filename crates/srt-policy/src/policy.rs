@@ -386,7 +386,11 @@ impl Policy {
 
     /// The mount plan for the file system seen through `fs`.
     pub fn mount_plan(&self, fs: &dyn FsView) -> MountPlan {
-        plan::build(&self.filesystem, fs)
+        let mut plan = plan::build(&self.filesystem, fs);
+        if !self.unix_sockets.allow_all {
+            plan::show_sockets(&mut plan, &self.unix_sockets.allowed, fs);
+        }
+        plan
     }
 
     /// Is the violation on `target` by `command` one to leave unreported?

@@ -127,7 +127,13 @@ pub fn append_jsonl(path: &Path, events: &[Violation]) -> std::io::Result<()> {
 pub fn stderr_block(events: &[Violation]) -> String {
     let mut s = String::from("<sandbox_violations>\n");
     for e in events {
-        s.push_str(&e.line());
+        // Targets come from the program (paths, host names): control
+        // characters are escaped so it cannot forge lines or repaint the
+        // terminal.
+        s.extend(e.line().chars().flat_map(|c| {
+            let escaped: Vec<char> = if c.is_control() { c.escape_default().collect() } else { vec![c] };
+            escaped
+        }));
         s.push('\n');
     }
     s.push_str("</sandbox_violations>\n");
@@ -183,5 +189,14 @@ mod tests {
         let block = stderr_block(&[v]);
         assert!(block.starts_with("<sandbox_violations>\nnetwork connect evil.com:443: not in allowedDomains\n"));
         assert!(block.ends_with("</sandbox_violations>\n"));
+    }
+
+    #[test]
+    fn the_stderr_block_escapes_what_the_program_chose() {
+        let target = "unix:/x\u{1b}[2J\nfake line\r".to_string();
+        let v = Violation::deny("network", "connect", target, "not allowed".into(), None, "sh");
+        let block = stderr_block(&[v]);
+        assert_eq!(block.lines().count(), 3, "{block:?}");
+        assert!(block.contains("unix:/x\\u{1b}[2J\\nfake line\\r"), "{block:?}");
     }
 }

@@ -89,6 +89,14 @@ impl CreateRules {
             || self.blocked.iter().any(|(b, _)| b.file_name() == Some(name))
     }
 
+    /// Whether a deny glob could match something beneath `path` (its
+    /// literal part is above `path`, like `proj` for `proj/**/*.pem`): then a
+    /// directory renamed to `path` must have its entries judged one by one.
+    pub fn globs_reach_below(&self, path: &Path) -> bool {
+        let path = normalize(path);
+        self.deny_write.iter().any(|r| r.is_glob() && path.starts_with(r.base()) && path != r.base())
+    }
+
     /// `Some(reason)` when creating `path` (its real location: parent
     /// resolved through symlinks, plus the new name) must be refused.
     pub fn decide(&self, path: &Path, how: Creation) -> Option<String> {
@@ -104,7 +112,11 @@ impl CreateRules {
             return None;
         }
         for r in &self.deny_write {
-            let carried = how == Creation::Carrying && !r.is_glob() && r.path.starts_with(&path);
+            // What a rename or symlink brings along lands beneath the new
+            // path: refused if a rule's literal part lies there (`.github`
+            // for `.github/**`). Globs that reach deeper are judged entry by
+            // entry by the caller ([`CreateRules::globs_reach_below`]).
+            let carried = how == Creation::Carrying && r.base().starts_with(&path);
             if r.covers(&path) || carried {
                 return Some(format!("denyWrite entry {:?}", r.source));
             }

@@ -204,7 +204,7 @@ pub fn build(fs_policy: &FsPolicy, fs: &dyn FsView) -> MountPlan {
             states.push((path, state));
         }
     }
-    add_pins(&mut plan, &states);
+    add_pins(&mut plan, &states, fs);
     plan
 }
 
@@ -235,7 +235,7 @@ pub fn show_sockets(plan: &mut MountPlan, sockets: &[PathBuf], fs: &dyn FsView) 
 /// Pins every directory between a writable root and a mount below it, so
 /// the mount cannot be carried away by renaming one of its parents (`mv .git
 /// x` would otherwise leave `.git/hooks` writable at its old name).
-fn add_pins(plan: &mut MountPlan, states: &[(PathBuf, State)]) {
+fn add_pins(plan: &mut MountPlan, states: &[(PathBuf, State)], fs: &dyn FsView) {
     let mounted: BTreeSet<&Path> = plan.ops.iter().map(|o| o.path()).collect();
     let mut pins: BTreeSet<PathBuf> = BTreeSet::new();
     for (path, _) in states {
@@ -253,7 +253,9 @@ fn add_pins(plan: &mut MountPlan, states: &[(PathBuf, State)]) {
             if d == root.as_path() || !d.starts_with(root) {
                 break;
             }
-            if !mounted.contains(d) {
+            // A missing directory cannot be renamed; a blocked path below it
+            // is judged by its own path when created.
+            if !mounted.contains(d) && fs.kind(d) == Some(FileKind::Dir) {
                 pins.insert(d.to_path_buf());
             }
             dir = d.parent();
@@ -378,19 +380,27 @@ fn collect_protected(
                 out.insert(real);
                 continue;
             }
-            // Missing: blocked only directly in the root, and a
-            // multi-component entry (.git/hooks) only where its parent (.git)
-            // is a real directory: blocking `.git` itself would forbid `git init`.
+            // Missing: blocked directly in the root (as srt computes it). A
+            // multi-component entry (.git/hooks) is blocked itself, not its
+            // parent: `.git` may still be created, its `hooks` may not. Where
+            // the parent is a symlink, the real location is blocked.
             if depth == 0 {
-                let parent_ok = match entry.rsplit_once('/') {
-                    None => true,
-                    Some((parent, _)) => {
+                let target = match entry.rsplit_once('/') {
+                    None => Some(p),
+                    Some((parent, name)) => {
                         let pp = dir.join(parent);
-                        fs.kind(&pp) == Some(FileKind::Dir) && !fs.is_symlink(&pp)
+                        match fs.kind(&pp) {
+                            None => Some(p),
+                            Some(FileKind::Dir) => Some(fs.canonicalize(&pp).unwrap_or(pp).join(name)),
+                            // A `.git` file (worktrees) is protected above.
+                            Some(_) => None,
+                        }
                     }
                 };
-                if parent_ok && kind_of(first).is_none_or(|k| k == FileKind::Dir) {
-                    out.insert(p);
+                if let Some(t) = target
+                    && kind_of(first).is_none_or(|k| matches!(k, FileKind::Dir | FileKind::Symlink))
+                {
+                    out.insert(t);
                 }
             }
         }

@@ -365,8 +365,9 @@ fn mount_plan_from_rules() {
     has(MountOp::BindReadOnly { path: t.p("home/.ssh/known_hosts"), kind: FileKind::File });
     // Deeper than the search depth: not found, so not mounted.
     assert!(!plan.ops.iter().any(|o| o.path() == t.p("proj/a/b/c/.profile")));
-    // Missing .claude: its protected subdirectories are not blocked (git init-like creation stays possible).
-    assert!(!plan.ops.iter().any(|o| o.path().starts_with(t.p("proj/.claude"))));
+    // Missing .claude: its protected subdirectories are blocked, not .claude itself.
+    has(MountOp::BlockCreate { path: t.p("proj/.claude/commands") });
+    assert!(!plan.ops.iter().any(|o| o.path() == t.p("proj/.claude")));
     assert!(plan.notes.iter().any(|n| n.contains("absent-dir") && n.contains("does not exist")), "{:?}", plan.notes);
     // Parents come before children.
     let pos = |path: PathBuf| plan.ops.iter().position(|o| o.path() == path).unwrap();
@@ -438,10 +439,13 @@ fn created_paths_are_judged_by_the_plan_and_the_deny_rules() {
         assert!(denied("proj/.vscode/tasks.json", Creation::New));
         assert!(denied("proj/.claude/commands", Creation::New), "below a directory that existed");
         // As the plan (and srt): missing names are protected directly in a
-        // writable root, and `.git/...` only where `.git` existed, so `git
-        // init` keeps working.
+        // writable root; `.git` may be created there, its hooks and config
+        // may not.
         assert!(!denied("proj/sub/.bashrc", Creation::New));
-        assert!(!denied("proj/.git/hooks", Creation::New));
+        assert!(denied("proj/.git/hooks", Creation::New));
+        assert!(denied("proj/.git/config", Creation::New));
+        assert!(!denied("proj/.git", Creation::New));
+        assert!(denied("proj/.git", Creation::Carrying), "not moved in with hooks inside");
         assert!(!denied("proj/.claude", Creation::New), ".claude itself is not protected");
         assert!(denied("proj/.claude", Creation::Carrying), "but it may not be replaced by one with commands/");
         assert!(denied("proj/secrets", Creation::New), "denyWrite literal that did not exist");
@@ -453,6 +457,20 @@ fn created_paths_are_judged_by_the_plan_and_the_deny_rules() {
         // Outside every allowWrite root the mounts decide.
         assert!(r.decide(Path::new("/tmp/.mcp.json"), Creation::New).is_none());
     }
+    // What a rename brings along: a glob's literal part beneath the new path.
+    let gh = from_text(
+        Some(r#"{"filesystem": {"allowWrite": ["."], "denyWrite": [".github/**", "**/*.pem"]}}"#),
+        None,
+        &t.ctx(),
+        &RealFs,
+    )
+    .unwrap();
+    let r = CreateRules::new(&gh.filesystem, &gh.mount_plan(&RealFs), &RealFs).unwrap();
+    assert!(r.decide(&t.p("proj/.github"), Creation::Carrying).is_some(), "mv t .github");
+    assert!(r.decide(&t.p("proj/.github"), Creation::New).is_none(), "mkdir .github is fine");
+    assert!(r.decide(&t.p("proj/.github/workflows"), Creation::New).is_some());
+    assert!(r.globs_reach_below(&t.p("proj/x")), "**/*.pem could match inside a renamed directory");
+    assert!(!r.globs_reach_below(&t.p("out/x")));
     // The cheap filter never hides a refusal.
     let name = |n: &str| std::ffi::OsStr::new(n).to_owned();
     assert!(rules.could_refuse(&name(".mcp.json"), Creation::New));

@@ -601,6 +601,12 @@ fn exec_program(
     {
         return code;
     }
+    // No core dumps: the kernel writes them to the crashing process's
+    // directory without any system call of the program's, so mediation never
+    // sees the file (a core named like a denyWrite entry would appear).
+    if let Err(e) = nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_CORE, 0, 0) {
+        return status.setup_error(format!("cannot disable core dumps: {e}"), None);
+    }
     if let Some(n) = max_file_size {
         // Soft and hard: without CAP_SYS_RESOURCE nothing can raise it again.
         if let Err(e) = nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_FSIZE, n, n) {
@@ -665,7 +671,7 @@ impl<'a> Signals<'a> {
         loop {
             let (sig_ready, call_ready, gone) = {
                 let mut fds = vec![PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];
-                if let Some(m) = mediator.as_ref() {
+                if let Some(m) = mediator.as_ref().filter(|m| m.is_open()) {
                     fds.push(PollFd::new(m.fd(), PollFlags::POLLIN));
                 }
                 match poll(&mut fds, PollTimeout::NONE) {
@@ -684,9 +690,9 @@ impl<'a> Signals<'a> {
                 if let Some(report) = m.serve_one() {
                     status.send(&report);
                 }
-            } else if gone {
+            } else if gone && let Some(m) = mediator.as_mut() {
                 // Every process under the filter has ended.
-                *mediator = None;
+                m.close();
             }
             if sig_ready && let Ok(Some(info)) = sfd.read_signal() {
                 return Signal::try_from(info.ssi_signo as i32);
@@ -731,6 +737,9 @@ fn reap(child: Pid, status: &mut Status, weaker: bool, mut mediator: Option<Medi
             }
             Err(_) => {}
         }
+    }
+    if let Some(report) = mediator.as_ref().and_then(Mediator::suppressed_report) {
+        status.send(&report);
     }
     // Whatever the program left behind (daemons, double forks, stopped
     // children) dies with it: kill(-1) from pid 1 reaches every other process

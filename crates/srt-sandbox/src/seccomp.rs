@@ -310,17 +310,30 @@ const CLONE_NEW_ANY: u32 = (libc::CLONE_NEWNS
 
 const EPERM: Action = Action::Errno(libc::EPERM);
 
-/// `(AF_UNIX, SOCK_DGRAM)` in the family and type arguments of socket and
-/// socketpair (the type's SOCK_NONBLOCK and SOCK_CLOEXEC flags masked off).
-const UNIX_DGRAM: When = When::ArgEqAndMasked {
-    arg: 0,
-    value: libc::AF_UNIX as u32,
-    name: "AF_UNIX",
-    arg2: 1,
-    mask: 0xf,
-    value2: libc::SOCK_DGRAM as u32,
-    name2: "SOCK_DGRAM",
-};
+/// `(AF_UNIX, SOCK_DGRAM)` and `(AF_UNIX, SOCK_RAW)` in the family and type
+/// arguments of socket and socketpair (the type's SOCK_NONBLOCK and
+/// SOCK_CLOEXEC flags masked off). The kernel turns a Unix SOCK_RAW into a
+/// datagram socket; every other type but stream and seqpacket fails anyway.
+const UNIX_DATAGRAM: [When; 2] = [
+    When::ArgEqAndMasked {
+        arg: 0,
+        value: libc::AF_UNIX as u32,
+        name: "AF_UNIX",
+        arg2: 1,
+        mask: 0xf,
+        value2: libc::SOCK_DGRAM as u32,
+        name2: "SOCK_DGRAM",
+    },
+    When::ArgEqAndMasked {
+        arg: 0,
+        value: libc::AF_UNIX as u32,
+        name: "AF_UNIX",
+        arg2: 1,
+        mask: 0xf,
+        value2: libc::SOCK_RAW as u32,
+        name2: "SOCK_RAW (a datagram socket for AF_UNIX)",
+    },
+];
 
 /// A rule that denies every call of `syscall` with `EPERM`.
 const fn deny(syscall: &'static str, nr: i64, reason: &'static str) -> Rule {
@@ -390,19 +403,22 @@ pub fn rules(opts: &SeccompOptions) -> Vec<Rule> {
     // no path or name anyone else can reach, and Python's multiprocessing
     // needs them.
     if !opts.allow_unix_sockets && opts.unix_allow_list {
-        t.push(deny_if(
-            "socket",
-            libc::SYS_socket,
-            UNIX_DGRAM,
-            "a datagram socket reaches any socket path with sendto, which seccomp cannot see; stream and \
-             seqpacket sockets reach paths only through connect, which the init checks",
-        ));
+        for when in UNIX_DATAGRAM {
+            t.push(deny_if(
+                "socket",
+                libc::SYS_socket,
+                when,
+                "a datagram socket reaches any socket path with sendto, which seccomp cannot see; stream and \
+                 seqpacket sockets reach paths only through connect, which the init checks",
+            ));
+        }
         t.push(ask(
             "connect",
             libc::SYS_connect,
             When::Always,
             "the init connects Unix sockets only to network.allowUnixSockets paths (resolved by itself, \
-             so no path swap between check and use); other families continue unchanged",
+             so no path swap between check and use) and makes every other connect itself, on the socket it \
+             inspected",
         ));
     } else if !opts.allow_unix_sockets {
         t.push(deny_if(
@@ -414,25 +430,26 @@ pub fn rules(opts: &SeccompOptions) -> Vec<Rule> {
         ));
     }
     if !opts.allow_unix_sockets {
-        t.push(deny_if(
-            "socketpair",
-            libc::SYS_socketpair,
-            UNIX_DGRAM,
-            "either end of a datagram pair can still sendto any socket path (the host's journal, syslog); \
-             stream and seqpacket pairs stay allowed",
-        ));
+        for when in UNIX_DATAGRAM {
+            t.push(deny_if(
+                "socketpair",
+                libc::SYS_socketpair,
+                when,
+                "either end of a datagram pair can still sendto any socket path (the host's journal, syslog); \
+                 stream and seqpacket pairs stay allowed",
+            ));
+        }
     }
     if opts.mediate_create {
         create_rules(&mut t);
-        if opts.allow_unix_sockets || opts.unix_allow_list {
-            t.push(ask(
-                "bind",
-                libc::SYS_bind,
-                When::Always,
-                "binding a Unix socket creates a file: judged like any other creation (other families continue \
-                 unchanged)",
-            ));
-        }
+        // Even with Unix sockets refused, an end of a stream socketpair can be bound to a path.
+        t.push(ask(
+            "bind",
+            libc::SYS_bind,
+            When::Always,
+            "binding a Unix socket creates a file: judged like any other creation; the init binds every \
+             family itself, on the socket it inspected",
+        ));
     }
     if opts.deny_inet {
         let inet = "no network namespace (weaker mode): an IP socket would reach the host's network directly";
@@ -1024,6 +1041,9 @@ mod tests {
         assert_eq!(call(&prog, libc::SYS_socket, unix(libc::SOCK_STREAM | libc::SOCK_CLOEXEC)), RET_ALLOW);
         assert_eq!(call(&prog, libc::SYS_socket, unix(libc::SOCK_SEQPACKET)), RET_ALLOW);
         assert_eq!(call(&prog, libc::SYS_socket, unix(libc::SOCK_DGRAM | libc::SOCK_NONBLOCK)), RET_EPERM);
+        assert_eq!(call(&prog, libc::SYS_socket, unix(libc::SOCK_RAW)), RET_EPERM);
+        assert_eq!(call(&prog, libc::SYS_socketpair, unix(libc::SOCK_RAW | libc::SOCK_CLOEXEC)), RET_EPERM);
+        assert_eq!(call(&prog, libc::SYS_bind, [3, 0, 0, 0, 0, 0]), notify);
         assert_eq!(call(&prog, libc::SYS_socketpair, unix(libc::SOCK_STREAM)), RET_ALLOW);
         assert_eq!(call(&prog, libc::SYS_socketpair, unix(libc::SOCK_DGRAM)), RET_EPERM);
         // Without the options nothing is sent to the init.

@@ -65,14 +65,28 @@ pub(crate) struct Mediator {
     proc_dir: OwnedFd,
     root: OwnedFd,
     fs: Option<CreateRules>,
-    /// The program applied Landlock rules of its own: from then on allowed
-    /// creations run in the program (see [`Mediator::judged_only`]).
-    nested_landlock: bool,
+    /// Landlock rulesets the program applied to itself (a nested sandbox):
+    /// from the first one on, allowed creations are made by a forked child
+    /// that applies them all first (see [`Mediator::act`]).
+    nested: Vec<OwnedFd>,
     /// Allowed socket paths, symlinks resolved where they exist.
     unix_allowed: Vec<PathBuf>,
     /// This process and the openers it forked: their procfs entries are never reached for a caller.
     own_pids: Vec<i32>,
+    /// Refusals reported so far, and those past [`MAX_REPORTS`] only counted.
+    reported: usize,
+    suppressed: usize,
+    /// Every process under the filter has ended: nothing more will come.
+    closed: bool,
 }
+
+/// Refusals reported one by one in a run; a program refused in a loop must
+/// not grow srt's memory on the host without bound.
+const MAX_REPORTS: usize = 100;
+
+/// The most entries a renamed directory may carry where a deny glob reaches
+/// below its new path; a larger one is refused rather than judged in part.
+const MAX_MOVED_ENTRIES: usize = 10_000;
 
 /// How a call is answered.
 enum Answer {
@@ -143,14 +157,26 @@ impl Mediator {
             proc_dir: open_dir("/proc")?,
             root: open_dir("/")?,
             fs: config.fs,
-            nested_landlock: false,
+            nested: Vec::new(),
             unix_allowed,
             own_pids: vec![std::process::id() as i32],
+            reported: 0,
+            suppressed: 0,
+            closed: false,
         })
     }
 
     pub fn fd(&self) -> BorrowedFd<'_> {
         self.listener.fd()
+    }
+
+    pub fn is_open(&self) -> bool {
+        !self.closed
+    }
+
+    /// The listener hung up: stop polling it.
+    pub fn close(&mut self) {
+        self.closed = true;
     }
 
     /// A child of this process ended (an opener, perhaps).
@@ -168,20 +194,64 @@ impl Mediator {
         };
         let mut denial = None;
         let answer = self.answer(&call, &mut denial);
+        self.reply(call.id, answer);
+        let denial = denial?;
+        if self.reported >= MAX_REPORTS {
+            self.suppressed += 1;
+            return None;
+        }
+        self.reported += 1;
+        Some(denial)
+    }
+
+    fn reply(&self, id: u64, answer: Answer) {
         match answer {
-            Answer::Value(v) => self.listener.ok(call.id, v),
-            Answer::Fail(e) => self.listener.fail(call.id, e),
+            Answer::Value(v) => self.listener.ok(id, v),
+            Answer::Fail(e) => self.listener.fail(id, e),
             Answer::Fd(fd, cloexec) => {
-                if let Err(e) = self.listener.reply_fd(call.id, fd.as_fd(), cloexec)
+                if let Err(e) = self.listener.reply_fd(id, fd.as_fd(), cloexec)
                     && e != Errno::ENOENT
                 {
-                    self.listener.fail(call.id, e);
+                    self.listener.fail(id, e);
                 }
             }
-            Answer::Proceed => self.listener.proceed(call.id),
+            Answer::Proceed => self.listener.proceed(id),
             Answer::Delegated => {}
         }
-        denial
+    }
+
+    /// Runs `act` in a forked child of pid 1, which answers the call itself:
+    /// for acts that may wait (opening a FIFO, a blocking connect), so pid 1
+    /// keeps serving, forwarding signals and reaping.
+    fn delegate(&mut self, c: &Call, act: impl FnOnce() -> R) -> R {
+        // SAFETY: pid 1 is single-threaded; the child makes system calls,
+        // answers, and leaves with _exit.
+        match unsafe { nix::unistd::fork() } {
+            Ok(nix::unistd::ForkResult::Child) => {
+                let answer = act().unwrap_or_else(Answer::Fail);
+                self.reply(c.id, answer);
+                // SAFETY: leaves the forked copy without running destructors.
+                unsafe { libc::_exit(0) }
+            }
+            Ok(nix::unistd::ForkResult::Parent { child }) => {
+                self.own_pids.push(child.as_raw());
+                Ok(Answer::Delegated)
+            }
+            Err(err) => Err(err),
+        }
+    }
+
+    /// One report for the refusals past [`MAX_REPORTS`], if there were any.
+    pub fn suppressed_report(&self) -> Option<Report> {
+        (self.suppressed > 0).then(|| Report::Denied {
+            kind: "limit".into(),
+            operation: "violation-reports".into(),
+            target: format!("{} more", self.suppressed),
+            reason: format!(
+                "after {MAX_REPORTS} refusals in one run, further ones were refused but not reported one by one"
+            ),
+            pid: 0,
+        })
     }
 
     fn answer(&mut self, c: &Call, denial: &mut Option<Report>) -> Answer {
@@ -215,8 +285,14 @@ impl Mediator {
             libc::SYS_connect => self.connect(c, a[0], a[1], a[2], denial),
             libc::SYS_bind => self.bind(c, a[0], a[1], a[2], denial),
             libc::SYS_landlock_restrict_self => {
-                // Its arguments are a descriptor and flags, nothing in memory: safe to let run.
-                self.nested_landlock = true;
+                // A copy of the ruleset, for the children that act for the
+                // program from now on. The call itself may run: its
+                // arguments are a descriptor and flags, nothing in memory.
+                if let Ok((ruleset, _)) = self.fd_of(c, a[0])
+                    && self.real_link(ruleset.as_fd()).is_some_and(|l| l == b"anon_inode:[landlock-ruleset]")
+                {
+                    self.nested.push(ruleset);
+                }
                 Ok(Answer::Proceed)
             }
             _ => Err(Errno::ENOSYS),
@@ -346,14 +422,38 @@ impl Mediator {
         Ok(PathBuf::from(OsStr::from_bytes(&buf)))
     }
 
-    /// After a program applied Landlock rules of its own, the init can no
-    /// longer act for it: its own operations would not be held to those
-    /// rules. An allowed creation then runs in the program itself
-    /// (`SECCOMP_USER_NOTIF_FLAG_CONTINUE`), which keeps every Landlock layer
-    /// but reopens the classic gap: another thread may change the path
-    /// between the check and the call. Refusals are unaffected.
-    fn judged_only(&self) -> bool {
-        self.nested_landlock
+    /// Whether a program applied Landlock rules of its own.
+    fn nested(&self) -> bool {
+        !self.nested.is_empty()
+    }
+
+    /// Performs an allowed act. Here, in pid 1, normally; once the program
+    /// has applied Landlock rules of its own, pid 1 acting for it would
+    /// bypass them, so a forked child applies every ruleset the program
+    /// applied and acts (over-restricting a process that did not apply them
+    /// all: safe, never weaker). The act still runs on the descriptors pid 1
+    /// judged, so no path swap can slip in.
+    fn act(&mut self, c: &Call, f: impl FnOnce() -> R) -> R {
+        if !self.nested() {
+            return f();
+        }
+        let layers: Vec<RawFd> = self.nested.iter().map(AsRawFd::as_raw_fd).collect();
+        self.delegate(c, move || {
+            for layer in layers {
+                // SAFETY: landlock_restrict_self with a ruleset descriptor we
+                // hold; no_new_privs is set in pid 1 and inherited.
+                if unsafe { libc::syscall(libc::SYS_landlock_restrict_self, layer, 0) } < 0 {
+                    return Err(Errno::last());
+                }
+            }
+            f()
+        })
+    }
+
+    /// What a descriptor's magic link reads (`anon_inode:...`, a path).
+    fn real_link(&self, fd: BorrowedFd<'_>) -> Option<Vec<u8>> {
+        let link = cstr(format!("self/fd/{}", fd.as_raw_fd()).as_bytes()).ok()?;
+        readlinkat(self.proc_dir.as_fd(), &link).ok()
     }
 
     /// Judges the creation of `e`'s name: `Err(EACCES)` and a report when a
@@ -384,6 +484,15 @@ impl Mediator {
 
     fn open(&mut self, c: &Call, dirfd: u64, addr: u64, flags: u64, mode: u64, denial: &mut Option<Report>) -> R {
         let flags = flags as i32;
+        if flags & libc::O_PATH != 0 {
+            // O_PATH ignores O_CREAT, and flags are not in memory the caller
+            // can change: nothing can be created, so the call may run as is.
+            return Ok(Answer::Proceed);
+        }
+        if flags & libc::O_DIRECTORY != 0 {
+            // As the kernel answers O_CREAT | O_DIRECTORY (Linux 6.4+).
+            return Err(Errno::EINVAL);
+        }
         let who = Who::new(c);
         let path = self.path_arg(c, addr)?;
         let mode = (mode as u32) & 0o7777;
@@ -396,8 +505,8 @@ impl Mediator {
             if e.in_proc {
                 // Magic links (fd/N, cwd) lead to objects that exist: the
                 // kernel follows them; nothing can be created in procfs.
-                if self.judged_only() {
-                    return Ok(Answer::Proceed);
+                if self.nested() {
+                    return self.open_nested(c, &e, flags, mode, cloexec, 0);
                 }
                 return self.open_final(c, &e, flags, mode, cloexec, true);
             }
@@ -416,25 +525,30 @@ impl Mediator {
                     if flags & libc::O_EXCL != 0 {
                         return Err(Errno::EEXIST);
                     }
-                    if self.judged_only() {
-                        return Ok(Answer::Proceed);
-                    }
                     // It exists: open it without O_CREAT, so if it vanishes
                     // meanwhile nothing unjudged is created.
                     let kind = st.st_mode & libc::S_IFMT;
-                    let may_block = kind == libc::S_IFIFO || kind == libc::S_IFCHR;
                     let flags = (flags & !libc::O_CREAT) | libc::O_NOFOLLOW;
+                    if self.nested() {
+                        return self.open_nested(c, &e, flags, mode, cloexec, 0);
+                    }
+                    if kind == libc::S_IFIFO && flags & (libc::O_NONBLOCK | libc::O_ACCMODE) == libc::O_RDONLY {
+                        // A reader waits for a writer: that wait happens in an opener.
+                        return self.delegate_open(c, &e, flags, cloexec);
+                    }
+                    let may_block = kind == libc::S_IFIFO || kind == libc::S_IFCHR;
                     return self.open_final(c, &e, flags, mode, cloexec, may_block);
                 }
                 Err(Errno::ENOENT) => {
                     self.judge(c, &e, Creation::New, denial)?;
-                    if self.judged_only() {
-                        return Ok(Answer::Proceed);
+                    let umask = self.who(&who)?.umask;
+                    if self.nested() {
+                        return self.open_nested(c, &e, flags | libc::O_NOFOLLOW, mode, cloexec, umask);
                     }
-                    let mode = mode & !self.who(&who)?.umask;
                     // O_EXCL: only a new file is opened here (never a FIFO
                     // that appeared meanwhile, which could block).
-                    match self.open_final(c, &e, flags | libc::O_NOFOLLOW | libc::O_EXCL, mode, cloexec, false) {
+                    let new_flags = flags | libc::O_NOFOLLOW | libc::O_EXCL;
+                    match with_umask(umask, || self.open_final(c, &e, new_flags, mode, cloexec, false)) {
                         // Something appeared in between: look again.
                         Err(Errno::EEXIST) if flags & libc::O_EXCL == 0 => continue,
                         other => return other,
@@ -444,6 +558,13 @@ impl Mediator {
             }
         }
         Err(Errno::ELOOP)
+    }
+
+    /// Opens `e` in a child that carries the program's own Landlock layers
+    /// (it may block there: pid 1 keeps serving).
+    fn open_nested(&mut self, c: &Call, e: &Entry, flags: i32, mode: u32, cloexec: bool, umask: u32) -> R {
+        let (parent, name) = (e.parent.as_fd(), e.name.clone());
+        self.act(c, move || Ok(Answer::Fd(with_umask(umask, || openat(parent, &name, flags, mode))?, cloexec)))
     }
 
     /// Opens `e` without blocking this process: when the open `may_block`
@@ -471,25 +592,8 @@ impl Mediator {
     }
 
     fn delegate_open(&mut self, c: &Call, e: &Entry, flags: i32, cloexec: bool) -> R {
-        // SAFETY: pid 1 is single-threaded; the child only makes system
-        // calls and leaves with _exit.
-        match unsafe { nix::unistd::fork() } {
-            Ok(nix::unistd::ForkResult::Child) => {
-                match openat(e.parent.as_fd(), &e.name, flags, 0) {
-                    Ok(fd) => {
-                        let _ = self.listener.reply_fd(c.id, fd.as_fd(), cloexec);
-                    }
-                    Err(err) => self.listener.fail(c.id, err),
-                }
-                // SAFETY: leaves the forked copy without running destructors.
-                unsafe { libc::_exit(0) }
-            }
-            Ok(nix::unistd::ForkResult::Parent { child }) => {
-                self.own_pids.push(child.as_raw());
-                Ok(Answer::Delegated)
-            }
-            Err(err) => Err(err),
-        }
+        let (parent, name) = (e.parent.as_fd(), e.name.clone());
+        self.delegate(c, move || Ok(Answer::Fd(openat(parent, &name, flags, 0)?, cloexec)))
     }
 
     fn create(&mut self, c: &Call, what: Create, dirfd: u64, addr: u64, denial: &mut Option<Report>) -> R {
@@ -519,36 +623,38 @@ impl Mediator {
         let e = self.entry(c, &who, dirfd, &path, None)?;
         let how = if matches!(what, Create::Symlink(_)) { Creation::Carrying } else { Creation::New };
         self.judge(c, &e, how, denial)?;
-        if self.judged_only() {
-            return Ok(Answer::Proceed);
-        }
         let umask = match what {
             Create::Dir(_) | Create::Node(..) => self.who(&who)?.umask,
             _ => 0,
         };
         let dir = e.parent.as_raw_fd();
-        // SAFETY: in every arm, plain *at(2) calls on descriptors we hold and
-        // NUL-terminated strings we own.
-        let r = unsafe {
-            match what {
-                Create::Dir(mode) => libc::mkdirat(dir, e.name.as_ptr(), (mode as u32 & 0o7777) & !umask),
-                Create::Node(mode, dev) => {
-                    let mode = mode as u32;
-                    let perm = (mode & 0o7777) & !umask;
-                    libc::mknodat(dir, e.name.as_ptr(), (mode & libc::S_IFMT) | perm, dev)
-                }
-                Create::Symlink(_) => {
-                    let t = link_target.as_ref().map_or(c"".as_ptr(), |t| t.as_ptr());
-                    libc::symlinkat(t, dir, e.name.as_ptr())
-                }
-                Create::Link(..) => {
-                    let old = old.as_ref().map_or(-1, |o| o.as_raw_fd());
-                    let src = cstr(format!("self/fd/{old}").as_bytes())?;
-                    libc::linkat(self.proc_dir.as_raw_fd(), src.as_ptr(), dir, e.name.as_ptr(), libc::AT_SYMLINK_FOLLOW)
-                }
-            }
+        let proc_dir = self.proc_dir.as_raw_fd();
+        let src = match &old {
+            Some(o) => Some(cstr(format!("self/fd/{}", o.as_raw_fd()).as_bytes())?),
+            None => None,
         };
-        if r < 0 { Err(Errno::last()) } else { Ok(Answer::Value(0)) }
+        let name = &e.name;
+        self.act(c, move || {
+            // SAFETY: in every arm, plain *at(2) calls on descriptors we hold
+            // and NUL-terminated strings we own. The kernel applies the
+            // caller's umask (set for the call) to the mode, as it would for
+            // the caller.
+            let r = with_umask(umask, || unsafe {
+                match what {
+                    Create::Dir(mode) => libc::mkdirat(dir, name.as_ptr(), mode as libc::mode_t),
+                    Create::Node(mode, dev) => libc::mknodat(dir, name.as_ptr(), mode as libc::mode_t, dev),
+                    Create::Symlink(_) => {
+                        let t = link_target.as_ref().map_or(c"".as_ptr(), |t| t.as_ptr());
+                        libc::symlinkat(t, dir, name.as_ptr())
+                    }
+                    Create::Link(..) => {
+                        let src = src.as_ref().map_or(c"".as_ptr(), |s| s.as_ptr());
+                        libc::linkat(proc_dir, src, dir, name.as_ptr(), libc::AT_SYMLINK_FOLLOW)
+                    }
+                }
+            });
+            if r < 0 { Err(Errno::last()) } else { Ok(Answer::Value(0)) }
+        })
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -573,64 +679,107 @@ impl Mediator {
         if flags as u32 & libc::RENAME_EXCHANGE != 0 {
             self.judge(c, &old, Creation::Carrying, denial)?;
         }
-        if self.judged_only() {
-            return Ok(Answer::Proceed);
-        }
-        // SAFETY: renameat2 on descriptors and strings we own.
-        let r = unsafe {
-            libc::syscall(
-                libc::SYS_renameat2,
-                old.parent.as_raw_fd(),
-                old.name.as_ptr(),
-                new.parent.as_raw_fd(),
-                new.name.as_ptr(),
-                flags as libc::c_uint,
-            )
-        };
-        if r < 0 { Err(Errno::last()) } else { Ok(Answer::Value(0)) }
+        self.judge_moved_tree(c, &old, &new, denial)?;
+        let (od, on, nd, nn) = (old.parent.as_raw_fd(), &old.name, new.parent.as_raw_fd(), &new.name);
+        self.act(c, move || {
+            // SAFETY: renameat2 on descriptors and strings we own.
+            let r =
+                unsafe { libc::syscall(libc::SYS_renameat2, od, on.as_ptr(), nd, nn.as_ptr(), flags as libc::c_uint) };
+            if r < 0 { Err(Errno::last()) } else { Ok(Answer::Value(0)) }
+        })
     }
 
-    /// The caller's socket `fd`, shared (same open file) through pidfd_getfd.
-    fn socket_of(&self, c: &Call, fd: u64) -> Result<(OwnedFd, Caller), Errno> {
-        let who = self.caller(c.tid)?;
-        // SAFETY: pidfd_open returns a new descriptor or -1.
-        let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, who.tgid, 0) };
-        if pidfd < 0 {
-            return Err(Errno::last());
+    /// A directory renamed to where a deny glob reaches below (`**/*.pem`):
+    /// every entry it carries is judged at its new path. (Entries added to
+    /// the directory while this runs are not seen: a documented gap.)
+    fn judge_moved_tree(&self, c: &Call, old: &Entry, new: &Entry, denial: &mut Option<Report>) -> Result<(), Errno> {
+        let Some(fs) = &self.fs else { return Ok(()) };
+        if new.in_proc || old.in_proc || new.split.names_existing() {
+            return Ok(());
         }
-        // SAFETY: a new descriptor owned by nobody else.
-        let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd as RawFd) };
+        let dest = self.real_path(new.parent.as_fd())?.join(OsStr::from_bytes(&new.split.name));
+        if !fs.globs_reach_below(&dest) {
+            return Ok(());
+        }
+        if fstatat(old.parent.as_fd(), &old.name).map(|st| st.st_mode & libc::S_IFMT) != Ok(libc::S_IFDIR) {
+            return Ok(());
+        }
+        let src = self.real_path(old.parent.as_fd())?.join(OsStr::from_bytes(&old.split.name));
+        let mut stack = vec![PathBuf::new()];
+        let mut budget = MAX_MOVED_ENTRIES;
+        let refuse = |target: PathBuf, reason: String, denial: &mut Option<Report>| {
+            *denial = Some(Report::Denied {
+                kind: "filesystem".into(),
+                operation: "create".into(),
+                target: target.display().to_string(),
+                reason,
+                pid: c.tid,
+            });
+            Err(Errno::EACCES)
+        };
+        while let Some(rel) = stack.pop() {
+            let Ok(entries) = std::fs::read_dir(src.join(&rel)) else { continue };
+            for entry in entries.flatten() {
+                budget = budget.saturating_sub(1);
+                if budget == 0 {
+                    let why = format!("a directory of more than {MAX_MOVED_ENTRIES} entries cannot be judged");
+                    return refuse(dest.clone(), why, denial);
+                }
+                let rel = rel.join(entry.file_name());
+                if let Some(reason) = fs.decide(&dest.join(&rel), Creation::New) {
+                    return refuse(dest.join(&rel), reason, denial);
+                }
+                if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                    stack.push(rel);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The calling *thread's* descriptor `fd` (a socket, a ruleset), shared (same open file) through
+    /// pidfd_getfd. A thread may have its own descriptor table (clone
+    /// without CLONE_FILES), so the thread's pidfd is used (Linux 6.9+);
+    /// before that, the process's, only where the two tables are one.
+    fn fd_of(&self, c: &Call, fd: u64) -> Result<(OwnedFd, Caller), Errno> {
+        let who = self.caller(c.tid)?;
+        let pidfd = match pidfd_open(c.tid, PIDFD_THREAD) {
+            Ok(p) => p,
+            Err(Errno::EINVAL) if c.tid == who.tgid || same_files(who.tgid, c.tid) => pidfd_open(who.tgid, 0)?,
+            Err(Errno::EINVAL) => return Err(Errno::EPERM),
+            Err(e) => return Err(e),
+        };
         // SAFETY: pidfd_getfd returns a new descriptor or -1.
         let sock = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), fd as i32, 0) };
         if sock < 0 {
             return Err(Errno::last());
         }
-        // SAFETY: as above.
+        // SAFETY: a new descriptor owned by nobody else.
         Ok((unsafe { OwnedFd::from_raw_fd(sock as RawFd) }, who))
     }
 
-    /// The socket address at `addr`, read once.
+    /// The socket address at `addr`, read once (any family).
     fn sockaddr_arg(&self, c: &Call, addr: u64, len: u64) -> Result<Vec<u8>, Errno> {
         let len = len as usize;
-        if !(2..=size_of::<libc::sockaddr_un>()).contains(&len) {
+        if !(2..=size_of::<libc::sockaddr_storage>()).contains(&len) {
             return Err(Errno::EINVAL);
         }
         let bytes = read_mem(c.tid, addr, len)?;
         if !self.listener.valid(c.id) {
             return Err(Errno::ESRCH);
         }
-        if u16::from_ne_bytes([bytes[0], bytes[1]]) != libc::AF_UNIX as u16 {
-            return Err(Errno::EINVAL);
-        }
         Ok(bytes)
     }
 
+    /// connect(2), made by the init on the caller's own socket: a Unix
+    /// socket only to an allowed path, every other family as asked. Never
+    /// let through to run again: by then the descriptor number could name
+    /// another socket.
     fn connect(&mut self, c: &Call, fd: u64, addr: u64, len: u64, denial: &mut Option<Report>) -> R {
-        let (sock, who) = self.socket_of(c, fd)?;
+        let (sock, who) = self.fd_of(c, fd)?;
+        let bytes = self.sockaddr_arg(c, addr, len)?;
         if socket_domain(sock.as_fd())? != libc::AF_UNIX {
-            // The socket's family is fixed at creation: whatever the
-            // caller's memory says later, this connect cannot reach a path.
-            return Ok(Answer::Proceed);
+            return self.connect_as_asked(c, sock, bytes);
         }
         let deny = |target: String, reason: &str, denial: &mut Option<Report>| {
             *denial = Some(Report::Denied {
@@ -642,7 +791,10 @@ impl Mediator {
             });
             Err(Errno::EACCES)
         };
-        let Some(path) = unix_path(&self.sockaddr_arg(c, addr, len)?) else {
+        if u16::from_ne_bytes([bytes[0], bytes[1]]) != libc::AF_UNIX as u16 {
+            return Err(Errno::EINVAL);
+        }
+        let Some(path) = unix_path(&bytes) else {
             return deny("unix:@(abstract)".into(), "abstract Unix sockets are not reachable from the sandbox", denial);
         };
         let shown = format!("unix:{}", String::from_utf8_lossy(&path));
@@ -661,51 +813,73 @@ impl Mediator {
         if !is_socket || !self.unix_allowed.contains(&real) {
             return deny(format!("unix:{}", real.display()), "not in network.allowUnixSockets", denial);
         }
-        // Connect to exactly the inode that was checked, through its descriptor.
-        let via = format!("self/fd/{}", target.as_raw_fd());
-        self.with_cwd_in_proc(|| sockaddr_connect(sock.as_fd(), via.as_bytes()))?;
-        Ok(Answer::Value(0))
+        // Connect to exactly the inode that was checked, through its
+        // descriptor (a path relative to the procfs root, where pid 1 waits).
+        let via = unix_sockaddr(format!("self/fd/{}", target.as_raw_fd()).as_bytes())?;
+        let proc_dir = self.proc_dir.as_raw_fd();
+        self.connect_maybe_blocking(c, &sock, move |fd| {
+            // SAFETY: fchdir to the procfs root we hold; this process is
+            // single-threaded (pid 1, or an opener forked from it), and pid 1
+            // goes back to its root after the act.
+            if unsafe { libc::fchdir(proc_dir) } < 0 {
+                return Err(Errno::last());
+            }
+            sys_sockaddr(libc::connect, fd, &via)
+        })
+    }
+
+    /// connect(2) for any other family, with the address bytes read.
+    fn connect_as_asked(&mut self, c: &Call, sock: OwnedFd, bytes: Vec<u8>) -> R {
+        self.connect_maybe_blocking(c, &sock, move |fd| sys_sockaddr(libc::connect, fd, &bytes))
+    }
+
+    /// Runs `act(socket)` here when the socket is non-blocking; otherwise in
+    /// a forked child that answers the call itself, so a connect that waits
+    /// (a full backlog, a slow peer) never stops pid 1.
+    fn connect_maybe_blocking(&mut self, c: &Call, sock: &OwnedFd, act: impl FnOnce(RawFd) -> Result<(), Errno>) -> R {
+        let raw = sock.as_raw_fd();
+        // SAFETY: F_GETFL on a descriptor we own.
+        let nonblocking = unsafe { libc::fcntl(raw, libc::F_GETFL) } & libc::O_NONBLOCK != 0;
+        if nonblocking {
+            let r = act(raw);
+            // SAFETY: back to pid 1's own directory (the act may have moved it).
+            unsafe { libc::fchdir(self.root.as_raw_fd()) };
+            return r.map(|_| Answer::Value(0));
+        }
+        self.delegate(c, move || act(raw).map(|_| Answer::Value(0)))
     }
 
     fn bind(&mut self, c: &Call, fd: u64, addr: u64, len: u64, denial: &mut Option<Report>) -> R {
-        let (sock, who) = self.socket_of(c, fd)?;
-        if socket_domain(sock.as_fd())? != libc::AF_UNIX {
-            return Ok(Answer::Proceed);
-        }
+        let (sock, who) = self.fd_of(c, fd)?;
         let bytes = self.sockaddr_arg(c, addr, len)?;
+        let raw = sock.as_raw_fd();
+        if socket_domain(sock.as_fd())? != libc::AF_UNIX {
+            return sys_sockaddr(libc::bind, raw, &bytes).map(|_| Answer::Value(0));
+        }
+        if u16::from_ne_bytes([bytes[0], bytes[1]]) != libc::AF_UNIX as u16 {
+            return Err(Errno::EINVAL);
+        }
         let Some(path) = unix_path(&bytes) else {
-            // Abstract names live in the sandbox's own network namespace;
-            // bound here with the bytes already read.
-            return sockaddr_bind_raw(sock.as_fd(), &bytes).map(|_| Answer::Value(0));
+            // Abstract names live in the sandbox's own network namespace.
+            return sys_sockaddr(libc::bind, raw, &bytes).map(|_| Answer::Value(0));
         };
+        let umask = who.umask;
         let who = Who { tid: c.tid, known: std::cell::OnceCell::from(who) };
         let e = self.entry(c, &who, libc::AT_FDCWD as u64, &path, None)?;
         self.judge(c, &e, Creation::New, denial)?;
-        if self.judged_only() {
-            return Ok(Answer::Proceed);
-        }
-        let name = e.name.as_bytes().to_vec();
-        let dir = e.parent.as_raw_fd();
-        // SAFETY: fchdir to a directory descriptor we hold; pid 1 is
-        // single-threaded, and its directory is restored below.
-        if unsafe { libc::fchdir(dir) } < 0 {
-            return Err(Errno::last());
-        }
-        let r = sockaddr_bind(sock.as_fd(), &name);
-        // SAFETY: as above.
-        unsafe { libc::fchdir(self.root.as_raw_fd()) };
-        r.map(|_| Answer::Value(0))
-    }
-
-    fn with_cwd_in_proc<T>(&self, f: impl FnOnce() -> Result<T, Errno>) -> Result<T, Errno> {
-        // SAFETY: fchdir to directories we hold; pid 1 is single-threaded.
-        if unsafe { libc::fchdir(self.proc_dir.as_raw_fd()) } < 0 {
-            return Err(Errno::last());
-        }
-        let r = f();
-        // SAFETY: as above.
-        unsafe { libc::fchdir(self.root.as_raw_fd()) };
-        r
+        let addr = unix_sockaddr(e.name.as_bytes())?;
+        let (dir, root) = (e.parent.as_raw_fd(), self.root.as_raw_fd());
+        self.act(c, move || {
+            // SAFETY: fchdir to a directory descriptor we hold; this process
+            // is single-threaded, and its directory is restored below.
+            if unsafe { libc::fchdir(dir) } < 0 {
+                return Err(Errno::last());
+            }
+            let r = with_umask(umask, || sys_sockaddr(libc::bind, raw, &addr));
+            // SAFETY: as above.
+            unsafe { libc::fchdir(root) };
+            r.map(|_| Answer::Value(0))
+        })
     }
 }
 
@@ -794,42 +968,64 @@ fn socket_domain(sock: BorrowedFd<'_>) -> Result<i32, Errno> {
     if r < 0 { Err(Errno::last()) } else { Ok(v) }
 }
 
-fn sockaddr(path: &[u8]) -> Result<(libc::sockaddr_un, libc::socklen_t), Errno> {
-    // SAFETY: all-zero is a valid sockaddr_un.
-    let mut a: libc::sockaddr_un = unsafe { std::mem::zeroed() };
-    if path.len() >= a.sun_path.len() {
+/// `struct sockaddr_un` bytes for a path (with its NUL).
+fn unix_sockaddr(path: &[u8]) -> Result<Vec<u8>, Errno> {
+    // sun_path is 108 bytes, NUL included.
+    if path.len() >= 108 {
         return Err(Errno::ENAMETOOLONG);
     }
-    a.sun_family = libc::AF_UNIX as libc::sa_family_t;
-    for (d, s) in a.sun_path.iter_mut().zip(path) {
-        *d = *s as libc::c_char;
-    }
-    Ok((a, (size_of::<libc::sa_family_t>() + path.len() + 1) as libc::socklen_t))
+    let mut v = (libc::AF_UNIX as libc::sa_family_t).to_ne_bytes().to_vec();
+    v.extend_from_slice(path);
+    v.push(0);
+    Ok(v)
 }
 
-fn sockaddr_connect(sock: BorrowedFd<'_>, path: &[u8]) -> Result<(), Errno> {
-    let (a, len) = sockaddr(path)?;
-    // SAFETY: `a` is a valid sockaddr_un of `len` bytes.
-    let r = unsafe { libc::connect(sock.as_raw_fd(), (&raw const a).cast(), len) };
-    if r < 0 { Err(Errno::last()) } else { Ok(()) }
-}
-
-fn sockaddr_bind(sock: BorrowedFd<'_>, path: &[u8]) -> Result<(), Errno> {
-    let (a, len) = sockaddr(path)?;
-    // SAFETY: `a` is a valid sockaddr_un of `len` bytes.
-    let r = unsafe { libc::bind(sock.as_raw_fd(), (&raw const a).cast(), len) };
-    if r < 0 { Err(Errno::last()) } else { Ok(()) }
-}
-
-fn sockaddr_bind_raw(sock: BorrowedFd<'_>, bytes: &[u8]) -> Result<(), Errno> {
-    // SAFETY: all-zero is a valid sockaddr_un; at most its size is copied in.
-    let mut a: libc::sockaddr_un = unsafe { std::mem::zeroed() };
-    let n = bytes.len().min(size_of::<libc::sockaddr_un>());
-    // SAFETY: copies n <= size_of(sockaddr_un) bytes into `a`.
+/// bind(2) or connect(2) of `fd` to the socket address in `bytes`.
+fn sys_sockaddr(
+    call: unsafe extern "C" fn(libc::c_int, *const libc::sockaddr, libc::socklen_t) -> libc::c_int,
+    fd: RawFd,
+    bytes: &[u8],
+) -> Result<(), Errno> {
+    // SAFETY: all-zero is a valid sockaddr_storage; at most its size is copied in.
+    let mut a: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let n = bytes.len().min(size_of::<libc::sockaddr_storage>());
+    // SAFETY: copies n <= size_of(sockaddr_storage) bytes into `a`.
     unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), (&raw mut a).cast::<u8>(), n) };
-    // SAFETY: `a` holds `n` meaningful bytes of a sockaddr_un.
-    let r = unsafe { libc::bind(sock.as_raw_fd(), (&raw const a).cast(), n as libc::socklen_t) };
+    // SAFETY: `a` holds `n` meaningful bytes of a socket address; `call` is
+    // libc's bind or connect.
+    let r = unsafe { call(fd, (&raw const a).cast(), n as libc::socklen_t) };
     if r < 0 { Err(Errno::last()) } else { Ok(()) }
+}
+
+/// `PIDFD_THREAD` (Linux 6.9): a pidfd for one thread rather than its process.
+const PIDFD_THREAD: libc::c_uint = libc::O_EXCL as libc::c_uint;
+
+fn pidfd_open(pid: i32, flags: libc::c_uint) -> Result<OwnedFd, Errno> {
+    // SAFETY: pidfd_open returns a new descriptor or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, flags) };
+    if fd < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: a new descriptor owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// Do two tasks share one descriptor table (`kcmp(KCMP_FILES)`)?
+fn same_files(a: i32, b: i32) -> bool {
+    const KCMP_FILES: libc::c_int = 2;
+    // SAFETY: kcmp only compares kernel objects of the two tasks.
+    unsafe { libc::syscall(libc::SYS_kcmp, a, b, KCMP_FILES, 0, 0) == 0 }
+}
+
+/// Runs `f` with this process's umask set to `umask` (the caller's), so the
+/// kernel applies it as for the caller (default ACLs included).
+fn with_umask<T>(umask: u32, f: impl FnOnce() -> T) -> T {
+    // SAFETY: umask(2) cannot fail; pid 1 keeps 0 between calls.
+    unsafe { libc::umask(umask as libc::mode_t) };
+    let r = f();
+    // SAFETY: as above.
+    unsafe { libc::umask(0) };
+    r
 }
 
 /// Paths for display in `--debug`.

@@ -369,6 +369,92 @@ fn an_allowed_socket_in_the_hosts_tmp_is_reachable_from_the_private_tmp() {
     assert_eq!(text.lines().nth(1), Some(format!("['{name}']").as_str()), "only the socket's directory shows: {text}");
 }
 
+/// Builds tests/probes/mediation.c with the system C compiler (present
+/// wherever cargo can link); `None` (a skip) only without one and without
+/// SRT_MUST_WORK=1.
+fn c_probe(env: &Env) -> Option<PathBuf> {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/probes/mediation.c");
+    let bin = env.p("probe");
+    match Command::new("cc").args(["-O1", "-pthread", "-o"]).arg(&bin).arg(&src).output() {
+        Ok(o) if o.status.success() => Some(bin),
+        other => {
+            let why = format!("cannot build {}: {other:?}", src.display());
+            assert!(std::env::var_os("SRT_MUST_WORK").is_none_or(|v| v != "1"), "{why}");
+            eprintln!("skipped: {why}");
+            None
+        }
+    }
+}
+
+#[test]
+fn mediation_holds_against_raw_system_call_attacks() {
+    let env = Env::new();
+    let Some(probe) = c_probe(&env) else { return };
+    std::fs::create_dir(env.p("sockets")).unwrap();
+    let (allowed, other, dgram) =
+        (env.p("sockets/allowed.sock"), env.p("sockets/other.sock"), env.p("sockets/dgram.sock"));
+    host_unix_server(&allowed, "allowed");
+    host_unix_server(&other, "other");
+    let journal = std::os::unix::net::UnixDatagram::bind(&dgram).unwrap();
+    journal.set_nonblocking(true).unwrap();
+    let writes = r#"{"filesystem": {"allowWrite": ["."], "denyWrite": ["locked"]}}"#;
+    let unix = format!(
+        r#"{{"filesystem": {{"allowWrite": ["."]}}, "network": {{"allowUnixSockets": ["{}"]}}}}"#,
+        allowed.display()
+    );
+    let run = |settings: &str, args: &[&str]| {
+        let mut argv = vec!["--", probe.to_str().unwrap()];
+        argv.extend(args);
+        let o = env.cmd(settings, &argv).output().unwrap();
+        (out(&o), err(&o))
+    };
+    let other_s = other.display().to_string();
+    let dgram_s = dgram.display().to_string();
+    let cases: [(&str, &str, Vec<&str>); 5] = [
+        ("a stream socketpair end bound to a protected name", writes, vec!["bindpair", ".mcp.json"]),
+        ("a Unix SOCK_RAW pair sending to a host datagram socket", "{}", vec!["rawpair", &dgram_s]),
+        ("descriptor 60 swapped between IP and Unix during connect", &unix, vec!["duprace", &other_s]),
+        ("a thread with its own descriptor table", &unix, vec!["nofiles", &other_s]),
+        ("a Landlock layer of the program's own, then a path race", writes, vec!["nested", "locked"]),
+    ];
+    for (what, settings, args) in cases {
+        let (text, e) = run(settings, &args);
+        assert_eq!(text.trim(), "HELD", "{what}: {text}\n{e}");
+    }
+    for name in [".mcp.json", "locked"] {
+        assert!(std::fs::symlink_metadata(env.p("work").join(name)).is_err(), "{name} was created");
+    }
+    let mut buf = [0u8; 64];
+    assert!(journal.recv(&mut buf).is_err(), "a datagram reached the host socket");
+    // Mediation does not break what it must let through.
+    let (text, e) = run(&unix, &["leader"]);
+    assert_eq!(text.trim(), "connect after the leader exited: Connection refused", "{e}");
+}
+
+#[test]
+fn review_regressions_of_mediation() {
+    let env = Env::new();
+    let settings = r#"{"filesystem": {"allowWrite": ["."], "denyWrite": [".github/**", "**/*.pem", "core"]}}"#;
+    let script = r#"
+mkdir -p t/workflows && echo evil > t/workflows/ci.yml; mv -T t .github 2>/dev/null || echo refused-glob-dir
+mkdir -p k && echo x > k/readme; touch k/key.txt; mv k/key.txt k/key.pem 2>/dev/null || echo refused-rename
+mkdir -p k2/deep; mv k2 k3; echo moved-plain
+ulimit -c unlimited 2>/dev/null; sh -c 'kill -SEGV $$'; echo crashed
+for i in $(seq 150); do mkdir .vscode 2>/dev/null; done; echo flooded
+mkfifo f; (sleep 0.3; echo late > f) & python3 -c "import os; print(os.read(os.open('f', os.O_RDONLY | os.O_CREAT), 9).decode().strip())"
+"#;
+    let o = env.sh(settings, script);
+    let text = out(&o);
+    for want in ["refused-glob-dir", "refused-rename", "moved-plain", "crashed", "flooded", "late"] {
+        assert!(text.contains(want), "missing {want}: {text}\n{}", err(&o));
+    }
+    assert!(!env.p("work/.github/workflows/ci.yml").exists());
+    assert!(!env.p("work/core").exists(), "a core dump was written");
+    let e = err(&o);
+    assert!(e.contains("violation-reports"), "refusals past the cap are counted: {e}");
+    assert!(e.lines().count() < 140, "the stderr block is capped: {} lines", e.lines().count());
+}
+
 #[test]
 fn kernel_surface_is_closed() {
     let env = Env::new();

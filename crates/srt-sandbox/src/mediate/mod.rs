@@ -375,7 +375,7 @@ impl Mediator {
                 openat(base, &cstr(&parent_path)?, libc::O_PATH | libc::O_DIRECTORY, 0)?
             }
         };
-        let in_proc = self.check_proc(parent.as_fd())?;
+        let in_proc = self.check_proc(parent.as_fd(), w)?;
         let mut name = sp.name.clone();
         if sp.trailing_slash {
             name.push(b'/');
@@ -383,8 +383,11 @@ impl Mediator {
         Ok(Entry { parent, name: cstr(&name)?, split: sp, in_proc })
     }
 
-    /// `true` if `dir` is in procfs; refuses the init's own entries there.
-    fn check_proc(&self, dir: BorrowedFd<'_>) -> Result<bool, Errno> {
+    /// `true` if `dir` is in procfs. There, only the caller's own process
+    /// directory (and the entries outside any process) may be used: pid 1 is
+    /// an ancestor of every process, and may open another's `mem` where the
+    /// caller could not (Yama's ptrace scope).
+    fn check_proc(&self, dir: BorrowedFd<'_>, w: &Who) -> Result<bool, Errno> {
         // SAFETY: fstatfs writes one statfs into the zeroed buffer we own.
         let mut st: libc::statfs = unsafe { std::mem::zeroed() };
         // SAFETY: as above; `dir` is a valid descriptor.
@@ -400,7 +403,7 @@ impl Mediator {
         }
         let real = self.real_path(dir)?;
         match path::proc_pid(real.as_os_str().as_bytes()) {
-            Some(pid) if self.own_pids.contains(&pid) => Err(Errno::EACCES),
+            Some(pid) if self.own_pids.contains(&pid) || pid != self.who(w)?.tgid => Err(Errno::EACCES),
             _ => Ok(true),
         }
     }

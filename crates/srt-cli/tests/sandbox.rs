@@ -1003,7 +1003,13 @@ fn git_clone_and_node_through_the_proxy() {
     assert_eq!(out(&o), "hello through the proxy\n", "{}", err(&o));
     let o = env.sh(&settings, "NO_PROXY= no_proxy= git clone -q http://evil.example/repo.git x; echo rc=$?");
     assert!(out(&o).contains("rc=128"), "{}{}", out(&o), err(&o));
-    if Command::new("node").arg("--version").output().is_ok() {
+    let has_node = Command::new("node").arg("--version").output().is_ok();
+    let must = std::env::var_os("SRT_MUST_WORK").is_some_and(|v| v == "1");
+    assert!(has_node || !must, "node is missing and SRT_MUST_WORK=1 (scripts/setup.sh installs nodejs)");
+    if !has_node {
+        eprintln!("skipped: the Node client (node is not installed)");
+    }
+    if has_node {
         let js = format!(
             "const p = new URL(process.env.HTTP_PROXY); require('http').get({{host: p.hostname, port: p.port, \
              path: 'http://127.0.0.1:{port}/repo.git/HEAD'}}, r => {{ let b=''; r.on('data', d => b += d); \

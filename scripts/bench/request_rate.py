@@ -18,10 +18,10 @@ answers N small GETs from an http.client loop (the `client` subcommand) run
 
 each with one kept-alive client connection for all N requests ("keep-alive")
 and with a new client connection per request ("new conn"; through CONNECT
-that is a new tunnel per request). srt's proxy dials a new upstream
-connection for every absolute-URI request even on a kept-alive client
-connection, so "absolute-URI keep-alive" still costs one upstream connect per
-request.
+that is a new tunnel per request). srt's proxy keeps the upstream
+connection of an absolute-URI request for the next request to the same
+host:port on the same client connection, so "absolute-URI keep-alive" dials
+upstream once.
 
 The client times only its request loop (after warm-up requests), so sandbox
 start-up is not in the figures. Variants are interleaved round-robin, the

@@ -33,6 +33,17 @@ const HOP_BY_HOP: [&str; 7] =
 
 type Body = Either<Incoming, Full<Bytes>>;
 
+/// The upstream connection of the last absolute-URI request on one client
+/// connection, kept for the next request to the same `host:port`.
+struct Kept {
+    host: String,
+    port: u16,
+    sender: hyper::client::conn::http1::SendRequest<Incoming>,
+}
+
+/// One per client connection (whose requests hyper serves one at a time).
+type Upstream = Arc<std::sync::Mutex<Option<Kept>>>;
+
 /// Serves the HTTP proxy on `listener` until it fails for good (an error
 /// such as `EBADF`; transient accept errors are waited out).
 pub async fn serve_http(listener: TcpListener, cfg: Arc<ProxyConfig>) -> io::Result<()> {
@@ -44,17 +55,27 @@ async fn serve_connection(stream: TcpStream, cfg: Arc<ProxyConfig>) {
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder.timer(TokioTimer::new()).header_read_timeout(cfg.http_idle_timeout).max_header_size(MAX_HEAD);
     let svc_cfg = cfg.clone();
+    let upstream: Upstream = Default::default();
     let service = hyper::service::service_fn(move |req| {
-        let cfg = svc_cfg.clone();
-        async move { Ok::<_, Infallible>(handle(req, cfg, client).await) }
+        let (cfg, upstream) = (svc_cfg.clone(), upstream.clone());
+        async move { Ok::<_, Infallible>(handle(req, cfg, client, upstream).await) }
     });
     // Errors here are the client's (malformed request, reset): hyper has
     // already answered what could be answered.
     let _ = builder.serve_connection(TokioIo::new(stream), service).with_upgrades().await;
 }
 
-async fn handle(req: Request<Incoming>, cfg: Arc<ProxyConfig>, client: Option<SocketAddr>) -> Response<Body> {
-    if req.method() == Method::CONNECT { connect(req, &cfg, client).await } else { forward(req, &cfg, client).await }
+async fn handle(
+    req: Request<Incoming>,
+    cfg: Arc<ProxyConfig>,
+    client: Option<SocketAddr>,
+    upstream: Upstream,
+) -> Response<Body> {
+    if req.method() == Method::CONNECT {
+        connect(req, &cfg, client).await
+    } else {
+        forward(req, &cfg, client, &upstream).await
+    }
 }
 
 async fn connect(req: Request<Incoming>, cfg: &ProxyConfig, client: Option<SocketAddr>) -> Response<Body> {
@@ -100,17 +121,36 @@ async fn tunnel(upgraded: hyper::upgrade::Upgraded, mut upstream: TcpStream) {
 }
 
 /// Forwards an absolute-URI request to its origin server and relays the
-/// response. Each request is decided and dialed on its own, so requests on
-/// one kept-alive client connection may go to different hosts.
-async fn forward(req: Request<Incoming>, cfg: &ProxyConfig, client: Option<SocketAddr>) -> Response<Body> {
+/// response. Each request is decided on its own, so requests on one
+/// kept-alive client connection may go to different hosts; the upstream
+/// connection of the previous request is reused when the next one goes to
+/// the same `host:port` (the name was resolved and its address vetted when
+/// it was dialed) and it is idle.
+async fn forward(
+    req: Request<Incoming>,
+    cfg: &ProxyConfig,
+    client: Option<SocketAddr>,
+    upstream: &Upstream,
+) -> Response<Body> {
     let (mut parts, body) = req.into_parts();
     let target = match origin_target(&parts.uri, &parts.headers) {
         Ok(t) => t,
         Err(msg) => return text(StatusCode::BAD_REQUEST, msg),
     };
-    let upstream = match dial(cfg, target.authority.host(), target.port, Via::Http, client).await {
-        Ok(s) => s,
-        Err(e) => return dial_error(&e),
+    let host = crate::dial::unbracket(target.authority.host()).to_ascii_lowercase();
+    let kept = upstream.lock().unwrap_or_else(|e| e.into_inner()).take();
+    let reusable = kept.filter(|k| {
+        k.host == host
+            && k.port == target.port
+            && k.sender.is_ready()
+            && cfg.policy.decide_host(&host, k.port).is_allowed()
+    });
+    let (mut sender, mut reused) = match reusable {
+        Some(k) => (k.sender, true),
+        None => match open_upstream(cfg, &target.authority, target.port, client).await {
+            Ok(s) => (s, false),
+            Err(resp) => return resp,
+        },
     };
 
     parts.uri = target.path;
@@ -118,14 +158,25 @@ async fn forward(req: Request<Incoming>, cfg: &ProxyConfig, client: Option<Socke
     strip_hop_by_hop(&mut parts.headers);
     parts.headers.insert(header::HOST, target.host_header);
 
-    let (mut sender, conn) = match hyper::client::conn::http1::handshake(TokioIo::new(upstream)).await {
-        Ok(pair) => pair,
-        Err(e) => return text(StatusCode::BAD_GATEWAY, format!("upstream connection failed: {e}\n")),
+    let mut req = Request::from_parts(parts, body);
+    let sent = loop {
+        match sender.try_send_request(req).await {
+            Ok(resp) => break Ok(resp),
+            // The kept connection closed before the request went out (the
+            // server's idle timeout): once more on a new connection.
+            Err(mut e) if reused && e.message().is_some() => {
+                reused = false;
+                req = e.take_message().expect("checked above");
+                sender = match open_upstream(cfg, &target.authority, target.port, client).await {
+                    Ok(s) => s,
+                    Err(resp) => return resp,
+                };
+            }
+            Err(e) => break Err(e.into_error()),
+        }
     };
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
-    match sender.send_request(Request::from_parts(parts, body)).await {
+    *upstream.lock().unwrap_or_else(|e| e.into_inner()) = Some(Kept { host, port: target.port, sender });
+    match sent {
         // Upgrade was stripped from the request; a server that switches
         // protocols anyway gets nothing relayed.
         Ok(resp) if resp.status() == StatusCode::SWITCHING_PROTOCOLS => {
@@ -138,6 +189,23 @@ async fn forward(req: Request<Incoming>, cfg: &ProxyConfig, client: Option<Socke
         }
         Err(e) => text(StatusCode::BAD_GATEWAY, format!("upstream request failed: {e}\n")),
     }
+}
+
+/// Dials `authority` (deciding it) and opens an HTTP/1 client connection.
+async fn open_upstream(
+    cfg: &ProxyConfig,
+    authority: &Authority,
+    port: u16,
+    client: Option<SocketAddr>,
+) -> Result<hyper::client::conn::http1::SendRequest<Incoming>, Response<Body>> {
+    let stream = dial(cfg, authority.host(), port, Via::Http, client).await.map_err(|e| dial_error(&e))?;
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| text(StatusCode::BAD_GATEWAY, format!("upstream connection failed: {e}\n")))?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    Ok(sender)
 }
 
 struct OriginTarget {

@@ -236,6 +236,32 @@ async fn keep_alive_connection_decides_and_dials_each_request() {
 }
 
 #[tokio::test]
+async fn an_idle_upstream_connection_is_reused_for_the_same_target_only() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let (a, b) = (Origin::start().await, Origin::start().await);
+    let settings =
+        format!(r#"{{"network":{{"allowedDomains":["127.0.0.1:{}","127.0.0.1:{}"]}}}}"#, a.addr.port(), b.addr.port());
+    let p = Proxy::start(&settings, StaticResolver::new()).await;
+    let stream = TcpStream::connect(p.http).await.unwrap();
+    let (mut tx, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.unwrap();
+    tokio::spawn(conn);
+    let mut get = async |uri: String| {
+        let req = Request::get(&uri).body(Empty::<Bytes>::new()).unwrap();
+        let resp = within(tx.send_request(req)).await.unwrap();
+        String::from_utf8(resp.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap()
+    };
+    for path in ["/1", "/2", "/3"] {
+        assert!(get(format!("http://127.0.0.1:{}{path}", a.addr.port())).await.contains(&format!("saw GET {path}")));
+    }
+    assert_eq!(a.connections.load(SeqCst), 1, "three requests, one upstream connection");
+    assert!(get(format!("http://127.0.0.1:{}/4", b.addr.port())).await.contains("saw GET /4"));
+    assert!(get(format!("http://127.0.0.1:{}/5", a.addr.port())).await.contains("saw GET /5"));
+    assert_eq!(b.connections.load(SeqCst), 1);
+    assert_eq!(a.connections.load(SeqCst), 2, "after another target, a new connection");
+    assert_eq!(a.seen().iter().map(|s| s.target.clone()).collect::<Vec<_>>(), ["/1", "/2", "/3", "/5"]);
+}
+
+#[tokio::test]
 async fn host_header_is_replaced_by_the_decided_target() {
     let origin = Origin::start().await;
     let port = origin.addr.port();

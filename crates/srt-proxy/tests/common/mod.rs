@@ -143,6 +143,8 @@ impl Seen {
 pub struct Origin {
     pub addr: SocketAddr,
     pub seen: Arc<Mutex<Vec<Seen>>>,
+    /// Connections accepted so far.
+    pub connections: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Origin {
@@ -151,8 +153,11 @@ impl Origin {
         let addr = listener.local_addr().unwrap();
         let seen = Arc::new(Mutex::new(Vec::new()));
         let log = seen.clone();
+        let connections = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = connections.clone();
         tokio::spawn(async move {
             while let Ok((s, _)) = listener.accept().await {
+                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 let log = log.clone();
                 tokio::spawn(async move {
                     let svc = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
@@ -185,7 +190,7 @@ impl Origin {
                 });
             }
         });
-        Origin { addr, seen }
+        Origin { addr, seen, connections }
     }
 
     pub fn seen(&self) -> Vec<Seen> {

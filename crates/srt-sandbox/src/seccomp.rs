@@ -375,13 +375,19 @@ fn create_rules(t: &mut Vec<Rule>) {
         t.push(ask("rename", libc::SYS_rename, When::Always, why));
         t.push(ask("renameat", libc::SYS_renameat, When::Always, why));
     }
-    t.push(ask(
-        "landlock_restrict_self",
-        libc::SYS_landlock_restrict_self,
-        When::Always,
-        "the init must know when a program adds Landlock rules of its own: it then stops acting for the \
-         program (its actions would not be held to them) and lets allowed creations run in the program",
-    ));
+    // Pid 1 acts for the program when it creates files; it could not honour
+    // Landlock rules the program applied to itself (their network rules, a
+    // ruleset widened after use), so while creations are mediated the
+    // program sees no Landlock at all, as on a kernel without it.
+    let landlock = "pid 1 performs the program's file creations and could not honour Landlock rules the program \
+                    applied to itself; ENOSYS reads as \"no Landlock on this kernel\"";
+    for (name, nr) in [
+        ("landlock_create_ruleset", libc::SYS_landlock_create_ruleset),
+        ("landlock_add_rule", libc::SYS_landlock_add_rule),
+        ("landlock_restrict_self", libc::SYS_landlock_restrict_self),
+    ] {
+        t.push(Rule { syscall: name, nr, when: When::Always, action: Action::Errno(libc::ENOSYS), reason: landlock });
+    }
     t.push(Rule {
         syscall: "openat2",
         nr: libc::SYS_openat2,
@@ -639,7 +645,18 @@ pub fn apply(prog: &[sock_filter]) -> Result<(), SeccompError> {
 /// answers with [`Action::Notify`] wait until a process reading it answers.
 pub fn apply_with_listener(prog: &[sock_filter]) -> Result<std::os::fd::OwnedFd, SeccompError> {
     use std::os::fd::FromRawFd;
-    let fd = install(prog, libc::SECCOMP_FILTER_FLAG_NEW_LISTENER)?;
+    // WAIT_KILLABLE_RECV (Linux 5.19): once the listener has taken a call,
+    // only a fatal signal interrupts the caller's wait. Without it a signal
+    // makes the caller give up and restart the call after the listener has
+    // performed it (a mkdir then fails with EEXIST). Older kernels get the
+    // filter without it.
+    let killable = libc::SECCOMP_FILTER_FLAG_NEW_LISTENER | libc::SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV;
+    let fd = match install(prog, killable) {
+        Err(SeccompError::Install(e)) if e.raw_os_error() == Some(libc::EINVAL) => {
+            install(prog, libc::SECCOMP_FILTER_FLAG_NEW_LISTENER)?
+        }
+        other => other?,
+    };
     // SAFETY: with NEW_LISTENER the kernel returns a new descriptor that
     // nothing else owns.
     Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as std::os::fd::RawFd) })

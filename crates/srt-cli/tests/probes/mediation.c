@@ -15,7 +15,9 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <signal.h>
 #include <sys/syscall.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -113,6 +115,11 @@ static void *flipper(void *target) {
 static int nested(const char *target) {
     struct landlock_ruleset_attr ra = {.handled_access_fs = LANDLOCK_ACCESS_FS_EXECUTE};
     int rs = syscall(SYS_landlock_create_ruleset, &ra, sizeof ra, 0);
+    if (rs < 0 && errno == ENOSYS) {
+        /* While pid 1 mediates, a program sees no Landlock at all. */
+        puts("NO-LANDLOCK");
+        return 0;
+    }
     if (syscall(SYS_landlock_restrict_self, rs, 0)) return perror("landlock_restrict_self"), 1;
     pthread_t t;
     pthread_create(&t, 0, flipper, (void *)target);
@@ -125,6 +132,61 @@ static int nested(const char *target) {
     stop = 1;
     pthread_join(t, 0);
     return held(won);
+}
+
+/* Mediated calls under a storm of (restarting) signals: each must take
+ * effect once and report success, not fail on its own result. */
+static void on_alarm(int sig) { (void)sig; }
+static int eintr(void) {
+    struct sigaction sa = {.sa_handler = on_alarm, .sa_flags = SA_RESTART};
+    sigaction(SIGALRM, &sa, 0);
+    struct itimerval it = {.it_interval = {0, 50}, .it_value = {0, 50}};
+    setitimer(ITIMER_REAL, &it, 0);
+    int bad = 0;
+    char a[32], b[32];
+    for (int i = 0; i < 2000; i++) {
+        snprintf(a, sizeof a, "d%d", i);
+        if (mkdir(a, 0755)) bad++;
+        snprintf(a, sizeof a, "f%d", i);
+        int fd = open(a, O_CREAT | O_EXCL | O_WRONLY, 0644);
+        if (fd < 0) bad++; else close(fd);
+        snprintf(b, sizeof b, "g%d", i);
+        if (rename(a, b)) bad++;
+    }
+    struct itimerval off = {0};
+    setitimer(ITIMER_REAL, &off, 0);
+    printf("failed %d\n", bad);
+    return 0;
+}
+
+/* A read lease held by one process while another opens the file with
+ * O_CREAT: the opener waits for the lease break, but pid 1 must not, so an
+ * unrelated mkdir stays quick. */
+static int lease(void) {
+    int fd = open("leased", O_CREAT | O_RDONLY, 0644);
+    if (fd < 0) return perror("open"), 1;
+    close(fd);
+    int ready[2];
+    if (pipe(ready)) return 1;
+    if (fork() == 0) {
+        int l = open("leased", O_RDONLY);
+        if (fcntl(l, F_SETLEASE, F_RDLCK)) { perror("F_SETLEASE"); _exit(1); }
+        (void)!write(ready[1], "x", 1);
+        pause();
+        _exit(0);
+    }
+    char c;
+    if (read(ready[0], &c, 1) != 1) return puts("NO-LEASE"), 0;
+    if (fork() == 0) {
+        open("leased", O_CREAT | O_WRONLY, 0644); /* waits for the lease break */
+        _exit(0);
+    }
+    usleep(200000);
+    alarm(5);
+    int r = mkdir("unrelated", 0755);
+    alarm(0);
+    puts(r == 0 ? "HELD" : "ESCAPED");
+    return 0;
 }
 
 /* The process leader has exited; another thread still connects (over IP). */
@@ -153,5 +215,7 @@ int main(int argc, char **argv) {
     if (!strcmp(mode, "nofiles")) return nofiles(arg);
     if (!strcmp(mode, "nested")) return nested(arg);
     if (!strcmp(mode, "leader")) return leader();
+    if (!strcmp(mode, "eintr")) return eintr();
+    if (!strcmp(mode, "lease")) return lease();
     return 2;
 }

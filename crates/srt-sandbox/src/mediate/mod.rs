@@ -65,10 +65,6 @@ pub(crate) struct Mediator {
     proc_dir: OwnedFd,
     root: OwnedFd,
     fs: Option<CreateRules>,
-    /// Landlock rulesets the program applied to itself (a nested sandbox):
-    /// from the first one on, allowed creations are made by a forked child
-    /// that applies them all first (see [`Mediator::act`]).
-    nested: Vec<OwnedFd>,
     /// Allowed socket paths, symlinks resolved where they exist.
     unix_allowed: Vec<PathBuf>,
     /// This process and the openers it forked: their procfs entries are never reached for a caller.
@@ -157,7 +153,6 @@ impl Mediator {
             proc_dir: open_dir("/proc")?,
             root: open_dir("/")?,
             fs: config.fs,
-            nested: Vec::new(),
             unix_allowed,
             own_pids: vec![std::process::id() as i32],
             reported: 0,
@@ -284,17 +279,6 @@ impl Mediator {
             libc::SYS_renameat => self.rename(c, a[0], a[1], a[2], a[3], 0, denial),
             libc::SYS_connect => self.connect(c, a[0], a[1], a[2], denial),
             libc::SYS_bind => self.bind(c, a[0], a[1], a[2], denial),
-            libc::SYS_landlock_restrict_self => {
-                // A copy of the ruleset, for the children that act for the
-                // program from now on. The call itself may run: its
-                // arguments are a descriptor and flags, nothing in memory.
-                if let Ok((ruleset, _)) = self.fd_of(c, a[0])
-                    && self.real_link(ruleset.as_fd()).is_some_and(|l| l == b"anon_inode:[landlock-ruleset]")
-                {
-                    self.nested.push(ruleset);
-                }
-                Ok(Answer::Proceed)
-            }
             _ => Err(Errno::ENOSYS),
         };
         r.unwrap_or_else(Answer::Fail)
@@ -425,40 +409,6 @@ impl Mediator {
         Ok(PathBuf::from(OsStr::from_bytes(&buf)))
     }
 
-    /// Whether a program applied Landlock rules of its own.
-    fn nested(&self) -> bool {
-        !self.nested.is_empty()
-    }
-
-    /// Performs an allowed act. Here, in pid 1, normally; once the program
-    /// has applied Landlock rules of its own, pid 1 acting for it would
-    /// bypass them, so a forked child applies every ruleset the program
-    /// applied and acts (over-restricting a process that did not apply them
-    /// all: safe, never weaker). The act still runs on the descriptors pid 1
-    /// judged, so no path swap can slip in.
-    fn act(&mut self, c: &Call, f: impl FnOnce() -> R) -> R {
-        if !self.nested() {
-            return f();
-        }
-        let layers: Vec<RawFd> = self.nested.iter().map(AsRawFd::as_raw_fd).collect();
-        self.delegate(c, move || {
-            for layer in layers {
-                // SAFETY: landlock_restrict_self with a ruleset descriptor we
-                // hold; no_new_privs is set in pid 1 and inherited.
-                if unsafe { libc::syscall(libc::SYS_landlock_restrict_self, layer, 0) } < 0 {
-                    return Err(Errno::last());
-                }
-            }
-            f()
-        })
-    }
-
-    /// What a descriptor's magic link reads (`anon_inode:...`, a path).
-    fn real_link(&self, fd: BorrowedFd<'_>) -> Option<Vec<u8>> {
-        let link = cstr(format!("self/fd/{}", fd.as_raw_fd()).as_bytes()).ok()?;
-        readlinkat(self.proc_dir.as_fd(), &link).ok()
-    }
-
     /// Judges the creation of `e`'s name: `Err(EACCES)` and a report when a
     /// write rule forbids it.
     fn judge(&self, c: &Call, e: &Entry, how: Creation, denial: &mut Option<Report>) -> Result<(), Errno> {
@@ -508,9 +458,6 @@ impl Mediator {
             if e.in_proc {
                 // Magic links (fd/N, cwd) lead to objects that exist: the
                 // kernel follows them; nothing can be created in procfs.
-                if self.nested() {
-                    return self.open_nested(c, &e, flags, mode, cloexec, 0);
-                }
                 return self.open_final(c, &e, flags, mode, cloexec, true);
             }
             match fstatat(e.parent.as_fd(), &e.name) {
@@ -532,22 +479,17 @@ impl Mediator {
                     // meanwhile nothing unjudged is created.
                     let kind = st.st_mode & libc::S_IFMT;
                     let flags = (flags & !libc::O_CREAT) | libc::O_NOFOLLOW;
-                    if self.nested() {
-                        return self.open_nested(c, &e, flags, mode, cloexec, 0);
-                    }
                     if kind == libc::S_IFIFO && flags & (libc::O_NONBLOCK | libc::O_ACCMODE) == libc::O_RDONLY {
                         // A reader waits for a writer: that wait happens in an opener.
                         return self.delegate_open(c, &e, flags, cloexec);
                     }
-                    let may_block = kind == libc::S_IFIFO || kind == libc::S_IFCHR;
-                    return self.open_final(c, &e, flags, mode, cloexec, may_block);
+                    // Any existing file may block (a FIFO, a device, a file
+                    // under a lease being broken): tried non-blocking first.
+                    return self.open_final(c, &e, flags, mode, cloexec, true);
                 }
                 Err(Errno::ENOENT) => {
                     self.judge(c, &e, Creation::New, denial)?;
                     let umask = self.who(&who)?.umask;
-                    if self.nested() {
-                        return self.open_nested(c, &e, flags | libc::O_NOFOLLOW, mode, cloexec, umask);
-                    }
                     // O_EXCL: only a new file is opened here (never a FIFO
                     // that appeared meanwhile, which could block).
                     let new_flags = flags | libc::O_NOFOLLOW | libc::O_EXCL;
@@ -561,13 +503,6 @@ impl Mediator {
             }
         }
         Err(Errno::ELOOP)
-    }
-
-    /// Opens `e` in a child that carries the program's own Landlock layers
-    /// (it may block there: pid 1 keeps serving).
-    fn open_nested(&mut self, c: &Call, e: &Entry, flags: i32, mode: u32, cloexec: bool, umask: u32) -> R {
-        let (parent, name) = (e.parent.as_fd(), e.name.clone());
-        self.act(c, move || Ok(Answer::Fd(with_umask(umask, || openat(parent, &name, flags, mode))?, cloexec)))
     }
 
     /// Opens `e` without blocking this process: when the open `may_block`
@@ -587,7 +522,8 @@ impl Mediator {
                 }
                 Ok(Answer::Fd(fd, cloexec))
             }
-            Err(Errno::ENXIO) if may_block && !asked_nonblock => {
+            // ENXIO: a FIFO with no reader yet; EWOULDBLOCK: a lease being broken.
+            Err(Errno::ENXIO | Errno::EWOULDBLOCK) if may_block && !asked_nonblock => {
                 self.delegate_open(c, e, flags & !libc::O_CREAT, cloexec)
             }
             Err(err) => Err(err),
@@ -637,7 +573,7 @@ impl Mediator {
             None => None,
         };
         let name = &e.name;
-        self.act(c, move || {
+        {
             // SAFETY: in every arm, plain *at(2) calls on descriptors we hold
             // and NUL-terminated strings we own. The kernel applies the
             // caller's umask (set for the call) to the mode, as it would for
@@ -657,7 +593,7 @@ impl Mediator {
                 }
             });
             if r < 0 { Err(Errno::last()) } else { Ok(Answer::Value(0)) }
-        })
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -684,12 +620,9 @@ impl Mediator {
         }
         self.judge_moved_tree(c, &old, &new, denial)?;
         let (od, on, nd, nn) = (old.parent.as_raw_fd(), &old.name, new.parent.as_raw_fd(), &new.name);
-        self.act(c, move || {
-            // SAFETY: renameat2 on descriptors and strings we own.
-            let r =
-                unsafe { libc::syscall(libc::SYS_renameat2, od, on.as_ptr(), nd, nn.as_ptr(), flags as libc::c_uint) };
-            if r < 0 { Err(Errno::last()) } else { Ok(Answer::Value(0)) }
-        })
+        // SAFETY: renameat2 on descriptors and strings we own.
+        let r = unsafe { libc::syscall(libc::SYS_renameat2, od, on.as_ptr(), nd, nn.as_ptr(), flags as libc::c_uint) };
+        if r < 0 { Err(Errno::last()) } else { Ok(Answer::Value(0)) }
     }
 
     /// A directory renamed to where a deny glob reaches below (`**/*.pem`):
@@ -836,19 +769,12 @@ impl Mediator {
         self.connect_maybe_blocking(c, &sock, move |fd| sys_sockaddr(libc::connect, fd, &bytes))
     }
 
-    /// Runs `act(socket)` here when the socket is non-blocking; otherwise in
-    /// a forked child that answers the call itself, so a connect that waits
-    /// (a full backlog, a slow peer) never stops pid 1.
+    /// Runs `act(socket)` in a forked child that answers the call itself: a
+    /// connect may wait (a full backlog, a slow peer), and whether it will
+    /// cannot be told here (the caller shares the socket's O_NONBLOCK flag
+    /// and may change it at any moment), so pid 1 never connects itself.
     fn connect_maybe_blocking(&mut self, c: &Call, sock: &OwnedFd, act: impl FnOnce(RawFd) -> Result<(), Errno>) -> R {
         let raw = sock.as_raw_fd();
-        // SAFETY: F_GETFL on a descriptor we own.
-        let nonblocking = unsafe { libc::fcntl(raw, libc::F_GETFL) } & libc::O_NONBLOCK != 0;
-        if nonblocking {
-            let r = act(raw);
-            // SAFETY: back to pid 1's own directory (the act may have moved it).
-            unsafe { libc::fchdir(self.root.as_raw_fd()) };
-            return r.map(|_| Answer::Value(0));
-        }
         self.delegate(c, move || act(raw).map(|_| Answer::Value(0)))
     }
 
@@ -871,18 +797,15 @@ impl Mediator {
         let e = self.entry(c, &who, libc::AT_FDCWD as u64, &path, None)?;
         self.judge(c, &e, Creation::New, denial)?;
         let addr = unix_sockaddr(e.name.as_bytes())?;
-        let (dir, root) = (e.parent.as_raw_fd(), self.root.as_raw_fd());
-        self.act(c, move || {
-            // SAFETY: fchdir to a directory descriptor we hold; this process
-            // is single-threaded, and its directory is restored below.
-            if unsafe { libc::fchdir(dir) } < 0 {
-                return Err(Errno::last());
-            }
-            let r = with_umask(umask, || sys_sockaddr(libc::bind, raw, &addr));
-            // SAFETY: as above.
-            unsafe { libc::fchdir(root) };
-            r.map(|_| Answer::Value(0))
-        })
+        // SAFETY: fchdir to a directory descriptor we hold; pid 1 is
+        // single-threaded, and its directory is restored below.
+        if unsafe { libc::fchdir(e.parent.as_raw_fd()) } < 0 {
+            return Err(Errno::last());
+        }
+        let r = with_umask(umask, || sys_sockaddr(libc::bind, raw, &addr));
+        // SAFETY: as above.
+        unsafe { libc::fchdir(self.root.as_raw_fd()) };
+        r.map(|_| Answer::Value(0))
     }
 }
 

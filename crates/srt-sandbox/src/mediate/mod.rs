@@ -7,10 +7,11 @@
 //!   symlink, link, rename). A protected name that does not exist yet
 //!   (`.mcp.json`, `.vscode/` in a writable directory) cannot be covered by a
 //!   mount without creating something on the host; instead every creation is
-//!   judged here against the write rules ([`FsPolicy::decide_create`]) at the
+//!   judged here against the write rules ([`CreateRules::decide`]) at the
 //!   place it would land, and refused with `EACCES` (and a violation report)
 //!   when a rule forbids it.
-//! - **Connecting Unix sockets** to the paths of `network.allowUnixSockets`.
+//! - **Connecting Unix sockets** to the paths of `network.allowUnixSockets`
+//!   (and, with that list, every other connect, made on the caller's socket).
 //!
 //! The caller's memory can change after it is read (another thread), so an
 //! allowed call is never let through to run again on that memory: the init
@@ -19,13 +20,16 @@
 //! same descriptor (`mkdirat(parent, name)`, `openat(parent, name,
 //! O_NOFOLLOW)`), so the check and the act see one directory. A final
 //! symlink is followed by the init itself, judging each hop. Opened files are
-//! installed in the caller with `SECCOMP_IOCTL_NOTIF_ADDFD`; a connect acts
-//! on the caller's own socket (shared through `pidfd_getfd`).
+//! installed in the caller with `SECCOMP_IOCTL_NOTIF_ADDFD`; a connect or
+//! bind acts on the calling thread's own socket (shared through
+//! `pidfd_getfd`). What may wait runs in a forked child that answers the
+//! call, so pid 1 itself never blocks.
 //!
 //! The init acts with the program's credentials: same uid and gids, no
-//! capabilities left, the program's umask, and inside the same Landlock
-//! domain (the program's is nested in it), so it can do nothing the program
-//! could not do itself apart from what the check allows. Names that mean
+//! capabilities left, the program's umask, and the same Landlock domain (the
+//! program inherits it, and may not add rules of its own while mediated), so
+//! it can do nothing the program could not do itself apart from what the
+//! check allows. Names that mean
 //! "the calling process" (`/proc/self`, `/dev/stdout`, `/dev/fd/N`) are
 //! rewritten to the caller's pid; any procfs directory of the init itself is
 //! refused, so nothing the init holds can be reached through it.

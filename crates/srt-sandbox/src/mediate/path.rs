@@ -168,6 +168,57 @@ mod tests {
         assert!(!split(b"x/.mcp.json").names_existing());
     }
 
+    /// The caller chooses these bytes: nothing may panic, and the split
+    /// must always name one component below its parent.
+    #[test]
+    fn arbitrary_paths_never_panic_and_split_into_one_component() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let alphabet = b"/./..proc/self/dev/fd/stdout/thread-self/1/x\0\xff";
+        for _ in 0..100_000 {
+            let len = (next() % 40) as usize;
+            let path: Vec<u8> = (0..len).map(|_| alphabet[(next() % alphabet.len() as u64) as usize]).collect();
+            let _ = names_caller(&path);
+            let _ = proc_pid(&path);
+            for p in [
+                path.clone(),
+                match locate(&path, 42, 43) {
+                    Located::Proc(p) | Located::Plain(p) => p,
+                },
+            ] {
+                let sp = split(&p);
+                assert!(!sp.name.contains(&b'/'), "{p:?} -> {sp:?}");
+                assert!(!sp.name.is_empty(), "{p:?} -> {sp:?}");
+                if !p.is_empty() && sp.name != b"." {
+                    // parent + "/" + name (+ "/") spells the same path, up to repeated slashes.
+                    let squash = |v: &[u8]| {
+                        let mut out: Vec<u8> = Vec::new();
+                        for &b in v {
+                            if !(b == b'/' && out.last() == Some(&b'/')) {
+                                out.push(b);
+                            }
+                        }
+                        while out.len() > 1 && out.ends_with(b"/") {
+                            out.pop();
+                        }
+                        out
+                    };
+                    let mut joined = sp.parent.clone();
+                    if !joined.is_empty() && !joined.ends_with(b"/") {
+                        joined.push(b'/');
+                    }
+                    joined.extend_from_slice(&sp.name);
+                    assert_eq!(squash(&joined), squash(&p), "{p:?} -> {sp:?}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn proc_paths_name_their_process() {
         assert_eq!(proc_pid(b"/proc/1/fd"), Some(1));

@@ -1160,13 +1160,16 @@ ls /tmp >/dev/null && echo t > /tmp/x && cat /tmp/x
 python3 -c "import os
 try:
     os.open('private.txt', os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-except FileExistsError: print('excl-ok')"
+except FileExistsError: print('excl-ok')
+try:
+    os.open('d', os.O_CREAT | os.O_RDONLY)
+except IsADirectoryError: print('isdir-ok')"
 stat -c %a private.txt
 "#;
     let o = env.sh(r#"{"filesystem": {"allowWrite": ["."]}}"#, script);
     let text = out(&o);
     assert!(o.status.success(), "{text}\n{}", err(&o));
-    for want in ["d\n", "b\nc\n", "e\n", "through-fifo\n", "init-ok\n", "t\n", "excl-ok\n", "600\n"] {
+    for want in ["d\n", "b\nc\n", "e\n", "through-fifo\n", "init-ok\n", "t\n", "excl-ok\n", "isdir-ok\n", "600\n"] {
         assert!(text.contains(want), "missing {want:?}: {text}\n{}", err(&o));
     }
     assert!(!err(&o).contains("<sandbox_violations>"), "{}", err(&o));

@@ -482,6 +482,10 @@ impl Mediator {
                     // It exists: open it without O_CREAT, so if it vanishes
                     // meanwhile nothing unjudged is created.
                     let kind = st.st_mode & libc::S_IFMT;
+                    if kind == libc::S_IFDIR {
+                        // O_CREAT on a directory, whatever the access mode.
+                        return Err(Errno::EISDIR);
+                    }
                     let flags = (flags & !libc::O_CREAT) | libc::O_NOFOLLOW;
                     if kind == libc::S_IFIFO && flags & (libc::O_NONBLOCK | libc::O_ACCMODE) == libc::O_RDONLY {
                         // A reader waits for a writer: that wait happens in an opener.

@@ -222,6 +222,7 @@ fn main() -> ExitCode {
     if let Ok(outcome) = &result {
         events.extend(srt_monitor::after_run(&spec, outcome, wall_time, &command_line));
     }
+    let events = srt_monitor::without_ignored(events, &proxy_policy);
     if !events.is_empty() {
         if let Some(path) = &args.violations
             && let Err(e) = srt_monitor::append_jsonl(path, &events)

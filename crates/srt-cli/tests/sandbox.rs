@@ -1142,6 +1142,25 @@ t("tmpfile-link", lambda: os.link("/proc/self/fd/%d" % fd, ".mcp.json", follow_s
 }
 
 #[test]
+fn ignore_violations_silences_reports_but_not_refusals() {
+    let env = Env::new();
+    let work = env.p("work");
+    let settings = |pattern: &str| {
+        format!(
+            r#"{{"filesystem": {{"allowWrite": ["."]}}, "ignoreViolations": {{"{pattern}": ["{}"]}}}}"#,
+            work.display()
+        )
+    };
+    let script = "echo x > .mcp.json; echo rc=$?";
+    let o = env.sh(&settings("*"), script);
+    assert!(out(&o).contains("rc=2") || out(&o).contains("rc=1"), "still refused: {}", out(&o));
+    assert!(!err(&o).contains("sandbox_violations"), "ignored for every command: {}", err(&o));
+    assert!(!env.p("work/.mcp.json").exists());
+    let o = env.sh(&settings("some-other-tool"), script);
+    assert!(err(&o).contains("filesystem create"), "another command's pattern does not apply: {}", err(&o));
+}
+
+#[test]
 fn creating_files_still_works_as_usual() {
     let env = Env::new();
     let script = r#"

@@ -323,7 +323,7 @@ fn run_sandbox(
     let seen: Seen = Default::default();
     let proxy: Rc<RefCell<Option<ProxyThread>>> = Default::default();
     let on_listeners: Option<Box<dyn FnOnce(ProxyListeners)>> = network.then(|| {
-        let (seen, proxy, command_line) = (seen.clone(), proxy.clone(), command_line.clone());
+        let (seen, proxy, command_line, policy) = (seen.clone(), proxy.clone(), command_line.clone(), policy.clone());
         Box::new(move |l: ProxyListeners| {
             *proxy.borrow_mut() = Some(ProxyThread::start(policy, false, seen, command_line.clone(), l));
         }) as Box<dyn FnOnce(ProxyListeners)>
@@ -346,7 +346,7 @@ fn run_sandbox(
     match result {
         Ok(outcome) => {
             violations.extend(srt_monitor::after_run(spec, &outcome, Some(wall), &command_line));
-            Ok((outcome, violations))
+            Ok((outcome, srt_monitor::without_ignored(violations, &policy)))
         }
         Err(e) => Err(ExecError::Sandbox { message: e.to_string(), hint: e.hint().map(str::to_string) }),
     }

@@ -112,6 +112,16 @@ pub fn after_run(
     out
 }
 
+/// Drops the filesystem events that the settings' `ignoreViolations` names
+/// (a command pattern, `*` or a substring of the command line, and the paths
+/// under which its violations are not reported).
+pub fn without_ignored(events: Vec<Violation>, policy: &srt_policy::Policy) -> Vec<Violation> {
+    events
+        .into_iter()
+        .filter(|e| !(e.kind == "filesystem" && policy.is_ignored(&e.command, std::path::Path::new(&e.target))))
+        .collect()
+}
+
 /// Appends events to `path` as JSON lines (created if missing).
 pub fn append_jsonl(path: &Path, events: &[Violation]) -> std::io::Result<()> {
     let mut text = String::new();

@@ -12,6 +12,6 @@ mod events;
 mod proxy;
 mod sockowner;
 
-pub use events::{Violation, after_run, append_jsonl, now_rfc3339, stderr_block};
+pub use events::{Violation, after_run, append_jsonl, now_rfc3339, stderr_block, without_ignored};
 pub use proxy::{ProxyThread, Seen};
 pub use sockowner::pid_of_client;

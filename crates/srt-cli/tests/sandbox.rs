@@ -1094,6 +1094,11 @@ s = socket.socket(socket.AF_UNIX)
 t("bind", lambda: s.bind(".gitmodules"))
 fd = os.open(".", os.O_TMPFILE | os.O_WRONLY)
 t("tmpfile-link", lambda: os.link("/proc/self/fd/%d" % fd, ".mcp.json", follow_symlinks=True))
+t("existing-subdir", lambda: open("sub/.zshrc", "w").close())
+t("existing-subdir-hooks", lambda: os.makedirs("sub/.git/hooks"))
+os.makedirs("fresh/deeper")
+open("fresh/.bashrc", "w").close(); os.makedirs("fresh/deeper/.git/hooks"); print("new-dir-own-ok")
+os.rename("fresh", "renamed"); open("renamed/.profile", "w").close(); print("renamed-new-dir-ok")
 "#;
     let settings =
         r#"{"filesystem": {"allowWrite": ["."], "denyWrite": ["locked"]}, "network": {"allowAllUnixSockets": true}}"#;
@@ -1117,9 +1122,13 @@ t("tmpfile-link", lambda: os.link("/proc/self/fd/%d" % fd, ".mcp.json", follow_s
         "denywrite-new",
         "bind",
         "tmpfile-link",
+        "existing-subdir",
+        "existing-subdir-hooks",
     ] {
         assert!(text.contains(&format!("refused-{route} 13")), "{route} not refused with EACCES: {text}\n{}", err(&o));
     }
+    assert!(text.contains("new-dir-own-ok") && text.contains("renamed-new-dir-ok"), "{text}\n{}", err(&o));
+    assert!(!env.p("work/sub/.zshrc").exists());
     for name in [
         ".mcp.json",
         ".zshrc",

@@ -1,19 +1,21 @@
 //! Judging files, directories and links created while the program runs.
 //!
-//! The mount plan protects what existed when the sandbox started. Two kinds
-//! of path it cannot cover, because no mount can sit on a path that does not
-//! exist without creating it on the host:
+//! The mount plan protects what existed when the sandbox started. The paths
+//! it cannot cover, because no mount can sit on a path that does not exist
+//! without creating it on the host:
 //!
 //! - the plan's `BlockCreate` paths: protected names (`.mcp.json`,
-//!   `.vscode`, `.git/hooks`, ...) missing from a writable directory that
-//!   existed at start;
+//!   `.vscode`, `.git/hooks`, ...) missing from a writable root;
+//! - protected names within `mandatoryDenySearchDepth` levels of a writable
+//!   root, in directories that existed at start;
 //! - denyWrite entries (literal or glob) for paths that did not exist.
 //!
 //! [`CreateRules::decide`] answers for one new directory entry. Protected
-//! names inside directories the program itself creates are not judged (as
-//! with srt, whose protection is also computed at start): cloning or
-//! initialising a repository in a new directory works, and its `.git/hooks`
-//! are the program's own output.
+//! names inside directories the program creates itself are not judged (the
+//! caller says whether the path lies in one): cloning or initialising a
+//! repository in a new subdirectory works, and its `.git/hooks` are the
+//! program's own output. Directly in a writable root they are always judged
+//! (the plan blocks `.git/hooks` there even without `.git`).
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
@@ -21,7 +23,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::filesystem::FsPolicy;
-use crate::paths::{FileKind, FsView, PathRule, normalize};
+use crate::paths::{FileKind, FsView, normalize};
 use crate::plan::{MountOp, MountPlan};
 
 /// How the new entry comes to be.
@@ -37,8 +39,8 @@ pub enum Creation {
 /// The rules pid 1 applies to every creation (serialized into the sandbox spec).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct CreateRules {
-    allow_write: Vec<PathRule>,
-    deny_write: Vec<PathRule>,
+    /// allowWrite, denyWrite and the protected names with their depth.
+    fs: FsPolicy,
     /// The plan's `BlockCreate` paths, with the reason each is refused.
     blocked: Vec<(PathBuf, String)>,
 }
@@ -73,10 +75,10 @@ impl CreateRules {
                 }
             }
         }
-        if blocked.is_empty() && fs.deny_write.is_empty() {
+        if blocked.is_empty() && fs.deny_write.is_empty() && fs.allow_write.is_empty() {
             return None;
         }
-        Some(CreateRules { allow_write: fs.allow_write.clone(), deny_write: fs.deny_write.clone(), blocked })
+        Some(CreateRules { fs: fs.clone(), blocked })
     }
 
     /// Whether an entry called `name` could be refused at all: a cheap
@@ -85,8 +87,9 @@ impl CreateRules {
     /// missing parent), so without denyWrite entries only those names matter.
     pub fn could_refuse(&self, name: &OsStr, how: Creation) -> bool {
         how == Creation::Carrying
-            || !self.deny_write.is_empty()
+            || !self.fs.deny_write.is_empty()
             || self.blocked.iter().any(|(b, _)| b.file_name() == Some(name))
+            || self.fs.protected_entries().iter().any(|e| e.split('/').any(|part| OsStr::new(part) == name))
     }
 
     /// Whether a deny glob could match something beneath `path` (its
@@ -94,12 +97,16 @@ impl CreateRules {
     /// directory renamed to `path` must have its entries judged one by one.
     pub fn globs_reach_below(&self, path: &Path) -> bool {
         let path = normalize(path);
-        self.deny_write.iter().any(|r| r.is_glob() && path.starts_with(r.base()) && path != r.base())
+        self.fs.deny_write.iter().any(|r| r.is_glob() && path.starts_with(r.base()) && path != r.base())
     }
 
     /// `Some(reason)` when creating `path` (its real location: parent
     /// resolved through symlinks, plus the new name) must be refused.
-    pub fn decide(&self, path: &Path, how: Creation) -> Option<String> {
+    /// `is_new_dir`: whether a directory was created by the program during
+    /// the run; a protected name whose holding directory is such a directory
+    /// (or lies inside one) is the program's own output. (`.git` created in
+    /// an old directory is new, but it is not the holder of `.git/hooks`.)
+    pub fn decide(&self, path: &Path, how: Creation, is_new_dir: &dyn Fn(&Path) -> bool) -> Option<String> {
         let path = normalize(path);
         for (b, reason) in &self.blocked {
             if path.starts_with(b) || (how == Creation::Carrying && b.starts_with(&path)) {
@@ -108,10 +115,10 @@ impl CreateRules {
         }
         // Outside every allowWrite root the mounts decide (the private /tmp
         // is writable without being in allowWrite).
-        if !self.allow_write.iter().any(|r| r.covers(&path)) {
+        if !self.fs.allow_write.iter().any(|r| r.covers(&path)) {
             return None;
         }
-        for r in &self.deny_write {
+        for r in &self.fs.deny_write {
             // What a rename or symlink brings along lands beneath the new
             // path: refused if a rule's literal part lies there (`.github`
             // for `.github/**`). Globs that reach deeper are judged entry by
@@ -120,6 +127,11 @@ impl CreateRules {
             if r.covers(&path) || carried {
                 return Some(format!("denyWrite entry {:?}", r.source));
             }
+        }
+        if let Some((name, holder)) = self.fs.protected_match(&path)
+            && !holder.ancestors().any(is_new_dir)
+        {
+            return Some(format!("{name} is always write-protected"));
         }
         None
     }

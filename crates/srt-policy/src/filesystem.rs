@@ -61,8 +61,9 @@ impl FsDecision {
     }
 }
 
-/// The filesystem half of a [`crate::Policy`].
-#[derive(Debug, Clone, Default)]
+/// The filesystem half of a [`crate::Policy`] (serializable: the sandbox's
+/// pid 1 receives it inside [`crate::CreateRules`]).
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
 pub struct FsPolicy {
     pub(crate) deny_read: Vec<PathRule>,
     pub(crate) allow_read: Vec<PathRule>,
@@ -112,6 +113,12 @@ impl FsPolicy {
     /// entry whose first component lies within `search_depth` levels below a
     /// literal writable root that contains `path`.
     pub fn protected_name(&self, path: &Path) -> Option<String> {
+        self.protected_match(path).map(|(entry, _)| entry)
+    }
+
+    /// Like [`FsPolicy::protected_name`], with the directory that holds the
+    /// entry's first component (`proj/sub` for `proj/sub/.git/hooks/x`).
+    pub fn protected_match(&self, path: &Path) -> Option<(String, PathBuf)> {
         for rule in &self.allow_write {
             let Some(root) = rule.root_of(path) else { continue };
             let Ok(rel) = path.strip_prefix(&root) else { continue };
@@ -127,7 +134,8 @@ impl FsPolicy {
                 for entry in self.protected_entries() {
                     let parts: Vec<&str> = entry.split('/').collect();
                     if rest.len() >= parts.len() && rest[..parts.len()] == parts[..] {
-                        return Some(entry.to_string());
+                        let holder = comps[..start].iter().fold(root.clone(), |p, c| p.join(c));
+                        return Some((entry.to_string(), holder));
                     }
                 }
             }

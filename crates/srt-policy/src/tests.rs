@@ -433,15 +433,24 @@ fn created_paths_are_judged_by_the_plan_and_the_deny_rules() {
     // The init receives the rules as JSON: the globs must compile again.
     let back: CreateRules = serde_json::from_str(&serde_json::to_string(&rules).unwrap()).unwrap();
     for r in [&rules, &back] {
-        let denied = |rel: &str, how| r.decide(&t.p(rel), how).is_some();
+        let denied = |rel: &str, how| r.decide(&t.p(rel), how, &|_| false).is_some();
         assert!(denied("proj/.mcp.json", Creation::New), "missing protected file at start");
         assert!(denied("proj/.vscode", Creation::New), "missing protected directory");
         assert!(denied("proj/.vscode/tasks.json", Creation::New));
         assert!(denied("proj/.claude/commands", Creation::New), "below a directory that existed");
-        // As the plan (and srt): missing names are protected directly in a
-        // writable root; `.git` may be created there, its hooks and config
-        // may not.
-        assert!(!denied("proj/sub/.bashrc", Creation::New));
+        // Missing names are protected directly in a writable root and in the
+        // directories that existed at start (within the search depth); `.git`
+        // may be created in the root, its hooks and config may not.
+        assert!(denied("proj/sub/.bashrc", Creation::New));
+        assert!(denied("proj/sub/.git/hooks/pre-commit", Creation::New));
+        let new_dir = |d: &Path| d == t.p("proj/sub/new");
+        assert!(r.decide(&t.p("proj/sub/new/.bashrc"), Creation::New, &new_dir).is_none(), "inside a new directory");
+        assert!(r.decide(&t.p("proj/.bashrc"), Creation::New, &|_| true).is_some(), "the root's own are always judged");
+        let git_new = |d: &Path| d == t.p("proj/sub/.git");
+        assert!(
+            r.decide(&t.p("proj/sub/.git/hooks"), Creation::New, &git_new).is_some(),
+            "a new .git in an old directory"
+        );
         assert!(denied("proj/.git/hooks", Creation::New));
         assert!(denied("proj/.git/config", Creation::New));
         assert!(!denied("proj/.git", Creation::New));
@@ -452,10 +461,12 @@ fn created_paths_are_judged_by_the_plan_and_the_deny_rules() {
         assert!(denied("proj/a/b/key.pem", Creation::New), "denyWrite glob, for a new file");
         assert!(!denied("proj/src/lib.rs", Creation::New));
         assert!(!denied("proj/.claude/settings.json", Creation::New));
-        assert!(!denied("proj/newrepo/.git/hooks", Creation::New), "a repository the program creates is its own");
+        let repo_new = |d: &Path| d == t.p("proj/newrepo");
+        let in_new = r.decide(&t.p("proj/newrepo/.git/hooks"), Creation::New, &repo_new);
+        assert!(in_new.is_none(), "a repository the program creates is its own");
         assert!(denied("out/.mcp.json", Creation::New), "protected in every writable root");
         // Outside every allowWrite root the mounts decide.
-        assert!(r.decide(Path::new("/tmp/.mcp.json"), Creation::New).is_none());
+        assert!(r.decide(Path::new("/tmp/.mcp.json"), Creation::New, &|_| false).is_none());
     }
     // What a rename brings along: a glob's literal part beneath the new path.
     let gh = from_text(
@@ -466,9 +477,9 @@ fn created_paths_are_judged_by_the_plan_and_the_deny_rules() {
     )
     .unwrap();
     let r = CreateRules::new(&gh.filesystem, &gh.mount_plan(&RealFs), &RealFs).unwrap();
-    assert!(r.decide(&t.p("proj/.github"), Creation::Carrying).is_some(), "mv t .github");
-    assert!(r.decide(&t.p("proj/.github"), Creation::New).is_none(), "mkdir .github is fine");
-    assert!(r.decide(&t.p("proj/.github/workflows"), Creation::New).is_some());
+    assert!(r.decide(&t.p("proj/.github"), Creation::Carrying, &|_| false).is_some(), "mv t .github");
+    assert!(r.decide(&t.p("proj/.github"), Creation::New, &|_| false).is_none(), "mkdir .github is fine");
+    assert!(r.decide(&t.p("proj/.github/workflows"), Creation::New, &|_| false).is_some());
     assert!(r.globs_reach_below(&t.p("proj/x")), "**/*.pem could match inside a renamed directory");
     assert!(!r.globs_reach_below(&t.p("out/x")));
     // The cheap filter never hides a refusal.

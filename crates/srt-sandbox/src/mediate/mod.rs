@@ -40,7 +40,7 @@ mod path;
 use std::ffi::{CStr, CString, OsStr};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
 use srt_policy::{CreateRules, Creation};
@@ -78,7 +78,14 @@ pub(crate) struct Mediator {
     suppressed: usize,
     /// Every process under the filter has ended: nothing more will come.
     closed: bool,
+    /// Directories the program created (real paths): protected names inside
+    /// them are its own output (see [`CreateRules::decide`]).
+    new_dirs: std::collections::HashSet<PathBuf>,
 }
+
+/// The most created directories remembered; past it, protected names in
+/// further new directories are judged as in old ones (refused: never weaker).
+const MAX_NEW_DIRS: usize = 100_000;
 
 /// Refusals reported one by one in a run; a program refused in a loop must
 /// not grow srt's memory on the host without bound.
@@ -162,6 +169,7 @@ impl Mediator {
             reported: 0,
             suppressed: 0,
             closed: false,
+            new_dirs: Default::default(),
         })
     }
 
@@ -413,6 +421,20 @@ impl Mediator {
         Ok(PathBuf::from(OsStr::from_bytes(&buf)))
     }
 
+    /// Whether `path` lies inside a directory the program created.
+    fn in_new_dir(&self, path: &Path) -> bool {
+        !self.new_dirs.is_empty() && path.ancestors().skip(1).any(|a| self.new_dirs.contains(a))
+    }
+
+    /// Remembers a directory the program created (or renamed from one).
+    fn remember_new_dir(&mut self, parent: BorrowedFd<'_>, name: &[u8]) {
+        if self.new_dirs.len() < MAX_NEW_DIRS
+            && let Ok(dir) = self.real_path(parent)
+        {
+            self.new_dirs.insert(dir.join(OsStr::from_bytes(name)));
+        }
+    }
+
     /// Judges the creation of `e`'s name: `Err(EACCES)` and a report when a
     /// write rule forbids it.
     fn judge(&self, c: &Call, e: &Entry, how: Creation, denial: &mut Option<Report>) -> Result<(), Errno> {
@@ -426,7 +448,7 @@ impl Mediator {
             return Err(Errno::ENOENT);
         }
         let target = self.real_path(e.parent.as_fd())?.join(OsStr::from_bytes(&e.split.name));
-        if let Some(reason) = fs.decide(&target, how) {
+        if let Some(reason) = fs.decide(&target, how, &|d| self.new_dirs.contains(d)) {
             *denial = Some(Report::Denied {
                 kind: "filesystem".into(),
                 operation: op.into(),
@@ -600,8 +622,14 @@ impl Mediator {
                     }
                 }
             });
-            if r < 0 { Err(Errno::last()) } else { Ok(Answer::Value(0)) }
+            if r < 0 {
+                return Err(Errno::last());
+            }
         }
+        if matches!(what, Create::Dir(_)) {
+            self.remember_new_dir(e.parent.as_fd(), &e.split.name);
+        }
+        Ok(Answer::Value(0))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -627,10 +655,22 @@ impl Mediator {
             self.judge(c, &old, Creation::Carrying, denial)?;
         }
         self.judge_moved_tree(c, &old, &new, denial)?;
+        // A directory the program created keeps that standing under its new name.
+        let carries_new = !self.new_dirs.is_empty()
+            && self.real_path(old.parent.as_fd()).is_ok_and(|p| {
+                let src = p.join(OsStr::from_bytes(&old.split.name));
+                self.new_dirs.contains(&src) || self.in_new_dir(&src)
+            });
         let (od, on, nd, nn) = (old.parent.as_raw_fd(), &old.name, new.parent.as_raw_fd(), &new.name);
         // SAFETY: renameat2 on descriptors and strings we own.
         let r = unsafe { libc::syscall(libc::SYS_renameat2, od, on.as_ptr(), nd, nn.as_ptr(), flags as libc::c_uint) };
-        if r < 0 { Err(Errno::last()) } else { Ok(Answer::Value(0)) }
+        if r < 0 {
+            return Err(Errno::last());
+        }
+        if carries_new {
+            self.remember_new_dir(new.parent.as_fd(), &new.split.name);
+        }
+        Ok(Answer::Value(0))
     }
 
     /// A directory renamed to where a deny glob reaches below (`**/*.pem`):
@@ -649,6 +689,7 @@ impl Mediator {
             return Ok(());
         }
         let src = self.real_path(old.parent.as_fd())?.join(OsStr::from_bytes(&old.split.name));
+        let src_is_new = self.new_dirs.contains(&src) || self.in_new_dir(&src);
         let mut stack = vec![PathBuf::new()];
         let mut budget = MAX_MOVED_ENTRIES;
         let refuse = |target: PathBuf, reason: String, denial: &mut Option<Report>| {
@@ -670,7 +711,8 @@ impl Mediator {
                     return refuse(dest.clone(), why, denial);
                 }
                 let rel = rel.join(entry.file_name());
-                if let Some(reason) = fs.decide(&dest.join(&rel), Creation::New) {
+                let is_new = |d: &Path| self.new_dirs.contains(d) || (src_is_new && d.starts_with(&dest));
+                if let Some(reason) = fs.decide(&dest.join(&rel), Creation::New, &is_new) {
                     return refuse(dest.join(&rel), reason, denial);
                 }
                 if entry.file_type().is_ok_and(|t| t.is_dir()) {

@@ -74,7 +74,7 @@ struct Args {
     command: Option<String>,
 
     /// The program and its arguments, passed as an argv vector.
-    #[arg(value_name = "PROGRAM", trailing_var_arg = true, allow_hyphen_values = true)]
+    #[arg(value_name = "PROGRAM", trailing_var_arg = true)]
     program: Vec<String>,
 }
 
@@ -152,6 +152,13 @@ fn main() -> ExitCode {
             "{flag} is not enforced by this build yet (the wall-clock and file-size limits are), and srt does not run \
              with a limit it cannot apply. Remove it from the command line and from \"limits\" in the settings."
         ));
+    }
+    if policy.limits.max_output_bytes.is_some() {
+        return fail(
+            "limits.maxOutputBytes caps the output srt-mcp captures; srt passes the program's output straight \
+             through and cannot cap it, and does not run with a limit it cannot apply. Remove it from \"limits\" \
+             in the settings used with srt.",
+        );
     }
     // External proxies (httpProxyPort / socksProxyPort) are reached through
     // the same listeners: srt relays bytes to them, and they decide.

@@ -152,3 +152,19 @@ fn bad_arguments_exit_125() {
     assert_eq!(o.status.code(), Some(125));
     assert!(stderr(&o).contains("nothing to run"));
 }
+
+#[test]
+fn unknown_options_and_unenforceable_settings_are_refused() {
+    let env = Env::new();
+    let o = env.srt(&["--bogus"]);
+    assert_eq!(o.status.code(), Some(125), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--bogus"), "{}", stderr(&o));
+    // A program whose name starts with '-' still runs after `--`.
+    let o = env.srt(&["--explain", "--", "-x"]);
+    assert_ne!(o.status.code(), Some(0), "--explain with a program conflicts");
+    env.write("out.json", r#"{"limits": {"maxOutputBytes": 10}}"#);
+    let settings = env.path("out.json");
+    let o = env.srt(&["-s", settings.to_str().unwrap(), "--", "true"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(stderr(&o).contains("maxOutputBytes"), "{}", stderr(&o));
+}

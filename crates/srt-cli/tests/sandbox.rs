@@ -1099,6 +1099,8 @@ t("existing-subdir-hooks", lambda: os.makedirs("sub/.git/hooks"))
 os.makedirs("fresh/deeper")
 open("fresh/.bashrc", "w").close(); os.makedirs("fresh/deeper/.git/hooks"); print("new-dir-own-ok")
 os.rename("fresh", "renamed"); open("renamed/.profile", "w").close(); print("renamed-new-dir-ok")
+os.mkdir("fresh2"); os.rename("sub", "fresh2/sub")
+t("old-dir-moved-into-a-new-one", lambda: open("fresh2/sub/.bashrc", "w").close())
 "#;
     let settings =
         r#"{"filesystem": {"allowWrite": ["."], "denyWrite": ["locked"]}, "network": {"allowAllUnixSockets": true}}"#;
@@ -1124,11 +1126,12 @@ os.rename("fresh", "renamed"); open("renamed/.profile", "w").close(); print("ren
         "tmpfile-link",
         "existing-subdir",
         "existing-subdir-hooks",
+        "old-dir-moved-into-a-new-one",
     ] {
         assert!(text.contains(&format!("refused-{route} 13")), "{route} not refused with EACCES: {text}\n{}", err(&o));
     }
     assert!(text.contains("new-dir-own-ok") && text.contains("renamed-new-dir-ok"), "{text}\n{}", err(&o));
-    assert!(!env.p("work/sub/.zshrc").exists());
+    assert!(!env.p("work/fresh2/sub/.zshrc").exists() && !env.p("work/fresh2/sub/.bashrc").exists());
     for name in [
         ".mcp.json",
         ".zshrc",

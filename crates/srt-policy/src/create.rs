@@ -102,9 +102,9 @@ impl CreateRules {
 
     /// `Some(reason)` when creating `path` (its real location: parent
     /// resolved through symlinks, plus the new name) must be refused.
-    /// `is_new_dir`: whether a directory was created by the program during
-    /// the run; a protected name whose holding directory is such a directory
-    /// (or lies inside one) is the program's own output. (`.git` created in
+    /// `is_new_dir(holder)`: whether the directory that holds a protected
+    /// entry's first part was created by the program during the run; a
+    /// protected name there is the program's own output. (`.git` created in
     /// an old directory is new, but it is not the holder of `.git/hooks`.)
     pub fn decide(&self, path: &Path, how: Creation, is_new_dir: &dyn Fn(&Path) -> bool) -> Option<String> {
         let path = normalize(path);
@@ -129,7 +129,7 @@ impl CreateRules {
             }
         }
         if let Some((name, holder)) = self.fs.protected_match(&path)
-            && !holder.ancestors().any(is_new_dir)
+            && !is_new_dir(&holder)
         {
             return Some(format!("{name} is always write-protected"));
         }

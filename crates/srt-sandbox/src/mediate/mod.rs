@@ -78,9 +78,11 @@ pub(crate) struct Mediator {
     suppressed: usize,
     /// Every process under the filter has ended: nothing more will come.
     closed: bool,
-    /// Directories the program created (real paths): protected names inside
-    /// them are its own output (see [`CreateRules::decide`]).
-    new_dirs: std::collections::HashSet<PathBuf>,
+    /// Directories the program created, by identity (device, inode), which
+    /// renames keep: protected names they hold are its own output (see
+    /// [`CreateRules::decide`]). An old directory moved into a new one stays
+    /// old.
+    new_dirs: std::collections::HashSet<(u64, u64)>,
 }
 
 /// The most created directories remembered; past it, protected names in
@@ -421,17 +423,36 @@ impl Mediator {
         Ok(PathBuf::from(OsStr::from_bytes(&buf)))
     }
 
-    /// Whether `path` lies inside a directory the program created.
-    fn in_new_dir(&self, path: &Path) -> bool {
-        !self.new_dirs.is_empty() && path.ancestors().skip(1).any(|a| self.new_dirs.contains(a))
+    /// Whether `holder`, an ancestor (or the same) of the directory `parent`
+    /// whose real path is `parent_path`, is one the program created. Found by
+    /// walking up from `parent` with `..`, so its identity is the one of the
+    /// directory that holds the new entry now.
+    fn holder_is_new(&self, parent: BorrowedFd<'_>, parent_path: &Path, holder: &Path) -> bool {
+        if self.new_dirs.is_empty() || !parent_path.starts_with(holder) {
+            return false;
+        }
+        let up = parent_path.components().count() - holder.components().count();
+        let mut dir = match openat(parent, c".", libc::O_PATH | libc::O_DIRECTORY, 0) {
+            Ok(d) => d,
+            Err(_) => return false,
+        };
+        for _ in 0..up {
+            dir = match openat(dir.as_fd(), c"..", libc::O_PATH | libc::O_DIRECTORY, 0) {
+                Ok(d) => d,
+                Err(_) => return false,
+            };
+        }
+        fstat(dir.as_fd()).is_ok_and(|st| self.new_dirs.contains(&(st.st_dev, st.st_ino)))
     }
 
-    /// Remembers a directory the program created (or renamed from one).
-    fn remember_new_dir(&mut self, parent: BorrowedFd<'_>, name: &[u8]) {
+    /// Remembers a directory the program just created. No other creation or
+    /// rename can run in between (pid 1 handles one at a time), so the name
+    /// still holds the directory made.
+    fn remember_new_dir(&mut self, parent: BorrowedFd<'_>, name: &CStr) {
         if self.new_dirs.len() < MAX_NEW_DIRS
-            && let Ok(dir) = self.real_path(parent)
+            && let Ok(st) = fstatat(parent, name)
         {
-            self.new_dirs.insert(dir.join(OsStr::from_bytes(name)));
+            self.new_dirs.insert((st.st_dev, st.st_ino));
         }
     }
 
@@ -447,8 +468,10 @@ impl Mediator {
         if fstat(e.parent.as_fd())?.st_nlink == 0 {
             return Err(Errno::ENOENT);
         }
-        let target = self.real_path(e.parent.as_fd())?.join(OsStr::from_bytes(&e.split.name));
-        if let Some(reason) = fs.decide(&target, how, &|d| self.new_dirs.contains(d)) {
+        let parent_path = self.real_path(e.parent.as_fd())?;
+        let target = parent_path.join(OsStr::from_bytes(&e.split.name));
+        let is_new = |holder: &Path| self.holder_is_new(e.parent.as_fd(), &parent_path, holder);
+        if let Some(reason) = fs.decide(&target, how, &is_new) {
             *denial = Some(Report::Denied {
                 kind: "filesystem".into(),
                 operation: op.into(),
@@ -627,7 +650,8 @@ impl Mediator {
             }
         }
         if matches!(what, Create::Dir(_)) {
-            self.remember_new_dir(e.parent.as_fd(), &e.split.name);
+            let name = cstr(&e.split.name)?;
+            self.remember_new_dir(e.parent.as_fd(), &name);
         }
         Ok(Answer::Value(0))
     }
@@ -655,22 +679,10 @@ impl Mediator {
             self.judge(c, &old, Creation::Carrying, denial)?;
         }
         self.judge_moved_tree(c, &old, &new, denial)?;
-        // A directory the program created keeps that standing under its new name.
-        let carries_new = !self.new_dirs.is_empty()
-            && self.real_path(old.parent.as_fd()).is_ok_and(|p| {
-                let src = p.join(OsStr::from_bytes(&old.split.name));
-                self.new_dirs.contains(&src) || self.in_new_dir(&src)
-            });
         let (od, on, nd, nn) = (old.parent.as_raw_fd(), &old.name, new.parent.as_raw_fd(), &new.name);
         // SAFETY: renameat2 on descriptors and strings we own.
         let r = unsafe { libc::syscall(libc::SYS_renameat2, od, on.as_ptr(), nd, nn.as_ptr(), flags as libc::c_uint) };
-        if r < 0 {
-            return Err(Errno::last());
-        }
-        if carries_new {
-            self.remember_new_dir(new.parent.as_fd(), &new.split.name);
-        }
-        Ok(Answer::Value(0))
+        if r < 0 { Err(Errno::last()) } else { Ok(Answer::Value(0)) }
     }
 
     /// A directory renamed to where a deny glob reaches below (`**/*.pem`):
@@ -689,7 +701,6 @@ impl Mediator {
             return Ok(());
         }
         let src = self.real_path(old.parent.as_fd())?.join(OsStr::from_bytes(&old.split.name));
-        let src_is_new = self.new_dirs.contains(&src) || self.in_new_dir(&src);
         let mut stack = vec![PathBuf::new()];
         let mut budget = MAX_MOVED_ENTRIES;
         let refuse = |target: PathBuf, reason: String, denial: &mut Option<Report>| {
@@ -711,7 +722,15 @@ impl Mediator {
                     return refuse(dest.clone(), why, denial);
                 }
                 let rel = rel.join(entry.file_name());
-                let is_new = |d: &Path| self.new_dirs.contains(d) || (src_is_new && d.starts_with(&dest));
+                // A holder inside the moved tree is judged by its identity
+                // there (renaming keeps it); one above it, by its path.
+                let is_new = |holder: &Path| {
+                    let at = holder.strip_prefix(&dest).map_or_else(|_| holder.to_path_buf(), |rel| src.join(rel));
+                    std::fs::symlink_metadata(at).is_ok_and(|m| {
+                        use std::os::unix::fs::MetadataExt;
+                        self.new_dirs.contains(&(m.dev(), m.ino()))
+                    })
+                };
                 if let Some(reason) = fs.decide(&dest.join(&rel), Creation::New, &is_new) {
                     return refuse(dest.join(&rel), reason, denial);
                 }

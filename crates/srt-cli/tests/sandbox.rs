@@ -499,6 +499,17 @@ fn kernel_surface_is_closed() {
         assert_eq!(parts[1], "-1", "{line}");
         assert_eq!(parts[2], "1", "{} must fail with EPERM: {line}", parts[0]);
     }
+    // Each refusal is reported as a syscall violation, except io_uring's,
+    // which runtimes probe on every start.
+    let e = err(&o);
+    for (name, _, _) in calls.iter().filter(|(n, _, _)| *n != "io_uring_setup") {
+        assert!(e.contains(&format!("syscall {name} {name}")), "{name} not reported: {e}");
+    }
+    assert!(!e.contains("syscall io_uring_setup"), "{e}");
+    // Ordinary programs trip over nothing that is reported.
+    let o = env.sh("{}", "ls -l / >/dev/null; id >/dev/null; git --version >/dev/null; echo fine");
+    assert_eq!(out(&o), "fine\n");
+    assert!(!err(&o).contains("sandbox_violations"), "{}", err(&o));
 }
 
 #[test]

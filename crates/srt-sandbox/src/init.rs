@@ -332,18 +332,24 @@ fn pid1(spec: &SandboxSpec, status: &mut Status, parent_alive: std::os::fd::Owne
 fn start_program(spec: &SandboxSpec, status: &mut Status, weaker: Option<&WeakerSpec>) -> i32 {
     let debug = spec.debug;
     // Pid 1 mediates in the full sandbox only: without namespaces there is
-    // no pid 1, and Unix sockets stay refused unless all are allowed.
-    let mediation = (weaker.is_none()).then(|| MediatorConfig {
-        fs: spec.create_rules.clone(),
-        unix_allowed: if spec.allow_unix_sockets { Vec::new() } else { spec.unix_allowed.clone() },
-    });
-    let mediation = mediation.filter(|m| m.fs.is_some() || !m.unix_allowed.is_empty());
-    let sc_opts = seccomp::SeccompOptions {
+    // no pid 1, and Unix sockets stay refused unless all are allowed. In the
+    // full sandbox it always answers the refused calls too, to report them.
+    let unix_allowed = if spec.allow_unix_sockets { Vec::new() } else { spec.unix_allowed.clone() };
+    let mut sc_opts = seccomp::SeccompOptions {
         allow_unix_sockets: spec.allow_unix_sockets,
-        unix_allow_list: mediation.as_ref().is_some_and(|m| !m.unix_allowed.is_empty()),
-        mediate_create: mediation.as_ref().is_some_and(|m| m.fs.is_some()),
+        unix_allow_list: weaker.is_none() && !unix_allowed.is_empty(),
+        mediate_create: weaker.is_none() && spec.create_rules.is_some(),
+        report_denials: weaker.is_none(),
         deny_inet: weaker.is_some(),
     };
+    let mediation = (weaker.is_none()).then(|| MediatorConfig {
+        fs: spec.create_rules.clone(),
+        unix_allowed,
+        reported: seccomp::reported_rules(&sc_opts),
+    });
+    if mediation.is_none() {
+        sc_opts.report_denials = false;
+    }
     let filter = match seccomp::build(&sc_opts) {
         Ok(f) => f,
         Err(e) => return status.setup_error(format!("cannot build the seccomp filter: {e}"), None),

@@ -85,6 +85,9 @@ pub struct SeccompOptions {
     /// mkdir, mknod, symlink, link, rename) to the sandbox's init, which
     /// refuses names the write rules protect and performs the rest.
     pub mediate_create: bool,
+    /// Send the refused calls to the init too, which refuses them the same
+    /// way and reports each as a `syscall` violation (see [`reported`]).
+    pub report_denials: bool,
     /// Deny `socket(AF_INET)` and `socket(AF_INET6)`: set in the weaker mode,
     /// where there is no network namespace to keep IP traffic in.
     pub deny_inet: bool,
@@ -149,6 +152,8 @@ pub enum Action {
     /// Stop the caller and ask the listener (`SECCOMP_RET_USER_NOTIF`): the
     /// sandbox's init decides and answers (its mediator).
     Notify,
+    /// Fail with this errno, answered by the init, which reports the call.
+    ErrnoReported(i32),
 }
 
 impl Action {
@@ -156,7 +161,7 @@ impl Action {
     fn ret(self) -> u32 {
         match self {
             Action::Errno(e) => libc::SECCOMP_RET_ERRNO | (e as u32 & libc::SECCOMP_RET_DATA),
-            Action::Notify => libc::SECCOMP_RET_USER_NOTIF,
+            Action::Notify | Action::ErrnoReported(_) => libc::SECCOMP_RET_USER_NOTIF,
         }
     }
 }
@@ -168,6 +173,7 @@ impl fmt::Display for Action {
             Action::Errno(libc::ENOSYS) => f.write_str("ENOSYS"),
             Action::Errno(e) => write!(f, "errno {e}"),
             Action::Notify => f.write_str("ask the init"),
+            Action::ErrnoReported(e) => write!(f, "{}, reported", Action::Errno(e)),
         }
     }
 }
@@ -193,6 +199,34 @@ pub enum When {
     /// Argument `arg` equals `value` and argument `arg2` masked with `mask`
     /// equals `value2` (a socket family and type, the type's flags masked off).
     ArgEqAndMasked { arg: u8, value: u32, name: &'static str, arg2: u8, mask: u32, value2: u32, name2: &'static str },
+}
+
+impl When {
+    /// Whether a call with `args` matches (low 32 bits compared, as the
+    /// compiled filter does).
+    pub fn matches(&self, args: &[u64; 6]) -> bool {
+        let arg = |i: u8| args[usize::from(i)] as u32;
+        match *self {
+            When::Always => true,
+            When::ArgEq { arg: a, value, .. } => arg(a) == value,
+            When::ArgAnyBit { arg: a, mask, .. } => arg(a) & mask != 0,
+            When::ArgNotIn { arg: a, values } => !values.contains(&arg(a)),
+            When::ArgEqAndMasked { arg: a, value, arg2, mask, value2, .. } => {
+                arg(a) == value && arg(arg2) & mask == value2
+            }
+        }
+    }
+}
+
+/// Whether a refusal is reported when `report_denials` is set: every EPERM
+/// rule except those that ordinary programs trip over while probing (the C
+/// library's nscd lookup creates a Unix socket on every user lookup; libuv
+/// probes io_uring), which would put a violation block on most commands.
+pub fn reported(rule: &Rule) -> bool {
+    let probed = matches!(rule.syscall, "io_uring_setup" | "io_uring_enter" | "io_uring_register")
+        || (matches!(rule.syscall, "socket" | "socketpair")
+            && matches!(rule.when, When::ArgEq { value, .. } | When::ArgEqAndMasked { value, .. } if value == libc::AF_UNIX as u32));
+    rule.action == EPERM && !probed
 }
 
 impl fmt::Display for When {
@@ -620,6 +654,13 @@ pub fn rules(opts: &SeccompOptions) -> Vec<Rule> {
     }
     t.push(deny("vhangup", libc::SYS_vhangup, "hangs up the terminal the sandbox shares with the user"));
 
+    if opts.report_denials {
+        for r in &mut t {
+            if reported(r) {
+                r.action = Action::ErrnoReported(libc::EPERM);
+            }
+        }
+    }
     t
 }
 
@@ -628,6 +669,12 @@ pub fn rules(opts: &SeccompOptions) -> Vec<Rule> {
 /// Call this before `fork`: it allocates.
 pub fn build(opts: &SeccompOptions) -> Result<BpfProgram, SeccompError> {
     compile(&rules(opts))
+}
+
+/// The rules whose refusals the init answers and reports (empty unless
+/// `report_denials`).
+pub fn reported_rules(opts: &SeccompOptions) -> Vec<Rule> {
+    rules(opts).into_iter().filter(|r| matches!(r.action, Action::ErrnoReported(_))).collect()
 }
 
 /// Installs `prog` on the calling thread: one `seccomp(2)` call, no allocation.
@@ -1040,8 +1087,13 @@ mod tests {
     }
 
     /// Every option that adds rules.
-    const EVERYTHING: SeccompOptions =
-        SeccompOptions { allow_unix_sockets: false, unix_allow_list: true, mediate_create: true, deny_inet: true };
+    const EVERYTHING: SeccompOptions = SeccompOptions {
+        allow_unix_sockets: false,
+        unix_allow_list: true,
+        mediate_create: true,
+        report_denials: true,
+        deny_inet: true,
+    };
 
     #[test]
     fn mediated_calls_go_to_the_init_and_others_do_not() {
@@ -1067,6 +1119,25 @@ mod tests {
         let plain = build(&SeccompOptions::default()).unwrap();
         assert_eq!(call(&plain, libc::SYS_openat, [0, 0, o_creat, 0, 0, 0]), RET_ALLOW);
         assert_eq!(call(&plain, libc::SYS_connect, [3, 0, 0, 0, 0, 0]), RET_ALLOW);
+    }
+
+    #[test]
+    fn refusals_are_reported_except_what_programs_probe() {
+        let prog = build(&EVERYTHING).unwrap();
+        let notify = libc::SECCOMP_RET_USER_NOTIF;
+        assert_eq!(call(&prog, libc::SYS_ptrace, [0; 6]), notify);
+        assert_eq!(call(&prog, libc::SYS_ioctl, [1, libc::TIOCSTI, 0, 0, 0, 0]), notify);
+        assert_eq!(call(&prog, libc::SYS_io_uring_setup, [0; 6]), RET_EPERM, "libuv probes it");
+        assert_eq!(call(&prog, libc::SYS_clone3, [0; 6]), RET_ENOSYS, "the C library's fallback signal");
+        let refused = reported_rules(&EVERYTHING);
+        assert!(refused.iter().any(|r| r.syscall == "ptrace"));
+        assert!(!refused.iter().any(|r| r.syscall == "socket" && r.when.matches(&[1, 1, 0, 0, 0, 0])), "AF_UNIX");
+        assert!(refused.iter().any(|r| r.syscall == "socket" && r.when.matches(&[40, 1, 0, 0, 0, 0])), "AF_VSOCK");
+        for r in &refused {
+            for args in matching_args(r.when) {
+                assert!(r.when.matches(&args), "{r}");
+            }
+        }
     }
 
     #[test]

@@ -60,6 +60,9 @@ pub(crate) struct MediatorConfig {
     pub fs: Option<CreateRules>,
     /// `network.allowUnixSockets`, absolute.
     pub unix_allowed: Vec<PathBuf>,
+    /// Refused calls this process answers and reports (the filter sends them
+    /// here instead of failing them itself).
+    pub reported: Vec<crate::seccomp::Rule>,
 }
 
 /// Serves the listener in pid 1.
@@ -69,6 +72,8 @@ pub(crate) struct Mediator {
     proc_dir: OwnedFd,
     root: OwnedFd,
     fs: Option<CreateRules>,
+    /// Refused calls answered here and reported.
+    refused: Vec<crate::seccomp::Rule>,
     /// Allowed socket paths, symlinks resolved where they exist.
     unix_allowed: Vec<PathBuf>,
     /// This process and the openers it forked: their procfs entries are never reached for a caller.
@@ -166,6 +171,7 @@ impl Mediator {
             proc_dir: open_dir("/proc")?,
             root: open_dir("/")?,
             fs: config.fs,
+            refused: config.reported,
             unix_allowed,
             own_pids: vec![std::process::id() as i32],
             reported: 0,
@@ -265,6 +271,21 @@ impl Mediator {
 
     fn answer(&mut self, c: &Call, denial: &mut Option<Report>) -> Answer {
         let a = c.args;
+        if let Some(rule) = self.refused.iter().find(|r| r.nr == c.nr && r.when.matches(&a)) {
+            let crate::seccomp::Action::ErrnoReported(errno) = rule.action else { return Answer::Fail(Errno::EPERM) };
+            let target = match rule.when {
+                crate::seccomp::When::Always => rule.syscall.to_string(),
+                when => format!("{} ({when})", rule.syscall),
+            };
+            *denial = Some(Report::Denied {
+                kind: "syscall".into(),
+                operation: rule.syscall.into(),
+                target,
+                reason: rule.reason.into(),
+                pid: c.tid,
+            });
+            return Answer::Fail(Errno::from_raw(errno));
+        }
         let at = libc::AT_FDCWD as u64;
         let r = match c.nr {
             libc::SYS_openat => self.open(c, a[0], a[1], a[2], a[3], denial),
@@ -1035,6 +1056,12 @@ pub(crate) fn describe(config: &MediatorConfig) -> String {
     if !config.unix_allowed.is_empty() {
         let list: Vec<String> = config.unix_allowed.iter().map(|p| p.display().to_string()).collect();
         parts.push(format!("Unix sockets: connect only to {}", list.join(", ")));
+    }
+    if !config.reported.is_empty() {
+        parts.push(format!(
+            "{} refusing rules answered by pid 1 and reported as syscall violations",
+            config.reported.len()
+        ));
     }
     format!("mediated calls: {}", parts.join("; "))
 }

@@ -401,6 +401,11 @@ fn start_program(spec: &SandboxSpec, status: &mut Status, weaker: Option<&Weaker
             if let Err(code) = apply_landlock(&ll_opts, debug, " (pid 1 and the program)", status) {
                 return code;
             }
+            // Pid 1 needs no capability from here on (kill(-1) reaches
+            // processes of its own uid); the program drops its own too.
+            if let Err(e) = caps::drop_all() {
+                return status.setup_error(format!("cannot drop capabilities: {e}"), None);
+            }
             match nix::sys::socket::socketpair(
                 nix::sys::socket::AddressFamily::Unix,
                 nix::sys::socket::SockType::SeqPacket,
@@ -425,20 +430,16 @@ fn start_program(spec: &SandboxSpec, status: &mut Status, weaker: Option<&Weaker
             unsafe { libc::_exit(code) }
         }
         Ok(ForkResult::Parent { child }) => {
-            let mediator = match (listener_pair, mediation) {
+            // The listener is taken from the pair in the wait loop, so pid 1
+            // is ready to reap without waiting for it.
+            let pending = match (listener_pair, mediation) {
                 (Some((ours, theirs)), Some(config)) => {
                     drop(theirs);
-                    match start_mediator(ours, config) {
-                        Ok(m) => m,
-                        Err(e) => {
-                            let _ = kill(child, Signal::SIGKILL);
-                            return status.setup_error(format!("cannot start the system-call mediator: {e}"), None);
-                        }
-                    }
+                    Some(Pending { sock: ours, config })
                 }
                 _ => None,
             };
-            reap(child, status, weaker.is_some(), mediator)
+            reap(child, status, weaker.is_some(), pending)
         }
     }
 }
@@ -473,16 +474,27 @@ fn apply_landlock(opts: &landlock::LandlockOptions, debug: bool, whom: &str, sta
     }
 }
 
-/// In pid 1: receives the program's seccomp listener and drops the
-/// capabilities pid 1 still had. `None` when the program ended before
-/// sending it (its own setup failed and was reported).
-fn start_mediator(sock: std::os::fd::OwnedFd, config: MediatorConfig) -> std::io::Result<Option<Mediator>> {
-    use std::os::fd::AsFd;
-    let fd = netplumb::receive_fd(sock.as_fd())?;
-    caps::drop_all()?;
-    match fd {
-        None => Ok(None),
-        Some(fd) => Ok(Some(Mediator::new(Listener::new(fd), config)?)),
+/// The mediator before its listener has arrived from the program.
+struct Pending {
+    sock: std::os::fd::OwnedFd,
+    config: MediatorConfig,
+}
+
+impl Pending {
+    /// Takes the program's seccomp listener and starts the mediator. `None`
+    /// when the program ended before sending it (its own setup failed and
+    /// was reported), or the mediator could not start (then the program's
+    /// mediated calls fail with ENOSYS: closed, never open).
+    fn start(self, status: &mut Status) -> Option<Mediator> {
+        use std::os::fd::AsFd;
+        let fd = netplumb::receive_fd(self.sock.as_fd()).ok().flatten()?;
+        match Mediator::new(Listener::new(fd), self.config) {
+            Ok(m) => Some(m),
+            Err(e) => {
+                status.send(&Report::Debug { message: format!("the system-call mediator did not start: {e}") });
+                None
+            }
+        }
     }
 }
 
@@ -667,7 +679,12 @@ impl<'a> Signals<'a> {
         Signals::Wait(mask)
     }
 
-    fn next(&mut self, mediator: &mut Option<Mediator>, status: &mut Status) -> nix::Result<Signal> {
+    fn next(
+        &mut self,
+        mediator: &mut Option<Mediator>,
+        pending: &mut Option<Pending>,
+        status: &mut Status,
+    ) -> nix::Result<Signal> {
         use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
         use std::os::fd::AsFd;
         let sfd = match self {
@@ -677,7 +694,9 @@ impl<'a> Signals<'a> {
         loop {
             let (sig_ready, call_ready, gone) = {
                 let mut fds = vec![PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];
-                if let Some(m) = mediator.as_ref().filter(|m| m.is_open()) {
+                if let Some(p) = pending.as_ref() {
+                    fds.push(PollFd::new(p.sock.as_fd(), PollFlags::POLLIN));
+                } else if let Some(m) = mediator.as_ref().filter(|m| m.is_open()) {
                     fds.push(PollFd::new(m.fd(), PollFlags::POLLIN));
                 }
                 match poll(&mut fds, PollTimeout::NONE) {
@@ -692,7 +711,9 @@ impl<'a> Signals<'a> {
                     ev(1).intersects(PollFlags::POLLHUP | PollFlags::POLLERR),
                 )
             };
-            if call_ready && let Some(m) = mediator.as_mut() {
+            if (call_ready || gone) && pending.is_some() {
+                *mediator = pending.take().and_then(|p| p.start(status));
+            } else if call_ready && let Some(m) = mediator.as_mut() {
                 if let Some(report) = m.serve_one() {
                     status.send(&report);
                 }
@@ -709,7 +730,8 @@ impl<'a> Signals<'a> {
 
 /// Pid 1's loop: forward signals to the program's process group, reap every
 /// orphan, and when the program exits kill everything left and report.
-fn reap(child: Pid, status: &mut Status, weaker: bool, mut mediator: Option<Mediator>) -> i32 {
+fn reap(child: Pid, status: &mut Status, weaker: bool, mut pending: Option<Pending>) -> i32 {
+    let mut mediator: Option<Mediator> = None;
     let mut mask = SigSet::empty();
     mask.add(Signal::SIGCHLD);
     mask.add(TERMINATE);
@@ -718,9 +740,16 @@ fn reap(child: Pid, status: &mut Status, weaker: bool, mut mediator: Option<Medi
     }
     status.send(&Report::Started { pid: child.as_raw() });
     let mut result: Option<Report> = None;
-    let mut signals = Signals::new(&mask, mediator.is_some());
+    let mut signals = Signals::new(&mask, pending.is_some());
+    if pending.is_some() && matches!(signals, Signals::Wait(_)) {
+        // Without a signalfd the listener could not be served while
+        // waiting: the program's mediated calls would hang. Stop instead.
+        kill_all(weaker);
+        while waitpid(None, None).is_ok() {}
+        return status.setup_error("cannot create a signalfd for pid 1's wait loop".into(), None);
+    }
     while result.is_none() {
-        match signals.next(&mut mediator, status) {
+        match signals.next(&mut mediator, &mut pending, status) {
             Ok(Signal::SIGCHLD) => loop {
                 match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
                     Ok(WaitStatus::Exited(pid, code)) if pid == child => result = Some(Report::Exited { code }),

@@ -68,7 +68,8 @@ pub fn after_run(
                 &d.operation,
                 d.target.clone(),
                 d.reason.clone(),
-                u32::try_from(d.pid).ok(),
+                // 0: not one caller (the count of unreported refusals).
+                u32::try_from(d.pid).ok().filter(|p| *p > 0),
                 command,
             )
         })

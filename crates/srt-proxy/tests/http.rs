@@ -199,6 +199,29 @@ async fn absolute_uri_get_is_forwarded_in_origin_form_without_proxy_headers() {
     assert_eq!(seen[1].body, b"hello");
 }
 
+/// One kept-alive client connection to the proxy. hyper's client connection
+/// writes the absolute URI as the request target, as a browser talking to a
+/// proxy does.
+async fn kept_alive_client(proxy: std::net::SocketAddr) -> hyper::client::conn::http1::SendRequest<Empty<Bytes>> {
+    let stream = TcpStream::connect(proxy).await.unwrap();
+    let (tx, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.unwrap();
+    tokio::spawn(conn);
+    tx
+}
+
+/// GET `uri` on `tx`: status, X-Proxy-Error, body.
+async fn get_via(
+    tx: &mut hyper::client::conn::http1::SendRequest<Empty<Bytes>>,
+    uri: String,
+) -> (StatusCode, Option<String>, String) {
+    let req = Request::get(&uri).body(Empty::<Bytes>::new()).unwrap();
+    let resp = within(tx.send_request(req)).await.unwrap();
+    let status = resp.status();
+    let proxy_error = resp.headers().get("x-proxy-error").map(|v| v.to_str().unwrap().to_string());
+    let body = String::from_utf8(resp.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
+    (status, proxy_error, body)
+}
+
 #[tokio::test]
 async fn keep_alive_connection_decides_and_dials_each_request() {
     let (a, b) = (Origin::start().await, Origin::start().await);
@@ -206,19 +229,8 @@ async fn keep_alive_connection_decides_and_dials_each_request() {
         format!(r#"{{"network":{{"allowedDomains":["127.0.0.1:{}","127.0.0.1:{}"]}}}}"#, a.addr.port(), b.addr.port());
     let mut p = Proxy::start(&settings, StaticResolver::new()).await;
 
-    // hyper's client connection writes the absolute URI as the request
-    // target, as a browser talking to a proxy does.
-    let stream = TcpStream::connect(p.http).await.unwrap();
-    let (mut tx, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.unwrap();
-    tokio::spawn(conn);
-    let mut get = async |uri: String| {
-        let req = Request::get(&uri).body(Empty::<Bytes>::new()).unwrap();
-        let resp = within(tx.send_request(req)).await.unwrap();
-        let status = resp.status();
-        let proxy_error = resp.headers().get("x-proxy-error").map(|v| v.to_str().unwrap().to_string());
-        let body = String::from_utf8(resp.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
-        (status, proxy_error, body)
-    };
+    let mut tx = kept_alive_client(p.http).await;
+    let mut get = async |uri: String| get_via(&mut tx, uri).await;
 
     let (status, _, body) = get(format!("http://127.0.0.1:{}/one", a.addr.port())).await;
     assert_eq!(status, StatusCode::OK);
@@ -242,14 +254,8 @@ async fn an_idle_upstream_connection_is_reused_for_the_same_target_only() {
     let settings =
         format!(r#"{{"network":{{"allowedDomains":["127.0.0.1:{}","127.0.0.1:{}"]}}}}"#, a.addr.port(), b.addr.port());
     let p = Proxy::start(&settings, StaticResolver::new()).await;
-    let stream = TcpStream::connect(p.http).await.unwrap();
-    let (mut tx, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.unwrap();
-    tokio::spawn(conn);
-    let mut get = async |uri: String| {
-        let req = Request::get(&uri).body(Empty::<Bytes>::new()).unwrap();
-        let resp = within(tx.send_request(req)).await.unwrap();
-        String::from_utf8(resp.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap()
-    };
+    let mut tx = kept_alive_client(p.http).await;
+    let mut get = async |uri: String| get_via(&mut tx, uri).await.2;
     for path in ["/1", "/2", "/3"] {
         assert!(get(format!("http://127.0.0.1:{}{path}", a.addr.port())).await.contains(&format!("saw GET {path}")));
     }

@@ -334,28 +334,27 @@ fn start_program(spec: &SandboxSpec, status: &mut Status, weaker: Option<&Weaker
     // Pid 1 mediates in the full sandbox only: without namespaces there is
     // no pid 1, and Unix sockets stay refused unless all are allowed. In the
     // full sandbox it always answers the refused calls too, to report them.
-    let unix_allowed = if spec.allow_unix_sockets { Vec::new() } else { spec.unix_allowed.clone() };
-    let mut sc_opts = seccomp::SeccompOptions {
+    // Empty when every Unix socket is allowed (see SandboxSpec::new).
+    let unix_allowed = spec.unix_allowed.clone();
+    let sc_opts = seccomp::SeccompOptions {
         allow_unix_sockets: spec.allow_unix_sockets,
         unix_allow_list: weaker.is_none() && !unix_allowed.is_empty(),
         mediate_create: weaker.is_none() && spec.create_rules.is_some(),
         report_denials: weaker.is_none(),
         deny_inet: weaker.is_some(),
     };
+    let table = seccomp::rules(&sc_opts);
     let mediation = (weaker.is_none()).then(|| MediatorConfig {
         fs: spec.create_rules.clone(),
         unix_allowed,
-        reported: seccomp::reported_rules(&sc_opts),
+        reported: seccomp::reported_rules(&table),
     });
-    if mediation.is_none() {
-        sc_opts.report_denials = false;
-    }
-    let filter = match seccomp::build(&sc_opts) {
+    let filter = match seccomp::build_table(&table) {
         Ok(f) => f,
         Err(e) => return status.setup_error(format!("cannot build the seccomp filter: {e}"), None),
     };
     if debug {
-        let n = seccomp::rules(&sc_opts).len();
+        let n = table.len();
         status.send(&Report::Debug { message: format!("seccomp: {n} rules, {} BPF instructions", filter.len()) });
     }
     let ll_opts = match weaker {

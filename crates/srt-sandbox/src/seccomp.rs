@@ -348,26 +348,21 @@ const EPERM: Action = Action::Errno(libc::EPERM);
 /// arguments of socket and socketpair (the type's SOCK_NONBLOCK and
 /// SOCK_CLOEXEC flags masked off). The kernel turns a Unix SOCK_RAW into a
 /// datagram socket; every other type but stream and seqpacket fails anyway.
-const UNIX_DATAGRAM: [When; 2] = [
+const UNIX_DATAGRAM: [When; 2] =
+    [unix_type(libc::SOCK_DGRAM, "SOCK_DGRAM"), unix_type(libc::SOCK_RAW, "SOCK_RAW (a datagram socket for AF_UNIX)")];
+
+/// `(AF_UNIX, ty)` in the family and type arguments, the type's flags masked off.
+const fn unix_type(ty: i32, name2: &'static str) -> When {
     When::ArgEqAndMasked {
         arg: 0,
         value: libc::AF_UNIX as u32,
         name: "AF_UNIX",
         arg2: 1,
         mask: 0xf,
-        value2: libc::SOCK_DGRAM as u32,
-        name2: "SOCK_DGRAM",
-    },
-    When::ArgEqAndMasked {
-        arg: 0,
-        value: libc::AF_UNIX as u32,
-        name: "AF_UNIX",
-        arg2: 1,
-        mask: 0xf,
-        value2: libc::SOCK_RAW as u32,
-        name2: "SOCK_RAW (a datagram socket for AF_UNIX)",
-    },
-];
+        value2: ty as u32,
+        name2,
+    }
+}
 
 /// A rule that denies every call of `syscall` with `EPERM`.
 const fn deny(syscall: &'static str, nr: i64, reason: &'static str) -> Rule {
@@ -671,10 +666,15 @@ pub fn build(opts: &SeccompOptions) -> Result<BpfProgram, SeccompError> {
     compile(&rules(opts))
 }
 
-/// The rules whose refusals the init answers and reports (empty unless
-/// `report_denials`).
-pub fn reported_rules(opts: &SeccompOptions) -> Vec<Rule> {
-    rules(opts).into_iter().filter(|r| matches!(r.action, Action::ErrnoReported(_))).collect()
+/// [`build`] for a table already made with [`rules`].
+pub fn build_table(table: &[Rule]) -> Result<BpfProgram, SeccompError> {
+    compile(table)
+}
+
+/// The rules of `table` whose refusals the init answers and reports (none
+/// unless it was made with `report_denials`).
+pub fn reported_rules(table: &[Rule]) -> Vec<Rule> {
+    table.iter().filter(|r| matches!(r.action, Action::ErrnoReported(_))).copied().collect()
 }
 
 /// Installs `prog` on the calling thread: one `seccomp(2)` call, no allocation.
@@ -1129,7 +1129,7 @@ mod tests {
         assert_eq!(call(&prog, libc::SYS_ioctl, [1, libc::TIOCSTI, 0, 0, 0, 0]), notify);
         assert_eq!(call(&prog, libc::SYS_io_uring_setup, [0; 6]), RET_EPERM, "libuv probes it");
         assert_eq!(call(&prog, libc::SYS_clone3, [0; 6]), RET_ENOSYS, "the C library's fallback signal");
-        let refused = reported_rules(&EVERYTHING);
+        let refused = reported_rules(&rules(&EVERYTHING));
         assert!(refused.iter().any(|r| r.syscall == "ptrace"));
         assert!(!refused.iter().any(|r| r.syscall == "socket" && r.when.matches(&[1, 1, 0, 0, 0, 0])), "AF_UNIX");
         assert!(refused.iter().any(|r| r.syscall == "socket" && r.when.matches(&[40, 1, 0, 0, 0, 0])), "AF_VSOCK");

@@ -480,7 +480,6 @@ impl Mediator {
     /// Judges the creation of `e`'s name: `Err(EACCES)` and a report when a
     /// write rule forbids it.
     fn judge(&self, c: &Call, e: &Entry, how: Creation, denial: &mut Option<Report>) -> Result<(), Errno> {
-        let op = "create";
         let Some(fs) = &self.fs else { return Ok(()) };
         if e.in_proc || e.split.names_existing() || !fs.could_refuse(OsStr::from_bytes(&e.split.name), how) {
             return Ok(());
@@ -492,17 +491,10 @@ impl Mediator {
         let parent_path = self.real_path(e.parent.as_fd())?;
         let target = parent_path.join(OsStr::from_bytes(&e.split.name));
         let is_new = |holder: &Path| self.holder_is_new(e.parent.as_fd(), &parent_path, holder);
-        if let Some(reason) = fs.decide(&target, how, &is_new) {
-            *denial = Some(Report::Denied {
-                kind: "filesystem".into(),
-                operation: op.into(),
-                target: target.display().to_string(),
-                reason,
-                pid: c.tid,
-            });
-            return Err(Errno::EACCES);
+        match fs.decide(&target, how, &is_new) {
+            Some(reason) => refuse_create(c, &target, reason, denial),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     fn open(&mut self, c: &Call, dirfd: u64, addr: u64, flags: u64, mode: u64, denial: &mut Option<Report>) -> R {
@@ -724,23 +716,13 @@ impl Mediator {
         let src = self.real_path(old.parent.as_fd())?.join(OsStr::from_bytes(&old.split.name));
         let mut stack = vec![PathBuf::new()];
         let mut budget = MAX_MOVED_ENTRIES;
-        let refuse = |target: PathBuf, reason: String, denial: &mut Option<Report>| {
-            *denial = Some(Report::Denied {
-                kind: "filesystem".into(),
-                operation: "create".into(),
-                target: target.display().to_string(),
-                reason,
-                pid: c.tid,
-            });
-            Err(Errno::EACCES)
-        };
         while let Some(rel) = stack.pop() {
             let Ok(entries) = std::fs::read_dir(src.join(&rel)) else { continue };
             for entry in entries.flatten() {
                 budget = budget.saturating_sub(1);
                 if budget == 0 {
                     let why = format!("a directory of more than {MAX_MOVED_ENTRIES} entries cannot be judged");
-                    return refuse(dest.clone(), why, denial);
+                    return refuse_create(c, &dest, why, denial);
                 }
                 let rel = rel.join(entry.file_name());
                 // A holder inside the moved tree is judged by its identity
@@ -753,7 +735,7 @@ impl Mediator {
                     })
                 };
                 if let Some(reason) = fs.decide(&dest.join(&rel), Creation::New, &is_new) {
-                    return refuse(dest.join(&rel), reason, denial);
+                    return refuse_create(c, &dest.join(&rel), reason, denial);
                 }
                 if entry.file_type().is_ok_and(|t| t.is_dir()) {
                     stack.push(rel);
@@ -900,6 +882,18 @@ impl Mediator {
 }
 
 type R = Result<Answer, Errno>;
+
+/// Refuses a creation at `target` (EACCES) and records the report.
+fn refuse_create(c: &Call, target: &Path, reason: String, denial: &mut Option<Report>) -> Result<(), Errno> {
+    *denial = Some(Report::Denied {
+        kind: "filesystem".into(),
+        operation: "create".into(),
+        target: target.display().to_string(),
+        reason,
+        pid: c.tid,
+    });
+    Err(Errno::EACCES)
+}
 
 /// Where a path's resolution starts.
 enum Start<'a> {

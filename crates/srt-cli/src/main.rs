@@ -13,7 +13,7 @@ use srt_monitor::{ProxyThread, Seen};
 use srt_sandbox::{Ending, ProxyListeners, RunOptions, SandboxSpec};
 
 use clap::Parser;
-use srt_policy::{LoadOptions, PathContext, Policy, Preset, RealFs, SettingsSource};
+use srt_policy::{BuiltInDefault, LoadOptions, PathContext, Policy, Preset, RealFs, SettingsSource};
 
 /// srt's own failures (bad settings, bad arguments, missing kernel features).
 const EXIT_SRT_FAILURE: u8 = 125;
@@ -113,6 +113,7 @@ fn main() -> ExitCode {
         explicit: args.settings.clone(),
         default_file: Some(home.join(".srt-settings.json")),
         preset: args.preset.as_deref().and_then(Preset::from_name),
+        built_in: BuiltInDefault::Srt,
     };
     let (mut policy, source) = match srt_policy::load(&opts, &ctx, &RealFs) {
         Ok(p) => p,
@@ -270,6 +271,7 @@ fn describe_source(s: &SettingsSource) -> String {
         SettingsSource::Explicit { path } => path.display().to_string(),
         SettingsSource::DefaultFile { path } => format!("{} (default file)", path.display()),
         SettingsSource::BuiltIn => "the built-in default (no network, no writes, reads allowed)".into(),
+        SettingsSource::BuiltInUntrustedCode => "the built-in default for untrusted code".into(),
     }
 }
 

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use clap::Parser;
 use rmcp::ServiceExt;
-use srt_policy::{LoadOptions, Preset, RealFs};
+use srt_policy::{BuiltInDefault, LoadOptions, Preset, RealFs, SettingsSource};
 
 mod server;
 mod tools;
@@ -20,8 +20,9 @@ use server::{Config, SrtServer};
     name = "srt-mcp",
     version,
     about = "MCP server: execute_code, execute_code_with_custom_config and discover_sandbox_config, each run in the srt sandbox",
-    after_help = "Settings: --settings FILE, else ~/.srt-settings.json, else the built-in default \
-                  (no network, no writes, reads allowed). Serves MCP over stdio unless --http is given."
+    after_help = "Settings: --settings FILE, else ~/.srt-settings.json, else the built-in default for \
+                  untrusted code (no network, writes only in each call's workspace, credential stores such as \
+                  ~/.ssh and ~/.aws unreadable). Serves MCP over stdio unless --http is given."
 )]
 struct Args {
     /// Settings file (srt format). Missing or invalid is an error, never a fallback.
@@ -56,13 +57,20 @@ fn main() -> ExitCode {
         explicit: args.settings.clone(),
         default_file: Some(ctx.home.join(".srt-settings.json")),
         preset: args.preset.as_deref().and_then(Preset::from_name),
+        // Registered without settings, the server must not hand the code it
+        // runs the user's credentials.
+        built_in: BuiltInDefault::UntrustedCode,
     };
-    let (policy, source) = match srt_policy::load(&opts, &ctx, &RealFs) {
+    let (mut policy, source) = match srt_policy::load(&opts, &ctx, &RealFs) {
         Ok(p) => p,
         Err(e) => {
             return fail(format!("{e}\nFix the settings file (or pass --settings with a valid one) and start again."));
         }
     };
+    // The code has no business reading the server's own settings.
+    if let SettingsSource::Explicit { path } | SettingsSource::DefaultFile { path } = &source {
+        policy.deny_read(&std::path::absolute(path).unwrap_or_else(|_| path.clone()), &RealFs);
+    }
     srt_exec::sweep_stale_workspaces();
     let server = SrtServer::new(Config {
         policy,

@@ -209,6 +209,14 @@ fn discovery(config: &Config) -> Value {
     json!({
         "server": {"name": "srt-mcp", "version": env!("CARGO_PKG_VERSION")},
         "settingsSource": config.source,
+        "defaultPolicy": match config.source {
+            SettingsSource::BuiltInUntrustedCode => json!({
+                "note": "no settings file: the built-in policy for untrusted code (no network, writes only in \
+                         the call's workspace, credential stores unreadable)",
+                "unreadable": srt_policy::preset::CREDENTIAL_STORES,
+            }),
+            _ => Value::Null,
+        },
         "preset": config.preset,
         "policy": policy.explain(&plan),
         "limits": {

@@ -55,8 +55,8 @@ pub use network::{DenyCode, NetDecision};
 pub use paths::{FileKind, FsView, PathContext, RealFs};
 pub use plan::{MountOp, MountPlan};
 pub use policy::{
-    Ceiling, DEFAULT_SEARCH_DEPTH, Limits, LoadOptions, Policy, SettingsSource, UnixSockets, from_settings, from_text,
-    load, parse_net,
+    BuiltInDefault, Ceiling, DEFAULT_SEARCH_DEPTH, Limits, LoadOptions, Policy, SettingsSource, UnixSockets,
+    from_settings, from_text, load, parse_net,
 };
 pub use preset::Preset;
 pub use settings::Settings;

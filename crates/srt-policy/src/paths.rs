@@ -220,6 +220,14 @@ impl PathRule {
         Ok(PathRule { source: entry.into(), path: pattern, glob: Some(glob.compile_matcher()) })
     }
 
+    /// A literal rule for an absolute path, whatever characters its name
+    /// holds (never a glob), resolved through symlinks where it exists.
+    pub fn literal(path: &Path, fs: &dyn FsView) -> Self {
+        let abs = normalize(path);
+        let resolved = fs.canonicalize(&abs).unwrap_or_else(|| resolve_existing(&abs, fs));
+        PathRule { source: abs.to_string_lossy().into_owned(), path: resolved, glob: None }
+    }
+
     /// Does this rule cover `path` (the path itself, or something beneath a match)?
     pub fn covers(&self, path: &Path) -> bool {
         match &self.glob {

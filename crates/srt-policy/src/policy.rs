@@ -80,6 +80,20 @@ pub enum SettingsSource {
     DefaultFile { path: PathBuf },
     /// No file: the built-in default (no network, no writes, reads allowed).
     BuiltIn,
+    /// No file, in a program that runs untrusted code (`srt-mcp`): no
+    /// network, no writes, credential stores unreadable
+    /// ([`preset::untrusted_code`](crate::preset::untrusted_code)).
+    BuiltInUntrustedCode,
+}
+
+/// What applies when no settings file exists.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum BuiltInDefault {
+    /// srt's default: no network, no writes, reads allowed (the `srt` command).
+    #[default]
+    Srt,
+    /// Code from an agent: srt's default plus the credential stores unreadable (`srt-mcp`).
+    UntrustedCode,
 }
 
 /// How to find the settings.
@@ -90,6 +104,8 @@ pub struct LoadOptions {
     /// The default file (`~/.srt-settings.json`): used if it exists.
     pub default_file: Option<PathBuf>,
     pub preset: Option<Preset>,
+    /// The settings when there is no file (a preset, when given, replaces it).
+    pub built_in: BuiltInDefault,
 }
 
 /// Reads, merges and validates settings. Never falls back silently: an
@@ -102,18 +118,30 @@ pub fn load(opts: &LoadOptions, ctx: &PathContext, fs: &dyn FsView) -> Result<(P
         }
         (None, Some(p)) => match std::fs::read_to_string(p) {
             Ok(text) => (Some(text), SettingsSource::DefaultFile { path: p.clone() }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => (None, SettingsSource::BuiltIn),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => built_in(opts),
             Err(source) => return Err(LoadError::Read { path: p.clone(), source }),
         },
-        (None, None) => (None, SettingsSource::BuiltIn),
+        (None, None) => built_in(opts),
     };
     let file_name = match &source {
         SettingsSource::Explicit { path } | SettingsSource::DefaultFile { path } => path.display().to_string(),
         SettingsSource::BuiltIn => "(built-in default)".into(),
+        SettingsSource::BuiltInUntrustedCode => "(built-in default for untrusted code)".into(),
     };
     let policy = from_text(text.as_deref(), opts.preset, ctx, fs)
         .map_err(|error| LoadError::Invalid { file: file_name, error })?;
     Ok((policy, source))
+}
+
+/// The settings text and source when no file exists. A preset given on the
+/// command line is the user's choice and replaces the untrusted-code default.
+fn built_in(opts: &LoadOptions) -> (Option<String>, SettingsSource) {
+    match opts.built_in {
+        BuiltInDefault::UntrustedCode if opts.preset.is_none() => {
+            (Some(crate::preset::untrusted_code().to_string()), SettingsSource::BuiltInUntrustedCode)
+        }
+        _ => (None, SettingsSource::BuiltIn),
+    }
 }
 
 /// Builds a policy from settings text (or none) over an optional preset.
@@ -382,6 +410,14 @@ impl Policy {
     /// See [`FsPolicy::decide_path`].
     pub fn decide_path(&self, path: &Path, op: FsOp) -> FsDecision {
         self.filesystem.decide_path(path, op)
+    }
+
+    /// Adds `path` (absolute) to denyRead: how a server keeps the code it
+    /// runs from reading its own settings file.
+    pub fn deny_read(&mut self, path: &Path, fs: &dyn FsView) {
+        let rule = PathRule::literal(path, fs);
+        self.settings.filesystem.deny_read.push(rule.source.clone());
+        self.filesystem.deny_read.push(rule);
     }
 
     /// The mount plan for the file system seen through `fs`.

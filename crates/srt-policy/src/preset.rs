@@ -64,3 +64,47 @@ impl Preset {
         }
     }
 }
+
+/// Where credentials live in a user's home: tokens, keys, cloud and registry
+/// logins, and shell histories (which hold pasted tokens). Unreadable in the
+/// untrusted-code default of `srt-mcp`.
+pub const CREDENTIAL_STORES: [&str; 27] = [
+    "~/.ssh",
+    "~/.gnupg",
+    "~/.aws",
+    "~/.azure",
+    "~/.config/gcloud",
+    "~/.kube",
+    "~/.docker",
+    "~/.netrc",
+    "~/.git-credentials",
+    "~/.config/git/credentials",
+    "~/.npmrc",
+    "~/.yarnrc.yml",
+    "~/.pypirc",
+    "~/.cargo/credentials",
+    "~/.cargo/credentials.toml",
+    "~/.anthropic",
+    "~/.claude/.credentials.json",
+    "~/.config/gh",
+    "~/.config/hub",
+    "~/.vault-token",
+    "~/.password-store",
+    "~/.local/share/keyrings",
+    "~/.terraform.d/credentials.tfrc.json",
+    "~/.bash_history",
+    "~/.zsh_history",
+    "~/.python_history",
+    "~/.srt-settings.json",
+];
+
+/// What `srt-mcp` runs code under when no settings file exists (DESIGN.md:
+/// "a policy for untrusted code"): no network, no writes (each execution
+/// adds its own workspace), and the credential stores unreadable. The
+/// `srt` command keeps srt's own default (reads allowed everywhere).
+pub fn untrusted_code() -> Value {
+    json!({
+        "network": {"allowedDomains": [], "deniedDomains": []},
+        "filesystem": {"denyRead": CREDENTIAL_STORES, "allowWrite": []}
+    })
+}

@@ -494,3 +494,40 @@ fn created_paths_are_judged_by_the_plan_and_the_deny_rules() {
     let closed = from_text(None, None, &t.ctx(), &RealFs).unwrap();
     assert!(CreateRules::new(&closed.filesystem, &closed.mount_plan(&RealFs), &RealFs).is_none());
 }
+
+#[test]
+fn built_in_default_for_untrusted_code() {
+    use crate::{BuiltInDefault, LoadOptions, SettingsSource, load};
+    let opts = |built_in, preset| LoadOptions { explicit: None, default_file: None, preset, built_in };
+    let (p, source) = load(&opts(BuiltInDefault::UntrustedCode, None), &ctx(), &RealFs).unwrap();
+    assert_eq!(source, SettingsSource::BuiltInUntrustedCode);
+    for secret in [
+        "/nonexistent/home/.ssh/id_rsa",
+        "/nonexistent/home/.aws/credentials",
+        "/nonexistent/home/.config/gh/hosts.yml",
+        "/nonexistent/home/.cargo/credentials.toml",
+        "/nonexistent/home/.netrc",
+        "/nonexistent/home/.srt-settings.json",
+    ] {
+        assert!(!read_ok(&p, secret), "{secret}");
+    }
+    assert!(read_ok(&p, "/nonexistent/home/.bashrc.d/x"));
+    assert!(read_ok(&p, "/usr/bin/python3"));
+    assert!(!write_ok(&p, "/nonexistent/proj/x"));
+    assert!(!host_ok(&p, "example.com", 443));
+    // srt's own default reads everything; a preset named on the command line replaces the default.
+    let (p, source) = load(&opts(BuiltInDefault::Srt, None), &ctx(), &RealFs).unwrap();
+    assert_eq!(source, SettingsSource::BuiltIn);
+    assert!(read_ok(&p, "/nonexistent/home/.ssh/id_rsa"));
+    let (p, source) = load(&opts(BuiltInDefault::UntrustedCode, Some(Preset::Permissive)), &ctx(), &RealFs).unwrap();
+    assert_eq!(source, SettingsSource::BuiltIn);
+    assert!(host_ok(&p, "example.com", 443));
+}
+
+#[test]
+fn deny_read_adds_a_literal_rule() {
+    let mut p = policy("{}");
+    p.deny_read(Path::new("/nonexistent/etc/srt[1].json"), &RealFs);
+    assert!(!read_ok(&p, "/nonexistent/etc/srt[1].json"));
+    assert!(read_ok(&p, "/nonexistent/etc/srt1.json"), "never a glob");
+}

@@ -1,0 +1,95 @@
+//! A server registered without settings (`claude mcp add srt -- srt-mcp`)
+//! must not hand the code it runs the user's credentials, nor let it write
+//! outside the call's workspace; a server with a settings file keeps that
+//! file from the code.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+fn srt_mcp_bin() -> PathBuf {
+    std::env::var_os("SRT_MCP_BIN").map_or_else(|| env!("CARGO_BIN_EXE_srt-mcp").into(), PathBuf::from)
+}
+
+/// A fake home outside /tmp (the sandbox's /tmp is private, so a home there
+/// would be unreadable whatever the policy says).
+fn fake_home(name: &str) -> PathBuf {
+    let base = std::env::var_os("SRT_TEST_TMP")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".srt-test-tmp"));
+    let home = base.join(format!("mcp-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&home);
+    for d in [".ssh", ".aws", ".config/gh", "project"] {
+        std::fs::create_dir_all(home.join(d)).unwrap();
+    }
+    std::fs::write(home.join(".ssh/id_rsa"), "SECRET-SSH-KEY\n").unwrap();
+    std::fs::write(home.join(".aws/credentials"), "SECRET-AWS-KEY\n").unwrap();
+    std::fs::write(home.join(".config/gh/hosts.yml"), "SECRET-GH-TOKEN\n").unwrap();
+    std::fs::write(home.join(".netrc"), "SECRET-NETRC\n").unwrap();
+    std::fs::write(home.join("project/notes.txt"), "ordinary notes\n").unwrap();
+    home
+}
+
+/// One `execute_code` call (bash) through a fresh server; the structured result.
+fn run(home: &Path, extra_args: &[&str], code: &str) -> serde_json::Value {
+    let call = serde_json::json!({
+        "jsonrpc": "2.0", "id": 1, "method": "tools/call",
+        "params": {
+            "name": "execute_code", "arguments": {"code": code, "language": "bash"},
+            "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                      "io.modelcontextprotocol/clientCapabilities": {}}
+        }
+    });
+    let mut child = Command::new(srt_mcp_bin())
+        .args(extra_args)
+        .current_dir(home.join("project"))
+        .env("HOME", home)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(format!("{call}\n").as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let v: serde_json::Value = serde_json::from_str(text.lines().next().unwrap_or("{}")).unwrap_or_default();
+    assert!(
+        v["result"]["structuredContent"].is_object(),
+        "no result: {text}\nstderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    v["result"]["structuredContent"].clone()
+}
+
+#[test]
+fn no_settings_keeps_credentials_and_the_home_out_of_reach() {
+    let home = fake_home("default");
+    let h = home.display();
+    let code = format!(
+        "cat {h}/project/notes.txt; cat {h}/.ssh/id_rsa {h}/.aws/credentials {h}/.config/gh/hosts.yml {h}/.netrc; \
+         ls -a {h}/.ssh; echo planted > {h}/project/planted; echo done"
+    );
+    let r = run(&home, &[], &code);
+    let all = format!("{}{}", r["stdout"], r["stderr"]);
+    // The control: the same run reads an ordinary file of the same home.
+    assert!(all.contains("ordinary notes"), "{r}");
+    assert!(all.contains("done"), "{r}");
+    for secret in ["SECRET-SSH-KEY", "SECRET-AWS-KEY", "SECRET-GH-TOKEN", "SECRET-NETRC"] {
+        assert!(!all.contains(secret), "{secret} reached the code: {r}");
+    }
+    assert!(!r["stdout"].as_str().unwrap_or("").contains("id_rsa"), "~/.ssh was listed: {r}");
+    assert!(!home.join("project/planted").exists(), "the code wrote outside its workspace");
+    std::fs::remove_dir_all(&home).unwrap();
+}
+
+#[test]
+fn the_servers_settings_file_is_unreadable() {
+    let home = fake_home("settings");
+    let settings = home.join("project/srt-mcp.json");
+    std::fs::write(&settings, r#"{"ignoreViolations": {"SETTINGS-MARKER-7": ["/nonexistent"]}}"#).unwrap();
+    let r = run(&home, &["--settings", settings.to_str().unwrap()], &format!("cat {}; echo done", settings.display()));
+    let all = format!("{}{}", r["stdout"], r["stderr"]);
+    assert!(all.contains("done"), "{r}");
+    assert!(!all.contains("SETTINGS-MARKER-7"), "the code read the server's settings: {r}");
+    std::fs::remove_dir_all(&home).unwrap();
+}

@@ -11,10 +11,9 @@ use std::time::Duration;
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use serde::{Deserialize, Serialize};
-use srt_policy::{PathContext, Policy, RealFs, SettingsError};
+use srt_policy::{JudgedGrants, PathContext, Policy, RealFs, SettingsError};
 use srt_sandbox::{Ending, ProxyListeners, RunOptions, SandboxSpec};
 
-use crate::grants::{Grants, policy_allows_any};
 use crate::language::{Language, MissingInterpreter, interpreter_with};
 use crate::workspace::Workspace;
 use srt_monitor::{ProxyThread, Seen, Violation};
@@ -28,7 +27,7 @@ pub const DEFAULT_MAX_OUTPUT_BYTES: u64 = 1 << 20;
 const CANCEL_SIGNAL: Signal = srt_sandbox::TERMINATE;
 
 /// What to run.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct ExecRequest {
     pub code: String,
     pub language: Language,
@@ -36,9 +35,9 @@ pub struct ExecRequest {
     pub timeout: Duration,
     /// Fed to the program's standard input; `None`: `/dev/null`.
     pub stdin: Option<String>,
-    /// Domains and writable paths added over the policy for this run only.
-    /// Check them with [`check_ceiling`](crate::check_ceiling) first.
-    pub grants: Grants,
+    /// Domains and writable paths added over the policy for this run only,
+    /// as [`Policy::judge_grants`] judged them.
+    pub grants: JudgedGrants,
 }
 
 impl ExecRequest {
@@ -49,7 +48,7 @@ impl ExecRequest {
             language,
             timeout: Duration::from_secs(30),
             stdin: None,
-            grants: Grants::default(),
+            grants: JudgedGrants::default(),
         }
     }
 }
@@ -197,7 +196,7 @@ pub fn execute_with(req: &ExecRequest, policy: &Policy, control: &Control) -> Re
     let workspace = Workspace::create().map_err(ExecError::Workspace)?;
     let file = workspace.path().join(req.language.file_name());
     std::fs::write(&file, &req.code).map_err(ExecError::Workspace)?;
-    let effective = Arc::new(effective_policy(policy, workspace.path(), &req.grants, &host_context())?);
+    let effective = Arc::new(policy.for_run(workspace.path(), &req.grants, &RealFs));
 
     let plan = effective.mount_plan(&RealFs);
     let mut argv = interp.command.clone();
@@ -385,23 +384,4 @@ fn finish(h: std::thread::JoinHandle<(Arc<Mutex<Capture>>, u64)>) -> (String, bo
         }
         Err(_) => (String::new(), false),
     }
-}
-
-/// The policy of one run: the server's, plus the workspace as a writable
-/// root, plus the request's grants. Built again from the settings so every
-/// entry is validated and resolved as the settings file's own are.
-pub(crate) fn effective_policy(
-    base: &Policy,
-    workspace: &Path,
-    grants: &Grants,
-    ctx: &PathContext,
-) -> Result<Policy, SettingsError> {
-    let mut s = base.settings.clone();
-    s.filesystem.allow_write.push(workspace.to_string_lossy().into_owned());
-    s.filesystem.allow_write.extend(grants.allowed_write_paths.iter().cloned());
-    s.network.allowed_domains.extend(grants.allowed_domains.iter().cloned());
-    let mut p = srt_policy::from_settings(s, policy_allows_any(base), ctx, &RealFs)?;
-    // Limits may have been adjusted after loading (command-line flags).
-    p.limits = base.limits.clone();
-    Ok(p)
 }

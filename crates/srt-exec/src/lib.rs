@@ -43,14 +43,12 @@
 //! truncation, timeout, stdin, workspace removal, cancellation, violations).
 
 mod exec;
-mod grants;
 mod language;
 mod workspace;
 
 pub use exec::{
     Control, DEFAULT_MAX_OUTPUT_BYTES, ExecError, ExecRequest, ExecutionResult, execute, execute_with, host_context,
 };
-pub use grants::{Grants, Refusal, check_ceiling};
 pub use language::{
     Interpreter, Language, LanguageInfo, MissingInterpreter, interpreter, interpreter_with, languages, languages_with,
 };

@@ -5,8 +5,8 @@
 
 use std::time::{Duration, Instant};
 
-use srt_exec::{Control, ExecError, ExecRequest, Grants, Language, execute, execute_with, host_context};
-use srt_policy::{Policy, RealFs, from_text};
+use srt_exec::{Control, ExecError, ExecRequest, Language, execute, execute_with, host_context};
+use srt_policy::{Grants, Policy, RealFs, from_text};
 
 fn policy(text: &str) -> Policy {
     from_text(Some(text), None, &host_context(), &RealFs).expect("valid settings")
@@ -142,13 +142,63 @@ fn network_denial_is_a_violation() {
 }
 
 fn grants_open_the_network() {
-    let p = policy("{}");
+    let p = policy(r#"{"mcp": {"customConfigCeiling": {"allowedDomains": ["pypi.org"]}}}"#);
     let mut r = req(Language::Sh, "echo ${HTTP_PROXY:+proxied}");
     let out = execute(&r, &p).unwrap();
     assert_eq!(out.stdout, "\n");
-    r.grants = Grants { allowed_domains: vec!["pypi.org".into()], allowed_write_paths: vec![] };
+    let g = Grants { allowed_domains: vec!["pypi.org".into()], allowed_write_paths: vec![] };
+    r.grants = p.judge_grants(&g, &host_context(), &RealFs).unwrap();
     let out = execute(&r, &p).unwrap();
     assert_eq!(out.stdout, "proxied\n");
+}
+
+/// A tree outside /tmp (the sandbox's /tmp is private).
+fn test_dir(name: &str) -> std::path::PathBuf {
+    let base = std::env::var_os("SRT_TEST_TMP")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".srt-test-tmp"));
+    let dir = base.join(format!("{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::canonicalize(&dir).unwrap()
+}
+
+/// The ceiling race of issue 14: a grant judged while its path was a
+/// directory under the ceiling, which an earlier run turns into a symlink
+/// (at the last component, or above it) before this run starts. The run
+/// must not write where the symlink points.
+fn grant_swapped_for_a_symlink_after_judging() {
+    let base = test_dir("exec-grant-race");
+    for (grant, swapped) in [("ceiling/sub", "ceiling/sub"), ("ceiling/a/b", "ceiling/a")] {
+        let _ = std::fs::remove_dir_all(base.join("ceiling"));
+        let _ = std::fs::remove_dir_all(base.join("outside"));
+        std::fs::create_dir_all(base.join(grant)).unwrap();
+        std::fs::create_dir_all(base.join("outside/b")).unwrap();
+        let text = format!(r#"{{"mcp": {{"customConfigCeiling": {{"allowWrite": ["{}/ceiling"]}}}}}}"#, base.display());
+        let p = policy(&text);
+        let granted = base.join(grant);
+        let g = Grants { allowed_domains: vec![], allowed_write_paths: vec![granted.display().to_string()] };
+        let mut r = req(Language::Sh, &format!("echo pwned > {}/planted", granted.display()));
+        r.grants = p.judge_grants(&g, &host_context(), &RealFs).unwrap();
+        // While the call waits in the queue, `ln -s` swaps the judged path.
+        std::fs::remove_dir_all(base.join(swapped)).unwrap();
+        std::os::unix::fs::symlink(base.join("outside"), base.join(swapped)).unwrap();
+        let planted = [base.join("outside/planted"), base.join("outside/b/planted")];
+        match execute(&r, &p) {
+            Err(ExecError::Sandbox { message, .. }) => assert!(message.contains("symlink"), "{grant}: {message}"),
+            Ok(out) => assert!(!out.success, "{grant}: {out:?}"),
+            Err(e) => panic!("{grant}: {e}"),
+        }
+        for f in &planted {
+            assert!(!f.exists(), "{grant}: the run wrote through the swapped symlink to {}", f.display());
+        }
+        // The control: unswapped, the same grant is writable.
+        std::fs::remove_file(base.join(swapped)).unwrap();
+        std::fs::create_dir_all(&granted).unwrap();
+        let out = execute(&r, &p).unwrap();
+        assert!(out.success && granted.join("planted").exists(), "{grant}: {out:?}");
+    }
+    std::fs::remove_dir_all(&base).unwrap();
 }
 
 fn cancellation_kills_the_tree() {
@@ -228,6 +278,7 @@ fn main() {
         ("javascript", javascript),
         ("network_denial_is_a_violation", network_denial_is_a_violation),
         ("grants_open_the_network", grants_open_the_network),
+        ("grant_swapped_for_a_symlink_after_judging", grant_swapped_for_a_symlink_after_judging),
         ("cancellation_kills_the_tree", cancellation_kills_the_tree),
         ("missing_interpreter_is_an_error", missing_interpreter_is_an_error),
         ("concurrent_runs", concurrent_runs),

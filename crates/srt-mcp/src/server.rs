@@ -10,7 +10,7 @@ use rmcp::model::{
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 use serde_json::{Value, json};
-use srt_exec::{Control, ExecError, ExecRequest, check_ceiling, execute_with, host_context};
+use srt_exec::{Control, ExecError, ExecRequest, execute_with, host_context};
 use srt_policy::{Policy, RealFs, SettingsSource};
 use tokio::sync::Semaphore;
 
@@ -152,23 +152,24 @@ impl ServerHandler for SrtServer {
         let result = match request.name.as_ref() {
             name @ (EXECUTE_CODE | EXECUTE_CUSTOM) => {
                 let custom = name == EXECUTE_CUSTOM;
-                match tools::parse_exec(&args, custom) {
-                    Err(e) => tool_error(&e),
-                    Ok(req) => {
-                        if custom
-                            && let Err(refused) = check_ceiling(&self.inner.config.policy, &req.grants, &host_context())
-                        {
+                // The grants are judged once, here; the run gets the judged rules.
+                let judged = tools::parse_exec(&args, custom).and_then(|(mut req, grants)| {
+                    req.grants = self.inner.config.policy.judge_grants(&grants, &host_context(), &RealFs).map_err(
+                        |refused| {
                             let lines: Vec<String> = refused.iter().map(|r| format!("- {r}")).collect();
-                            tool_error(&format!(
+                            format!(
                                 "refused, nothing ran: {} entr{} beyond what this server allows:\n{}",
                                 refused.len(),
                                 if refused.len() == 1 { "y is" } else { "ies are" },
                                 lines.join("\n")
-                            ))
-                        } else {
-                            self.execute(req, context).await?
-                        }
-                    }
+                            )
+                        },
+                    )?;
+                    Ok(req)
+                });
+                match judged {
+                    Err(e) => tool_error(&e),
+                    Ok(req) => self.execute(req, context).await?,
                 }
             }
             DISCOVER => {

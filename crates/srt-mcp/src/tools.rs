@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use rmcp::model::{JsonObject, Tool, ToolAnnotations};
 use serde_json::{Value, json};
-use srt_exec::{ExecRequest, Grants, Language};
+use srt_exec::{ExecRequest, Language};
+use srt_policy::Grants;
 
 pub const EXECUTE_CODE: &str = "execute_code";
 pub const EXECUTE_CUSTOM: &str = "execute_code_with_custom_config";
@@ -128,8 +129,9 @@ pub fn tools() -> Vec<Tool> {
     ]
 }
 
-/// Checks the arguments of an execute tool into a request.
-pub fn parse_exec(args: &JsonObject, custom: bool) -> Result<ExecRequest, String> {
+/// Checks the arguments of an execute tool into a request and the grants it
+/// asks for (still to be judged against the ceiling).
+pub fn parse_exec(args: &JsonObject, custom: bool) -> Result<(ExecRequest, Grants), String> {
     let allowed: &[&str] = if custom {
         &["code", "language", "timeout_sec", "stdin", "allowed_domains", "allowed_write_paths"]
     } else {
@@ -173,8 +175,7 @@ pub fn parse_exec(args: &JsonObject, custom: bool) -> Result<ExecRequest, String
     let mut req = ExecRequest::new(language, code);
     req.timeout = Duration::from_secs_f64(timeout);
     req.stdin = stdin;
-    req.grants = grants;
-    Ok(req)
+    Ok((req, grants))
 }
 
 fn strings(args: &JsonObject, name: &str) -> Result<Vec<String>, String> {
@@ -216,7 +217,7 @@ mod tests {
 
     #[test]
     fn defaults() {
-        let r = parse_exec(&args(json!({"code": "print(1)"})), false).unwrap();
+        let (r, _) = parse_exec(&args(json!({"code": "print(1)"})), false).unwrap();
         assert_eq!(r.language, Language::Python);
         assert_eq!(r.timeout, Duration::from_secs(30));
         assert_eq!(r.stdin, None);

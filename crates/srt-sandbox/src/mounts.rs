@@ -10,6 +10,7 @@
 
 use std::fs;
 use std::io;
+use std::os::fd::AsFd;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
@@ -17,7 +18,8 @@ use nix::mount::{MntFlags, MsFlags, mount, umount2};
 use srt_policy::{FileKind, MountOp, MountPlan};
 
 use crate::sys::{
-    MOUNT_ATTR_NODEV, MOUNT_ATTR_NOEXEC, MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY, mount_setattr, pivot_root,
+    MOUNT_ATTR_NODEV, MOUNT_ATTR_NOEXEC, MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY, attach_tree, clone_tree, mount_setattr,
+    pivot_root,
 };
 
 /// A mount step that failed.
@@ -122,6 +124,14 @@ fn describe(op: &MountOp) -> String {
     serde_json::to_string(op).unwrap_or_else(|_| format!("{op:?}"))
 }
 
+/// An `O_PATH` descriptor for `path`, refused (`ELOOP`) if any component
+/// of it is a symlink.
+fn open_no_symlinks(path: &Path) -> io::Result<std::os::fd::OwnedFd> {
+    use nix::fcntl::{OFlag, OpenHow, ResolveFlag, openat2};
+    let how = OpenHow::new().flags(OFlag::O_PATH | OFlag::O_CLOEXEC).resolve(ResolveFlag::RESOLVE_NO_SYMLINKS);
+    openat2(nix::fcntl::AT_FDCWD, path, how).map_err(io::Error::from)
+}
+
 fn bind(src: &Path, dst: &Path, recursive: bool) -> Result<(), MountError> {
     let mut flags = MsFlags::MS_BIND;
     if recursive {
@@ -222,22 +232,23 @@ fn apply_op(op: &MountOp, t: &mut Tracker, notes: &mut Vec<String>) -> Result<()
         }
         MountOp::BindWritable { path, kind } | MountOp::BindReadOnly { path, kind } => {
             let dst = inside(NEWROOT, path);
-            let src = inside(OLDROOT, path);
-            if fs::symlink_metadata(&src).is_ok_and(|m| m.file_type().is_symlink()) {
-                // The plan resolves every path it mounts; a symlink here means
-                // the host tree changed under us. A mount would follow it, so
-                // refuse rather than protect the wrong file.
-                return Err(MountError {
-                    step: "bind (the path became a symlink after the plan was made)",
-                    path: path.clone(),
-                    source: io::Error::from_raw_os_error(libc::ELOOP),
-                });
-            }
+            // The plan resolved every path it mounts. Opened without
+            // following any symlink, so a path that an earlier run (or
+            // anyone) turned into a symlink since, at any component, is
+            // refused rather than bound: a mount would follow it and grant
+            // or protect the wrong tree.
+            let src = open_no_symlinks(&inside(OLDROOT, path)).map_err(|source| MountError {
+                step: "bind (a component of the path is a symlink or is gone: the host tree changed after the \
+                       plan was made)",
+                path: path.clone(),
+                source,
+            })?;
             if !ensure_mountpoint(&dst, *kind == FileKind::Dir, t)? {
                 notes.push(format!("{}: no mount point inside the sandbox; skipped", path.display()));
                 return Ok(());
             }
-            bind(&src, &dst, true)?;
+            let tree = clone_tree(src.as_fd()).map_err(err("open_tree", path))?;
+            attach_tree(tree.as_fd(), &dst).map_err(err("move_mount", &dst))?;
             let mut attrs = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
             if matches!(op, MountOp::BindReadOnly { .. }) {
                 attrs |= MOUNT_ATTR_RDONLY;

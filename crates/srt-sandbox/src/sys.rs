@@ -106,3 +106,40 @@ pub fn prctl(option: libc::c_int, arg2: libc::c_ulong) -> io::Result<()> {
 pub fn write_file(path: &str, text: &str) -> io::Result<()> {
     std::fs::write(path, text)
 }
+
+/// A copy of the mount tree at `src` (recursive), not yet attached anywhere:
+/// open_tree(2) with `OPEN_TREE_CLONE`, on a descriptor the caller opened.
+pub fn clone_tree(src: std::os::fd::BorrowedFd<'_>) -> io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    const OPEN_TREE_CLONE: libc::c_uint = 1;
+    let flags = OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint | libc::AT_EMPTY_PATH as libc::c_uint | AT_RECURSIVE;
+    // SAFETY: `src` is a descriptor we hold; the path is an empty
+    // NUL-terminated string (AT_EMPTY_PATH: the descriptor itself).
+    let fd = unsafe { libc::syscall(libc::SYS_open_tree, src.as_raw_fd(), c"".as_ptr(), flags) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: open_tree returned a new descriptor that nothing else owns.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as libc::c_int) })
+}
+
+/// Attaches a detached mount tree (from [`clone_tree`]) at `target`:
+/// move_mount(2). A final symlink at `target` is not followed.
+pub fn attach_tree(tree: std::os::fd::BorrowedFd<'_>, target: &Path) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 4;
+    let t = cstr(target)?;
+    // SAFETY: `tree` is a descriptor we hold, both strings are valid and
+    // NUL-terminated.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            tree.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_FDCWD,
+            t.as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH,
+        )
+    };
+    check(r)
+}

@@ -206,7 +206,8 @@ fn main() -> ExitCode {
         let (policy, debug, seen, proxy) = (proxy_policy.clone(), args.debug, seen.clone(), proxy.clone());
         let command = command_line.clone();
         Box::new(move |l: ProxyListeners| {
-            *proxy.borrow_mut() = Some(ProxyThread::start(policy, debug, seen, command, l));
+            *proxy.borrow_mut() =
+                Some(ProxyThread::start(policy, debug, srt_monitor::MAX_PROXY_CONNECTIONS, seen, command, l));
         }) as Box<dyn FnOnce(ProxyListeners)>
     });
     let mut debug_print = |line: &str| eprintln!("srt: {line}");

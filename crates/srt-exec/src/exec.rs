@@ -15,8 +15,13 @@ use srt_policy::{JudgedGrants, PathContext, Policy, RealFs, SettingsError};
 use srt_sandbox::{Ending, ProxyListeners, RunOptions, SandboxSpec};
 
 use crate::language::{Language, MissingInterpreter, interpreter_with};
-use crate::workspace::Workspace;
+use crate::workspace::{Workspace, workspace_root};
 use srt_monitor::{ProxyThread, Seen, Violation};
+
+/// Proxy connections one execution may hold open at once (HTTP and SOCKS5
+/// together): several executions share the server's descriptors, so one
+/// must not take them all (issue 14: ~1,100 connections starved the rest).
+pub const MAX_PROXY_CONNECTIONS: usize = 256;
 
 /// Output kept per stream when the settings set no `limits.maxOutputBytes`.
 pub const DEFAULT_MAX_OUTPUT_BYTES: u64 = 1 << 20;
@@ -196,7 +201,7 @@ pub fn execute_with(req: &ExecRequest, policy: &Policy, control: &Control) -> Re
     let workspace = Workspace::create().map_err(ExecError::Workspace)?;
     let file = workspace.path().join(req.language.file_name());
     std::fs::write(&file, &req.code).map_err(ExecError::Workspace)?;
-    let effective = Arc::new(policy.for_run(workspace.path(), &req.grants, &RealFs));
+    let effective = Arc::new(policy.for_run(workspace.path(), &workspace_root(), &req.grants, &RealFs));
 
     let plan = effective.mount_plan(&RealFs);
     let mut argv = interp.command.clone();
@@ -324,7 +329,8 @@ fn run_sandbox(
     let on_listeners: Option<Box<dyn FnOnce(ProxyListeners)>> = network.then(|| {
         let (seen, proxy, command_line, policy) = (seen.clone(), proxy.clone(), command_line.clone(), policy.clone());
         Box::new(move |l: ProxyListeners| {
-            *proxy.borrow_mut() = Some(ProxyThread::start(policy, false, seen, command_line.clone(), l));
+            *proxy.borrow_mut() =
+                Some(ProxyThread::start(policy, false, MAX_PROXY_CONNECTIONS, seen, command_line.clone(), l));
         }) as Box<dyn FnOnce(ProxyListeners)>
     });
     let opts = RunOptions {

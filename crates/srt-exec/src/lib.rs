@@ -47,10 +47,11 @@ mod language;
 mod workspace;
 
 pub use exec::{
-    Control, DEFAULT_MAX_OUTPUT_BYTES, ExecError, ExecRequest, ExecutionResult, execute, execute_with, host_context,
+    Control, DEFAULT_MAX_OUTPUT_BYTES, ExecError, ExecRequest, ExecutionResult, MAX_PROXY_CONNECTIONS, execute,
+    execute_with, host_context,
 };
 pub use language::{
     Interpreter, Language, LanguageInfo, MissingInterpreter, interpreter, interpreter_with, languages, languages_with,
 };
 pub use srt_monitor::Violation;
-pub use workspace::{sweep_stale_workspaces, workspace_root};
+pub use workspace::{raise_descriptor_limit, sweep_stale_workspaces, workspace_root};

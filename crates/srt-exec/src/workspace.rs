@@ -105,3 +105,16 @@ pub fn sweep_stale_workspaces() {
         }
     }
 }
+
+/// Raises this process's soft limit on open descriptors to its hard limit
+/// and returns it: a server running several executions holds two
+/// descriptors per proxy connection of each, and the usual soft limit
+/// (1024) would let one execution's connections starve the others.
+pub fn raise_descriptor_limit() -> Option<u64> {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).ok()?;
+    if soft < hard {
+        setrlimit(Resource::RLIMIT_NOFILE, hard, hard).ok()?;
+    }
+    Some(hard)
+}

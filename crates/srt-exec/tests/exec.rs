@@ -201,6 +201,61 @@ fn grant_swapped_for_a_symlink_after_judging() {
     std::fs::remove_dir_all(&base).unwrap();
 }
 
+/// One call cannot read another concurrent call's workspace (issue 14).
+fn workspaces_of_other_calls_are_unreadable() {
+    let p = std::sync::Arc::new(policy("{}"));
+    let control = Control::new();
+    let (p2, c2) = (p.clone(), control.clone());
+    let first = std::thread::spawn(move || {
+        let _ = execute_with(&req(Language::Sh, "echo OTHER-CALL-SECRET > s; pwd; sleep 5"), &p2, &c2);
+    });
+    let start = Instant::now();
+    while control.output_bytes().0 == 0 && start.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (ws, _) = control.output_tail(4096);
+    let ws = ws.trim().to_string();
+    assert!(std::path::Path::new(&ws).join("s").exists(), "the first call's workspace: {ws:?}");
+    let root = srt_exec::workspace_root();
+    let code = format!(
+        "ls -a {}; cat {ws}/s; cat {}/*/s; cat main.sh > /dev/null && echo own-ok",
+        root.display(),
+        root.display()
+    );
+    let out = execute(&req(Language::Sh, &code), &p).unwrap();
+    control.cancel();
+    let _ = first.join();
+    assert!(!out.stdout.contains("OTHER-CALL-SECRET") && !out.stderr.contains("OTHER-CALL-SECRET"), "{out:?}");
+    let other = std::path::Path::new(&ws).file_name().unwrap().to_string_lossy().into_owned();
+    assert!(!out.stdout.contains(&other), "the other workspace was listed: {out:?}");
+    assert!(out.stdout.contains("own-ok"), "its own workspace stays readable: {out:?}");
+}
+
+/// One execution cannot hold more than MAX_PROXY_CONNECTIONS proxy
+/// connections (each costs the server two descriptors): the rest are closed
+/// at once and reported.
+fn proxy_connections_are_capped_per_execution() {
+    let p = policy(r#"{"network": {"allowedDomains": ["example.invalid"]}}"#);
+    let code = r#"
+import os, socket, time
+port = int(os.environ["HTTP_PROXY"].rstrip("/").rsplit(":", 1)[1])
+socks = [socket.create_connection(("127.0.0.1", port)) for _ in range(400)]
+time.sleep(0.5)
+closed = 0
+for s in socks:
+    s.setblocking(False)
+    try:
+        closed += s.recv(1) == b""
+    except BlockingIOError:
+        pass
+print("closed", closed)
+"#;
+    let out = execute(&req(Language::Python, code), &p).unwrap();
+    let closed: usize = out.stdout.trim().strip_prefix("closed ").and_then(|n| n.parse().ok()).unwrap_or(0);
+    assert_eq!(closed, 400 - srt_exec::MAX_PROXY_CONNECTIONS, "{out:?}");
+    assert!(out.violations.iter().any(|v| v.target == "proxy" && v.reason.contains("refused")), "{:?}", out.violations);
+}
+
 fn cancellation_kills_the_tree() {
     let control = Control::new();
     let c2 = control.clone();
@@ -279,6 +334,8 @@ fn main() {
         ("network_denial_is_a_violation", network_denial_is_a_violation),
         ("grants_open_the_network", grants_open_the_network),
         ("grant_swapped_for_a_symlink_after_judging", grant_swapped_for_a_symlink_after_judging),
+        ("workspaces_of_other_calls_are_unreadable", workspaces_of_other_calls_are_unreadable),
+        ("proxy_connections_are_capped_per_execution", proxy_connections_are_capped_per_execution),
         ("cancellation_kills_the_tree", cancellation_kills_the_tree),
         ("missing_interpreter_is_an_error", missing_interpreter_is_an_error),
         ("concurrent_runs", concurrent_runs),

@@ -72,6 +72,7 @@ fn main() -> ExitCode {
         policy.deny_read(&std::path::absolute(path).unwrap_or_else(|_| path.clone()), &RealFs);
     }
     srt_exec::sweep_stale_workspaces();
+    srt_exec::raise_descriptor_limit();
     let server = SrtServer::new(Config {
         policy,
         source,

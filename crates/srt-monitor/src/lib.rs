@@ -13,5 +13,5 @@ mod proxy;
 mod sockowner;
 
 pub use events::{Violation, after_run, append_jsonl, now_rfc3339, stderr_block, without_ignored};
-pub use proxy::{ProxyThread, Seen};
+pub use proxy::{MAX_PROXY_CONNECTIONS, ProxyThread, Seen};
 pub use sockowner::pid_of_client;

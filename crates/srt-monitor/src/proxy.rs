@@ -10,6 +10,10 @@ use srt_sandbox::ProxyListeners;
 use crate::events::Violation;
 use crate::sockowner::pid_of_client;
 
+/// Proxy connections one `srt` run may hold open at once (HTTP and SOCKS5
+/// together).
+pub const MAX_PROXY_CONNECTIONS: usize = 1024;
+
 /// Violations seen during a run, shared with the caller.
 pub type Seen = Arc<Mutex<Vec<Violation>>>;
 
@@ -20,15 +24,24 @@ pub struct ProxyThread {
 }
 
 impl ProxyThread {
-    /// `debug`: every decision is also printed on stderr.
-    pub fn start(policy: Arc<Policy>, debug: bool, seen: Seen, command: String, l: ProxyListeners) -> ProxyThread {
+    /// `debug`: every decision is also printed on stderr. `max_connections`:
+    /// client connections the run may hold open at once through both
+    /// proxies together; more are refused and reported.
+    pub fn start(
+        policy: Arc<Policy>,
+        debug: bool,
+        max_connections: usize,
+        seen: Seen,
+        command: String,
+        l: ProxyListeners,
+    ) -> ProxyThread {
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
             let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_io().enable_time().build() else {
                 eprintln!("srt: cannot start the proxy runtime; the sandbox has no network");
                 return;
             };
-            rt.block_on(serve(policy, debug, seen, command, l, stop_rx));
+            rt.block_on(serve(policy, debug, max_connections, seen, command, l, stop_rx));
         });
         ProxyThread { stop: stop_tx, thread }
     }
@@ -43,6 +56,7 @@ impl ProxyThread {
 async fn serve(
     policy: Arc<Policy>,
     debug: bool,
+    max_connections: usize,
     seen: Seen,
     command: String,
     l: ProxyListeners,
@@ -53,6 +67,7 @@ async fn serve(
     let mut cfg = srt_proxy::ProxyConfig::new(policy);
     cfg.events = Some(tx);
     cfg.debug = debug;
+    cfg.max_connections = max_connections;
     cfg.client_pid = Some(srt_proxy::ClientPid(Arc::new(move |c| pid_of_client(init_pid, c))));
     let cfg = Arc::new(cfg);
     let external = [cfg.policy.http_proxy_port, cfg.policy.socks_proxy_port];
@@ -96,6 +111,15 @@ async fn serve(
     // Decisions already made when the program ended are still reported.
     while let Ok(ev) = rx.try_recv() {
         record(ev);
+    }
+    let refused = cfg.refused_connections();
+    if refused > 0 {
+        let reason = format!(
+            "{refused} proxy connection{} refused: more than {max_connections} open at once",
+            if refused == 1 { "" } else { "s" }
+        );
+        let v = Violation::deny("network", "connect", "proxy".into(), reason, None, &command);
+        seen.lock().unwrap_or_else(|e| e.into_inner()).push(v);
     }
 }
 

@@ -3,12 +3,12 @@
 
 use std::fmt;
 use std::net::IpAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use srt_policy::{NetDecision, Policy};
-use tokio::sync::mpsc;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 use crate::addrs::host_addresses;
 use crate::resolver::{Resolver, SystemResolver};
@@ -103,14 +103,20 @@ pub struct ProxyConfig {
     pub resolve_timeout: Duration,
     /// Limit for each TCP connect to an upstream address.
     pub connect_timeout: Duration,
-    /// Connections served at once per listener; more wait in the listen
-    /// backlog. Bounds the supervisor's file descriptors and memory.
+    /// Client connections served at once by every listener that shares this
+    /// configuration (one run's HTTP and SOCKS5 proxies); one more is
+    /// accepted and closed at once, and counted
+    /// ([`ProxyConfig::refused_connections`]). Bounds the descriptors and
+    /// memory one run can take from the supervisor (each connection holds
+    /// two descriptors: the client's and the upstream one).
     pub max_connections: usize,
     /// Finds the pid of the process behind a client address, called for
     /// each denial while the client still waits for the answer (so its
     /// socket is still open). `None`: events carry no pid.
     pub client_pid: Option<ClientPid>,
     dropped: AtomicU64,
+    refused: AtomicU64,
+    slots: OnceLock<Arc<Semaphore>>,
 }
 
 /// See [`ProxyConfig::client_pid`].
@@ -140,12 +146,31 @@ impl ProxyConfig {
             max_connections: 1024,
             client_pid: None,
             dropped: AtomicU64::new(0),
+            refused: AtomicU64::new(0),
+            slots: OnceLock::new(),
         }
     }
 
     /// How many events were dropped because the channel was full.
     pub fn dropped_events(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// How many client connections were refused for being over
+    /// [`ProxyConfig::max_connections`].
+    pub fn refused_connections(&self) -> u64 {
+        self.refused.load(Ordering::Relaxed)
+    }
+
+    /// A slot for one more client connection, or `None` (counted) when
+    /// every slot is taken.
+    pub(crate) fn connection_slot(&self) -> Option<OwnedSemaphorePermit> {
+        let slots = self.slots.get_or_init(|| Arc::new(Semaphore::new(self.max_connections.max(1))));
+        let permit = slots.clone().try_acquire_owned().ok();
+        if permit.is_none() {
+            self.refused.fetch_add(1, Ordering::Relaxed);
+        }
+        permit
     }
 
     pub(crate) fn report(&self, event: NetEvent) {

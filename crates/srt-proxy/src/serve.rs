@@ -7,21 +7,19 @@ use std::time::Duration;
 
 use nix::errno::Errno;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
 
 use crate::config::ProxyConfig;
 
 /// Accepts until the listener fails for good, one task per connection, at
-/// most `cfg.max_connections` at once.
+/// most `cfg.max_connections` at once across every listener sharing `cfg`;
+/// a connection beyond that is closed at once (and counted), so that it
+/// neither waits unseen nor takes more descriptors.
 pub(crate) async fn accept_loop<F, Fut>(listener: TcpListener, cfg: Arc<ProxyConfig>, handler: F) -> io::Result<()>
 where
     F: Fn(TcpStream, Arc<ProxyConfig>) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let slots = Arc::new(Semaphore::new(cfg.max_connections.max(1)));
     loop {
-        // The semaphore lives as long as this loop and is never closed.
-        let Ok(permit) = slots.clone().acquire_owned().await else { return Ok(()) };
         let stream = match listener.accept().await {
             Ok((stream, _)) => stream,
             Err(e) if is_fatal(&e) => return Err(e),
@@ -31,6 +29,10 @@ where
                 tokio::time::sleep(Duration::from_millis(20)).await;
                 continue;
             }
+        };
+        let Some(permit) = cfg.connection_slot() else {
+            drop(stream);
+            continue;
         };
         let _ = stream.set_nodelay(true);
         let task = handler(stream, cfg.clone());

@@ -1248,3 +1248,82 @@ print("opened", opened, "mcp", os.path.exists(".mcp.json"))
     assert!(!text.contains("opened 0 "), "the race never hit the allowed name: {text}");
     assert!(std::fs::symlink_metadata(env.p("work/.mcp.json")).is_err());
 }
+
+/// Issue 12: after a program ran with allowWrite on a repository, the
+/// host's `git status` and `git commit` there (and in its old
+/// subdirectories, and in an old directory that had no repository) run none
+/// of its code, by any route git follows: `.git/commondir`,
+/// `.git/config.worktree`, `.git/worktrees`, `.git/modules`, a `gitdir:`
+/// file or a symlink or a prepared directory named `.git`; and Claude Code's
+/// project settings are not writable.
+#[test]
+fn regression_nothing_planted_runs_when_the_host_uses_git_later() {
+    let env = Env::new();
+    let git = |dir: &Path, args: &[&str]| {
+        Command::new("git")
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "safe.directory=*"])
+            .args(args)
+            .current_dir(dir)
+            .env("HOME", env.p("home"))
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .output()
+            .unwrap()
+    };
+    std::fs::create_dir_all(env.p("work/repo/sub")).unwrap();
+    std::fs::create_dir_all(env.p("work/plain/old")).unwrap();
+    std::fs::create_dir_all(env.p("markers")).unwrap();
+    assert!(git(&env.p("work/repo"), &["init", "-q"]).status.success());
+    let m = env.p("markers");
+    let m = m.display();
+    // Each route leaves a marker if the host's git ever runs the planted code.
+    let script = format!(
+        r#"
+hook() {{ mkdir -p "$1" && printf '#!/bin/sh\ntouch {m}/%s\nexit 0\n' "$2" > "$1/$2" && chmod +x "$1/$2"; }}
+repo_at() {{ # a repository of our own whose config and hooks run code
+  git init -q "$1" && hook "$1/.git/hooks" pre-commit && hook "$1/.git" fsmonitor-hook &&
+  git -C "$1" config core.fsmonitor "$1/.git/fsmonitor-hook"; }}
+cd repo
+repo_at "$PWD/../evil"
+echo "$PWD/../evil/.git" > .git/commondir
+printf '[core]\n\tfsmonitor = {m}/x\n[extensions]\n\tworktreeConfig = true\n' > .git/config.worktree
+mkdir -p .git/worktrees/w && echo "$PWD/../evil/.git" > .git/worktrees/w/commondir
+mkdir -p .git/modules/m/hooks && hook .git/modules/m/hooks pre-commit
+echo "gitdir: $PWD/../evil/.git" > sub/.git
+ln -s "$PWD/../evil/.git" sub/.git
+mkdir ../prep && cp -r ../evil/.git ../prep/ && mv ../prep/.git sub/.git
+mkdir -p .claude && echo '{{"hooks": {{}}}}' > .claude/settings.json
+echo '{{"hooks": {{}}}}' > .claude/settings.local.json
+mkdir ../prepclaude && echo '{{}}' > ../prepclaude/settings.json && mv ../prepclaude sub/.claude
+cd ../plain
+echo "gitdir: $PWD/../evil/.git" > .git
+ln -s "$PWD/../evil/.git" old/.git
+cp -r ../evil/.git ../prep2 && mv ../prep2 old/.git
+echo attempted
+"#
+    );
+    let o = env.sh(r#"{"filesystem": {"allowWrite": ["."]}}"#, &script);
+    assert!(out(&o).contains("attempted"), "{}", err(&o));
+    assert!(env.p("work/evil/.git/hooks/pre-commit").exists(), "the program's own repository: {}", err(&o));
+    for planted in [
+        "repo/.git/commondir",
+        "repo/.git/config.worktree",
+        "repo/.git/worktrees",
+        "repo/.git/modules",
+        "repo/sub/.git",
+        "repo/.claude/settings.json",
+        "repo/.claude/settings.local.json",
+        "repo/sub/.claude",
+        "plain/.git",
+        "plain/old/.git",
+    ] {
+        let p = env.p(&format!("work/{planted}"));
+        assert!(std::fs::symlink_metadata(&p).is_err(), "{planted} was planted\n{}", err(&o));
+    }
+    for dir in ["work/repo", "work/repo/sub", "work/plain", "work/plain/old"] {
+        let d = env.p(dir);
+        let _ = git(&d, &["status"]);
+        let _ = git(&d, &["commit", "-q", "--allow-empty", "-m", "x"]);
+    }
+    let markers: Vec<_> = std::fs::read_dir(env.p("markers")).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert!(markers.is_empty(), "the host's git ran planted code: {markers:?}\n{}", err(&o));
+}

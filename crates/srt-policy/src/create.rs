@@ -29,8 +29,10 @@ use crate::plan::{MountOp, MountPlan};
 /// How the new entry comes to be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Creation {
-    /// A new, empty file, directory, node or hard link: only its own path matters.
+    /// A new, empty file, node or hard link: only its own path matters.
     New,
+    /// A new, empty directory.
+    NewDir,
     /// A rename or a symlink: whatever it brings along (a directory's
     /// contents, a link's target) appears beneath the new path too.
     Carrying,
@@ -128,10 +130,28 @@ impl CreateRules {
                 return Some(format!("denyWrite entry {:?}", r.source));
             }
         }
-        if let Some((name, holder)) = self.fs.protected_match(&path)
+        let matched = if how == Creation::Carrying {
+            self.fs.protected_match_carrying(&path)
+        } else {
+            self.fs.protected_match(&path)
+        };
+        if let Some((name, holder)) = matched
             && !is_new_dir(&holder)
         {
             return Some(format!("{name} is always write-protected"));
+        }
+        // `mkdir .git` stays possible (its config and hooks are protected
+        // names); anything else called `.git` would point the host's git
+        // elsewhere.
+        if how != Creation::NewDir
+            && let Some(holder) = self.fs.git_link_holder(&path)
+            && !is_new_dir(&holder)
+        {
+            return Some(
+                "a .git that is not a new, empty directory would make git on the host use a repository the \
+                 sandboxed program wrote"
+                    .into(),
+            );
         }
         None
     }

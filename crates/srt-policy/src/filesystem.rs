@@ -19,7 +19,13 @@ use crate::paths::{PathRule, normalize};
 
 /// Files that are never writable (shell start-up files and tool configs that
 /// run code or redirect credentials on the next use).
-pub const PROTECTED_FILES: [&str; 9] = [
+///
+/// The git entries close the routes by which a program could make the
+/// host's next `git status` run its code without touching `.git/config` or
+/// `.git/hooks`: `commondir` points git at another directory's config and
+/// hooks, `config.worktree` is a second config file. Claude Code runs the
+/// hooks named in its project settings.
+pub const PROTECTED_FILES: [&str; 13] = [
     ".bashrc",
     ".bash_profile",
     ".zshrc",
@@ -29,11 +35,18 @@ pub const PROTECTED_FILES: [&str; 9] = [
     ".gitmodules",
     ".ripgreprc",
     ".mcp.json",
+    ".git/commondir",
+    ".git/config.worktree",
+    ".claude/settings.json",
+    ".claude/settings.local.json",
 ];
 
 /// Directories whose contents are never writable (editor tasks, agent
-/// commands, git hooks: all run code later, outside the sandbox).
-pub const PROTECTED_DIRS: [&str; 5] = [".vscode", ".idea", ".claude/commands", ".claude/agents", ".git/hooks"];
+/// commands, git hooks: all run code later, outside the sandbox). The git
+/// administrative directories of linked worktrees and submodules hold their
+/// own `config`, `commondir` and `hooks`, which git on the host follows.
+pub const PROTECTED_DIRS: [&str; 7] =
+    [".vscode", ".idea", ".claude/commands", ".claude/agents", ".git/hooks", ".git/worktrees", ".git/modules"];
 
 /// Written only when `allowGitConfig` is true (it can set `core.fsmonitor`
 /// and other command-running keys).
@@ -119,6 +132,18 @@ impl FsPolicy {
     /// Like [`FsPolicy::protected_name`], with the directory that holds the
     /// entry's first component (`proj/sub` for `proj/sub/.git/hooks/x`).
     pub fn protected_match(&self, path: &Path) -> Option<(String, PathBuf)> {
+        self.protected_match_as(path, false)
+    }
+
+    /// Like [`FsPolicy::protected_match`] for something that arrives with
+    /// contents (a renamed directory, a symlink): also when `path` is the
+    /// first part of a protected entry (`sub/.claude` carries
+    /// `sub/.claude/settings.json` along).
+    pub fn protected_match_carrying(&self, path: &Path) -> Option<(String, PathBuf)> {
+        self.protected_match_as(path, true)
+    }
+
+    fn protected_match_as(&self, path: &Path, carrying: bool) -> Option<(String, PathBuf)> {
         for rule in &self.allow_write {
             let Some(root) = rule.root_of(path) else { continue };
             let Ok(rel) = path.strip_prefix(&root) else { continue };
@@ -133,7 +158,9 @@ impl FsPolicy {
                 let rest = &comps[start..];
                 for entry in self.protected_entries() {
                     let parts: Vec<&str> = entry.split('/').collect();
-                    if rest.len() >= parts.len() && rest[..parts.len()] == parts[..] {
+                    let within = rest.len() >= parts.len() && rest[..parts.len()] == parts[..];
+                    let leads_to = carrying && rest.len() < parts.len() && parts[..rest.len()] == rest[..];
+                    if within || leads_to {
                         let holder = comps[..start].iter().fold(root.clone(), |p, c| p.join(c));
                         return Some((entry.to_string(), holder));
                     }
@@ -141,6 +168,23 @@ impl FsPolicy {
             }
         }
         None
+    }
+
+    /// The directory whose `.git` `path` would be, when that directory lies
+    /// within the search depth of a writable root. A `.git` that is not a
+    /// directory (a `gitdir:` file, a symlink, a hard link, a directory
+    /// renamed into place with its contents) makes git on the host use a
+    /// repository the program wrote, config and hooks included.
+    pub fn git_link_holder(&self, path: &Path) -> Option<PathBuf> {
+        if path.file_name()? != ".git" {
+            return None;
+        }
+        let holder = path.parent()?;
+        self.allow_write.iter().find_map(|rule| {
+            let root = rule.root_of(holder)?;
+            let depth = holder.strip_prefix(&root).ok()?.components().count();
+            (depth < self.search_depth).then(|| holder.to_path_buf())
+        })
     }
 
     /// Every protected entry (files, directories, and `.git/config` unless allowed).

@@ -270,7 +270,10 @@ fn filesystem_precedence() {
         ("/nonexistent/proj/.git/HEAD", true),
         ("/nonexistent/proj/.vscode/tasks.json", false),
         ("/nonexistent/proj/.claude/commands/x.md", false),
-        ("/nonexistent/proj/.claude/settings.json", true),
+        ("/nonexistent/proj/.claude/settings.json", false), // stricter than srt: Claude Code runs its hooks
+        ("/nonexistent/proj/.claude/notes.md", true),
+        ("/nonexistent/proj/.git/commondir", false),
+        ("/nonexistent/proj/.git/worktrees/wt/config.worktree", false),
         ("/nonexistent/data/.mcp.json", false),
     ];
     for &(path, want) in writes {
@@ -453,17 +456,39 @@ fn created_paths_are_judged_by_the_plan_and_the_deny_rules() {
         );
         assert!(denied("proj/.git/hooks", Creation::New));
         assert!(denied("proj/.git/config", Creation::New));
-        assert!(!denied("proj/.git", Creation::New));
+        assert!(!denied("proj/.git", Creation::NewDir), "mkdir .git");
+        assert!(denied("proj/.git", Creation::New), "a gitdir: file pointing elsewhere");
         assert!(denied("proj/.git", Creation::Carrying), "not moved in with hooks inside");
+        // Routes to code that git on the host would run (issue 12).
+        for rel in [
+            "proj/.git/commondir",
+            "proj/.git/config.worktree",
+            "proj/.git/worktrees/wt/commondir",
+            "proj/.git/modules/m/config",
+            "proj/.git/modules/m/hooks/pre-commit",
+            "proj/sub/.git/commondir",
+        ] {
+            assert!(denied(rel, Creation::New), "{rel}");
+        }
+        assert!(!denied("proj/sub/.git", Creation::NewDir));
+        assert!(denied("proj/sub/.git", Creation::New), "a gitdir: file in an old subdirectory");
+        assert!(denied("proj/sub/.git", Creation::Carrying), "a prepared repository moved in");
+        assert!(denied("proj/sub/.claude", Creation::Carrying), "a prepared .claude moved in");
+        assert!(!denied("proj/sub/.claude", Creation::NewDir));
+        assert!(!denied("proj/a/b/c/.git", Creation::New), "deeper than the search depth");
         assert!(!denied("proj/.claude", Creation::New), ".claude itself is not protected");
         assert!(denied("proj/.claude", Creation::Carrying), "but it may not be replaced by one with commands/");
         assert!(denied("proj/secrets", Creation::New), "denyWrite literal that did not exist");
         assert!(denied("proj/a/b/key.pem", Creation::New), "denyWrite glob, for a new file");
         assert!(!denied("proj/src/lib.rs", Creation::New));
-        assert!(!denied("proj/.claude/settings.json", Creation::New));
+        assert!(denied("proj/.claude/settings.json", Creation::New), "Claude Code runs its hooks");
+        assert!(denied("proj/.claude/settings.local.json", Creation::New));
+        assert!(!denied("proj/.claude/notes.md", Creation::New));
         let repo_new = |d: &Path| d == t.p("proj/newrepo");
         let in_new = r.decide(&t.p("proj/newrepo/.git/hooks"), Creation::New, &repo_new);
         assert!(in_new.is_none(), "a repository the program creates is its own");
+        let worktree_new = r.decide(&t.p("proj/newrepo/.git"), Creation::New, &repo_new);
+        assert!(worktree_new.is_none(), "a worktree's .git file in a new directory is its own");
         assert!(denied("out/.mcp.json", Creation::New), "protected in every writable root");
         // Outside every allowWrite root the mounts decide.
         assert!(r.decide(Path::new("/tmp/.mcp.json"), Creation::New, &|_| false).is_none());

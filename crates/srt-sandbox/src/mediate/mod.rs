@@ -626,7 +626,11 @@ impl Mediator {
             _ => (None, None),
         };
         let e = self.entry(c, &who, dirfd, &path, None)?;
-        let how = if matches!(what, Create::Symlink(_)) { Creation::Carrying } else { Creation::New };
+        let how = match what {
+            Create::Symlink(_) => Creation::Carrying,
+            Create::Dir(_) => Creation::NewDir,
+            _ => Creation::New,
+        };
         self.judge(c, &e, how, denial)?;
         let umask = match what {
             Create::Dir(_) | Create::Node(..) => self.who(&who)?.umask,

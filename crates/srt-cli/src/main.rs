@@ -13,7 +13,8 @@ use srt_monitor::{ProxyThread, Seen};
 use srt_sandbox::{Ending, ProxyListeners, RunOptions, SandboxSpec};
 
 use clap::Parser;
-use srt_policy::{BuiltInDefault, LoadOptions, PathContext, Policy, Preset, RealFs, SettingsSource};
+use srt_policy::settings::LimitsSettings;
+use srt_policy::{BuiltInDefault, LoadError, LoadOptions, PathContext, Preset, RealFs, SettingsSource};
 
 /// srt's own failures (bad settings, bad arguments, missing kernel features).
 const EXIT_SRT_FAILURE: u8 = 125;
@@ -114,16 +115,15 @@ fn main() -> ExitCode {
         default_file: Some(home.join(".srt-settings.json")),
         preset: args.preset.as_deref().and_then(Preset::from_name),
         built_in: BuiltInDefault::Srt,
+        limit_flags: limit_flags(&args),
     };
-    let (mut policy, source) = match srt_policy::load(&opts, &ctx, &RealFs) {
+    let (policy, source) = match srt_policy::load(&opts, &ctx, &RealFs) {
         Ok(p) => p,
+        Err(e @ LoadError::Flag(_)) => return fail(e),
         Err(e) => {
             return fail(format!("{e}\nFix the settings file (or pass --settings with a valid one) and run again."));
         }
     };
-    if let Err(e) = apply_limit_flags(&args, &mut policy) {
-        return fail(e);
-    }
 
     if args.explain {
         let plan = policy.mount_plan(&RealFs);
@@ -276,35 +276,16 @@ fn describe_source(s: &SettingsSource) -> String {
     }
 }
 
-/// Command-line limit flags override the `limits` keys of the settings.
-fn apply_limit_flags(args: &Args, policy: &mut Policy) -> Result<(), String> {
-    let secs = |v: f64, flag: &str| {
-        if v.is_finite() && v > 0.0 { Ok(v) } else { Err(format!("{flag} {v}: must be a positive number of seconds")) }
-    };
-    let l = &mut policy.limits;
-    if let Some(t) = args.timeout {
-        l.wall_time_seconds = Some(secs(t, "--timeout")?);
+/// The limit flags as the `limits` keys they override (checked with the
+/// settings' own ranges by the policy part).
+fn limit_flags(args: &Args) -> LimitsSettings {
+    let int = |v: Option<u64>| v.map(|n| i64::try_from(n).unwrap_or(i64::MAX));
+    LimitsSettings {
+        wall_time_seconds: args.timeout,
+        cpu_time_seconds: args.cpu_time,
+        memory_bytes: int(args.memory),
+        max_processes: int(args.max_processes),
+        max_file_size_bytes: int(args.max_file_size),
+        max_output_bytes: None,
     }
-    if let Some(t) = args.cpu_time {
-        l.cpu_time_seconds = Some(secs(t, "--cpu-time")?);
-    }
-    if let Some(m) = args.memory {
-        if m < 1 << 20 {
-            return Err(format!("--memory {m}: must be at least 1M"));
-        }
-        l.memory_bytes = Some(m);
-    }
-    if let Some(n) = args.max_processes {
-        if n == 0 {
-            return Err("--max-processes 0: must be at least 1".into());
-        }
-        l.max_processes = Some(n);
-    }
-    if let Some(n) = args.max_file_size {
-        if n == 0 {
-            return Err("--max-file-size 0: must be at least 1".into());
-        }
-        l.max_file_size_bytes = Some(n);
-    }
-    Ok(())
 }

@@ -168,3 +168,36 @@ fn unknown_options_and_unenforceable_settings_are_refused() {
     assert_eq!(o.status.code(), Some(125));
     assert!(stderr(&o).contains("maxOutputBytes"), "{}", stderr(&o));
 }
+
+/// Issue 9: `--timeout 1e20` aborted with a panic (exit 134) while the same
+/// value in a settings file was a clean 125. Every bad number on the command
+/// line is exit 125 with a message naming the flag.
+#[test]
+fn regression_bad_limit_flags_are_exit_125_naming_the_flag() {
+    let env = Env::new();
+    let cases: &[(&[&str], &str)] = &[
+        (&["--timeout", "1e20"], "--timeout"),
+        (&["--timeout", "nan"], "--timeout"),
+        (&["--timeout", "inf"], "--timeout"),
+        (&["--timeout", "0"], "--timeout"),
+        (&["--cpu-time", "1e300"], "--cpu-time"),
+        (&["--memory", "10"], "--memory"),
+        (&["--memory", "99999999999999999999G"], "--memory"),
+        (&["--max-processes", "0"], "--max-processes"),
+        (&["--max-processes", "99999999999999999999"], "--max-processes"),
+        (&["--max-processes", "5000000"], "--max-processes"),
+        (&["--max-file-size", "0"], "--max-file-size"),
+    ];
+    for (args, flag) in cases {
+        let mut argv = args.to_vec();
+        argv.extend(["--", "true"]);
+        let o = env.srt(&argv);
+        assert_eq!(o.status.code(), Some(125), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(flag), "{args:?}: {}", stderr(&o));
+        assert!(!stderr(&o).contains("panicked"), "{args:?}: {}", stderr(&o));
+    }
+    // The flag overrides the file's value, which is checked all the same.
+    env.write("home/.srt-settings.json", r#"{"limits": {"wallTimeSeconds": 5}}"#);
+    let o = env.srt(&["--timeout", "1e20", "--", "true"]);
+    assert_eq!(o.status.code(), Some(125), "{}", stderr(&o));
+}

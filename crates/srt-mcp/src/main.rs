@@ -60,6 +60,7 @@ fn main() -> ExitCode {
         // Registered without settings, the server must not hand the code it
         // runs the user's credentials.
         built_in: BuiltInDefault::UntrustedCode,
+        limit_flags: Default::default(),
     };
     let (mut policy, source) = match srt_policy::load(&opts, &ctx, &RealFs) {
         Ok(p) => p,

@@ -38,4 +38,7 @@ pub enum LoadError {
     },
     #[error("invalid settings file {file}: {error}")]
     Invalid { file: String, error: SettingsError },
+    /// A limit flag out of range; `error.path` is the flag (`--timeout`).
+    #[error("invalid command line: {0}")]
+    Flag(SettingsError),
 }

@@ -106,7 +106,19 @@ pub struct LoadOptions {
     pub preset: Option<Preset>,
     /// The settings when there is no file (a preset, when given, replaces it).
     pub built_in: BuiltInDefault,
+    /// Limits given on the command line: each overrides the same key under
+    /// `limits`, checked by the same ranges (an error names the flag).
+    pub limit_flags: crate::settings::LimitsSettings,
 }
+
+/// The command-line flag that overrides each `limits` key.
+pub const LIMIT_FLAGS: [(&str, &str); 5] = [
+    ("wallTimeSeconds", "--timeout"),
+    ("cpuTimeSeconds", "--cpu-time"),
+    ("memoryBytes", "--memory"),
+    ("maxProcesses", "--max-processes"),
+    ("maxFileSizeBytes", "--max-file-size"),
+];
 
 /// Reads, merges and validates settings. Never falls back silently: an
 /// explicit file that cannot be read, or any invalid file, is an error.
@@ -128,8 +140,23 @@ pub fn load(opts: &LoadOptions, ctx: &PathContext, fs: &dyn FsView) -> Result<(P
         SettingsSource::BuiltIn => "(built-in default)".into(),
         SettingsSource::BuiltInUntrustedCode => "(built-in default for untrusted code)".into(),
     };
-    let policy = from_text(text.as_deref(), opts.preset, ctx, fs)
+    // The flags first: a bad number is the command line's fault whatever the file says.
+    let flags = Settings { limits: opts.limit_flags.clone(), ..Settings::default() };
+    let flags = limits(&flags).map_err(|mut e| {
+        let key = e.path.strip_prefix("limits.").unwrap_or(&e.path);
+        if let Some((_, flag)) = LIMIT_FLAGS.iter().find(|(k, _)| *k == key) {
+            e.path = flag.to_string();
+        }
+        LoadError::Flag(e)
+    })?;
+    let mut policy = from_text(text.as_deref(), opts.preset, ctx, fs)
         .map_err(|error| LoadError::Invalid { file: file_name, error })?;
+    let l = &mut policy.limits;
+    l.wall_time_seconds = flags.wall_time_seconds.or(l.wall_time_seconds);
+    l.cpu_time_seconds = flags.cpu_time_seconds.or(l.cpu_time_seconds);
+    l.memory_bytes = flags.memory_bytes.or(l.memory_bytes);
+    l.max_processes = flags.max_processes.or(l.max_processes);
+    l.max_file_size_bytes = flags.max_file_size_bytes.or(l.max_file_size_bytes);
     Ok((policy, source))
 }
 

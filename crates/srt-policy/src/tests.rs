@@ -298,10 +298,14 @@ struct Tree {
 
 impl Tree {
     fn new(files: &[&str], dirs: &[&str]) -> Tree {
-        // Not under /tmp: the plan replaces /tmp with a private tmpfs.
-        let base = concat!(env!("CARGO_MANIFEST_DIR"), "/../../target/test-trees");
-        std::fs::create_dir_all(base).unwrap();
-        let dir = tempfile::tempdir_in(base).unwrap();
+        // Not under /tmp (where a checkout may well be): the plan replaces
+        // /tmp with a private tmpfs. `SRT_TEST_TMP`, else ~/.srt-test-tmp, as
+        // the end-to-end tests do.
+        let base = std::env::var_os("SRT_TEST_TMP").map(PathBuf::from).unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").expect("HOME is set")).join(".srt-test-tmp")
+        });
+        std::fs::create_dir_all(&base).unwrap();
+        let dir = tempfile::tempdir_in(&base).unwrap();
         let root = std::fs::canonicalize(dir.path()).unwrap();
         for d in dirs {
             std::fs::create_dir_all(root.join(d)).unwrap();
@@ -523,7 +527,13 @@ fn created_paths_are_judged_by_the_plan_and_the_deny_rules() {
 #[test]
 fn built_in_default_for_untrusted_code() {
     use crate::{BuiltInDefault, LoadOptions, SettingsSource, load};
-    let opts = |built_in, preset| LoadOptions { explicit: None, default_file: None, preset, built_in };
+    let opts = |built_in, preset| LoadOptions {
+        explicit: None,
+        default_file: None,
+        preset,
+        built_in,
+        limit_flags: Default::default(),
+    };
     let (p, source) = load(&opts(BuiltInDefault::UntrustedCode, None), &ctx(), &RealFs).unwrap();
     assert_eq!(source, SettingsSource::BuiltInUntrustedCode);
     for secret in [

@@ -350,8 +350,8 @@ print("host sockets", found, "reached", reached)
 
 #[test]
 fn an_allowed_socket_in_the_hosts_tmp_is_reachable_from_the_private_tmp() {
-    // Where ssh-agent puts its socket: the sandbox's /tmp is its own, so the
-    // allowed socket is bound in.
+    // Where ssh-agent puts its socket: the sandbox's /tmp is an overlay of
+    // the host's, and the allowed socket is bound in over it.
     let env = Env::new();
     let dir = tempfile::tempdir_in("/tmp").unwrap();
     let sock = dir.path().join("agent.sock");
@@ -366,7 +366,7 @@ fn an_allowed_socket_in_the_hosts_tmp_is_reachable_from_the_private_tmp() {
     let text = out(&o);
     assert!(text.starts_with("hello-agent\n"), "{text}\n{}", err(&o));
     let name = dir.path().file_name().unwrap().to_string_lossy().into_owned();
-    assert_eq!(text.lines().nth(1), Some(format!("['{name}']").as_str()), "only the socket's directory shows: {text}");
+    assert!(text.lines().nth(1).is_some_and(|l| l.contains(&format!("'{name}'"))), "the host's /tmp shows: {text}");
 }
 
 /// Builds tests/probes/mediation.c with the system C compiler (present
@@ -1196,7 +1196,7 @@ ln d/e/f/g hard && mv hard moved && cat moved
 echo e > /dev/stdout
 echo f > /dev/null
 mkfifo fifo; (cat fifo > fifo.out &); echo through-fifo > fifo; sleep 0.2; cat fifo.out
-mkdir .claude && echo '{}' > .claude/settings.json
+mkdir .claude && echo '{}' > .claude/notes.json
 git init -q repo && echo init-ok
 ls /tmp >/dev/null && echo t > /tmp/x && cat /tmp/x
 python3 -c "import os
@@ -1215,7 +1215,7 @@ stat -c %a private.txt
         assert!(text.contains(want), "missing {want:?}: {text}\n{}", err(&o));
     }
     assert!(!err(&o).contains("<sandbox_violations>"), "{}", err(&o));
-    assert_eq!(std::fs::read_to_string(env.p("work/.claude/settings.json")).unwrap(), "{}\n");
+    assert_eq!(std::fs::read_to_string(env.p("work/.claude/notes.json")).unwrap(), "{}\n");
 }
 
 #[test]
@@ -1326,4 +1326,30 @@ echo attempted
     }
     let markers: Vec<_> = std::fs::read_dir(env.p("markers")).unwrap().flatten().map(|e| e.file_name()).collect();
     assert!(markers.is_empty(), "the host's git ran planted code: {markers:?}\n{}", err(&o));
+}
+
+/// Issue 12: srt started from a directory under the host's /tmp (a clone
+/// there, a script an installer put there) works: the sandbox's /tmp shows
+/// the host's files, and what the program writes there stays private.
+#[test]
+fn regression_the_hosts_tmp_is_visible_and_writes_there_stay_private() {
+    let env = Env::new();
+    let dir = tempfile::tempdir_in("/tmp").unwrap();
+    std::fs::write(dir.path().join("job.py"), "print('job ran')\n").unwrap();
+    std::fs::write(dir.path().join("data.txt"), "original\n").unwrap();
+    let script = "python3 job.py; cat data.txt; echo changed > data.txt && cat data.txt; \
+                  echo new > fresh.txt && cat fresh.txt; rm data.txt && echo removed";
+    let o = Command::new(srt_bin())
+        .args(["--settings", env.settings("{}").to_str().unwrap(), "-c", script])
+        .current_dir(dir.path())
+        .env("HOME", env.p("home"))
+        .output()
+        .unwrap();
+    assert_eq!(out(&o), "job ran\noriginal\nchanged\nnew\nremoved\n", "{}", err(&o));
+    assert_eq!(std::fs::read_to_string(dir.path().join("data.txt")).unwrap(), "original\n", "host file changed");
+    assert!(!dir.path().join("fresh.txt").exists(), "a private write reached the host");
+    // denyRead applies under /tmp as anywhere else.
+    let settings = format!(r#"{{"filesystem": {{"denyRead": ["{}/data.txt"]}}}}"#, dir.path().display());
+    let o = env.sh(&settings, &format!("cat {}/data.txt; cat {}/job.py", dir.path().display(), dir.path().display()));
+    assert!(!out(&o).contains("original") && out(&o).contains("job ran"), "{}\n{}", out(&o), err(&o));
 }

@@ -1,7 +1,8 @@
 //! The private workspace of one run: created fresh, removed afterwards.
 //!
-//! Not under `/tmp`: the sandbox gives programs a private `/tmp`, so a host
-//! directory there would not be the one the program sees. The root is
+//! Not under `/tmp`: the sandbox's `/tmp` is an overlay whose writes stay
+//! private, so output written to a workspace there would never reach the
+//! host. The root is
 //! `$SRT_EXEC_DIR`, else `/var/tmp/srt-exec-<uid>` (mode 0700, owned by us).
 
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};

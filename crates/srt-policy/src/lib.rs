@@ -57,8 +57,8 @@ pub use network::{DenyCode, NetDecision};
 pub use paths::{FileKind, FsView, PathContext, RealFs};
 pub use plan::{MountOp, MountPlan};
 pub use policy::{
-    BuiltInDefault, Ceiling, DEFAULT_SEARCH_DEPTH, LIMIT_FLAGS, Limits, LoadOptions, Policy, SettingsSource, UnixSockets,
-    from_settings, from_text, load, parse_net,
+    BuiltInDefault, Ceiling, DEFAULT_SEARCH_DEPTH, LIMIT_FLAGS, Limits, LoadOptions, Policy, SettingsSource,
+    UnixSockets, from_settings, from_text, load, parse_net,
 };
 pub use preset::Preset;
 pub use settings::Settings;

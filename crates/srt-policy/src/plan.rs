@@ -31,8 +31,11 @@ pub enum MountOp {
     Proc { path: PathBuf },
     /// A minimal /dev: null, zero, full, random, urandom, tty, pts, ptmx, shm.
     Dev { path: PathBuf },
-    /// A private, writable tmpfs (the sandbox's own /tmp).
-    Tmpfs { path: PathBuf },
+    /// The sandbox's own /tmp: the host's directory seen through an overlay
+    /// whose upper layer is a private tmpfs. Host files stay readable (as
+    /// the policy allows); whatever the program writes or deletes stays in
+    /// the sandbox and never reaches the host.
+    TmpOverlay { path: PathBuf },
     /// The host path, bound writable at the same place.
     BindWritable { path: PathBuf, kind: FileKind },
     /// The host path, bound read-only at the same place.
@@ -59,7 +62,7 @@ impl MountOp {
             MountOp::RootReadOnly => MountOp::RootReadOnly,
             MountOp::Proc { .. } => MountOp::Proc { path: empty },
             MountOp::Dev { .. } => MountOp::Dev { path: empty },
-            MountOp::Tmpfs { .. } => MountOp::Tmpfs { path: empty },
+            MountOp::TmpOverlay { .. } => MountOp::TmpOverlay { path: empty },
             MountOp::BindWritable { kind, .. } => MountOp::BindWritable { path: empty, kind },
             MountOp::BindReadOnly { kind, .. } => MountOp::BindReadOnly { path: empty, kind },
             MountOp::MaskDir { .. } => MountOp::MaskDir { path: empty },
@@ -75,7 +78,7 @@ impl MountOp {
             MountOp::RootReadOnly => Path::new("/"),
             MountOp::Proc { path }
             | MountOp::Dev { path }
-            | MountOp::Tmpfs { path }
+            | MountOp::TmpOverlay { path }
             | MountOp::BindWritable { path, .. }
             | MountOp::BindReadOnly { path, .. }
             | MountOp::MaskDir { path }
@@ -104,7 +107,8 @@ enum State {
     ReadOnly,
     Writable,
     Hidden,
-    /// Private tmpfs: only host-writable binds are placed inside it.
+    /// The private overlay: writes never reach the host, so only denied
+    /// reads (masks) and host-writable binds are placed inside it.
     Private,
 }
 
@@ -153,7 +157,7 @@ pub fn build(fs_policy: &FsPolicy, fs: &dyn FsView) -> MountPlan {
     let tmp = PathBuf::from("/tmp");
     let private_tmp = !fs_policy.decide_path(&tmp, FsOp::Write).is_allowed();
     if private_tmp {
-        plan.ops.push(MountOp::Tmpfs { path: tmp.clone() });
+        plan.ops.push(MountOp::TmpOverlay { path: tmp.clone() });
     }
 
     // Sorted parents first (fewer components first, then by name).
@@ -181,7 +185,7 @@ pub fn build(fs_policy: &FsPolicy, fs: &dyn FsView) -> MountPlan {
                 .push(format!("{}: write allowed but read denied; hidden, so not writable either", path.display()));
         }
         let op = match (readable, writable, kind) {
-            (_, _, _) if inherited == State::Private && !(readable && writable) => None,
+            (true, false, _) if inherited == State::Private => None,
             (true, true, Some(kind)) if inherited != State::Writable => {
                 Some((MountOp::BindWritable { path: path.clone(), kind }, State::Writable))
             }
@@ -194,7 +198,7 @@ pub fn build(fs_policy: &FsPolicy, fs: &dyn FsView) -> MountPlan {
             (false, _, Some(_)) if inherited != State::Hidden => {
                 Some((MountOp::MaskFile { path: path.clone() }, State::Hidden))
             }
-            (_, false, None) if matches!(inherited, State::Writable | State::Private) => {
+            (_, false, None) if inherited == State::Writable => {
                 Some((MountOp::BlockCreate { path: path.clone() }, State::ReadOnly))
             }
             _ => None,
@@ -208,17 +212,17 @@ pub fn build(fs_policy: &FsPolicy, fs: &dyn FsView) -> MountPlan {
     plan
 }
 
-/// Makes the allowed Unix sockets that the plan would hide (under the
-/// sandbox's private /tmp, where an ssh-agent socket usually lives) visible
-/// at the same path: each is bound in read-only. Connecting needs no write
-/// access to the socket's mount; which sockets may be connected to is decided
-/// by pid 1, not by visibility.
+/// Binds the allowed Unix sockets under the sandbox's private /tmp (where an
+/// ssh-agent socket usually lives) in read-only at the same path, so that a
+/// connect reaches the host's socket itself rather than the overlay's view
+/// of it. Connecting needs no write access to the socket's mount; which
+/// sockets may be connected to is decided by pid 1, not by visibility.
 pub fn show_sockets(plan: &mut MountPlan, sockets: &[PathBuf], fs: &dyn FsView) {
     let private: Vec<PathBuf> = plan
         .ops
         .iter()
         .filter_map(|op| match op {
-            MountOp::Tmpfs { path } => Some(path.clone()),
+            MountOp::TmpOverlay { path } => Some(path.clone()),
             _ => None,
         })
         .collect();
@@ -270,7 +274,7 @@ fn add_pins(plan: &mut MountPlan, states: &[(PathBuf, State)], fs: &dyn FsView) 
     plan.ops.sort_by(|a, b| {
         let (pa, pb) = (a.path(), b.path());
         let header = |o: &MountOp| {
-            matches!(o, MountOp::RootReadOnly | MountOp::Proc { .. } | MountOp::Dev { .. } | MountOp::Tmpfs { .. })
+            matches!(o, MountOp::RootReadOnly | MountOp::Proc { .. } | MountOp::Dev { .. } | MountOp::TmpOverlay { .. })
         };
         header(b).cmp(&header(a)).then(pa.components().count().cmp(&pb.components().count())).then_with(|| pa.cmp(pb))
     });

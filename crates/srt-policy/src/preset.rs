@@ -68,7 +68,7 @@ impl Preset {
 /// Where credentials live in a user's home: tokens, keys, cloud and registry
 /// logins, and shell histories (which hold pasted tokens). Unreadable in the
 /// untrusted-code default of `srt-mcp`.
-pub const CREDENTIAL_STORES: [&str; 27] = [
+pub const CREDENTIAL_STORES: [&str; 28] = [
     "~/.ssh",
     "~/.gnupg",
     "~/.aws",
@@ -96,6 +96,8 @@ pub const CREDENTIAL_STORES: [&str; 27] = [
     "~/.zsh_history",
     "~/.python_history",
     "~/.srt-settings.json",
+    // Kerberos tickets: the sandbox's /tmp shows the host's.
+    "/tmp/krb5cc_*",
 ];
 
 /// What `srt-mcp` runs code under when no settings file exists (DESIGN.md:

@@ -301,9 +301,9 @@ impl Tree {
         // Not under /tmp (where a checkout may well be): the plan replaces
         // /tmp with a private tmpfs. `SRT_TEST_TMP`, else ~/.srt-test-tmp, as
         // the end-to-end tests do.
-        let base = std::env::var_os("SRT_TEST_TMP").map(PathBuf::from).unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").expect("HOME is set")).join(".srt-test-tmp")
-        });
+        let base = std::env::var_os("SRT_TEST_TMP")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").expect("HOME is set")).join(".srt-test-tmp"));
         std::fs::create_dir_all(&base).unwrap();
         let dir = tempfile::tempdir_in(&base).unwrap();
         let root = std::fs::canonicalize(dir.path()).unwrap();
@@ -357,7 +357,7 @@ fn mount_plan_from_rules() {
     let plan = p.mount_plan(&RealFs);
     let has = |op: MountOp| assert!(plan.ops.contains(&op), "missing {op:?} in {plan:#?}");
     has(MountOp::RootReadOnly);
-    has(MountOp::Tmpfs { path: "/tmp".into() });
+    has(MountOp::TmpOverlay { path: "/tmp".into() });
     has(MountOp::BindWritable { path: t.p("proj"), kind: FileKind::Dir });
     has(MountOp::BindReadOnly { path: t.p("proj/.bashrc"), kind: FileKind::File });
     has(MountOp::BindReadOnly { path: t.p("proj/sub/.zshrc"), kind: FileKind::File });
@@ -383,11 +383,38 @@ fn mount_plan_from_rules() {
 }
 
 #[test]
+fn under_the_private_tmp_only_denied_reads_and_host_writes_are_mounted() {
+    let t = Tree::new(&[], &["proj", "home"]);
+    let dir = tempfile::tempdir_in("/tmp").unwrap();
+    let d = std::fs::canonicalize(dir.path()).unwrap();
+    for f in ["secret", "open", "shared/x"] {
+        std::fs::create_dir_all(d.join(f).parent().unwrap()).unwrap();
+        std::fs::write(d.join(f), "x").unwrap();
+    }
+    let text = format!(
+        r#"{{"filesystem": {{"denyRead": ["{0}/secret"], "allowRead": ["{0}/open"], "allowWrite": ["{0}/shared"],
+            "denyWrite": ["{0}/open"]}}}}"#,
+        d.display()
+    );
+    let p = from_text(Some(&text), None, &t.ctx(), &RealFs).unwrap();
+    let plan = p.mount_plan(&RealFs);
+    assert!(plan.ops.contains(&MountOp::TmpOverlay { path: "/tmp".into() }));
+    assert!(plan.ops.contains(&MountOp::MaskFile { path: d.join("secret") }), "{plan:#?}");
+    assert!(plan.ops.contains(&MountOp::BindWritable { path: d.join("shared"), kind: FileKind::Dir }));
+    // Readable and not writable: the overlay already keeps writes private.
+    assert!(!plan.ops.iter().any(|o| o.path() == d.join("open")), "{plan:#?}");
+    // Nothing is created on the host, so nothing needs blocking there.
+    let blocked: Vec<_> =
+        plan.ops.iter().filter(|o| matches!(o, MountOp::BlockCreate { path } if path.starts_with(&d))).collect();
+    assert!(blocked.iter().all(|o| o.path().starts_with(d.join("shared"))), "{blocked:?}");
+}
+
+#[test]
 fn host_tmp_is_bound_when_granted() {
     let t = Tree::new(&[], &["proj", "home"]);
     let p = from_text(Some(r#"{"filesystem": {"allowWrite": ["/tmp"]}}"#), None, &t.ctx(), &RealFs).unwrap();
     let plan = p.mount_plan(&RealFs);
-    assert!(!plan.ops.contains(&MountOp::Tmpfs { path: "/tmp".into() }));
+    assert!(!plan.ops.contains(&MountOp::TmpOverlay { path: "/tmp".into() }));
     assert!(plan.ops.iter().any(|o| matches!(o, MountOp::BindWritable { path, .. } if path == Path::new("/tmp"))));
 }
 

@@ -321,7 +321,7 @@ fn pid1(spec: &SandboxSpec, status: &mut Status, parent_alive: std::os::fd::Owne
     if let Err(e) = std::env::set_current_dir(&spec.cwd) {
         return status.setup_error(
             format!("the working directory {} is not usable inside the sandbox: {e}", spec.cwd.display()),
-            Some("run srt from a directory the settings let the sandbox read (not one under denyRead)"),
+            Some("a denyRead entry hides it (or it was removed): run srt from a directory the settings let the sandbox read"),
         );
     }
     start_program(spec, status, None)
@@ -573,7 +573,7 @@ fn landlock_options(plan: &srt_policy::MountPlan) -> landlock::LandlockOptions {
         mounts::DEV_NODES.iter().chain(&["ptmx"]).map(|n| Path::new("/dev").join(n)).collect();
     for op in &plan.ops {
         match op {
-            MountOp::Tmpfs { path } => writable.push(path.clone()),
+            MountOp::TmpOverlay { path } => writable.push(path.clone()),
             MountOp::BindWritable { path, kind: FileKind::Dir } => writable.push(path.clone()),
             MountOp::BindWritable { path, .. } => writable_files.push(path.clone()),
             _ => {}

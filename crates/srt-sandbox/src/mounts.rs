@@ -132,6 +132,33 @@ fn open_no_symlinks(path: &Path) -> io::Result<std::os::fd::OwnedFd> {
     openat2(nix::fcntl::AT_FDCWD, path, how).map_err(io::Error::from)
 }
 
+/// Mounts at `dst` an overlay of the host directory `lower` whose upper
+/// layer is a fresh tmpfs of its own: reads see the host's files, writes
+/// and deletions stay private. `userxattr`: overlayfs in a user namespace
+/// keeps its whiteouts in `user.` extended attributes (tmpfs has them since
+/// Linux 6.6; before, the mount fails and the caller falls back).
+fn overlay(lower: &Path, dst: &Path) -> Result<(), MountError> {
+    let layers = Path::new("/overlay-layers");
+    fs::create_dir(layers).map_err(err("mkdir", layers))?;
+    tmpfs(layers, MsFlags::MS_NOSUID | MsFlags::MS_NODEV, "mode=0700")?;
+    let (upper, work) = (layers.join("upper"), layers.join("work"));
+    for d in [&upper, &work] {
+        fs::create_dir(d).map_err(err("mkdir", d))?;
+    }
+    // The overlay's root takes the upper directory's mode: /tmp's own.
+    fs::set_permissions(&upper, fs::Permissions::from_mode(0o1777)).map_err(err("chmod", &upper))?;
+    let data =
+        format!("lowerdir={},upperdir={},workdir={},userxattr", lower.display(), upper.display(), work.display());
+    let mounted =
+        mount(Some("overlay"), dst, Some("overlay"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV, Some(data.as_str()))
+            .map_err(nix_err("mount overlay", dst));
+    if mounted.is_err() {
+        let _ = umount2(layers, MntFlags::MNT_DETACH);
+        let _ = fs::remove_dir(layers);
+    }
+    mounted
+}
+
 fn bind(src: &Path, dst: &Path, recursive: bool) -> Result<(), MountError> {
     let mut flags = MsFlags::MS_BIND;
     if recursive {
@@ -225,9 +252,22 @@ fn apply_op(op: &MountOp, t: &mut Tracker, notes: &mut Vec<String>) -> Result<()
                 std::os::unix::fs::symlink(target, dst.join(name)).map_err(err("symlink", &dst))?;
             }
         }
-        MountOp::Tmpfs { path } => {
+        MountOp::TmpOverlay { path } => {
             let dst = inside(NEWROOT, path);
-            tmpfs(&dst, nosuid_nodev, "mode=1777")?;
+            match overlay(&inside(OLDROOT, path), &dst) {
+                Ok(()) => {}
+                Err(e) => {
+                    // Older kernels (before 5.11) cannot mount overlayfs in a
+                    // user namespace: an empty private tmpfs hides the host's
+                    // files instead, which is stricter, never weaker.
+                    notes.push(format!(
+                        "{}: the host's files are hidden (overlayfs is not available here: {e}); the sandbox has \
+                         an empty private one",
+                        path.display()
+                    ));
+                    tmpfs(&dst, nosuid_nodev, "mode=1777")?;
+                }
+            }
             t.mounts.push((dst, true));
         }
         MountOp::BindWritable { path, kind } | MountOp::BindReadOnly { path, kind } => {

@@ -15,7 +15,7 @@ use srt_policy::{JudgedGrants, PathContext, Policy, RealFs, SettingsError};
 use srt_sandbox::{Ending, ProxyListeners, RunOptions, SandboxSpec};
 
 use crate::language::{Language, MissingInterpreter, interpreter_with};
-use crate::workspace::{Workspace, workspace_root};
+use crate::workspace::{Workspace, default_workspace_root, workspace_root};
 use srt_monitor::{ProxyThread, Seen, Violation};
 
 /// Proxy connections one execution may hold open at once (HTTP and SOCKS5
@@ -180,11 +180,22 @@ impl Control {
 }
 
 /// Where relative and `~` entries are resolved: this process's working
-/// directory and `$HOME`, as the settings were loaded.
+/// directory and `$HOME` (else the account's home, else the working
+/// directory), as the settings were loaded.
 pub fn host_context() -> PathContext {
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
-    let home = std::env::var_os("HOME").map(PathBuf::from).filter(|h| h.is_absolute()).unwrap_or_else(|| cwd.clone());
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .filter(|h| h.is_absolute())
+        .or_else(account_home)
+        .unwrap_or_else(|| cwd.clone());
     PathContext { cwd, home }
+}
+
+/// The home directory of this process's user in the password database.
+pub fn account_home() -> Option<PathBuf> {
+    let user = nix::unistd::User::from_uid(nix::unistd::getuid()).ok()??;
+    Some(user.dir).filter(|d| d.is_absolute())
 }
 
 /// Runs `req` in a fresh sandbox under `policy` and waits for it.
@@ -201,7 +212,9 @@ pub fn execute_with(req: &ExecRequest, policy: &Policy, control: &Control) -> Re
     let workspace = Workspace::create().map_err(ExecError::Workspace)?;
     let file = workspace.path().join(req.language.file_name());
     std::fs::write(&file, &req.code).map_err(ExecError::Workspace)?;
-    let effective = Arc::new(policy.for_run(workspace.path(), &workspace_root(), &req.grants, &RealFs));
+    // Every server of this user keeps its workspaces in one of these.
+    let (root, default_root) = (workspace_root(), default_workspace_root());
+    let effective = Arc::new(policy.for_run(workspace.path(), &[&root, &default_root], &req.grants, &RealFs));
 
     let plan = effective.mount_plan(&RealFs);
     let mut argv = interp.command.clone();

@@ -47,8 +47,8 @@ mod language;
 mod workspace;
 
 pub use exec::{
-    Control, DEFAULT_MAX_OUTPUT_BYTES, ExecError, ExecRequest, ExecutionResult, MAX_PROXY_CONNECTIONS, execute,
-    execute_with, host_context,
+    Control, DEFAULT_MAX_OUTPUT_BYTES, ExecError, ExecRequest, ExecutionResult, MAX_PROXY_CONNECTIONS, account_home,
+    execute, execute_with, host_context,
 };
 pub use language::{
     Interpreter, Language, LanguageInfo, MissingInterpreter, interpreter, interpreter_with, languages, languages_with,

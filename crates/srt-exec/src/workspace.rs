@@ -22,6 +22,11 @@ pub fn workspace_root() -> PathBuf {
     if let Some(d) = std::env::var_os("SRT_EXEC_DIR").filter(|d| !d.is_empty()) {
         return PathBuf::from(d);
     }
+    default_workspace_root()
+}
+
+/// Where workspaces go without `$SRT_EXEC_DIR`.
+pub(crate) fn default_workspace_root() -> PathBuf {
     PathBuf::from(format!("/var/tmp/srt-exec-{}", nix::unistd::getuid()))
 }
 

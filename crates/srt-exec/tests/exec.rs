@@ -223,12 +223,25 @@ fn workspaces_of_other_calls_are_unreadable() {
         root.display()
     );
     let out = execute(&req(Language::Sh, &code), &p).unwrap();
+    // Red-team finding: a server with its own SRT_EXEC_DIR read the default
+    // root's workspaces. (The harness runs tests one at a time, so the
+    // variable is this test's alone.)
+    let own_root = test_dir("exec-other-root");
+    std::fs::set_permissions(&own_root, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    // SAFETY: the first call read the variable when it started; nothing else runs now.
+    unsafe { std::env::set_var("SRT_EXEC_DIR", &own_root) };
+    let other_server = execute(&req(Language::Sh, &code), &p);
+    // SAFETY: as above.
+    unsafe { std::env::remove_var("SRT_EXEC_DIR") };
     control.cancel();
     let _ = first.join();
-    assert!(!out.stdout.contains("OTHER-CALL-SECRET") && !out.stderr.contains("OTHER-CALL-SECRET"), "{out:?}");
     let other = std::path::Path::new(&ws).file_name().unwrap().to_string_lossy().into_owned();
-    assert!(!out.stdout.contains(&other), "the other workspace was listed: {out:?}");
-    assert!(out.stdout.contains("own-ok"), "its own workspace stays readable: {out:?}");
+    for out in [out, other_server.unwrap()] {
+        assert!(!out.stdout.contains("OTHER-CALL-SECRET") && !out.stderr.contains("OTHER-CALL-SECRET"), "{out:?}");
+        assert!(!out.stdout.contains(&other), "the other workspace was listed: {out:?}");
+        assert!(out.stdout.contains("own-ok"), "its own workspace stays readable: {out:?}");
+    }
+    std::fs::remove_dir_all(&own_root).unwrap();
 }
 
 /// One execution cannot hold more than MAX_PROXY_CONNECTIONS proxy

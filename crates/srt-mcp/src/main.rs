@@ -72,6 +72,17 @@ fn main() -> ExitCode {
     if let SettingsSource::Explicit { path } | SettingsSource::DefaultFile { path } = &source {
         policy.deny_read(&std::path::absolute(path).unwrap_or_else(|_| path.clone()), &RealFs);
     }
+    // `~` is $HOME (or the working directory without one); the account's
+    // own home may be elsewhere, and its credentials must stay out of reach
+    // too.
+    if source == SettingsSource::BuiltInUntrustedCode
+        && let Some(home) = srt_exec::account_home()
+        && home != ctx.home
+    {
+        for store in srt_policy::preset::credential_stores_in(&home) {
+            policy.deny_read(&store, &RealFs);
+        }
+    }
     srt_exec::sweep_stale_workspaces();
     srt_exec::raise_descriptor_limit();
     let server = SrtServer::new(Config {

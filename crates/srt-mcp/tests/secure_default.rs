@@ -32,18 +32,40 @@ fn fake_home(name: &str) -> PathBuf {
 
 /// One `execute_code` call (bash) through a fresh server; the structured result.
 fn run(home: &Path, extra_args: &[&str], code: &str) -> serde_json::Value {
+    call(
+        Some(home),
+        &home.join("project"),
+        extra_args,
+        "execute_code",
+        serde_json::json!({"code": code, "language": "bash"}),
+    )
+}
+
+/// One tool call through a fresh server started in `cwd` with `HOME` set
+/// to `home` (unset for `None`); the structured result.
+fn call(
+    home: Option<&Path>,
+    cwd: &Path,
+    extra_args: &[&str],
+    tool: &str,
+    args: serde_json::Value,
+) -> serde_json::Value {
     let call = serde_json::json!({
         "jsonrpc": "2.0", "id": 1, "method": "tools/call",
         "params": {
-            "name": "execute_code", "arguments": {"code": code, "language": "bash"},
+            "name": tool, "arguments": args,
             "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
                       "io.modelcontextprotocol/clientCapabilities": {}}
         }
     });
-    let mut child = Command::new(srt_mcp_bin())
+    let mut cmd = Command::new(srt_mcp_bin());
+    match home {
+        Some(h) => cmd.env("HOME", h),
+        None => cmd.env_remove("HOME"),
+    };
+    let mut child = cmd
         .args(extra_args)
-        .current_dir(home.join("project"))
-        .env("HOME", home)
+        .current_dir(cwd)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -91,5 +113,34 @@ fn the_servers_settings_file_is_unreadable() {
     let all = format!("{}{}", r["stdout"], r["stderr"]);
     assert!(all.contains("done"), "{r}");
     assert!(!all.contains("SETTINGS-MARKER-7"), "the code read the server's settings: {r}");
+    // Red-team finding: named through a symlink and `..` (kernel order:
+    // conf/sub/.. is conf), the file that was loaded is the one hidden.
+    std::fs::create_dir_all(home.join("project/conf/sub")).unwrap();
+    std::os::unix::fs::symlink("conf/sub", home.join("project/lnk")).unwrap();
+    std::fs::rename(&settings, home.join("project/conf/s.json")).unwrap();
+    let r =
+        run(&home, &["--settings", "lnk/../s.json"], &format!("cat {}/project/conf/s.json; echo done", home.display()));
+    let all = format!("{}{}", r["stdout"], r["stderr"]);
+    assert!(all.contains("done"), "{r}");
+    assert!(!all.contains("SETTINGS-MARKER-7"), "the code read the server's settings through lnk/..: {r}");
     std::fs::remove_dir_all(&home).unwrap();
+}
+
+/// Red-team finding: with `HOME` elsewhere or unset, `~` did not name the
+/// account's home, whose credential stores stayed readable. They are
+/// denied too (checked in the policy the server reports, so that the test
+/// does not need to plant keys in the real home).
+#[test]
+fn the_accounts_own_home_is_covered_whatever_home_says() {
+    let account_home = PathBuf::from(std::env::var_os("HOME").expect("HOME"));
+    let fake = fake_home("account");
+    for home in [Some(fake.as_path()), None] {
+        let r = call(home, &fake.join("project"), &[], "discover_sandbox_config", serde_json::json!({}));
+        let denied = r["policy"].to_string();
+        for store in [".ssh", ".aws", ".config/gh"] {
+            let want = account_home.join(store).display().to_string();
+            assert!(denied.contains(&format!("\"{want}\"")), "{want} not denied with HOME={home:?}: {denied}");
+        }
+    }
+    std::fs::remove_dir_all(&fake).unwrap();
 }

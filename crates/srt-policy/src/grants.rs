@@ -106,13 +106,15 @@ impl Policy {
 
     /// The policy of one run: this one, plus `workspace` as a writable root,
     /// plus the judged grants, added as they were judged (nothing is
-    /// resolved again). `others` holds the workspaces of every other run
+    /// resolved again). `others` hold the workspaces of every other run
     /// (concurrent calls, other servers of the same user): unreadable, but
     /// for this run's own.
-    pub fn for_run(&self, workspace: &Path, others: &Path, grants: &JudgedGrants, fs: &dyn FsView) -> Policy {
+    pub fn for_run(&self, workspace: &Path, others: &[&Path], grants: &JudgedGrants, fs: &dyn FsView) -> Policy {
         let mut p = self.clone();
         let ws = PathRule::literal(workspace, fs);
-        p.deny_read(others, fs);
+        for o in others {
+            p.deny_read(o, fs);
+        }
         p.settings.filesystem.allow_read.push(ws.source.clone());
         p.filesystem.allow_read.push(ws.clone());
         for rule in std::iter::once(ws).chain(grants.writes.iter().cloned()) {
@@ -266,7 +268,7 @@ mod tests {
         let sub = ctx.cwd.join("data/sub");
         std::fs::remove_dir(&sub).unwrap();
         std::os::unix::fs::symlink("/", &sub).unwrap();
-        let run = p.for_run(&ctx.cwd.join("ws/run-1"), &ctx.cwd.join("ws"), &judged, &RealFs);
+        let run = p.for_run(&ctx.cwd.join("ws/run-1"), &[&ctx.cwd.join("ws")], &judged, &RealFs);
         assert!(run.decide_path(&sub.join("x"), crate::FsOp::Write).is_allowed());
         assert!(!run.decide_path(Path::new("/etc/x"), crate::FsOp::Write).is_allowed(), "not re-resolved to /");
         assert!(run.decide_host("pypi.org", 443).is_allowed());

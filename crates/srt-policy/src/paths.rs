@@ -224,8 +224,10 @@ impl PathRule {
     /// holds (never a glob), resolved through symlinks where it exists.
     pub fn literal(path: &Path, fs: &dyn FsView) -> Self {
         let abs = normalize(path);
-        let resolved = fs.canonicalize(&abs).unwrap_or_else(|| resolve_existing(&abs, fs));
-        PathRule { source: abs.to_string_lossy().into_owned(), path: resolved, glob: None }
+        // An existing path by the kernel's rules (symlinks before `..`), as
+        // for entries of the settings file.
+        let resolved = fs.canonicalize(path).unwrap_or_else(|| resolve_existing(&abs, fs));
+        PathRule { source: path.to_string_lossy().into_owned(), path: resolved, glob: None }
     }
 
     /// Does this rule cover `path` (the path itself, or something beneath a match)?

@@ -68,7 +68,7 @@ impl Preset {
 /// Where credentials live in a user's home: tokens, keys, cloud and registry
 /// logins, and shell histories (which hold pasted tokens). Unreadable in the
 /// untrusted-code default of `srt-mcp`.
-pub const CREDENTIAL_STORES: [&str; 28] = [
+pub const CREDENTIAL_STORES: [&str; 30] = [
     "~/.ssh",
     "~/.gnupg",
     "~/.aws",
@@ -89,6 +89,8 @@ pub const CREDENTIAL_STORES: [&str; 28] = [
     "~/.config/gh",
     "~/.config/hub",
     "~/.vault-token",
+    "~/.pgpass",
+    "~/.my.cnf",
     "~/.password-store",
     "~/.local/share/keyrings",
     "~/.terraform.d/credentials.tfrc.json",
@@ -99,6 +101,13 @@ pub const CREDENTIAL_STORES: [&str; 28] = [
     // Kerberos tickets: the sandbox's /tmp shows the host's.
     "/tmp/krb5cc_*",
 ];
+
+/// The credential stores of a home other than the one `~` stands for (the
+/// account's home from the password database, when `$HOME` says otherwise
+/// or is unset): the same entries, made absolute.
+pub fn credential_stores_in(home: &std::path::Path) -> impl Iterator<Item = std::path::PathBuf> + '_ {
+    CREDENTIAL_STORES.iter().filter_map(move |e| e.strip_prefix("~/").map(|rest| home.join(rest)))
+}
 
 /// What `srt-mcp` runs code under when no settings file exists (DESIGN.md:
 /// "a policy for untrusted code"): no network, no writes (each execution

@@ -9,8 +9,7 @@ use std::time::Duration;
 
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
-use srt_monitor::{ProxyThread, Seen};
-use srt_sandbox::{Ending, ProxyListeners, RunOptions, SandboxSpec};
+use srt_sandbox::Ending;
 
 use clap::Parser;
 use srt_policy::settings::LimitsSettings;
@@ -161,26 +160,9 @@ fn main() -> ExitCode {
              in the settings used with srt.",
         );
     }
-    // External proxies (httpProxyPort / socksProxyPort) are reached through
-    // the same listeners: srt relays bytes to them, and they decide.
-    let network = !policy.network.is_closed() || policy.http_proxy_port.is_some() || policy.socks_proxy_port.is_some();
     let argv = match args.command.clone() {
         Some(c) => vec!["/bin/sh".to_string(), "-c".to_string(), c],
         None => args.program.clone(),
-    };
-    let plan = policy.mount_plan(&RealFs);
-    if args.debug {
-        for note in &plan.notes {
-            eprintln!("srt: plan note: {note}");
-        }
-    }
-    let weaker = policy.enable_weaker_nested_sandbox.then(|| srt_sandbox::weaker::grants(&plan, &RealFs));
-    let spec = SandboxSpec {
-        debug: args.debug,
-        weaker,
-        // As srt does: the program inherits the environment.
-        clear_env: false,
-        ..SandboxSpec::new(&policy, argv, ctx.cwd.clone(), plan)
     };
     // Terminal signals are forwarded to the program once, by us.
     let mut mask = SigSet::empty();
@@ -195,43 +177,27 @@ fn main() -> ExitCode {
         Err(e) => return fail(format!("signalfd: {e}")),
     };
     let wall_time = policy.limits.wall_time_seconds.map(Duration::from_secs_f64);
-    let proxy_policy = std::sync::Arc::new(policy);
-    let seen: Seen = Default::default();
-    let command_line = args.command.clone().unwrap_or_else(|| spec.argv.join(" "));
-    // The proxies run on their own thread, started when pid 1 hands over the
-    // listeners (after the fork, so srt is single-threaded when it forks), and
-    // only when any network is allowed.
-    let proxy: std::rc::Rc<std::cell::RefCell<Option<ProxyThread>>> = Default::default();
-    let on_listeners: Option<Box<dyn FnOnce(ProxyListeners)>> = network.then(|| {
-        let (policy, debug, seen, proxy) = (proxy_policy.clone(), args.debug, seen.clone(), proxy.clone());
-        let command = command_line.clone();
-        Box::new(move |l: ProxyListeners| {
-            *proxy.borrow_mut() =
-                Some(ProxyThread::start(policy, debug, srt_monitor::MAX_PROXY_CONNECTIONS, seen, command, l));
-        }) as Box<dyn FnOnce(ProxyListeners)>
-    });
+    let command_line = args.command.clone().unwrap_or_else(|| argv.join(" "));
     let mut debug_print = |line: &str| eprintln!("srt: {line}");
-    let opts = RunOptions {
+    let finished = srt_run::run(srt_run::Run {
+        policy: std::sync::Arc::new(policy),
+        argv,
+        cwd: ctx.cwd.clone(),
+        command_line,
+        env: Vec::new(),
+        // As srt does: the program inherits the environment.
+        clear_env: false,
+        stdio: [None, None, None],
         wall_time,
         signals: Some(&sfd),
         debug: if args.debug { Some(&mut debug_print) } else { None },
-        on_listeners,
+        max_proxy_connections: srt_run::MAX_PROXY_CONNECTIONS,
         // No thread has been started yet in this process: the proxy thread
         // starts once the listeners arrive, after the fork. The exec path
         // (what multi-threaded callers use) can be forced for its tests.
         single_threaded: std::env::var_os("SRT_FORCE_EXEC_INIT").is_none(),
-        stdio: [None, None, None],
-    };
-    let result = srt_sandbox::run(&spec, opts);
-    // Let the proxies finish reporting what they decided, then stop them.
-    if let Some(p) = proxy.borrow_mut().take() {
-        p.stop();
-    }
-    let mut events = std::mem::take(&mut *seen.lock().unwrap_or_else(|e| e.into_inner()));
-    if let Ok(outcome) = &result {
-        events.extend(srt_monitor::after_run(&spec, outcome, wall_time, &command_line));
-    }
-    let events = srt_monitor::without_ignored(events, &proxy_policy);
+    });
+    let (result, events) = (finished.outcome, finished.events);
     if !events.is_empty() {
         if let Some(path) = &args.violations
             && let Err(e) = srt_monitor::append_jsonl(path, &events)

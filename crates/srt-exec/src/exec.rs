@@ -1,10 +1,8 @@
 //! One execution: workspace, policy, pipes, the sandbox, the result.
 
-use std::cell::RefCell;
 use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
-use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -12,11 +10,11 @@ use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use serde::{Deserialize, Serialize};
 use srt_policy::{JudgedGrants, PathContext, Policy, RealFs, SettingsError};
-use srt_sandbox::{Ending, ProxyListeners, RunOptions, SandboxSpec};
+use srt_sandbox::Ending;
 
 use crate::language::{Language, MissingInterpreter, interpreter_with};
 use crate::workspace::{Workspace, default_workspace_root, workspace_root};
-use srt_monitor::{ProxyThread, Seen, Violation};
+use srt_monitor::Violation;
 
 /// Proxy connections one execution may hold open at once (HTTP and SOCKS5
 /// together): several executions share the server's descriptors, so one
@@ -216,25 +214,12 @@ pub fn execute_with(req: &ExecRequest, policy: &Policy, control: &Control) -> Re
     let (root, default_root) = (workspace_root(), default_workspace_root());
     let effective = Arc::new(policy.for_run(workspace.path(), &[&root, &default_root], &req.grants, &RealFs));
 
-    let plan = effective.mount_plan(&RealFs);
     let mut argv = interp.command.clone();
     argv.push(req.language.file_name().to_string());
     let command_line = {
         let mut shown = vec![Path::new(&argv[0]).file_name().map_or(argv[0].clone(), |n| n.to_string_lossy().into())];
         shown.extend(argv[1..].iter().cloned());
         shown.join(" ")
-    };
-    let weaker = effective.enable_weaker_nested_sandbox.then(|| srt_sandbox::weaker::grants(&plan, &RealFs));
-    let spec = SandboxSpec {
-        env: vec![
-            ("PYTHONDONTWRITEBYTECODE".into(), "1".into()),
-            ("PYTHONUNBUFFERED".into(), "1".into()),
-            ("TMPDIR".into(), "/tmp".into()),
-        ],
-        weaker,
-        // The server's environment may hold secrets; executions start clean.
-        clear_env: true,
-        ..SandboxSpec::new(&effective, argv, workspace.path().to_path_buf(), plan)
     };
     let mut wall = req.timeout;
     if let Some(s) = effective.limits.wall_time_seconds {
@@ -268,15 +253,12 @@ pub fn execute_with(req: &ExecRequest, policy: &Policy, control: &Control) -> Re
     // The sandbox init dies with the thread that started it
     // (PR_SET_PDEATHSIG), so every run gets a thread of its own that lives
     // exactly as long as the run.
-    let network =
-        !effective.network.is_closed() || effective.http_proxy_port.is_some() || effective.socks_proxy_port.is_some();
     let run = {
         let control = control.clone();
-        let effective = effective.clone();
-        let command_line = command_line.clone();
+        let cwd = workspace.path().to_path_buf();
         std::thread::Builder::new()
             .name("srt-exec-run".into())
-            .spawn(move || run_sandbox(&spec, wall, stdio, network, effective, command_line, &control))
+            .spawn(move || run_sandbox(effective, argv, cwd, command_line, wall, stdio, &control))
             .map_err(|e| ExecError::Sandbox { message: format!("cannot start the run thread: {e}"), hint: None })?
     };
     let ran = run
@@ -318,17 +300,17 @@ pub fn execute_with(req: &ExecRequest, policy: &Policy, control: &Control) -> Re
 
 /// The body of the run thread.
 fn run_sandbox(
-    spec: &SandboxSpec,
+    policy: Arc<Policy>,
+    argv: Vec<String>,
+    cwd: PathBuf,
+    command_line: String,
     wall: Duration,
     stdio: [Option<OwnedFd>; 3],
-    network: bool,
-    policy: Arc<Policy>,
-    command_line: String,
     control: &Control,
 ) -> Result<(srt_sandbox::Outcome, Vec<Violation>), ExecError> {
     let sys = |what: &str, e: nix::Error| ExecError::Sandbox { message: format!("{what}: {e}"), hint: None };
     // Cancellation arrives as a signal to this thread, read through a
-    // signalfd that `run` polls and forwards to the init.
+    // signalfd that the sandbox's supervisor polls and forwards to the init.
     let mut mask = SigSet::empty();
     mask.add(CANCEL_SIGNAL);
     mask.thread_block().map_err(|e| sys("pthread_sigmask", e))?;
@@ -337,35 +319,29 @@ fn run_sandbox(
     if !control.register() {
         return Err(ExecError::Cancelled);
     }
-    let seen: Seen = Default::default();
-    let proxy: Rc<RefCell<Option<ProxyThread>>> = Default::default();
-    let on_listeners: Option<Box<dyn FnOnce(ProxyListeners)>> = network.then(|| {
-        let (seen, proxy, command_line, policy) = (seen.clone(), proxy.clone(), command_line.clone(), policy.clone());
-        Box::new(move |l: ProxyListeners| {
-            *proxy.borrow_mut() =
-                Some(ProxyThread::start(policy, false, MAX_PROXY_CONNECTIONS, seen, command_line.clone(), l));
-        }) as Box<dyn FnOnce(ProxyListeners)>
-    });
-    let opts = RunOptions {
+    let finished = srt_run::run(srt_run::Run {
+        policy,
+        argv,
+        cwd,
+        command_line,
+        env: vec![
+            ("PYTHONDONTWRITEBYTECODE".into(), "1".into()),
+            ("PYTHONUNBUFFERED".into(), "1".into()),
+            ("TMPDIR".into(), "/tmp".into()),
+        ],
+        // The server's environment may hold secrets; executions start clean.
+        clear_env: true,
+        stdio,
         wall_time: Some(wall),
         signals: Some(&sfd),
         debug: None,
-        on_listeners,
+        max_proxy_connections: MAX_PROXY_CONNECTIONS,
         // This process has other threads: the init must be exec'ed.
         single_threaded: false,
-        stdio,
-    };
-    let result = srt_sandbox::run(spec, opts);
+    });
     control.unregister();
-    if let Some(p) = proxy.borrow_mut().take() {
-        p.stop();
-    }
-    let mut violations = std::mem::take(&mut *seen.lock().unwrap_or_else(|e| e.into_inner()));
-    match result {
-        Ok(outcome) => {
-            violations.extend(srt_monitor::after_run(spec, &outcome, Some(wall), &command_line));
-            Ok((outcome, srt_monitor::without_ignored(violations, &policy)))
-        }
+    match finished.outcome {
+        Ok(outcome) => Ok((outcome, finished.events)),
         Err(e) => Err(ExecError::Sandbox { message: e.to_string(), hint: e.hint().map(str::to_string) }),
     }
 }

@@ -424,6 +424,13 @@ fn limits(s: &Settings) -> Result<Limits, SettingsError> {
 }
 
 impl Policy {
+    /// Whether a run needs its proxies: any host allowed, or the user's own
+    /// proxies (`httpProxyPort` / `socksProxyPort`), which srt relays to and
+    /// which then decide.
+    pub fn needs_network(&self) -> bool {
+        !self.network.is_closed() || self.http_proxy_port.is_some() || self.socks_proxy_port.is_some()
+    }
+
     /// See [`NetworkPolicy::decide_host`].
     pub fn decide_host(&self, host: &str, port: u16) -> NetDecision {
         self.network.decide_host(host, port)

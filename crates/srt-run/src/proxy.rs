@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 use srt_policy::{NetDecision, Policy};
 use srt_sandbox::ProxyListeners;
 
-use crate::events::Violation;
 use crate::sockowner::pid_of_client;
+use srt_monitor::Violation;
 
 /// Proxy connections one `srt` run may hold open at once (HTTP and SOCKS5
 /// together).

@@ -8,7 +8,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 /// The pid, as seen inside the sandbox, of the process that owns the TCP
 /// socket whose local address is `client`.
-pub fn pid_of_client(init_pid: i32, client: SocketAddr) -> Option<u32> {
+pub(crate) fn pid_of_client(init_pid: i32, client: SocketAddr) -> Option<u32> {
     let inode = socket_inode(init_pid, client)?;
     let netns = std::fs::read_link(format!("/proc/{init_pid}/ns/net")).ok()?;
     let needle = format!("socket:[{inode}]");

@@ -1,0 +1,69 @@
+//! The events a finished run reveals (its ending and what pid 1 refused).
+
+use srt_monitor::{Violation, rfc3339};
+
+/// What the run reveals: every call the sandbox's init refused (a protected
+/// name created, a Unix socket outside the allow-list), a limit that ended
+/// it (wall time, file size), and any missing write-protected path of the
+/// plan that exists now (only possible where the init could not mediate,
+/// the weaker mode; reported with decision `allow`).
+pub fn after_run(
+    spec: &srt_sandbox::SandboxSpec,
+    outcome: &srt_sandbox::Outcome,
+    wall_time: Option<std::time::Duration>,
+    command: &str,
+) -> Vec<Violation> {
+    let mut out: Vec<Violation> = outcome
+        .denials
+        .iter()
+        .map(|d| Violation {
+            timestamp: rfc3339(d.at),
+            ..Violation::deny(
+                &d.kind,
+                &d.operation,
+                d.target.clone(),
+                d.reason.clone(),
+                // 0: not one caller (the count of unreported refusals).
+                u32::try_from(d.pid).ok().filter(|p| *p > 0),
+                command,
+            )
+        })
+        .collect();
+    for op in &spec.plan.ops {
+        if let srt_policy::MountOp::BlockCreate { path } = op
+            && std::fs::symlink_metadata(path).is_ok()
+        {
+            out.push(Violation {
+                decision: "allow".into(),
+                ..Violation::deny(
+                    "filesystem",
+                    "create",
+                    path.display().to_string(),
+                    "a write-protected path that did not exist was created during the run (the weaker mode \
+                     cannot refuse this); review it before anything on the host uses it"
+                        .into(),
+                    None,
+                    command,
+                )
+            });
+        }
+    }
+    let limit = |operation: &str, target: String, reason: &str| {
+        Violation::deny("limit", operation, target, reason.to_string(), None, command)
+    };
+    match outcome.ending {
+        srt_sandbox::Ending::TimedOut => out.push(limit(
+            "wall-time",
+            format!("{}s", wall_time.map_or(0.0, |d| d.as_secs_f64())),
+            "wall-clock limit reached; the program and everything it started were killed",
+        )),
+        // SIGXFSZ: a write past RLIMIT_FSIZE.
+        srt_sandbox::Ending::Signaled(25) => out.push(limit(
+            "file-size",
+            format!("{} bytes", spec.max_file_size.unwrap_or(0)),
+            "a write went past the file-size limit",
+        )),
+        _ => {}
+    }
+    out
+}

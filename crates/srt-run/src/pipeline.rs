@@ -1,0 +1,98 @@
+//! plan → spec → proxies → sandbox → events → outcome.
+
+use std::cell::RefCell;
+use std::os::fd::OwnedFd;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use nix::sys::signalfd::SignalFd;
+use srt_monitor::Violation;
+use srt_policy::{Policy, RealFs};
+use srt_sandbox::{Outcome, ProxyListeners, RunOptions, SandboxError, SandboxSpec};
+
+use crate::proxy::{ProxyThread, Seen};
+
+/// What to run and how; the caller's own choices.
+pub struct Run<'a> {
+    pub policy: Arc<Policy>,
+    /// The program and its arguments (`argv[0]` is looked up on PATH).
+    pub argv: Vec<String>,
+    /// Working directory of the program (a host path, visible inside).
+    pub cwd: PathBuf,
+    /// How events name the command.
+    pub command_line: String,
+    /// Extra environment variables for the program.
+    pub env: Vec<(String, String)>,
+    /// Start from a clean environment instead of inheriting this process's.
+    pub clear_env: bool,
+    /// The program's standard input, output and error; `None` inherits.
+    pub stdio: [Option<OwnedFd>; 3],
+    pub wall_time: Option<Duration>,
+    /// Signals to forward to the program (blocked by the caller and read here).
+    pub signals: Option<&'a SignalFd>,
+    /// Receives `--debug` lines; `None`: no debug output.
+    pub debug: Option<&'a mut dyn FnMut(&str)>,
+    /// Proxy connections the run may hold open at once.
+    pub max_proxy_connections: usize,
+    /// The caller guarantees this process has a single thread (the init is
+    /// then started by fork alone).
+    pub single_threaded: bool,
+}
+
+/// How a run ended, and the violation events it produced (in order,
+/// `ignoreViolations` applied).
+pub struct Finished {
+    pub outcome: Result<Outcome, SandboxError>,
+    pub events: Vec<Violation>,
+}
+
+/// Runs one program in a new sandbox and waits for it.
+pub fn run(mut r: Run<'_>) -> Finished {
+    let policy = r.policy.clone();
+    let plan = policy.mount_plan(&RealFs);
+    if let Some(debug) = r.debug.as_mut() {
+        for note in &plan.notes {
+            debug(&format!("plan note: {note}"));
+        }
+    }
+    let weaker = policy.enable_weaker_nested_sandbox.then(|| srt_sandbox::weaker::grants(&plan, &RealFs));
+    let spec = SandboxSpec {
+        env: std::mem::take(&mut r.env),
+        clear_env: r.clear_env,
+        debug: r.debug.is_some(),
+        weaker,
+        ..SandboxSpec::new(&policy, std::mem::take(&mut r.argv), r.cwd.clone(), plan)
+    };
+    // The proxies run on a thread of their own, started when pid 1 hands
+    // over the listeners (after the fork, so a single-threaded caller is
+    // still single-threaded when it forks).
+    let seen: Seen = Default::default();
+    let proxy: Rc<RefCell<Option<ProxyThread>>> = Default::default();
+    let on_listeners: Option<Box<dyn FnOnce(ProxyListeners)>> = policy.needs_network().then(|| {
+        let (policy, seen, proxy, command) = (policy.clone(), seen.clone(), proxy.clone(), r.command_line.clone());
+        let (debug, max) = (r.debug.is_some(), r.max_proxy_connections);
+        Box::new(move |l: ProxyListeners| {
+            *proxy.borrow_mut() = Some(ProxyThread::start(policy, debug, max, seen, command, l));
+        }) as Box<dyn FnOnce(ProxyListeners)>
+    });
+    let opts = RunOptions {
+        wall_time: r.wall_time,
+        signals: r.signals,
+        debug: r.debug,
+        on_listeners,
+        single_threaded: r.single_threaded,
+        stdio: r.stdio,
+    };
+    let outcome = srt_sandbox::run(&spec, opts);
+    // Let the proxies finish reporting what they decided, then stop them.
+    if let Some(p) = proxy.borrow_mut().take() {
+        p.stop();
+    }
+    let mut events = std::mem::take(&mut *seen.lock().unwrap_or_else(|e| e.into_inner()));
+    if let Ok(o) = &outcome {
+        events.extend(crate::after_run(&spec, o, r.wall_time, &r.command_line));
+    }
+    Finished { outcome, events: srt_monitor::without_ignored(events, &policy) }
+}

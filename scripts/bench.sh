@@ -5,6 +5,7 @@
 #   bwrap --unshare-all --ro-bind / / --proc /proc --dev /dev true
 #   srt -- true                        (built-in default settings)
 #   srt --preset balanced -- true
+#   srt with every limit flag -- true
 # and prints median, p10, p90, min, max and the ratios to bwrap and to bare
 # `true`; then the peak memory (VmHWM) of the srt supervisor process itself
 # and of the two sandbox init processes; then the cost of creating files
@@ -99,6 +100,9 @@ bench() {
     echo
     echo "== file creation (mediated by pid 1) as $label"
     (cd "$work" && "${run[@]}" env HOME="$home" TMPDIR=/tmp "$PY" "$stage/bench.py" creates --srt "$stage/srt") || return 1
+    echo
+    echo "== CPU of pid 1's watch of the limits as $label"
+    (cd "$work" && "${run[@]}" env HOME="$home" TMPDIR=/tmp "$PY" "$stage/bench.py" watch --srt "$stage/srt") || return 1
     echo
 }
 

@@ -31,6 +31,7 @@ variant fails to run (non-zero exit), never because of a number.
 """
 
 import argparse
+import resource
 import os
 import shutil
 import statistics
@@ -67,7 +68,12 @@ def variants(srt):
         ("bwrap true", [bwrap, *BWRAP_ARGS, true]),
         ("srt -- true", [srt, "--", "true"]),
         ("srt --preset balanced", [srt, "--preset", "balanced", "--", "true"]),
+        ("srt all limits -- true", [srt, *ALL_LIMITS, "--", "true"]),
     ]
+
+
+# Every limit flag at once (issue 10: start-up within 0.3 ms of none).
+ALL_LIMITS = ["--cpu-time", "30", "--memory", "1G", "--max-processes", "256", "--max-file-size", "1G"]
 
 
 def check_runs(name, argv):
@@ -126,6 +132,30 @@ def timing(args):
         m = stats[name]["median"]
         verdict = "no slower than bwrap" if m <= bw else f"{m - bw:.3f} ms slower than bwrap"
         print(f"  {name}: median {m:.3f} ms vs bwrap {bw:.3f} ms = {m / bw:.2f}x ({verdict}; informational)")
+    lim, none = stats["srt all limits -- true"]["median"], stats["srt -- true"]["median"]
+    print(f"  all limits set: {lim - none:+.3f} ms against none (target: within 0.3 ms; informational)")
+
+
+def watch(args):
+    """The CPU that pid 1's watch of the limits costs: `srt -- sleep S` with
+    and without every limit, the CPU of the whole srt process tree
+    (RUSAGE_CHILDREN deltas) divided by the wall time."""
+    def cpu_of(argv):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        t0 = time.monotonic()
+        r = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True)
+        wall = time.monotonic() - t0
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        if r.returncode != 0:
+            die(f"`{' '.join(argv)}` exited {r.returncode}: {r.stderr.decode(errors='replace').strip()}")
+        return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), wall
+    s = str(args.seconds)
+    plain, plain_wall = cpu_of([args.srt, "--", "sleep", s])
+    watched, watched_wall = cpu_of([args.srt, *ALL_LIMITS, "--", "sleep", s])
+    print(f"srt -- sleep {s}: {plain * 1000:.1f} ms of CPU in {plain_wall:.2f} s")
+    print(f"srt (all limits) -- sleep {s}: {watched * 1000:.1f} ms of CPU in {watched_wall:.2f} s")
+    share = (watched - plain) / watched_wall * 100
+    print(f"the watch: {share:.3f}% of one core (target: under 1%; informational)")
 
 
 def read_status(pid):
@@ -331,6 +361,9 @@ def main():
     c.add_argument("--srt", required=True)
     c.add_argument("--files", type=int, default=1000)
     c.add_argument("--runs", type=int, default=10)
+    w = sub.add_parser("watch")
+    w.add_argument("--srt", required=True)
+    w.add_argument("--seconds", type=int, default=10)
     m = sub.add_parser("memory")
     m.add_argument("--srt", required=True)
     m.add_argument("--reps", type=int, default=3)
@@ -343,6 +376,8 @@ def main():
         timing(args)
     elif args.cmd == "creates":
         creates(args)
+    elif args.cmd == "watch":
+        watch(args)
     else:
         memory(args)
 

@@ -146,13 +146,6 @@ fn main() -> ExitCode {
             None => eprintln!("srt: settings from {}", describe_source(&source)),
         }
     }
-    if let Some(limit) = srt_sandbox::unenforced_limit(&policy.limits) {
-        let flag = format!("{} / {}", limit.flag, limit.key);
-        return fail(format!(
-            "{flag} is not enforced by this build yet (the wall-clock and file-size limits are), and srt does not run \
-             with a limit it cannot apply. Remove it from the command line and from \"limits\" in the settings."
-        ));
-    }
     if policy.limits.max_output_bytes.is_some() {
         return fail(
             "limits.maxOutputBytes caps the output srt-mcp captures; srt passes the program's output straight \
@@ -177,6 +170,7 @@ fn main() -> ExitCode {
         Err(e) => return fail(format!("signalfd: {e}")),
     };
     let wall_time = policy.limits.wall_time_seconds.map(Duration::from_secs_f64);
+    let limits = policy.limits.clone();
     let command_line = args.command.clone().unwrap_or_else(|| argv.join(" "));
     let mut debug_print = |line: &str| eprintln!("srt: {line}");
     let finished = srt_run::run(srt_run::Run {
@@ -225,8 +219,12 @@ fn main() -> ExitCode {
             if let Some(m) = &outcome.exec_error {
                 eprintln!("srt: cannot run {m}");
             }
-            if outcome.ending == Ending::TimedOut {
-                eprintln!("srt: wall-clock limit reached; the program and everything it started were killed");
+            match outcome.ending {
+                Ending::TimedOut => {
+                    eprintln!("srt: wall-clock limit reached; the program and everything it started were killed")
+                }
+                Ending::Limit(l) => eprintln!("srt: {}; the sandbox was stopped", limit_line(l, &limits)),
+                _ => {}
             }
             ExitCode::from(outcome.ending.exit_code().clamp(0, 255) as u8)
         }
@@ -239,6 +237,17 @@ fn describe_source(s: &SettingsSource) -> String {
         SettingsSource::DefaultFile { path } => format!("{} (default file)", path.display()),
         SettingsSource::BuiltIn => "the built-in default (no network, no writes, reads allowed)".into(),
         SettingsSource::BuiltInUntrustedCode => "the built-in default for untrusted code".into(),
+    }
+}
+
+/// `memory limit 256 MiB reached`: the one line srt prints when a limit of
+/// the tree ended the run.
+fn limit_line(l: srt_sandbox::limits::Limit, limits: &srt_policy::Limits) -> String {
+    use srt_sandbox::limits::{Limit, size};
+    match l {
+        Limit::Memory => format!("memory limit {} reached", size(limits.memory_bytes.unwrap_or(0))),
+        Limit::CpuTime => format!("CPU-time limit {}s reached", limits.cpu_time_seconds.unwrap_or(0.0)),
+        Limit::Processes => format!("process limit {} reached", limits.max_processes.unwrap_or(0)),
     }
 }
 

@@ -65,6 +65,9 @@ pub struct ExecutionResult {
     pub exit_code: Option<i32>,
     pub signal: Option<i32>,
     pub timed_out: bool,
+    /// Why the run ended: `exit`, `signal`, `wall-time`, `cpu-time`,
+    /// `memory`, `processes` or `file-size`.
+    pub ended_by: String,
     pub stdout: String,
     pub stderr: String,
     pub stdout_truncated: bool,
@@ -87,11 +90,6 @@ pub enum ExecError {
     Workspace(#[source] std::io::Error),
     #[error("the policy of this run is invalid: {0}")]
     Policy(#[from] SettingsError),
-    #[error(
-        "{0} is not enforced by this build yet (the wall-clock and file-size limits are), and srt does not \
-         run with a limit it cannot apply; remove it from \"limits\" in the settings"
-    )]
-    UnsupportedLimit(&'static str),
     #[error("cannot start the sandbox: {message}{}", hint.as_ref().map(|h| format!(" ({h})")).unwrap_or_default())]
     Sandbox { message: String, hint: Option<String> },
     #[error("the execution was cancelled")]
@@ -203,16 +201,13 @@ pub fn execute(req: &ExecRequest, policy: &Policy) -> Result<ExecutionResult, Ex
 
 /// [`execute`], steered through `control` (cancel, output so far).
 pub fn execute_with(req: &ExecRequest, policy: &Policy, control: &Control) -> Result<ExecutionResult, ExecError> {
-    if let Some(limit) = srt_sandbox::unenforced_limit(&policy.limits) {
-        return Err(ExecError::UnsupportedLimit(limit.key));
-    }
     let interp = interpreter_with(req.language, &policy.settings.mcp.interpreters)?;
     let workspace = Workspace::create().map_err(ExecError::Workspace)?;
     let file = workspace.path().join(req.language.file_name());
     std::fs::write(&file, &req.code).map_err(ExecError::Workspace)?;
     // Every server of this user keeps its workspaces in one of these.
     let (root, default_root) = (workspace_root(), default_workspace_root());
-    let effective = Arc::new(policy.for_run(workspace.path(), &[&root, &default_root], &req.grants, &RealFs));
+    let mut effective = policy.for_run(workspace.path(), &[&root, &default_root], &req.grants, &RealFs);
 
     let mut argv = interp.command.clone();
     argv.push(req.language.file_name().to_string());
@@ -225,6 +220,10 @@ pub fn execute_with(req: &ExecRequest, policy: &Policy, control: &Control) -> Re
     if let Some(s) = effective.limits.wall_time_seconds {
         wall = wall.min(Duration::from_secs_f64(s));
     }
+    // Agents' code gets memory, process and CPU limits even when the
+    // settings name none.
+    effective.limits = effective.limits.or_untrusted_defaults(wall);
+    let effective = Arc::new(effective);
     let cap = effective.limits.max_output_bytes.unwrap_or(DEFAULT_MAX_OUTPUT_BYTES);
 
     let io =
@@ -277,17 +276,17 @@ pub fn execute_with(req: &ExecRequest, policy: &Policy, control: &Control) -> Re
     if let Some(m) = &outcome.exec_error {
         stderr.push_str(&format!("srt: cannot run {m}\n"));
     }
-    let (exit_code, signal, timed_out) = match outcome.ending {
-        Ending::Exited(c) => (Some(c), None, false),
-        Ending::Signaled(s) => (None, Some(s), false),
-        Ending::TimedOut => (None, None, true),
+    let exit_code = match outcome.ending {
+        Ending::Exited(c) => Some(c),
+        _ => None,
     };
     drop(workspace);
     Ok(ExecutionResult {
         success: exit_code == Some(0) && outcome.exec_error.is_none(),
         exit_code,
-        signal,
-        timed_out,
+        timed_out: outcome.ending == Ending::TimedOut,
+        signal: outcome.ending.signal(),
+        ended_by: outcome.ending.cause().to_string(),
         stdout,
         stderr,
         stdout_truncated,

@@ -32,9 +32,10 @@
 //! lives as long as the run, because the init dies with the thread that
 //! started it.
 //!
-//! Limitations: the wall-clock and file-size limits and the output caps are
-//! enforced (a policy with CPU, memory or process limits is refused rather
-//! than run without them); violations are the network denials of the proxy
+//! Limits: wall clock, CPU time, memory, processes and file size are
+//! enforced (see `srt_sandbox::limits`); an execution gets
+//! [`Limits::or_untrusted_defaults`](srt_policy::Limits::or_untrusted_defaults)
+//! for what the settings leave open, and the output caps. Violations are the network denials of the proxy
 //! and the limits that ended a run (filesystem and system-call denials reach
 //! the program as errors only); the program starts from a clean environment
 //! (PATH, HOME, locale, plus the proxy variables), not the caller's.

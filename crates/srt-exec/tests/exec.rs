@@ -34,6 +34,7 @@ fn python_capture_and_exit_code() {
         "exit_code",
         "signal",
         "timed_out",
+        "ended_by",
         "stdout",
         "stderr",
         "stdout_truncated",
@@ -44,7 +45,7 @@ fn python_capture_and_exit_code() {
     ] {
         assert!(json.get(key).is_some(), "missing {key}");
     }
-    assert_eq!(json.as_object().unwrap().len(), 11);
+    assert_eq!(json.as_object().unwrap().len(), 12);
     // python3 itself needs a few MiB and some CPU.
     assert!(json["resource_usage"]["max_rss_kib"].as_u64().unwrap() > 1024, "{json}");
 }
@@ -89,8 +90,27 @@ fn timeout() {
     assert!(out.timed_out, "{out:?}");
     assert!(!out.success);
     assert_eq!(out.exit_code, None);
+    assert_eq!((out.ended_by.as_str(), out.signal), ("wall-time", Some(9)), "{out:?}");
     assert_eq!(out.stdout, "start\n");
     assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+}
+
+/// Issue 10: every execution gets limits even when the settings name none
+/// (a fork bomb of at most 400 forks meets the default 256 processes), and
+/// the result names the limit that ended it.
+fn limits_by_default_and_the_reason_a_run_ended() {
+    let bomb = "import os, time\nfor i in range(400):\n    try:\n        pid = os.fork()\n    except OSError:\n        \
+                continue\n    if pid == 0:\n        time.sleep(30); os._exit(0)\ntime.sleep(30)\n";
+    let out = execute(&req(Language::Python, bomb), &policy("{}")).unwrap();
+    assert_eq!((out.ended_by.as_str(), out.signal, out.exit_code), ("processes", Some(9), None), "{out:?}");
+    assert!(out.violations.iter().any(|v| v.kind == "limit" && v.operation == "processes"), "{out:?}");
+    let hog = "import os, time\nfor i in range(6):\n    if os.fork() == 0:\n        b = bytearray(24 << 20)\n        \
+               for j in range(0, len(b), 4096): b[j] = 1\n        time.sleep(30); os._exit(0)\ntime.sleep(30)\n";
+    let out = execute(&req(Language::Python, hog), &policy(r#"{"limits": {"memoryBytes": 67108864}}"#)).unwrap();
+    assert_eq!(out.ended_by, "memory", "{out:?}");
+    assert!(out.resource_usage.max_rss_kib > 20 << 10, "usage of a killed run: {:?}", out.resource_usage);
+    let out = execute(&req(Language::Sh, "exit 3"), &policy("{}")).unwrap();
+    assert_eq!((out.ended_by.as_str(), out.exit_code), ("exit", Some(3)));
 }
 
 fn workspace_is_private_writable_and_removed() {
@@ -342,6 +362,7 @@ fn main() {
         ("large_stdin_unread", large_stdin_unread),
         ("truncation", truncation),
         ("timeout", timeout),
+        ("limits_by_default_and_the_reason_a_run_ended", limits_by_default_and_the_reason_a_run_ended),
         ("workspace_is_private_writable_and_removed", workspace_is_private_writable_and_removed),
         ("javascript", javascript),
         ("network_denial_is_a_violation", network_denial_is_a_violation),

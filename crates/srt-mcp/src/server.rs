@@ -207,6 +207,9 @@ fn discovery(config: &Config) -> Value {
         }),
     };
     let l = &policy.limits;
+    let per_call = l.or_untrusted_defaults(std::time::Duration::from_secs_f64(
+        l.wall_time_seconds.map_or(tools::DEFAULT_TIMEOUT_SEC, |w| w.min(tools::DEFAULT_TIMEOUT_SEC)),
+    ));
     json!({
         "server": {"name": "srt-mcp", "version": env!("CARGO_PKG_VERSION")},
         "settingsSource": config.source,
@@ -225,9 +228,25 @@ fn discovery(config: &Config) -> Value {
             "defaultTimeoutSec": tools::DEFAULT_TIMEOUT_SEC,
             "maxTimeoutSec": l.wall_time_seconds.map_or(tools::MAX_TIMEOUT_SEC, |w| w.min(tools::MAX_TIMEOUT_SEC)),
             "maxOutputBytesPerStream": l.max_output_bytes.unwrap_or(srt_exec::DEFAULT_MAX_OUTPUT_BYTES),
-            "enforced": ["wall-clock time (timeout_sec, limits.wallTimeSeconds)", "output size (limits.maxOutputBytes)"],
-            "notEnforced": "cpuTimeSeconds, memoryBytes and maxProcesses are not enforced by this build; \
-                            a settings file that sets them is refused at execution",
+            "perCall": {
+                "memoryBytes": per_call.memory_bytes,
+                "maxProcesses": per_call.max_processes,
+                "cpuTimeSeconds": "the call's timeout_sec, unless limits.cpuTimeSeconds is set",
+                "maxFileSizeBytes": per_call.max_file_size_bytes,
+                "note": "limits the settings leave open get these defaults for every call",
+            },
+            "mechanisms": {
+                "wallTime": "a timer in the supervisor; the whole tree is killed (exact)",
+                "memory": "RLIMIT_DATA per process (an allocation past it fails) and pid 1 adding up the resident \
+                           memory of the whole tree plus its /tmp and /dev/shm every 100 ms (the run is stopped \
+                           when the sum passes the limit); /tmp and /dev/shm hold at most the limit",
+                "processes": "RLIMIT_NPROC in the sandbox's own user namespace (exact: fork and thread creation \
+                              fail past it; not applied to uid 0 by the kernel), and the run is stopped after \
+                              300 ms at the limit",
+                "cpuTime": "RLIMIT_CPU per process and pid 1 adding up the CPU time of the whole tree every 100 ms",
+                "fileSize": "RLIMIT_FSIZE (exact)",
+                "output": "the captured stdout and stderr are cut at limits.maxOutputBytes each",
+            },
         },
         "customConfigCeiling": ceiling,
         "workspace": {
@@ -264,7 +283,7 @@ fn kernel() -> Value {
         "landlock": {"available": landlock.is_some(), "abi": landlock},
         "seccomp": {"available": seccomp_status.is_some(), "filterActions": seccomp_actions},
         "cgroupV2": std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists(),
-        "limitMechanism": "wall-clock timer in the supervisor; the whole process tree is killed at the limit \
-                           (PID namespace teardown); no cgroup or rlimit limits yet",
+        "limitMechanism": "rlimits set in the sandbox's user namespace and pid 1's watch of the whole tree \
+                           (no cgroup is created or written)",
     })
 }

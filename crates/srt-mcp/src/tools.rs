@@ -52,6 +52,11 @@ fn result_schema() -> Arc<JsonObject> {
             "exit_code": {"type": ["integer", "null"]},
             "signal": {"type": ["integer", "null"], "description": "the signal that killed the program, if one did"},
             "timed_out": {"type": "boolean"},
+            "ended_by": {"type": "string", "enum": ["exit", "signal", "wall-time", "cpu-time", "memory", "processes", "file-size"],
+                         "description": "why the run ended: the program exited, a signal killed it, or a limit stopped the sandbox"},
+            "resource_usage": {"type": "object", "properties": {
+                "user_cpu_ms": {"type": "integer"}, "system_cpu_ms": {"type": "integer"}, "max_rss_kib": {"type": "integer"}
+            }},
             "stdout": {"type": "string"},
             "stderr": {"type": "string"},
             "stdout_truncated": {"type": "boolean"},
@@ -67,8 +72,8 @@ fn result_schema() -> Arc<JsonObject> {
                 }}
             }
         },
-        "required": ["success", "exit_code", "signal", "timed_out", "stdout", "stderr", "stdout_truncated",
-                     "stderr_truncated", "duration_ms", "violations"]
+        "required": ["success", "exit_code", "signal", "timed_out", "ended_by", "stdout", "stderr", "stdout_truncated",
+                     "stderr_truncated", "duration_ms", "violations", "resource_usage"]
     }))
 }
 

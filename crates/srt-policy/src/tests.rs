@@ -587,6 +587,19 @@ fn built_in_default_for_untrusted_code() {
 }
 
 #[test]
+fn untrusted_code_gets_limits_the_settings_leave_open() {
+    use std::time::Duration;
+    let p = policy(r#"{"limits": {"memoryBytes": 67108864}}"#);
+    let l = p.limits.or_untrusted_defaults(Duration::from_secs(20));
+    assert_eq!(l.memory_bytes, Some(64 << 20), "the settings' own value stays");
+    assert_eq!(l.max_processes, Some(crate::Limits::UNTRUSTED_MAX_PROCESSES));
+    assert_eq!(l.cpu_time_seconds, Some(20.0));
+    let l = policy("{}").limits.or_untrusted_defaults(Duration::from_millis(100));
+    assert_eq!(l.memory_bytes, Some(crate::Limits::UNTRUSTED_MEMORY_BYTES));
+    assert_eq!(l.cpu_time_seconds, Some(1.0), "at least a second of CPU");
+}
+
+#[test]
 fn deny_read_adds_a_literal_rule() {
     let mut p = policy("{}");
     p.deny_read(Path::new("/nonexistent/etc/srt[1].json"), &RealFs);

@@ -60,9 +60,24 @@ pub fn after_run(
         // SIGXFSZ: a write past RLIMIT_FSIZE.
         srt_sandbox::Ending::Signaled(25) => out.push(limit(
             "file-size",
-            format!("{} bytes", spec.max_file_size.unwrap_or(0)),
+            format!("{} bytes", spec.limits.max_file_size_bytes.unwrap_or(0)),
             "a write went past the file-size limit",
         )),
+        // SIGXCPU: one process went past RLIMIT_CPU.
+        srt_sandbox::Ending::Signaled(24) => out.push(limit(
+            "cpu-time",
+            format!("{}s", spec.limits.cpu_time_seconds.unwrap_or(0.0)),
+            "a process went past the CPU-time limit",
+        )),
+        srt_sandbox::Ending::Limit(l) => {
+            use srt_sandbox::limits::{Limit, size};
+            let target = match l {
+                Limit::Memory => size(spec.limits.memory_bytes.unwrap_or(0)),
+                Limit::CpuTime => format!("{}s", spec.limits.cpu_time_seconds.unwrap_or(0.0)),
+                Limit::Processes => spec.limits.max_processes.unwrap_or(0).to_string(),
+            };
+            out.push(limit(l.name(), target, "the sandbox reached the limit; everything in it was stopped"))
+        }
         _ => {}
     }
     out

@@ -23,6 +23,7 @@ use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, RawFd};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use nix::sched::{CloneFlags, unshare};
 use nix::sys::signal::{SigSet, Signal, kill};
@@ -32,7 +33,7 @@ use nix::unistd::{ForkResult, Pid, fork, getppid, setsid};
 use crate::mediate::{Listener, Mediator, MediatorConfig};
 use crate::spec::{Report, SandboxSpec};
 use crate::weaker::{WEAKER_SUMMARY, WeakerSpec};
-use crate::{caps, landlock, mediate, mounts, netplumb, seccomp, sys};
+use crate::{caps, landlock, limits, mediate, mounts, netplumb, seccomp, sys};
 
 /// `argv[1]` that turns a binary into the sandbox init.
 pub const INIT_ARG: &str = "__srt-sandbox-init";
@@ -272,7 +273,7 @@ fn pid1(spec: &SandboxSpec, status: &mut Status, parent_alive: std::os::fd::Owne
     drop(parent_alive);
     let debug = spec.debug;
     let mut debug_lines = Vec::new();
-    let notes = match mounts::apply(&spec.plan, &mut |m| {
+    let notes = match mounts::apply(&spec.plan, spec.limits.memory_bytes, &mut |m| {
         if debug {
             debug_lines.push(m)
         }
@@ -331,6 +332,16 @@ fn pid1(spec: &SandboxSpec, status: &mut Status, parent_alive: std::os::fd::Owne
 /// no namespaces, so Landlock carries reads too and no IP sockets exist.
 fn start_program(spec: &SandboxSpec, status: &mut Status, weaker: Option<&WeakerSpec>) -> i32 {
     let debug = spec.debug;
+    if weaker.is_some() && limits::needs_watch(&spec.limits) {
+        // Without a user and PID namespace of its own, RLIMIT_NPROC would
+        // count every process of this user, and no pid 1 sees the tree.
+        return status.setup_error(
+            "the CPU-time, memory and process limits need the full sandbox (user and PID namespaces), \
+             which is not available here"
+                .into(),
+            Some("allow unprivileged user namespaces (kernel.unprivileged_userns_clone=1), or remove those limits"),
+        );
+    }
     // Pid 1 mediates in the full sandbox only: without namespaces there is
     // no pid 1, and Unix sockets stay refused unless all are allowed. In the
     // full sandbox it always answers the refused calls too, to report them.
@@ -423,7 +434,7 @@ fn start_program(spec: &SandboxSpec, status: &mut Status, weaker: Option<&Weaker
         Ok(ForkResult::Child) => {
             let send_listener = listener_pair.as_ref().map(|(_, child_end)| child_end.as_raw_fd());
             let own_landlock = if listener_pair.is_some() { None } else { Some(&ll_opts) };
-            let code = exec_program(&argv, &filter, own_landlock, debug, spec.max_file_size, send_listener, status);
+            let code = exec_program(&argv, &filter, own_landlock, debug, &spec.limits, send_listener, status);
             // Only reached when something failed before or at execve.
             // SAFETY: _exit skips destructors and atexit handlers of the forked copy.
             unsafe { libc::_exit(code) }
@@ -438,7 +449,11 @@ fn start_program(spec: &SandboxSpec, status: &mut Status, weaker: Option<&Weaker
                 }
                 _ => None,
             };
-            reap(child, status, weaker.is_some(), pending)
+            let watch = (weaker.is_none() && limits::needs_watch(&spec.limits)).then(|| Watch {
+                limits: spec.limits.clone(),
+                tmp_is_private: spec.plan.ops.iter().any(|o| matches!(o, srt_policy::MountOp::TmpOverlay { .. })),
+            });
+            reap(child, status, weaker.is_some(), pending, watch)
         }
     }
 }
@@ -595,7 +610,7 @@ fn exec_program(
     filter: &seccompiler::BpfProgram,
     ll_opts: Option<&landlock::LandlockOptions>,
     debug: bool,
-    max_file_size: Option<u64>,
+    limits: &srt_policy::Limits,
     send_listener: Option<RawFd>,
     status: &mut Status,
 ) -> i32 {
@@ -624,11 +639,8 @@ fn exec_program(
     if let Err(e) = nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_CORE, 0, 0) {
         return status.setup_error(format!("cannot disable core dumps: {e}"), None);
     }
-    if let Some(n) = max_file_size {
-        // Soft and hard: without CAP_SYS_RESOURCE nothing can raise it again.
-        if let Err(e) = nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_FSIZE, n, n) {
-            return status.setup_error(format!("cannot set the file-size limit: {e}"), None);
-        }
+    if let Err((what, e)) = set_rlimits(limits) {
+        return status.setup_error(format!("cannot set the {what} limit: {e}"), None);
     }
     if let Err(e) = caps::drop_all() {
         return status.setup_error(format!("cannot drop capabilities: {e}"), None);
@@ -662,10 +674,111 @@ fn exec_program(
     if not_found { 127 } else { 126 }
 }
 
+/// The program's per-process limits, soft and hard (without
+/// CAP_SYS_RESOURCE nothing in the sandbox can raise them again). Set in
+/// the sandbox's user namespace, so RLIMIT_NPROC counts this sandbox's
+/// processes only (see `limits.rs`).
+fn set_rlimits(l: &srt_policy::Limits) -> Result<(), (&'static str, nix::Error)> {
+    use nix::sys::resource::{Resource, setrlimit};
+    if let Some(n) = l.max_file_size_bytes {
+        setrlimit(Resource::RLIMIT_FSIZE, n, n).map_err(|e| ("file-size", e))?;
+    }
+    if let Some(n) = l.max_processes {
+        // The kernel counts the sandbox's own two processes of the same user
+        // in the same namespace too: the init that made the namespaces, and
+        // pid 1.
+        setrlimit(Resource::RLIMIT_NPROC, n + 2, n + 2).map_err(|e| ("process", e))?;
+    }
+    if let Some(n) = l.memory_bytes {
+        setrlimit(Resource::RLIMIT_DATA, n, n).map_err(|e| ("memory", e))?;
+    }
+    if let Some(s) = l.cpu_time_seconds {
+        // SIGXCPU at the soft limit, SIGKILL a second later.
+        let soft = s.ceil() as u64;
+        setrlimit(Resource::RLIMIT_CPU, soft, soft + 1).map_err(|e| ("CPU-time", e))?;
+    }
+    Ok(())
+}
+
+/// Pid 1's watch of the whole tree for the limits no per-process limit can hold.
+struct Watch {
+    limits: srt_policy::Limits,
+    /// /tmp is the private overlay (its tmpfs counts as the sandbox's memory).
+    tmp_is_private: bool,
+}
+
+impl Watch {
+    /// The totals of every process of this PID namespace but pid 1, plus
+    /// what pid 1 already reaped, plus the private tmpfs mounts.
+    fn look(&self) -> limits::Totals {
+        // SAFETY: sysconf has no preconditions.
+        let (tick, page) = unsafe { (libc::sysconf(libc::_SC_CLK_TCK), libc::sysconf(libc::_SC_PAGESIZE)) };
+        let (tick, page) = (tick.max(1) as u64, page.max(1) as u64);
+        let mut t = limits::Totals::default();
+        let mut ticks = 0u64;
+        let mut pids = Vec::new();
+        if let Ok(entries) = std::fs::read_dir("/proc") {
+            for e in entries.flatten() {
+                let name = e.file_name();
+                let Some(pid) = name.to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
+                if pid == 1 {
+                    continue;
+                }
+                let Some(s) =
+                    std::fs::read_to_string(format!("/proc/{pid}/stat")).ok().and_then(|l| limits::parse_stat(&l))
+                else {
+                    continue;
+                };
+                ticks += s.cpu_ticks;
+                t.memory_bytes += s.rss_pages * page;
+                t.tasks += s.threads;
+                pids.push(pid);
+            }
+        }
+        if let Ok(ru) = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN) {
+            let tv = |t: nix::sys::time::TimeVal| {
+                Duration::new(t.tv_sec().max(0) as u64, (t.tv_usec().max(0) * 1000) as u32)
+            };
+            t.cpu += tv(ru.user_time()) + tv(ru.system_time());
+        }
+        t.cpu += Duration::from_millis(ticks * 1000 / tick);
+        // Resident sets count the pages processes share (after fork, shared
+        // libraries) once per process: cheap, and never less than the truth.
+        // Past the limit, the proportional set sizes decide (each shared
+        // page split among its sharers).
+        if self.limits.memory_bytes.is_some_and(|m| t.memory_bytes > m) {
+            t.memory_bytes = pids
+                .iter()
+                .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok())
+                .filter_map(|text| limits::parse_pss_kib(&text))
+                .sum::<u64>()
+                * 1024;
+        }
+        let mut tmpfs = vec!["/dev/shm"];
+        if self.tmp_is_private {
+            tmpfs.push("/tmp");
+        }
+        for m in tmpfs {
+            if let Ok(st) = nix::sys::statvfs::statvfs(m) {
+                let used = st.blocks().saturating_sub(st.blocks_free());
+                t.memory_bytes += used * st.fragment_size();
+            }
+        }
+        t
+    }
+}
+
 /// Pid 1's wait: for the next signal, serving the mediator meanwhile.
 enum Signals<'a> {
     Wait(&'a SigSet),
     Fd(nix::sys::signalfd::SignalFd),
+}
+
+/// What pid 1's wait returns.
+enum Event {
+    Signal(Signal),
+    /// Time to look at the tree's totals (limits).
+    Tick,
 }
 
 impl<'a> Signals<'a> {
@@ -678,19 +791,31 @@ impl<'a> Signals<'a> {
         Signals::Wait(mask)
     }
 
+    /// The next signal, or a tick when `next_tick` has come (advanced here).
     fn next(
         &mut self,
         mediator: &mut Option<Mediator>,
         pending: &mut Option<Pending>,
         status: &mut Status,
-    ) -> nix::Result<Signal> {
+        next_tick: &mut Option<std::time::Instant>,
+    ) -> nix::Result<Event> {
         use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
         use std::os::fd::AsFd;
         let sfd = match self {
-            Signals::Wait(mask) => return mask.wait(),
+            Signals::Wait(mask) => return mask.wait().map(Event::Signal),
             Signals::Fd(sfd) => sfd,
         };
         loop {
+            let now = std::time::Instant::now();
+            let timeout = match next_tick {
+                Some(t) if *t <= now => {
+                    *t = now + limits::WATCH_EVERY;
+                    return Ok(Event::Tick);
+                }
+                Some(t) => PollTimeout::try_from(t.duration_since(now).as_millis().min(1000) as i32 + 1)
+                    .unwrap_or(PollTimeout::MAX),
+                None => PollTimeout::NONE,
+            };
             let (sig_ready, call_ready, gone) = {
                 let mut fds = vec![PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];
                 if let Some(p) = pending.as_ref() {
@@ -698,7 +823,7 @@ impl<'a> Signals<'a> {
                 } else if let Some(m) = mediator.as_ref().filter(|m| m.is_open()) {
                     fds.push(PollFd::new(m.fd(), PollFlags::POLLIN));
                 }
-                match poll(&mut fds, PollTimeout::NONE) {
+                match poll(&mut fds, timeout) {
                     Ok(_) => {}
                     Err(nix::errno::Errno::EINTR) => continue,
                     Err(e) => return Err(e),
@@ -721,7 +846,7 @@ impl<'a> Signals<'a> {
                 m.close();
             }
             if sig_ready && let Ok(Some(info)) = sfd.read_signal() {
-                return Signal::try_from(info.ssi_signo as i32);
+                return Signal::try_from(info.ssi_signo as i32).map(Event::Signal);
             }
         }
     }
@@ -729,7 +854,7 @@ impl<'a> Signals<'a> {
 
 /// Pid 1's loop: forward signals to the program's process group, reap every
 /// orphan, and when the program exits kill everything left and report.
-fn reap(child: Pid, status: &mut Status, weaker: bool, mut pending: Option<Pending>) -> i32 {
+fn reap(child: Pid, status: &mut Status, weaker: bool, mut pending: Option<Pending>, watch: Option<Watch>) -> i32 {
     let mut mediator: Option<Mediator> = None;
     let mut mask = SigSet::empty();
     mask.add(Signal::SIGCHLD);
@@ -739,8 +864,10 @@ fn reap(child: Pid, status: &mut Status, weaker: bool, mut pending: Option<Pendi
     }
     status.send(&Report::Started { pid: child.as_raw() });
     let mut result: Option<Report> = None;
-    let mut signals = Signals::new(&mask, pending.is_some());
-    if pending.is_some() && matches!(signals, Signals::Wait(_)) {
+    let mut signals = Signals::new(&mask, pending.is_some() || watch.is_some());
+    let mut next_tick = watch.as_ref().map(|_| std::time::Instant::now() + limits::WATCH_EVERY);
+    let mut at_process_limit = 0u32;
+    if (pending.is_some() || watch.is_some()) && matches!(signals, Signals::Wait(_)) {
         // Without a signalfd the listener could not be served while
         // waiting: the program's mediated calls would hang. Stop instead.
         kill_all(weaker);
@@ -748,8 +875,20 @@ fn reap(child: Pid, status: &mut Status, weaker: bool, mut pending: Option<Pendi
         return status.setup_error("cannot create a signalfd for pid 1's wait loop".into(), None);
     }
     while result.is_none() {
-        match signals.next(&mut mediator, &mut pending, status) {
-            Ok(Signal::SIGCHLD) => loop {
+        match signals.next(&mut mediator, &mut pending, status, &mut next_tick) {
+            Ok(Event::Tick) => {
+                let Some(w) = &watch else { continue };
+                let totals = w.look();
+                at_process_limit =
+                    if w.limits.max_processes.is_some_and(|n| totals.tasks >= n) { at_process_limit + 1 } else { 0 };
+                if let Some((limit, detail)) = limits::judge(&w.limits, &totals, at_process_limit.saturating_sub(1)) {
+                    // Everything goes at once; the program's own ending
+                    // (killed) follows this report.
+                    kill_all(weaker);
+                    status.send(&Report::LimitReached { limit, detail });
+                }
+            }
+            Ok(Event::Signal(Signal::SIGCHLD)) => loop {
                 match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
                     Ok(WaitStatus::Exited(pid, code)) if pid == child => result = Some(Report::Exited { code }),
                     Ok(WaitStatus::Signaled(pid, sig, _)) if pid == child => {
@@ -764,8 +903,8 @@ fn reap(child: Pid, status: &mut Status, weaker: bool, mut pending: Option<Pendi
                     }
                 }
             },
-            Ok(TERMINATE) => kill_all(weaker),
-            Ok(sig) => {
+            Ok(Event::Signal(TERMINATE)) => kill_all(weaker),
+            Ok(Event::Signal(sig)) => {
                 // The program leads its own process group (setsid).
                 let _ = kill(Pid::from_raw(-child.as_raw()), sig);
             }

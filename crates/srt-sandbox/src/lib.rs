@@ -9,6 +9,7 @@
 mod caps;
 mod init;
 pub mod landlock;
+pub mod limits;
 mod mediate;
 mod mounts;
 mod netplumb;
@@ -22,6 +23,4 @@ pub use init::{INIT_ARG, TERMINATE, run_init_if_requested};
 pub use mounts::MountError;
 pub use netplumb::ProxyListeners;
 pub use spec::{Report, SandboxSpec};
-pub use supervisor::{
-    Denial, Ending, Outcome, RunOptions, SandboxError, UnenforcedLimit, Usage, run, unenforced_limit,
-};
+pub use supervisor::{Denial, Ending, Outcome, RunOptions, SandboxError, Usage, run};

@@ -60,6 +60,8 @@ struct Tracker {
     mounts: Vec<(PathBuf, bool)>,
     /// Mask directories, remounted read-only once their carve-backs are in.
     masks: Vec<PathBuf>,
+    /// `,size=N` for the sandbox's own writable tmpfs mounts, or empty.
+    size: Option<String>,
 }
 
 impl Tracker {
@@ -80,8 +82,14 @@ fn inside(root: &str, path: &Path) -> PathBuf {
 
 /// Builds the sandbox's file system from `plan` and pivots into it. Returns
 /// notes on what could not be enforced by mounts. Must run in a new mount
-/// namespace with CAP_SYS_ADMIN over it.
-pub fn apply(plan: &MountPlan, debug: &mut dyn FnMut(String)) -> Result<Vec<String>, MountError> {
+/// namespace with CAP_SYS_ADMIN over it. `tmpfs_size`: the most each of the
+/// sandbox's own writable tmpfs mounts (/dev/shm, the /tmp overlay's upper
+/// layer) may hold; they are memory.
+pub fn apply(
+    plan: &MountPlan,
+    tmpfs_size: Option<u64>,
+    debug: &mut dyn FnMut(String),
+) -> Result<Vec<String>, MountError> {
     let mut notes = Vec::new();
     let root = Path::new("/");
     // Nothing we do may propagate back to the host.
@@ -100,7 +108,7 @@ pub fn apply(plan: &MountPlan, debug: &mut dyn FnMut(String)) -> Result<Vec<Stri
     pivot_root(Path::new("."), Path::new("oldroot")).map_err(err("pivot_root", base))?;
     std::env::set_current_dir("/").map_err(err("chdir", root))?;
 
-    let mut t = Tracker { mounts: Vec::new(), masks: Vec::new() };
+    let mut t = Tracker { mounts: Vec::new(), masks: Vec::new(), size: tmpfs_size.map(|n| format!(",size={n}")) };
     for op in &plan.ops {
         debug(format!("mount: {}", describe(op)));
         apply_op(op, &mut t, &mut notes)?;
@@ -137,10 +145,10 @@ fn open_no_symlinks(path: &Path) -> io::Result<std::os::fd::OwnedFd> {
 /// and deletions stay private. `userxattr`: overlayfs in a user namespace
 /// keeps its whiteouts in `user.` extended attributes (tmpfs has them since
 /// Linux 6.6; before, the mount fails and the caller falls back).
-fn overlay(lower: &Path, dst: &Path) -> Result<(), MountError> {
+fn overlay(lower: &Path, dst: &Path, size: &str) -> Result<(), MountError> {
     let layers = Path::new("/overlay-layers");
     fs::create_dir(layers).map_err(err("mkdir", layers))?;
-    tmpfs(layers, MsFlags::MS_NOSUID | MsFlags::MS_NODEV, "mode=0700")?;
+    tmpfs(layers, MsFlags::MS_NOSUID | MsFlags::MS_NODEV, &format!("mode=0700{size}"))?;
     let (upper, work) = (layers.join("upper"), layers.join("work"));
     for d in [&upper, &work] {
         fs::create_dir(d).map_err(err("mkdir", d))?;
@@ -242,7 +250,7 @@ fn apply_op(op: &MountOp, t: &mut Tracker, notes: &mut Vec<String>) -> Result<()
             }
             let shm = dst.join("shm");
             fs::create_dir(&shm).map_err(err("mkdir", &shm))?;
-            tmpfs(&shm, nosuid_nodev, "mode=1777")?;
+            tmpfs(&shm, nosuid_nodev, &format!("mode=1777{}", t.size.as_deref().unwrap_or("")))?;
             for (name, target) in [
                 ("fd", "/proc/self/fd"),
                 ("stdin", "/proc/self/fd/0"),
@@ -254,7 +262,7 @@ fn apply_op(op: &MountOp, t: &mut Tracker, notes: &mut Vec<String>) -> Result<()
         }
         MountOp::TmpOverlay { path } => {
             let dst = inside(NEWROOT, path);
-            match overlay(&inside(OLDROOT, path), &dst) {
+            match overlay(&inside(OLDROOT, path), &dst, t.size.as_deref().unwrap_or("")) {
                 Ok(()) => {}
                 Err(e) => {
                     // Older kernels (before 5.11) cannot mount overlayfs in a
@@ -265,7 +273,7 @@ fn apply_op(op: &MountOp, t: &mut Tracker, notes: &mut Vec<String>) -> Result<()
                          an empty private one",
                         path.display()
                     ));
-                    tmpfs(&dst, nosuid_nodev, "mode=1777")?;
+                    tmpfs(&dst, nosuid_nodev, &format!("mode=1777{}", t.size.as_deref().unwrap_or("")))?;
                 }
             }
             t.mounts.push((dst, true));

@@ -32,11 +32,9 @@ pub struct SandboxSpec {
     /// for callers whose environment may hold secrets (the MCP server).
     #[serde(default)]
     pub clear_env: bool,
-    /// `limits.maxFileSizeBytes`: RLIMIT_FSIZE (soft and hard) of the
-    /// program, inherited by everything it starts. A write past it fails
-    /// with EFBIG after SIGXFSZ (which ends the process unless handled).
+    /// The policy's limits (see `limits.rs` for how each is held).
     #[serde(default)]
-    pub max_file_size: Option<u64>,
+    pub limits: srt_policy::Limits,
     /// Grants for the weaker mode; `None`: refuse to run without namespaces.
     pub weaker: Option<crate::weaker::WeakerSpec>,
     /// What pid 1 refuses to create during the run (protected names missing
@@ -68,7 +66,7 @@ impl SandboxSpec {
             gid: nix::unistd::getgid().as_raw(),
             proxy_fd: None,
             clear_env: false,
-            max_file_size: policy.limits.max_file_size_bytes,
+            limits: policy.limits.clone(),
             weaker: None,
             create_rules,
             unix_allowed: if unix.allow_all { Vec::new() } else { unix.allowed.clone() },
@@ -88,6 +86,9 @@ pub enum Report {
     Started { pid: i32 },
     /// Something `--debug` prints.
     Debug { message: String },
+    /// Pid 1 stopped the whole sandbox because a limit was reached; the
+    /// final report follows.
+    LimitReached { limit: crate::limits::Limit, detail: String },
     /// The program ended with an exit code.
     Exited { code: i32 },
     /// The program was killed by a signal.

@@ -58,15 +58,45 @@ pub enum Ending {
     Signaled(i32),
     /// The wall-clock limit ended it (and everything it started).
     TimedOut,
+    /// Pid 1 stopped the whole sandbox at a limit of the tree.
+    Limit(crate::limits::Limit),
 }
 
 impl Ending {
+    /// Why the run ended, as DESIGN.md names it (`ended_by`): `exit`,
+    /// `signal`, `wall-time`, `cpu-time`, `memory`, `processes`,
+    /// `file-size`. A process killed by the kernel's own per-process limit
+    /// (SIGXCPU, SIGXFSZ) is that limit.
+    pub fn cause(self) -> &'static str {
+        match self {
+            Ending::Exited(_) => "exit",
+            Ending::Signaled(libc::SIGXCPU) => "cpu-time",
+            Ending::Signaled(libc::SIGXFSZ) => "file-size",
+            Ending::Signaled(_) => "signal",
+            Ending::TimedOut => "wall-time",
+            Ending::Limit(l) => l.name(),
+        }
+    }
+
+    /// The signal that ended the program: its own death, or the SIGKILL
+    /// of the whole tree when a limit ended the run.
+    pub fn signal(self) -> Option<i32> {
+        match self {
+            Ending::Exited(_) => None,
+            Ending::Signaled(s) => Some(s),
+            Ending::TimedOut | Ending::Limit(_) => Some(libc::SIGKILL),
+        }
+    }
+
     /// The exit status srt uses for this ending (DESIGN.md).
     pub fn exit_code(self) -> i32 {
         match self {
             Ending::Exited(c) => c,
             Ending::Signaled(s) => 128 + s,
             Ending::TimedOut => 124,
+            // As if by the signal the kernel's own per-process limit sends.
+            Ending::Limit(crate::limits::Limit::CpuTime) => 128 + libc::SIGXCPU,
+            Ending::Limit(_) => 128 + libc::SIGKILL,
         }
     }
 }
@@ -214,28 +244,6 @@ pub fn run(spec: &SandboxSpec, mut opts: RunOptions<'_>) -> Result<Outcome, Sand
     Ok(outcome)
 }
 
-/// A limit of the settings this sandbox cannot enforce yet.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct UnenforcedLimit {
-    /// The command-line flag (`--memory`).
-    pub flag: &'static str,
-    /// The settings key (`limits.memoryBytes`).
-    pub key: &'static str,
-}
-
-/// The first limit of `limits` that is asked for but not enforced (they
-/// need a delegated cgroup); callers refuse to run rather than run without it.
-/// Wall time and file size are enforced.
-pub fn unenforced_limit(limits: &srt_policy::Limits) -> Option<UnenforcedLimit> {
-    [
-        (limits.cpu_time_seconds.is_some(), "--cpu-time", "limits.cpuTimeSeconds"),
-        (limits.memory_bytes.is_some(), "--memory", "limits.memoryBytes"),
-        (limits.max_processes.is_some(), "--max-processes", "limits.maxProcesses"),
-    ]
-    .into_iter()
-    .find_map(|(set, flag, key)| set.then_some(UnenforcedLimit { flag, key }))
-}
-
 /// Reaps the init with wait4(2), which also gives the resource usage of the
 /// init and of everything it reaped (all of the sandbox).
 fn wait_with_usage(init: Pid) -> (nix::Result<WaitStatus>, Usage) {
@@ -353,6 +361,7 @@ fn follow(init: Pid, status_r: OwnedFd, opts: &mut RunOptions<'_>, start: Instan
         denials: Vec::new(),
     };
     let mut line = String::new();
+    let mut limit = None;
     loop {
         let timeout = match deadline {
             None => PollTimeout::NONE,
@@ -403,8 +412,14 @@ fn follow(init: Pid, status_r: OwnedFd, opts: &mut RunOptions<'_>, start: Instan
                 }
             }
             Report::Started { .. } => {}
-            Report::Exited { code } => outcome.ending = Ending::Exited(code),
-            Report::Signaled { signal } => outcome.ending = Ending::Signaled(signal),
+            Report::Exited { code } => outcome.ending = limit.map_or(Ending::Exited(code), Ending::Limit),
+            Report::Signaled { signal } => outcome.ending = limit.map_or(Ending::Signaled(signal), Ending::Limit),
+            Report::LimitReached { limit: l, detail } => {
+                limit = Some(l);
+                if let Some(d) = opts.debug.as_mut() {
+                    d(&format!("{detail}; the sandbox was stopped"));
+                }
+            }
             Report::Denied { kind, operation, target, reason, pid } => {
                 outcome.denials.push(Denial { at: std::time::SystemTime::now(), kind, operation, target, reason, pid })
             }

@@ -1,0 +1,184 @@
+//! Resource limits that hold per sandbox for an unprivileged user without a
+//! delegated cgroup.
+//!
+//! - processes: `RLIMIT_NPROC` on the program, set inside the sandbox's own
+//!   user namespace. Since Linux 5.14 the kernel counts processes per (user
+//!   namespace, uid) and checks the limit at that level, so it caps this
+//!   sandbox's processes and threads and no one else's. It does not bind
+//!   uid 0 of the host (the kernel exempts root's user), so for root the
+//!   watch below is what holds, after the fact.
+//! - memory: `RLIMIT_DATA` on every process (not `RLIMIT_AS`: runtimes such
+//!   as V8, Go and the JVM reserve far more address space than they use),
+//!   plus pid 1's watch of the whole tree: the memory of every process in
+//!   the sandbox's PID namespace (resident sets, cheap and never less than
+//!   the truth; past the limit, proportional set sizes, so that pages
+//!   shared after a fork count once) plus what its private tmpfs mounts
+//!   hold, and `size=` on those mounts.
+//! - CPU: `RLIMIT_CPU` per process, plus the watch adding up the CPU time of
+//!   the whole tree (live processes, and everything already reaped).
+//!
+//! The watch runs in pid 1 every [`WATCH_EVERY`]; when a total passes its
+//! limit, pid 1 kills the whole sandbox and reports which limit it was.
+//! The reading of `/proc` is pure logic over text ([`parse_stat`]).
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// How often pid 1 adds up the tree.
+pub const WATCH_EVERY: Duration = Duration::from_millis(100);
+
+/// Ticks in a row at the process limit before the run is stopped: a
+/// program that touches the limit and handles `EAGAIN` goes on; a fork bomb,
+/// pinned at it, is ended.
+pub const TICKS_AT_PROCESS_LIMIT: u32 = 3;
+
+/// A limit that ended a run (besides wall time and file size).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Limit {
+    CpuTime,
+    Memory,
+    Processes,
+}
+
+impl Limit {
+    /// `cpu-time`, `memory`, `processes`: the `operation` of the limit
+    /// event and the `ended_by` of an execution result.
+    pub fn name(self) -> &'static str {
+        match self {
+            Limit::CpuTime => "cpu-time",
+            Limit::Memory => "memory",
+            Limit::Processes => "processes",
+        }
+    }
+}
+
+/// What one `/proc/<pid>/stat` line says about its process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ProcStat {
+    /// utime + stime + cutime + cstime, in clock ticks: the process and its
+    /// children already reaped.
+    pub cpu_ticks: u64,
+    /// Resident set, in pages.
+    pub rss_pages: u64,
+    pub threads: u64,
+}
+
+/// Parses a `/proc/<pid>/stat` line. The command name (field 2) may hold
+/// spaces and parentheses, so fields are counted after the last `)`.
+pub fn parse_stat(line: &str) -> Option<ProcStat> {
+    let rest = &line[line.rfind(')')? + 1..];
+    // Field 3 (state) is the first after the name.
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let field = |n: usize| f.get(n - 3).and_then(|v| v.parse::<i64>().ok());
+    let ticks: i64 = [14, 15, 16, 17].iter().map(|&n| field(n).unwrap_or(0).max(0)).sum();
+    Some(ProcStat { cpu_ticks: ticks as u64, threads: field(20)?.max(0) as u64, rss_pages: field(24)?.max(0) as u64 })
+}
+
+/// The `Pss:` line of `/proc/<pid>/smaps_rollup`, in KiB.
+pub fn parse_pss_kib(text: &str) -> Option<u64> {
+    text.lines().find_map(|l| l.strip_prefix("Pss:")).and_then(|v| v.split_whitespace().next()?.parse().ok())
+}
+
+/// The totals of one look at the tree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Totals {
+    pub cpu: Duration,
+    pub memory_bytes: u64,
+    pub tasks: u64,
+}
+
+/// What the limits say about `totals`, given how many ticks in a row the
+/// tree was already at the process limit. `None`: go on.
+pub fn judge(limits: &srt_policy::Limits, totals: &Totals, ticks_at_process_limit: u32) -> Option<(Limit, String)> {
+    if let Some(m) = limits.memory_bytes
+        && totals.memory_bytes > m
+    {
+        return Some((Limit::Memory, format!("memory limit {} reached", size(m))));
+    }
+    if let Some(c) = limits.cpu_time_seconds
+        && totals.cpu.as_secs_f64() > c
+    {
+        return Some((Limit::CpuTime, format!("CPU-time limit {c}s reached")));
+    }
+    if let Some(n) = limits.max_processes
+        && totals.tasks >= n
+        && ticks_at_process_limit + 1 >= TICKS_AT_PROCESS_LIMIT
+    {
+        return Some((Limit::Processes, format!("process limit {n} reached")));
+    }
+    None
+}
+
+/// `256 MiB`, `1 GiB`, `1000 bytes`.
+pub fn size(bytes: u64) -> String {
+    const UNITS: [(u64, &str); 3] = [(1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")];
+    for (unit, name) in UNITS {
+        if bytes >= unit && bytes.is_multiple_of(unit) {
+            return format!("{} {name}", bytes / unit);
+        }
+    }
+    for (unit, name) in UNITS {
+        if bytes >= unit {
+            return format!("{:.1} {name}", bytes as f64 / unit as f64);
+        }
+    }
+    format!("{bytes} bytes")
+}
+
+/// Whether pid 1 must watch the tree at all.
+pub fn needs_watch(limits: &srt_policy::Limits) -> bool {
+    limits.memory_bytes.is_some() || limits.cpu_time_seconds.is_some() || limits.max_processes.is_some()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_lines() {
+        let line = "42 (a (weird) name) S 1 42 42 0 -1 4194560 100 0 0 0 7 3 2 1 20 0 4 0 123 4096000 250 \
+                    18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0";
+        let s = parse_stat(line).unwrap();
+        assert_eq!(s, ProcStat { cpu_ticks: 13, rss_pages: 250, threads: 4 });
+        assert_eq!(parse_stat("garbage"), None);
+        assert_eq!(parse_stat("1 (x) S 1"), None);
+    }
+
+    #[test]
+    fn pss() {
+        let text =
+            "00400000-7ffc [rollup]\nRss:                3456 kB\nPss:                1234 kB\nPss_Anon: 1000 kB\n";
+        assert_eq!(parse_pss_kib(text), Some(1234));
+        assert_eq!(parse_pss_kib("Rss: 1 kB\n"), None);
+    }
+
+    #[test]
+    fn judging() {
+        let l = srt_policy::Limits {
+            memory_bytes: Some(100 << 20),
+            cpu_time_seconds: Some(2.0),
+            max_processes: Some(10),
+            ..Default::default()
+        };
+        let t =
+            |mem: u64, cpu: u64, tasks: u64| Totals { memory_bytes: mem << 20, cpu: Duration::from_secs(cpu), tasks };
+        assert_eq!(judge(&l, &t(50, 1, 3), 0), None);
+        assert_eq!(judge(&l, &t(101, 1, 3), 0).map(|j| j.0), Some(Limit::Memory));
+        assert_eq!(judge(&l, &t(50, 3, 3), 0).map(|j| j.0), Some(Limit::CpuTime));
+        assert_eq!(judge(&l, &t(50, 1, 10), 0), None, "at the limit once: EAGAIN, not the end");
+        assert_eq!(judge(&l, &t(50, 1, 10), TICKS_AT_PROCESS_LIMIT - 1).map(|j| j.0), Some(Limit::Processes));
+        assert!(judge(&l, &t(101, 1, 3), 0).unwrap().1.contains("100 MiB"));
+        assert_eq!(judge(&srt_policy::Limits::default(), &t(1 << 20, 1 << 20, 1 << 20), 9), None);
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(size(256 << 20), "256 MiB");
+        assert_eq!(size(1 << 30), "1 GiB");
+        assert_eq!(size(1536 << 20), "1536 MiB", "exact in the largest unit that divides it");
+        assert_eq!(size((1536 << 20) + 1), "1.5 GiB");
+        assert_eq!(size(1000), "1000 bytes");
+    }
+}

@@ -125,6 +125,53 @@ fn denied_reads_fail_by_every_route() {
     assert_eq!(out(&o), "notes");
 }
 
+/// The threat model's own check (issue 11): reading a denied key is a
+/// `PermissionError`, not an empty or a missing file; so is anything under a
+/// denied directory and listing it. The carve-back stays readable, and the
+/// program cannot give itself the permissions back.
+#[test]
+fn regression_denied_reads_are_permission_errors() {
+    let env = Env::new();
+    std::fs::create_dir_all(env.p("home/.ssh/keys")).unwrap();
+    std::fs::write(env.p("home/.ssh/keys/deploy"), "PRIVATE DEPLOY").unwrap();
+    std::fs::write(env.p("home/token.txt"), "PRIVATE TOKEN").unwrap();
+    let settings = r#"{"filesystem": {"denyRead": ["~/.ssh", "~/token.txt"], "allowRead": ["~/.ssh/known_hosts"]}}"#;
+    let code = format!(
+        r#"
+import os
+def attempt(what, f):
+    try:
+        f(); print(what, "read")
+    except PermissionError:
+        print(what, "PermissionError")
+    except OSError as e:
+        print(what, type(e).__name__)
+h = "{home}"
+attempt("key", lambda: open(h + "/.ssh/id_rsa").read())
+attempt("nested", lambda: open(h + "/.ssh/keys/deploy").read())
+attempt("file", lambda: open(h + "/token.txt").read())
+attempt("list", lambda: os.listdir(h + "/.ssh"))
+attempt("chmod", lambda: os.chmod(h + "/.ssh/id_rsa", 0o644))
+attempt("chmod-dir", lambda: os.chmod(h + "/.ssh", 0o755))
+print(open(h + "/.ssh/known_hosts").read())
+"#,
+        home = env.p("home").display()
+    );
+    let o = env.py(settings, &code);
+    let text = out(&o);
+    for want in [
+        "key PermissionError",
+        "nested PermissionError",
+        "file PermissionError",
+        "list PermissionError",
+        "github.com ssh-ed25519 AAAA",
+    ] {
+        assert!(text.contains(want), "missing {want:?}:\n{text}\n{}", err(&o));
+    }
+    assert!(!text.contains("chmod read") && !text.contains("chmod-dir read"), "{text}");
+    assert!(!text.contains("PRIVATE"), "{text}");
+}
+
 #[test]
 fn writes_land_only_where_allowed() {
     let env = Env::new();

@@ -58,8 +58,9 @@ const PROC_READ_ONLY: [&str; 4] = ["sys", "sysrq-trigger", "irq", "bus"];
 struct Tracker {
     /// (target, is_our_tmpfs) for every mount placed under /newroot.
     mounts: Vec<(PathBuf, bool)>,
-    /// Mask directories, remounted read-only once their carve-backs are in.
-    masks: Vec<PathBuf>,
+    /// Mask directories (inside the new root, and the host path they hide),
+    /// sealed and remounted read-only once their carve-backs are in.
+    masks: Vec<(PathBuf, PathBuf)>,
     /// `,size=N` for the sandbox's own writable tmpfs mounts, or empty.
     size: Option<String>,
 }
@@ -103,7 +104,8 @@ pub fn apply(
     }
     let empty = base.join("empty");
     fs::write(&empty, b"").map_err(err("create", &empty))?;
-    fs::set_permissions(&empty, fs::Permissions::from_mode(0o444)).map_err(err("chmod", &empty))?;
+    // A denied file answers a read with EACCES, not as an empty file.
+    fs::set_permissions(&empty, fs::Permissions::from_mode(0)).map_err(err("chmod", &empty))?;
     std::env::set_current_dir(base).map_err(err("chdir", base))?;
     pivot_root(Path::new("."), Path::new("oldroot")).map_err(err("pivot_root", base))?;
     std::env::set_current_dir("/").map_err(err("chdir", root))?;
@@ -113,7 +115,16 @@ pub fn apply(
         debug(format!("mount: {}", describe(op)));
         apply_op(op, &mut t, &mut notes)?;
     }
-    for m in &t.masks {
+    for (m, hidden) in &t.masks {
+        let mut budget = MAX_PLACEHOLDERS;
+        seal(m, &inside(OLDROOT, hidden), &mut budget).map_err(err("seal mask", m))?;
+        if budget == 0 {
+            notes.push(format!(
+                "{}: more than {MAX_PLACEHOLDERS} entries; past them, a read of what it hides fails with ENOENT \
+                 rather than EACCES",
+                hidden.display()
+            ));
+        }
         mount_setattr(m, MOUNT_ATTR_RDONLY, false).map_err(err("make mask read-only", m))?;
     }
 
@@ -126,6 +137,51 @@ pub fn apply(
     umount2(".", MntFlags::MNT_DETACH).map_err(nix_err("detach old root", root))?;
     std::env::set_current_dir("/").map_err(err("chdir", root))?;
     Ok(notes)
+}
+
+/// Entries given a placeholder per mask (one listing of each hidden
+/// directory, and of each directory on the way to a carve-back).
+const MAX_PLACEHOLDERS: usize = 4096;
+
+/// Makes a mask answer as a denial, not as an empty directory: every entry
+/// of the hidden host directory `hidden` gets a placeholder in the mask
+/// `dst` with no permission for anyone (the program holds no capability,
+/// so opening it fails with `EACCES`, a `PermissionError` in Python), and
+/// `dst` itself loses read permission (listing fails with `EACCES`). A
+/// directory the mount code created on the way to a carve-back (an
+/// allowRead entry below the denied one) keeps search permission only, and
+/// is sealed the same way; the carve-backs themselves (mounts) are left as
+/// they are. The mask is made read-only afterwards, so the modes hold.
+fn seal(dst: &Path, hidden: &Path, budget: &mut usize) -> io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let dev = fs::symlink_metadata(dst)?.dev();
+    let mut reaches_carve_back = false;
+    if let Ok(entries) = fs::read_dir(hidden) {
+        for e in entries.flatten() {
+            let d = dst.join(e.file_name());
+            match fs::symlink_metadata(&d) {
+                Ok(m) if m.dev() != dev => reaches_carve_back = true,
+                Ok(m) if m.is_dir() => {
+                    reaches_carve_back = true;
+                    seal(&d, &e.path(), budget)?;
+                }
+                Ok(_) => {}
+                Err(_) if *budget == 0 => {}
+                Err(_) => {
+                    *budget -= 1;
+                    if e.file_type().is_ok_and(|t| t.is_dir()) {
+                        fs::create_dir(&d)?;
+                    } else {
+                        fs::write(&d, b"")?;
+                    }
+                    fs::set_permissions(&d, fs::Permissions::from_mode(0))?;
+                }
+            }
+        }
+    }
+    // Carve-backs below need search permission on the way to them.
+    let mode = if reaches_carve_back { 0o111 } else { 0 };
+    fs::set_permissions(dst, fs::Permissions::from_mode(mode))
 }
 
 fn describe(op: &MountOp) -> String {
@@ -311,7 +367,7 @@ fn apply_op(op: &MountOp, t: &mut Tracker, notes: &mut Vec<String>) -> Result<()
             }
             tmpfs(&dst, nosuid_nodev | MsFlags::MS_NOEXEC, "mode=0755,size=64k")?;
             t.mounts.push((dst.clone(), true));
-            t.masks.push(dst);
+            t.masks.push((dst, path.clone()));
         }
         MountOp::MaskFile { path } => {
             let dst = inside(NEWROOT, path);

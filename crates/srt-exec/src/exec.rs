@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use srt_policy::{JudgedGrants, PathContext, Policy, RealFs, SettingsError};
 use srt_sandbox::Ending;
 
+use crate::capture::Capture;
 use crate::language::{Language, MissingInterpreter, interpreter_with};
 use crate::workspace::{Workspace, default_workspace_root, workspace_root};
 use srt_monitor::Violation;
@@ -96,13 +97,6 @@ pub enum ExecError {
     Cancelled,
 }
 
-/// A capped capture of one output stream.
-#[derive(Debug, Default)]
-struct Capture {
-    kept: Vec<u8>,
-    total: u64,
-}
-
 #[derive(Debug, Default)]
 struct CancelState {
     cancelled: bool,
@@ -150,11 +144,7 @@ impl Control {
 
     /// The last `max` bytes (at most) kept of stdout and of stderr, lossily decoded.
     pub fn output_tail(&self, max: usize) -> (String, String) {
-        let tail = |c: &Mutex<Capture>| {
-            let c = c.lock().unwrap_or_else(|e| e.into_inner());
-            let start = c.kept.len().saturating_sub(max);
-            String::from_utf8_lossy(&c.kept[start..]).into_owned()
-        };
+        let tail = |c: &Mutex<Capture>| c.lock().unwrap_or_else(|e| e.into_inner()).last(max);
         (tail(&self.stdout), tail(&self.stderr))
     }
 
@@ -243,10 +233,10 @@ pub fn execute_with(req: &ExecRequest, policy: &Policy, control: &Control) -> Re
             (OwnedFd::from(r), Some(t))
         }
     };
-    *control.stdout.lock().unwrap_or_else(|e| e.into_inner()) = Capture::default();
-    *control.stderr.lock().unwrap_or_else(|e| e.into_inner()) = Capture::default();
-    let drain_out = drain(out_r, control.stdout.clone(), cap);
-    let drain_err = drain(err_r, control.stderr.clone(), cap);
+    *control.stdout.lock().unwrap_or_else(|e| e.into_inner()) = Capture::new(cap);
+    *control.stderr.lock().unwrap_or_else(|e| e.into_inner()) = Capture::new(cap);
+    let drain_out = drain(out_r, control.stdout.clone());
+    let drain_err = drain(err_r, control.stderr.clone());
     let stdio = [Some(stdin_fd), Some(OwnedFd::from(out_w)), Some(OwnedFd::from(err_w))];
 
     // The sandbox init dies with the thread that started it
@@ -345,37 +335,25 @@ fn run_sandbox(
     }
 }
 
-/// Reads a pipe to its end on a thread, keeping at most `cap` bytes.
-fn drain(
-    mut r: std::io::PipeReader,
-    into: Arc<Mutex<Capture>>,
-    cap: u64,
-) -> std::thread::JoinHandle<(Arc<Mutex<Capture>>, u64)> {
+/// Reads a pipe to its end on a thread into a capped capture.
+fn drain(mut r: std::io::PipeReader, into: Arc<Mutex<Capture>>) -> std::thread::JoinHandle<Arc<Mutex<Capture>>> {
     std::thread::spawn(move || {
         let mut buf = vec![0u8; 64 * 1024];
         loop {
             match r.read(&mut buf) {
                 Ok(0) => break,
-                Ok(n) => {
-                    let mut c = into.lock().unwrap_or_else(|e| e.into_inner());
-                    let room = (cap.saturating_sub(c.kept.len() as u64) as usize).min(n);
-                    c.kept.extend_from_slice(&buf[..room]);
-                    c.total += n as u64;
-                }
+                Ok(n) => into.lock().unwrap_or_else(|e| e.into_inner()).push(&buf[..n]),
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(_) => break,
             }
         }
-        (into, cap)
+        into
     })
 }
 
-fn finish(h: std::thread::JoinHandle<(Arc<Mutex<Capture>>, u64)>) -> (String, bool) {
+fn finish(h: std::thread::JoinHandle<Arc<Mutex<Capture>>>) -> (String, bool) {
     match h.join() {
-        Ok((c, _)) => {
-            let c = c.lock().unwrap_or_else(|e| e.into_inner());
-            (String::from_utf8_lossy(&c.kept).into_owned(), c.total > c.kept.len() as u64)
-        }
+        Ok(c) => c.lock().unwrap_or_else(|e| e.into_inner()).text(),
         Err(_) => (String::new(), false),
     }
 }

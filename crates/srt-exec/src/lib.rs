@@ -43,6 +43,7 @@
 //! Tests: `tests/exec.rs` runs real interpreters in real sandboxes (capture,
 //! truncation, timeout, stdin, workspace removal, cancellation, violations).
 
+mod capture;
 mod exec;
 mod language;
 mod workspace;

@@ -72,10 +72,18 @@ fn large_stdin_unread() {
 
 fn truncation() {
     let p = policy(r#"{"limits": {"maxOutputBytes": 1000}}"#);
-    let out =
-        execute(&req(Language::Python, "import sys\nsys.stdout.write('a' * 100000)\nprint('e', file=sys.stderr)"), &p)
-            .unwrap();
-    assert_eq!(out.stdout.len(), 1000);
+    let out = execute(
+        &req(
+            Language::Python,
+            "import sys\nsys.stdout.write('BEGIN' + 'a' * 100000 + 'END')\nprint('e', file=sys.stderr)",
+        ),
+        &p,
+    )
+    .unwrap();
+    // The beginning and the end are kept, and the marker says what was cut.
+    assert!(out.stdout.starts_with("BEGINaaa") && out.stdout.ends_with("aaaEND"), "{}", out.stdout);
+    assert!(out.stdout.contains("[... 99008 bytes cut from the middle: 100008 written in all"), "{}", out.stdout);
+    assert!(out.stdout.len() < 1200);
     assert!(out.stdout_truncated);
     assert!(!out.stderr_truncated);
     assert_eq!(out.stderr, "e\n");

@@ -11,6 +11,7 @@ use rmcp::ServiceExt;
 use srt_policy::{BuiltInDefault, LoadOptions, Preset, RealFs, SettingsSource};
 
 mod server;
+mod text;
 mod tools;
 
 use server::{Config, SrtServer};

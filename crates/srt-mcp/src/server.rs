@@ -29,6 +29,7 @@ pub struct Config {
 
 struct Inner {
     config: Config,
+    timeouts: tools::Timeouts,
     slots: Arc<Semaphore>,
     discovery: OnceLock<Value>,
 }
@@ -42,7 +43,8 @@ pub struct SrtServer {
 impl SrtServer {
     pub fn new(config: Config) -> Self {
         let slots = Arc::new(Semaphore::new(config.max_concurrent.max(1)));
-        SrtServer { inner: Arc::new(Inner { config, slots, discovery: OnceLock::new() }) }
+        let timeouts = tools::Timeouts::of(&config.policy.limits);
+        SrtServer { inner: Arc::new(Inner { config, timeouts, slots, discovery: OnceLock::new() }) }
     }
 
     async fn execute(&self, req: ExecRequest, ctx: RequestContext<RoleServer>) -> Result<CallToolResult, McpError> {
@@ -51,6 +53,7 @@ impl SrtServer {
             p = self.inner.slots.clone().acquire_owned() => p.map_err(|_| McpError::internal_error("server is shutting down", None))?,
             _ = ctx.ct.cancelled() => return Ok(tool_error("the execution was cancelled before it started")),
         };
+        let req_timeout = req.timeout;
         let control = Control::new();
         // Dropped with this future: a cancelled or abandoned call kills its run.
         let _guard = CancelOnDrop(control.clone());
@@ -66,6 +69,9 @@ impl SrtServer {
             })
             .map_err(|e| McpError::internal_error(format!("cannot start an execution thread: {e}"), None))?;
         let token = ctx.meta.get_progress_token();
+        // The total is the timeout: a client can show a percentage, and
+        // reset its own request timeout on each notification.
+        let total = req_timeout.as_secs_f64();
         let start = Instant::now();
         let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + PROGRESS_EVERY, PROGRESS_EVERY);
         let result = loop {
@@ -77,6 +83,7 @@ impl SrtServer {
                         let (out, err) = control.output_bytes();
                         let (tail, _) = control.output_tail(200);
                         let mut p = ProgressNotificationParam::new(token.clone(), start.elapsed().as_secs_f64());
+                        p.total = Some(total);
                         p.message = Some(format!(
                             "running for {:.0}s; {out} bytes of stdout, {err} of stderr so far{}",
                             start.elapsed().as_secs_f64(),
@@ -90,7 +97,11 @@ impl SrtServer {
         match result {
             Ok(Ok(r)) => {
                 let value = serde_json::to_value(&r).map_err(|e| McpError::internal_error(e.to_string(), None))?;
-                Ok(if r.success { CallToolResult::structured(value) } else { CallToolResult::structured_error(value) })
+                let mut result =
+                    if r.success { CallToolResult::structured(value) } else { CallToolResult::structured_error(value) };
+                // The text is for a model; the structured content is the record.
+                result.content = crate::text::result_blocks(&r).into_iter().map(ContentBlock::text).collect();
+                Ok(result)
             }
             Ok(Err(ExecError::Cancelled)) => Ok(tool_error("the execution was cancelled")),
             Ok(Err(e)) => Ok(tool_error(&format!("nothing ran: {e}"))),
@@ -136,11 +147,11 @@ impl ServerHandler for SrtServer {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
-        Ok(ListToolsResult::with_all_items(tools::tools()))
+        Ok(ListToolsResult::with_all_items(tools::tools(self.inner.timeouts)))
     }
 
     fn get_tool(&self, name: &str) -> Option<rmcp::model::Tool> {
-        tools::tools().into_iter().find(|t| t.name == name)
+        tools::tools(self.inner.timeouts).into_iter().find(|t| t.name == name)
     }
 
     async fn call_tool(
@@ -153,7 +164,7 @@ impl ServerHandler for SrtServer {
             name @ (EXECUTE_CODE | EXECUTE_CUSTOM) => {
                 let custom = name == EXECUTE_CUSTOM;
                 // The grants are judged once, here; the run gets the judged rules.
-                let judged = tools::parse_exec(&args, custom).and_then(|(mut req, grants)| {
+                let judged = tools::parse_exec(&args, custom, self.inner.timeouts).and_then(|(mut req, grants)| {
                     req.grants = self.inner.config.policy.judge_grants(&grants, &host_context(), &RealFs).map_err(
                         |refused| {
                             let lines: Vec<String> = refused.iter().map(|r| format!("- {r}")).collect();

@@ -18,6 +18,21 @@ pub const DISCOVER: &str = "discover_sandbox_config";
 pub const MAX_TIMEOUT_SEC: f64 = 3600.0;
 pub const DEFAULT_TIMEOUT_SEC: f64 = 30.0;
 
+/// The server's real default and longest `timeout_sec`: the settings'
+/// `limits.wallTimeSeconds` lowers both.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Timeouts {
+    pub default: f64,
+    pub max: f64,
+}
+
+impl Timeouts {
+    pub fn of(limits: &srt_policy::Limits) -> Self {
+        let max = limits.wall_time_seconds.map_or(MAX_TIMEOUT_SEC, |w| w.min(MAX_TIMEOUT_SEC));
+        Timeouts { default: DEFAULT_TIMEOUT_SEC.min(max), max }
+    }
+}
+
 fn object(v: Value) -> Arc<JsonObject> {
     match v {
         Value::Object(m) => Arc::new(m),
@@ -25,7 +40,7 @@ fn object(v: Value) -> Arc<JsonObject> {
     }
 }
 
-fn exec_properties() -> serde_json::Map<String, Value> {
+fn exec_properties(t: Timeouts) -> serde_json::Map<String, Value> {
     let v = json!({
         "code": {"type": "string", "description": "The program text, run as a file in a fresh, private working directory."},
         "language": {
@@ -33,7 +48,7 @@ fn exec_properties() -> serde_json::Map<String, Value> {
             "description": "python (python3), javascript (node), typescript (node type stripping, tsx or ts-node), bash or sh."
         },
         "timeout_sec": {
-            "type": "number", "exclusiveMinimum": 0, "maximum": MAX_TIMEOUT_SEC, "default": DEFAULT_TIMEOUT_SEC,
+            "type": "number", "exclusiveMinimum": 0, "maximum": t.max, "default": t.default,
             "description": "Wall-clock limit in seconds; the program and everything it started are killed when it runs out (timed_out: true)."
         },
         "stdin": {"type": "string", "description": "Text fed to the program's standard input (default: empty)."}
@@ -78,8 +93,8 @@ fn result_schema() -> Arc<JsonObject> {
 }
 
 /// The tool list.
-pub fn tools() -> Vec<Tool> {
-    let base = exec_properties();
+pub fn tools(t: Timeouts) -> Vec<Tool> {
+    let base = exec_properties(t);
     let mut custom = base.clone();
     custom.insert(
         "allowed_domains".into(),
@@ -130,13 +145,21 @@ pub fn tools() -> Vec<Tool> {
              this kernel supports (user namespaces, Landlock, seccomp, limit mechanism).",
             object(json!({"type": "object", "properties": {}, "additionalProperties": false})),
         )
+        .with_raw_output_schema(object(json!({
+            "type": "object",
+            "properties": {
+                "policy": {"type": "object"}, "limits": {"type": "object"}, "languages": {"type": ["array", "object"]},
+                "kernel": {"type": "object"}, "customConfigCeiling": {"type": "object"}, "workspace": {"type": "object"}
+            },
+            "required": ["policy", "limits", "languages", "kernel"]
+        })))
         .with_annotations(annotations(true)),
     ]
 }
 
 /// Checks the arguments of an execute tool into a request and the grants it
 /// asks for (still to be judged against the ceiling).
-pub fn parse_exec(args: &JsonObject, custom: bool) -> Result<(ExecRequest, Grants), String> {
+pub fn parse_exec(args: &JsonObject, custom: bool, t: Timeouts) -> Result<(ExecRequest, Grants), String> {
     let allowed: &[&str] = if custom {
         &["code", "language", "timeout_sec", "stdin", "allowed_domains", "allowed_write_paths"]
     } else {
@@ -156,13 +179,11 @@ pub fn parse_exec(args: &JsonObject, custom: bool) -> Result<(ExecRequest, Grant
         Some(v) => return Err(format!("argument `language` must be a string, not {}", kind(v))),
     };
     let timeout = match args.get("timeout_sec") {
-        None | Some(Value::Null) => DEFAULT_TIMEOUT_SEC,
+        None | Some(Value::Null) => t.default,
         Some(Value::Number(n)) => match n.as_f64() {
-            Some(t) if t > 0.0 && t <= MAX_TIMEOUT_SEC => t,
+            Some(s) if s > 0.0 && s <= t.max => s,
             _ => {
-                return Err(format!(
-                    "argument `timeout_sec`: {n} is out of range (more than 0, at most {MAX_TIMEOUT_SEC})"
-                ));
+                return Err(format!("argument `timeout_sec`: {n} is out of range (more than 0, at most {})", t.max));
             }
         },
         Some(v) => return Err(format!("argument `timeout_sec` must be a number of seconds, not {}", kind(v))),
@@ -213,6 +234,19 @@ fn kind(v: &Value) -> &'static str {
 mod tests {
     use super::*;
 
+    const T: Timeouts = Timeouts { default: DEFAULT_TIMEOUT_SEC, max: MAX_TIMEOUT_SEC };
+
+    #[test]
+    fn timeouts_follow_the_settings() {
+        let l = srt_policy::Limits { wall_time_seconds: Some(10.0), ..Default::default() };
+        assert_eq!(Timeouts::of(&l), Timeouts { default: 10.0, max: 10.0 });
+        let t = tools(Timeouts::of(&l));
+        assert_eq!(t[0].input_schema["properties"]["timeout_sec"]["maximum"], 10.0);
+        let e = parse_exec(&args(json!({"code": "", "timeout_sec": 11})), false, Timeouts::of(&l)).unwrap_err();
+        assert!(e.contains("at most 10"), "{e}");
+        assert_eq!(Timeouts::of(&srt_policy::Limits::default()), T);
+    }
+
     fn args(v: Value) -> JsonObject {
         match v {
             Value::Object(m) => m,
@@ -222,7 +256,7 @@ mod tests {
 
     #[test]
     fn defaults() {
-        let (r, _) = parse_exec(&args(json!({"code": "print(1)"})), false).unwrap();
+        let (r, _) = parse_exec(&args(json!({"code": "print(1)"})), false, T).unwrap();
         assert_eq!(r.language, Language::Python);
         assert_eq!(r.timeout, Duration::from_secs(30));
         assert_eq!(r.stdin, None);
@@ -242,14 +276,14 @@ mod tests {
             (json!({"code": "", "allowed_write_paths": [1]}), true, "`allowed_write_paths[0]`"),
         ];
         for (a, custom, want) in cases {
-            let e = parse_exec(&args(a.clone()), custom).unwrap_err();
+            let e = parse_exec(&args(a.clone()), custom, T).unwrap_err();
             assert!(e.contains(want), "{a}: {e}");
         }
     }
 
     #[test]
     fn three_tools_with_schemas() {
-        let t = tools();
+        let t = tools(T);
         let names: Vec<_> = t.iter().map(|t| t.name.as_ref()).collect();
         assert_eq!(names, [EXECUTE_CODE, EXECUTE_CUSTOM, DISCOVER]);
         assert!(t[1].input_schema["properties"].get("allowed_domains").is_some());

@@ -59,15 +59,23 @@ def text_of(result):
 
 
 def check_result(result):
-    """Structured content and the text content are the same JSON."""
+    """The structured content is the full record; the text content is for a
+    model: a status line, then stdout and stderr as plain text."""
     s = result.structured_content
     assert s is not None, f"no structured content: {text_of(result)}"
-    assert json.loads(text_of(result)) == s, "text and structured content differ"
     for key in [
-        "success", "exit_code", "signal", "timed_out", "stdout", "stderr",
-        "stdout_truncated", "stderr_truncated", "duration_ms", "violations",
+        "success", "exit_code", "signal", "timed_out", "ended_by", "stdout", "stderr",
+        "stdout_truncated", "stderr_truncated", "duration_ms", "violations", "resource_usage",
     ]:
         assert key in s, f"missing {key}"
+    blocks = [c.text for c in result.content]
+    status = blocks[0]
+    assert status.startswith(("exit ", "killed")), blocks
+    if s["ended_by"] == "exit":
+        assert status.startswith(f"exit {s['exit_code']} in "), blocks
+    if s["stdout"]:
+        assert f"stdout:\n{s['stdout']}" in blocks or s["stdout_truncated"], blocks
+    assert not any(b.lstrip().startswith("{") for b in blocks), f"the text repeats the JSON: {blocks}"
     return s
 
 
@@ -135,8 +143,12 @@ async def t_timeout(session):
 
 
 async def t_truncation(session):
-    _, s = await run(session, "print('x' * 300000)")
-    assert s["stdout_truncated"] and len(s["stdout"]) == 100000, (s["stdout_truncated"], len(s["stdout"]))
+    _, s = await run(session, "print('A' + 'x' * 300000 + 'Z')")
+    out = s["stdout"]
+    assert s["stdout_truncated"], s["stdout_truncated"]
+    # The cap (100,000 here) keeps the beginning and the end, with a marker.
+    assert out.startswith("Axxx") and out.endswith("xxxZ\n"), (out[:20], out[-20:])
+    assert "bytes cut from the middle" in out and len(out) < 100200, len(out)
 
 
 async def t_network_violation(session):
@@ -259,7 +271,7 @@ async def t_progress(session):
     seen = []
 
     async def on_progress(progress, total, message):
-        seen.append((progress, message))
+        seen.append((progress, message, total))
 
     r = await session.call_tool(
         "execute_code",
@@ -270,6 +282,8 @@ async def t_progress(session):
     assert s["success"], s
     assert len(seen) >= 1, seen
     assert "running for" in (seen[0][1] or ""), seen
+    # The total is the call's timeout (30 s by default): clients show a share.
+    assert seen[0][2] == 30, seen
 
 
 def procs_with(marker):

@@ -105,7 +105,7 @@ pub fn apply(
     let empty = base.join("empty");
     fs::write(&empty, b"").map_err(err("create", &empty))?;
     // A denied file answers a read with EACCES, not as an empty file.
-    fs::set_permissions(&empty, fs::Permissions::from_mode(0)).map_err(err("chmod", &empty))?;
+    fs::set_permissions(&empty, fs::Permissions::from_mode(0o000)).map_err(err("chmod", &empty))?;
     std::env::set_current_dir(base).map_err(err("chdir", base))?;
     pivot_root(Path::new("."), Path::new("oldroot")).map_err(err("pivot_root", base))?;
     std::env::set_current_dir("/").map_err(err("chdir", root))?;
@@ -174,7 +174,7 @@ fn seal(dst: &Path, hidden: &Path, budget: &mut usize) -> io::Result<()> {
                     } else {
                         fs::write(&d, b"")?;
                     }
-                    fs::set_permissions(&d, fs::Permissions::from_mode(0))?;
+                    fs::set_permissions(&d, fs::Permissions::from_mode(0o000))?;
                 }
             }
         }

@@ -4,12 +4,12 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use clap::Parser;
 use rmcp::ServiceExt;
 use srt_policy::{BuiltInDefault, LoadOptions, Preset, RealFs, SettingsSource};
 
+mod http;
 mod server;
 mod text;
 mod tools;
@@ -34,17 +34,24 @@ struct Args {
     #[arg(long, value_name = "NAME", value_parser = ["conservative", "balanced", "permissive"])]
     preset: Option<String>,
 
-    /// Serve streamable HTTP at http://ADDR:PORT/mcp instead of stdio. Requests
-    /// must name a loopback Host (and Origin, when sent).
+    /// Serve streamable HTTP at http://ADDR:PORT/mcp instead of stdio. On a
+    /// loopback address, requests must name it in Host (and a loopback
+    /// Origin, when sent); any other address needs --http-token-file.
     #[arg(long, value_name = "ADDR:PORT")]
     http: Option<std::net::SocketAddr>,
+
+    /// A file holding the bearer token every HTTP request must carry
+    /// (`Authorization: Bearer TOKEN`); also $SRT_MCP_HTTP_TOKEN_FILE.
+    /// Required to serve HTTP on a non-loopback address.
+    #[arg(long, value_name = "FILE", env = "SRT_MCP_HTTP_TOKEN_FILE")]
+    http_token_file: Option<PathBuf>,
 
     /// Executions run at once; more calls wait in a queue.
     #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=1024))]
     max_concurrent: u64,
 }
 
-fn fail(msg: impl std::fmt::Display) -> ExitCode {
+pub(crate) fn fail(msg: impl std::fmt::Display) -> ExitCode {
     eprintln!("srt-mcp: {msg}");
     ExitCode::from(125)
 }
@@ -97,7 +104,11 @@ fn main() -> ExitCode {
         Err(e) => return fail(format!("cannot start the async runtime: {e}")),
     };
     if let Some(addr) = args.http {
-        let code = rt.block_on(serve_http(server, addr));
+        let token = match http::token(args.http_token_file.as_deref(), addr) {
+            Ok(t) => t,
+            Err(e) => return fail(e),
+        };
+        let code = rt.block_on(http::serve(server, addr, token));
         rt.shutdown_background();
         return code;
     }
@@ -114,54 +125,4 @@ fn main() -> ExitCode {
     // The stdin reader may still block in a read: do not wait for it.
     rt.shutdown_background();
     code
-}
-
-/// Streamable HTTP at `/mcp`, one MCP session per client session, all
-/// sharing the policy and the execution slots.
-async fn serve_http(server: SrtServer, addr: std::net::SocketAddr) -> ExitCode {
-    use rmcp::transport::streamable_http_server::{
-        StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager,
-    };
-    let listener = match tokio::net::TcpListener::bind(addr).await {
-        Ok(l) => l,
-        Err(e) => return fail(format!("cannot listen on {addr}: {e}")),
-    };
-    let port = listener.local_addr().map(|a| a.port()).unwrap_or(addr.port());
-    // DNS-rebinding guard: only loopback names in Host, only loopback pages as Origin.
-    let config = StreamableHttpServerConfig::default()
-        .with_allowed_hosts(["localhost", "127.0.0.1", "::1", "[::1]"])
-        .with_allowed_origins([
-            format!("http://localhost:{port}"),
-            format!("http://127.0.0.1:{port}"),
-            format!("http://[::1]:{port}"),
-        ]);
-    let service =
-        StreamableHttpService::new(move || Ok(server.clone()), Arc::new(LocalSessionManager::default()), config);
-    eprintln!("srt-mcp: serving MCP over streamable HTTP at http://{}/mcp", listener.local_addr().unwrap_or(addr));
-    loop {
-        let (stream, _) = match listener.accept().await {
-            Ok(s) => s,
-            Err(_) => {
-                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-                continue;
-            }
-        };
-        let service = service.clone();
-        tokio::spawn(async move {
-            let svc = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                let mut service = service.clone();
-                async move {
-                    if req.uri().path() != "/mcp" {
-                        use http_body_util::BodyExt;
-                        let mut not_found = hyper::Response::new(http_body_util::Empty::<bytes::Bytes>::new().boxed());
-                        *not_found.status_mut() = hyper::StatusCode::NOT_FOUND;
-                        return Ok::<_, std::convert::Infallible>(not_found);
-                    }
-                    tower_service::Service::call(&mut service, req).await
-                }
-            });
-            let io = hyper_util::rt::TokioIo::new(stream);
-            let _ = hyper::server::conn::http1::Builder::new().serve_connection(io, svc).await;
-        });
-    }
 }

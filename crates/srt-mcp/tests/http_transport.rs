@@ -1,0 +1,125 @@
+//! The streamable HTTP transport is safe to expose deliberately, not by
+//! accident (issue 14): a non-loopback address needs a bearer token, the
+//! token is checked on every request, Host must name this server and its
+//! port, Origin may be a loopback page on any port, malformed JSON is a
+//! JSON-RPC parse error (400), and closing a session answers 200.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn srt_mcp_bin() -> PathBuf {
+    std::env::var_os("SRT_MCP_BIN").map_or_else(|| env!("CARGO_BIN_EXE_srt-mcp").into(), PathBuf::from)
+}
+
+struct Server(Child, u16);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn start(extra: &[&str]) -> Server {
+    let port = free_port();
+    let child = Command::new(srt_mcp_bin())
+        .args(["--http", &format!("127.0.0.1:{port}")])
+        .args(extra)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let t = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(t.elapsed() < Duration::from_secs(10), "srt-mcp did not listen");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Server(child, port)
+}
+
+/// One request; the status code and the whole response.
+fn request(port: u16, method: &str, headers: &[(&str, String)], body: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut head = format!("{method} /mcp HTTP/1.1\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+        head.push_str(&format!("Host: 127.0.0.1:{port}\r\n"));
+    }
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    s.write_all(format!("{head}\r\n{body}").as_bytes()).unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let code = text.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    (code, text)
+}
+
+const INIT: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#;
+
+fn json_headers() -> Vec<(&'static str, String)> {
+    vec![("Content-Type", "application/json".into()), ("Accept", "application/json, text/event-stream".into())]
+}
+
+#[test]
+fn non_loopback_without_a_token_refuses_to_start() {
+    let o = Command::new(srt_mcp_bin()).args(["--http", "0.0.0.0:0"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(125));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--http-token-file"), "{o:?}");
+}
+
+#[test]
+fn the_token_is_checked_on_every_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("token");
+    std::fs::write(&file, "s3cret-token-0123456789\n").unwrap();
+    let srv = start(&["--http-token-file", file.to_str().unwrap()]);
+    let mut h = json_headers();
+    assert_eq!(request(srv.1, "POST", &h, INIT).0, 401);
+    h.push(("Authorization", "Bearer s3cret-token-012345678X".into()));
+    assert_eq!(request(srv.1, "POST", &h, INIT).0, 401);
+    h.pop();
+    h.push(("Authorization", "Bearer s3cret-token-0123456789".into()));
+    assert_eq!(request(srv.1, "POST", &h, INIT).0, 200);
+}
+
+#[test]
+fn host_origin_parse_errors_and_session_close() {
+    let srv = start(&[]);
+    let port = srv.1;
+    let with = |k: &'static str, v: String| {
+        let mut h = json_headers();
+        h.push((k, v));
+        h
+    };
+    assert_eq!(
+        request(port, "POST", &with("Origin", "http://localhost:6274".into()), INIT).0,
+        200,
+        "the Inspector's UI"
+    );
+    assert_eq!(request(port, "POST", &with("Origin", "http://evil.example".into()), INIT).0, 403);
+    assert_eq!(request(port, "POST", &with("Host", format!("localhost:{port}")), INIT).0, 200);
+    assert_eq!(request(port, "POST", &with("Host", "localhost:1".into()), INIT).0, 403, "another port");
+    assert_eq!(request(port, "POST", &with("Host", "evil.example".into()), INIT).0, 403);
+    let (code, text) = request(port, "POST", &json_headers(), "{not json");
+    assert_eq!(code, 400, "{text}");
+    assert!(text.contains("-32700"), "{text}");
+    let (code, text) = request(port, "POST", &json_headers(), INIT);
+    assert_eq!(code, 200, "{text}");
+    let sid = text
+        .lines()
+        .find_map(|l| l.strip_prefix("mcp-session-id: ").or_else(|| l.strip_prefix("Mcp-Session-Id: ")))
+        .expect("a session id")
+        .trim()
+        .to_string();
+    assert_eq!(request(port, "DELETE", &[("Mcp-Session-Id", sid)], "").0, 200);
+}

@@ -116,7 +116,7 @@ pub async fn serve(server: SrtServer, addr: SocketAddr, token: Option<String>) -
         "http://[::1]:*",
     ]);
     let service =
-        StreamableHttpService::new(move || Ok(server.clone()), Arc::new(LocalSessionManager::default()), config);
+        StreamableHttpService::new(move || Ok(server.new_session()), Arc::new(LocalSessionManager::default()), config);
     let token = token.map(Arc::new);
     eprintln!(
         "srt-mcp: serving MCP over streamable HTTP at http://{local}/mcp{}",

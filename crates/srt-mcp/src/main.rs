@@ -11,6 +11,7 @@ use srt_policy::{BuiltInDefault, LoadOptions, Preset, RealFs, SettingsSource};
 
 mod http;
 mod server;
+mod slots;
 mod text;
 mod tools;
 

@@ -12,7 +12,9 @@ use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 use serde_json::{Value, json};
 use srt_exec::{Control, ExecError, ExecRequest, execute_with, host_context};
 use srt_policy::{Policy, RealFs, SettingsSource};
-use tokio::sync::Semaphore;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::slots::Slots;
 
 use crate::tools::{self, DISCOVER, EXECUTE_CODE, EXECUTE_CUSTOM};
 
@@ -30,27 +32,48 @@ pub struct Config {
 struct Inner {
     config: Config,
     timeouts: tools::Timeouts,
-    slots: Arc<Semaphore>,
+    slots: Arc<Slots>,
     discovery: OnceLock<Value>,
+    sessions: AtomicU64,
 }
 
-/// The srt-mcp server; cheap to clone (one per HTTP session shares the state).
+/// The srt-mcp server; cheap to clone. Each HTTP session gets its own
+/// ([`SrtServer::new_session`]), sharing the policy and the slots.
 #[derive(Clone)]
 pub struct SrtServer {
     inner: Arc<Inner>,
+    session: u64,
 }
+
+/// Calls that may wait for a slot, per slot.
+const WAITING_PER_SLOT: usize = 8;
 
 impl SrtServer {
     pub fn new(config: Config) -> Self {
-        let slots = Arc::new(Semaphore::new(config.max_concurrent.max(1)));
+        let n = config.max_concurrent.max(1);
+        let slots = Slots::new(n, n * WAITING_PER_SLOT);
         let timeouts = tools::Timeouts::of(&config.policy.limits);
-        SrtServer { inner: Arc::new(Inner { config, timeouts, slots, discovery: OnceLock::new() }) }
+        let inner = Inner { config, timeouts, slots, discovery: OnceLock::new(), sessions: AtomicU64::new(0) };
+        SrtServer { inner: Arc::new(inner), session: 0 }
+    }
+
+    /// The server for one more client session: its calls take turns with
+    /// the other sessions' for the slots.
+    pub fn new_session(&self) -> Self {
+        SrtServer { inner: self.inner.clone(), session: self.inner.sessions.fetch_add(1, Ordering::Relaxed) + 1 }
     }
 
     async fn execute(&self, req: ExecRequest, ctx: RequestContext<RoleServer>) -> Result<CallToolResult, McpError> {
         // Queue for a slot; a call cancelled while queued never runs.
         let permit = tokio::select! {
-            p = self.inner.slots.clone().acquire_owned() => p.map_err(|_| McpError::internal_error("server is shutting down", None))?,
+            p = self.inner.slots.acquire(self.session) => match p {
+                Ok(p) => p,
+                Err(full) => return Ok(tool_error(&format!(
+                    "refused, nothing ran: the server's queue is full ({} calls are waiting for {} execution slots); \
+                     try again when earlier calls have finished",
+                    full.waiting, self.inner.config.max_concurrent
+                ))),
+            },
             _ = ctx.ct.cancelled() => return Ok(tool_error("the execution was cancelled before it started")),
         };
         let req_timeout = req.timeout;
@@ -74,6 +97,8 @@ impl SrtServer {
         let total = req_timeout.as_secs_f64();
         let start = Instant::now();
         let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + PROGRESS_EVERY, PROGRESS_EVERY);
+        // rmcp cancels `ctx.ct` on notifications/cancelled and when the
+        // session ends (after its drain of in-flight responses, about 5 s).
         let result = loop {
             tokio::select! {
                 r = &mut rx => break r,
@@ -111,9 +136,13 @@ impl SrtServer {
 
     fn discover(&self) -> Value {
         let mut v = self.inner.discovery.get_or_init(|| discovery(&self.inner.config)).clone();
+        let (waiting, free) = self.inner.slots.load();
         v["queue"] = json!({
             "maxConcurrent": self.inner.config.max_concurrent,
-            "freeSlots": self.inner.slots.available_permits(),
+            "freeSlots": free,
+            "waiting": waiting,
+            "maxWaiting": self.inner.config.max_concurrent.max(1) * WAITING_PER_SLOT,
+            "fairness": "calls of one session run in order; a freed slot goes to the next session in turn",
         });
         v
     }

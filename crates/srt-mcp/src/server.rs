@@ -323,7 +323,13 @@ fn kernel() -> Value {
         "landlock": {"available": landlock.is_some(), "abi": landlock},
         "seccomp": {"available": seccomp_status.is_some(), "filterActions": seccomp_actions},
         "cgroupV2": std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists(),
-        "limitMechanism": "rlimits set in the sandbox's user namespace and pid 1's watch of the whole tree \
-                           (no cgroup is created or written)",
+        "cgroupDelegation": srt_sandbox::cgroup::detect(),
+        "limitMechanism": if srt_sandbox::cgroup::detect().is_some() {
+            "a cgroup v2 leaf per call in the delegated subtree (memory.max, pids.max), as well as rlimits set in \
+             the sandbox's user namespace and pid 1's watch of the whole tree"
+        } else {
+            "rlimits set in the sandbox's user namespace and pid 1's watch of the whole tree (no delegated cgroup v2 \
+             subtree: no cgroup is created or written)"
+        },
     })
 }

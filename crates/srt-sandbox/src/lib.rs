@@ -7,6 +7,7 @@
 //! namespace work always happens in a fresh single-threaded process.
 
 mod caps;
+pub mod cgroup;
 mod init;
 pub mod landlock;
 pub mod limits;

@@ -189,7 +189,20 @@ pub fn run(spec: &SandboxSpec, mut opts: RunOptions<'_>) -> Result<Outcome, Sand
     let mut spec = spec.clone();
     spec.proxy_fd = proxy_pair.as_ref().map(|(_, child)| child.as_raw_fd());
     let stdio = std::mem::take(&mut opts.stdio);
-    let init = if opts.single_threaded {
+    // A cgroup v2 leaf where a subtree is delegated to us: the init joins it
+    // before it reads its spec (so before anything runs), which needs the
+    // exec path's spec pipe as the point to wait at.
+    let leaf = cgroup_leaf(&spec.limits);
+    if let Some(d) = opts.debug.as_mut() {
+        d(&match &leaf {
+            Some(l) => format!("limits: cgroup v2 leaf {} as well as rlimits and pid 1's watch", l.path().display()),
+            None if crate::limits::needs_watch(&spec.limits) => {
+                "limits: rlimits and pid 1's watch (no delegated cgroup v2 subtree)".to_string()
+            }
+            None => "limits: none but what is set (wall time, file size)".to_string(),
+        });
+    }
+    let init = if opts.single_threaded && leaf.is_none() {
         spawn_forked(
             &spec,
             &status_w,
@@ -198,7 +211,12 @@ pub fn run(spec: &SandboxSpec, mut opts: RunOptions<'_>) -> Result<Outcome, Sand
             &stdio,
         )?
     } else {
-        spawn_exec(&spec, &status_w, stdio)?
+        spawn_exec(&spec, &status_w, stdio, &|pid| {
+            // Failing here leaves the rlimits and the watch, which hold anyway.
+            if let Some(l) = &leaf {
+                let _ = l.add(pid.as_raw());
+            }
+        })?
     };
     drop(status_w);
     let proxy_parent = proxy_pair.map(|(parent, child)| {
@@ -230,7 +248,16 @@ pub fn run(spec: &SandboxSpec, mut opts: RunOptions<'_>) -> Result<Outcome, Sand
         let _ = kill(init, Signal::SIGKILL);
     }
     let (waited, usage) = wait_with_usage(init);
+    let fired = leaf.as_ref().and_then(crate::cgroup::Leaf::fired);
+    if let Some(l) = leaf {
+        l.remove();
+    }
     let mut outcome = result?;
+    if let (Some(limit), Ending::Exited(_) | Ending::Signaled(_)) = (fired, outcome.ending) {
+        // The kernel enforced a limit of the leaf (an OOM kill of the group,
+        // a refused fork): that is why the run ended.
+        outcome.ending = Ending::Limit(limit);
+    }
     if outcome.ending == Ending::Exited(-1) {
         // No final report: the init died without saying how (killed from outside).
         outcome.ending = match waited {
@@ -242,6 +269,19 @@ pub fn run(spec: &SandboxSpec, mut opts: RunOptions<'_>) -> Result<Outcome, Sand
     outcome.duration = start.elapsed();
     outcome.usage = usage;
     Ok(outcome)
+}
+
+/// A leaf for this run in the delegated cgroup v2 subtree, when the memory
+/// or process limit is set and a subtree is delegated to this user.
+fn cgroup_leaf(limits: &srt_policy::Limits) -> Option<crate::cgroup::Leaf> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static RUNS: AtomicU64 = AtomicU64::new(0);
+    if limits.memory_bytes.is_none() && limits.max_processes.is_none() {
+        return None;
+    }
+    let parent = crate::cgroup::detect()?;
+    let name = format!("srt-{}-{}", std::process::id(), RUNS.fetch_add(1, Ordering::Relaxed));
+    crate::cgroup::Leaf::create(&parent, &name, limits).ok()
 }
 
 /// Reaps the init with wait4(2), which also gives the resource usage of the
@@ -269,7 +309,12 @@ fn wait_with_usage(init: Pid) -> (nix::Result<WaitStatus>, Usage) {
 
 /// Starts the init by re-executing this binary: safe from a multi-threaded
 /// process (the MCP server), at the cost of one exec.
-fn spawn_exec(spec: &SandboxSpec, status_w: &OwnedFd, stdio: [Option<OwnedFd>; 3]) -> Result<Pid, SandboxError> {
+fn spawn_exec(
+    spec: &SandboxSpec,
+    status_w: &OwnedFd,
+    stdio: [Option<OwnedFd>; 3],
+    before_spec: &dyn Fn(Pid),
+) -> Result<Pid, SandboxError> {
     let exe =
         std::env::current_exe().map_err(|source| SandboxError::Spawn { path: "/proc/self/exe".into(), source })?;
     let (spec_r, spec_w) = pipe2(OFlag::O_CLOEXEC)?;
@@ -304,6 +349,7 @@ fn spawn_exec(spec: &SandboxSpec, status_w: &OwnedFd, stdio: [Option<OwnedFd>; 3
     let pid = Pid::from_raw(child.id() as i32);
     drop(child);
     drop(spec_r);
+    before_spec(pid);
     let text = serde_json::to_vec(spec).map_err(std::io::Error::other)?;
     let mut w = File::from(spec_w);
     // The init reads the whole spec before anything else; a failed write means

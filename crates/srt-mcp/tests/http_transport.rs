@@ -5,16 +5,16 @@
 //! JSON-RPC parse error (400), and closing a session answers 200.
 
 use std::io::{Read, Write};
+
+mod common;
+use common::*;
 use std::net::TcpStream;
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn srt_mcp_bin() -> PathBuf {
-    std::env::var_os("SRT_MCP_BIN").map_or_else(|| env!("CARGO_BIN_EXE_srt-mcp").into(), PathBuf::from)
-}
-
-struct Server(Child, u16);
+/// The server, its port, and its stderr (kept open: srt-mcp must not meet a
+/// closed pipe if it writes again).
+struct Server(Child, u16, #[allow(dead_code)] std::io::BufReader<std::process::ChildStderr>);
 
 impl Drop for Server {
     fn drop(&mut self) {
@@ -23,26 +23,33 @@ impl Drop for Server {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
+/// Starts a server on a port of the kernel's choosing (no race between
+/// tests), read back from its start-up line.
 fn start(extra: &[&str]) -> Server {
-    let port = free_port();
-    let child = Command::new(srt_mcp_bin())
-        .args(["--http", &format!("127.0.0.1:{port}")])
+    use std::io::BufRead;
+    let mut child = Command::new(srt_mcp_bin())
+        .args(["--http", "127.0.0.1:0"])
         .args(extra)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let mut line = String::new();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    stderr.read_line(&mut line).unwrap();
+    let port = line
+        .split("http://127.0.0.1:")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no port in {line:?}"));
     let t = Instant::now();
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(t.elapsed() < Duration::from_secs(10), "srt-mcp did not listen");
         std::thread::sleep(Duration::from_millis(20));
     }
-    Server(child, port)
+    Server(child, port, stderr)
 }
 
 /// One request; the status code and the whole response.

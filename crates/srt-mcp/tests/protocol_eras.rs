@@ -5,11 +5,11 @@
 use std::io::Write;
 use std::process::{Command, Stdio};
 
+mod common;
+use common::*;
+
 fn srt_mcp(input: &str) -> String {
-    // SRT_MCP_BIN: the test script's copy, when it runs this as another user.
-    let bin =
-        std::env::var_os("SRT_MCP_BIN").map_or_else(|| env!("CARGO_BIN_EXE_srt-mcp").into(), std::path::PathBuf::from);
-    let mut child = Command::new(bin)
+    let mut child = Command::new(srt_mcp_bin())
         .current_dir(std::env::temp_dir())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

@@ -3,21 +3,13 @@
 //! the waiting ones still run.
 
 use std::io::{BufRead, BufReader, Write};
-use std::path::PathBuf;
+
+mod common;
+use common::*;
 use std::process::{Command, Stdio};
 
-fn srt_mcp_bin() -> PathBuf {
-    std::env::var_os("SRT_MCP_BIN").map_or_else(|| env!("CARGO_BIN_EXE_srt-mcp").into(), PathBuf::from)
-}
-
 fn call(id: u32, code: &str) -> String {
-    serde_json::json!({
-        "jsonrpc": "2.0", "id": id, "method": "tools/call",
-        "params": {"name": "execute_code", "arguments": {"code": code, "language": "sh"},
-                   "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
-                             "io.modelcontextprotocol/clientCapabilities": {}}}
-    })
-    .to_string()
+    tool_call(id, "execute_code", serde_json::json!({"code": code, "language": "sh"}))
 }
 
 #[test]

@@ -4,12 +4,11 @@
 //! file from the code.
 
 use std::io::Write;
+
+mod common;
+use common::*;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-
-fn srt_mcp_bin() -> PathBuf {
-    std::env::var_os("SRT_MCP_BIN").map_or_else(|| env!("CARGO_BIN_EXE_srt-mcp").into(), PathBuf::from)
-}
 
 /// A fake home outside /tmp (the sandbox's /tmp is private, so a home there
 /// would be unreadable whatever the policy says).
@@ -50,14 +49,7 @@ fn call(
     tool: &str,
     args: serde_json::Value,
 ) -> serde_json::Value {
-    let call = serde_json::json!({
-        "jsonrpc": "2.0", "id": 1, "method": "tools/call",
-        "params": {
-            "name": tool, "arguments": args,
-            "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
-                      "io.modelcontextprotocol/clientCapabilities": {}}
-        }
-    });
+    let call = tool_call(1, tool, args);
     let mut cmd = Command::new(srt_mcp_bin());
     match home {
         Some(h) => cmd.env("HOME", h),

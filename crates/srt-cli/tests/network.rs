@@ -599,3 +599,26 @@ fn pip_installs_from_an_allowed_index_only() {
         .unwrap();
     assert_eq!(out(&o), "installed through the srt proxy\n", "{}", err(&o));
 }
+
+/// Issue 14: a loopback grant works with an ordinary client. With
+/// `127.0.0.1:PORT` allowed, `NO_PROXY` no longer names 127.0.0.1, so curl
+/// and Python send the request to the proxy, which reaches the host's
+/// server; before, they went to the sandbox's own loopback and found
+/// nothing unless told `--noproxy ''`.
+#[test]
+fn regression_an_allowed_loopback_port_reaches_the_host_without_noproxy() {
+    let env = Env::new();
+    let port = host_http_server("host-server-says-hi");
+    let allowed = format!(r#"{{"network": {{"allowedDomains": ["127.0.0.1:{port}"]}}}}"#);
+    let o = env.sh(&allowed, &format!("curl -sS --max-time 20 http://127.0.0.1:{port}/; echo; echo \"$NO_PROXY\""));
+    assert!(out(&o).starts_with("host-server-says-hi\n"), "{}\n{}", out(&o), err(&o));
+    assert!(!out(&o).contains("127.0.0.1,") && out(&o).contains("localhost"), "{}", out(&o));
+    let code = format!(
+        "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:{port}/', timeout=20).read().decode())"
+    );
+    let o = env.cmd(&allowed, &["--", python(), "-c", &code]).output().unwrap();
+    assert_eq!(out(&o), "host-server-says-hi\n", "{}", err(&o));
+    // Another loopback port is still the sandbox's own (nothing listens there).
+    let o = env.sh(&allowed, "curl -sS --max-time 5 http://localhost:1/ >/dev/null 2>&1; echo rc=$?");
+    assert!(out(&o).contains("rc=7"), "{}", out(&o));
+}

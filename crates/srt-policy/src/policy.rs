@@ -451,6 +451,23 @@ impl Policy {
         !self.network.is_closed() || self.http_proxy_port.is_some() || self.socks_proxy_port.is_some()
     }
 
+    /// `NO_PROXY` inside the sandbox: the names of its own loopback, which a
+    /// client reaches without the proxy. A loopback address that the policy
+    /// allows as an IP literal (`127.0.0.1:8000`: a server on the host) is
+    /// left out, so that clients send it to the proxy, which reaches the
+    /// host's; the sandbox's own loopback stays reachable by the other names.
+    pub fn no_proxy(&self) -> String {
+        let allowed_literal = |ip: &str| {
+            let ip: IpAddr = ip.parse().expect("a literal address");
+            self.network.allowed.iter().any(|p| p.ip() == Some(ip))
+        };
+        ["localhost", "127.0.0.1", "::1"]
+            .into_iter()
+            .filter(|h| *h == "localhost" || !allowed_literal(h))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
     /// See [`NetworkPolicy::decide_host`].
     pub fn decide_host(&self, host: &str, port: u16) -> NetDecision {
         self.network.decide_host(host, port)

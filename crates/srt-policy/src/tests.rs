@@ -600,6 +600,15 @@ fn untrusted_code_gets_limits_the_settings_leave_open() {
 }
 
 #[test]
+fn no_proxy_leaves_out_allowed_loopback_literals() {
+    assert_eq!(policy("{}").no_proxy(), "localhost,127.0.0.1,::1");
+    let p = policy(r#"{"network": {"allowedDomains": ["127.0.0.1:8000", "example.com"]}}"#);
+    assert_eq!(p.no_proxy(), "localhost,::1");
+    let p = policy(r#"{"network": {"allowedDomains": ["[::1]:8000"]}}"#);
+    assert_eq!(p.no_proxy(), "localhost,127.0.0.1");
+}
+
+#[test]
 fn deny_read_adds_a_literal_rule() {
     let mut p = policy("{}");
     p.deny_read(Path::new("/nonexistent/etc/srt[1].json"), &RealFs);

@@ -311,7 +311,7 @@ fn pid1(spec: &SandboxSpec, status: &mut Status, parent_alive: std::os::fd::Owne
                 ),
             });
         }
-        for (k, v) in netplumb::proxy_env(http_port, socks_port) {
+        for (k, v) in netplumb::proxy_env(http_port, socks_port, &spec.no_proxy) {
             // SAFETY: single-threaded process; no other thread reads the environment.
             unsafe { std::env::set_var(k, v) };
         }

@@ -97,14 +97,14 @@ pub(crate) fn receive_fd(sock: BorrowedFd<'_>) -> io::Result<Option<OwnedFd>> {
     Ok(got)
 }
 
-/// Loopback only: clients reach servers inside the sandbox directly. The
-/// sandbox's network namespace has no other address, so anything else
-/// (private ranges included, unlike npm srt's list) is reachable only
-/// through the proxy, which decides it.
-const NO_PROXY: &str = "localhost,127.0.0.1,::1";
-
 /// The environment that points every common tool at the proxies.
-pub(crate) fn proxy_env(http_port: u16, socks_port: u16) -> Vec<(String, String)> {
+/// `no_proxy` (`Policy::no_proxy`) names loopback only: clients reach
+/// servers inside the sandbox directly, and a loopback address the policy
+/// allows is left out so that the proxy reaches the host's. The sandbox's
+/// network namespace has no other address, so anything else (private
+/// ranges included, unlike npm srt's list) is reachable only through the
+/// proxy, which decides it.
+pub(crate) fn proxy_env(http_port: u16, socks_port: u16, no_proxy: &str) -> Vec<(String, String)> {
     let http = format!("http://127.0.0.1:{http_port}");
     let socks = format!("socks5h://127.0.0.1:{socks_port}");
     let mut env: Vec<(String, String)> = Vec::new();
@@ -116,7 +116,7 @@ pub(crate) fn proxy_env(http_port: u16, socks_port: u16) -> Vec<(String, String)
         set(k, &socks);
     }
     for k in ["NO_PROXY", "no_proxy"] {
-        set(k, NO_PROXY);
+        set(k, no_proxy);
     }
     // Tools that read their own variables.
     set("GRPC_PROXY", &http);

@@ -32,6 +32,9 @@ pub struct SandboxSpec {
     /// for callers whose environment may hold secrets (the MCP server).
     #[serde(default)]
     pub clear_env: bool,
+    /// `NO_PROXY` for the program (`Policy::no_proxy`).
+    #[serde(default)]
+    pub no_proxy: String,
     /// The policy's limits (see `limits.rs` for how each is held).
     #[serde(default)]
     pub limits: srt_policy::Limits,
@@ -67,6 +70,7 @@ impl SandboxSpec {
             proxy_fd: None,
             clear_env: false,
             limits: policy.limits.clone(),
+            no_proxy: policy.no_proxy(),
             weaker: None,
             create_rules,
             unix_allowed: if unix.allow_all { Vec::new() } else { unix.allowed.clone() },

@@ -13,7 +13,7 @@ use srt_policy::{JudgedGrants, PathContext, Policy, RealFs, SettingsError};
 use srt_sandbox::Ending;
 
 use crate::capture::Capture;
-use crate::language::{Language, MissingInterpreter, interpreter_with};
+use crate::language::{Language, MissingInterpreter, interpreter_for};
 use crate::workspace::{Workspace, default_workspace_root, workspace_root};
 use srt_monitor::Violation;
 
@@ -191,7 +191,7 @@ pub fn execute(req: &ExecRequest, policy: &Policy) -> Result<ExecutionResult, Ex
 
 /// [`execute`], steered through `control` (cancel, output so far).
 pub fn execute_with(req: &ExecRequest, policy: &Policy, control: &Control) -> Result<ExecutionResult, ExecError> {
-    let interp = interpreter_with(req.language, &policy.settings.mcp.interpreters)?;
+    let interp = interpreter_for(req.language, policy)?;
     let workspace = Workspace::create().map_err(ExecError::Workspace)?;
     let file = workspace.path().join(req.language.file_name());
     std::fs::write(&file, &req.code).map_err(ExecError::Workspace)?;

@@ -201,6 +201,42 @@ pub struct LanguageInfo {
     pub error: Option<String>,
 }
 
+/// The interpreter for `language` as the settings choose it, refused when
+/// the policy keeps the sandbox from reading it (its path or its real
+/// path under a denyRead entry): what the server finds on its PATH, the
+/// code must be able to run.
+pub fn interpreter_for(language: Language, policy: &srt_policy::Policy) -> Result<Interpreter, MissingInterpreter> {
+    let i = interpreter_with(language, &policy.settings.mcp.interpreters)?;
+    let real = std::fs::canonicalize(&i.path).unwrap_or_else(|_| i.path.clone());
+    for p in [&i.path, &real] {
+        if let srt_policy::FsDecision::Deny { reason, .. } = policy.decide_path(p, srt_policy::FsOp::Read) {
+            return Err(MissingInterpreter {
+                language,
+                reason: format!(
+                    "{} is on the server's PATH but the sandbox may not read it ({reason}); install the interpreter \
+                     elsewhere, or name one in mcp.interpreters",
+                    p.display()
+                ),
+            });
+        }
+    }
+    Ok(i)
+}
+
+/// Every language with what the code can run under `policy`: the
+/// interpreter and its version, or why there is none.
+pub fn languages_for(policy: &srt_policy::Policy) -> Vec<LanguageInfo> {
+    languages_with(&policy.settings.mcp.interpreters)
+        .into_iter()
+        .map(|info| match (info.available, interpreter_for(info.language, policy)) {
+            (true, Err(e)) => {
+                LanguageInfo { available: false, command: None, version: None, error: Some(e.reason), ..info }
+            }
+            _ => info,
+        })
+        .collect()
+}
+
 /// Every language with its built-in interpreter and version.
 pub fn languages() -> Vec<LanguageInfo> {
     languages_with(&Default::default())

@@ -53,7 +53,8 @@ pub use exec::{
     execute, execute_with, host_context,
 };
 pub use language::{
-    Interpreter, Language, LanguageInfo, MissingInterpreter, interpreter, interpreter_with, languages, languages_with,
+    Interpreter, Language, LanguageInfo, MissingInterpreter, interpreter, interpreter_for, interpreter_with, languages,
+    languages_for, languages_with,
 };
 pub use srt_monitor::Violation;
 pub use workspace::{raise_descriptor_limit, sweep_stale_workspaces, workspace_root};

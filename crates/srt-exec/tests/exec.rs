@@ -354,6 +354,30 @@ fn interpreter_map_from_settings() {
     assert!(e.to_string().contains("mcp.interpreters"), "{e}");
 }
 
+/// Issue 14: an interpreter the server finds but the sandbox may not read
+/// is not listed as available, and a call gets an error saying why.
+fn an_interpreter_the_sandbox_cannot_read_is_not_offered() {
+    let dir = test_dir("exec-hidden-interp");
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let interp = bin.join("mysh");
+    std::os::unix::fs::symlink("/bin/sh", &interp).unwrap();
+    let text = format!(
+        r#"{{"mcp": {{"interpreters": {{"sh": ["{}"]}}}}, "filesystem": {{"denyRead": ["{}"]}}}}"#,
+        interp.display(),
+        bin.display()
+    );
+    let p = policy(&text);
+    let sh = srt_exec::languages_for(&p).into_iter().find(|l| l.language == Language::Sh).unwrap();
+    assert!(!sh.available && sh.error.as_deref().unwrap_or("").contains("may not read"), "{sh:?}");
+    let e = execute(&req(Language::Sh, "echo hi"), &p).unwrap_err();
+    assert!(e.to_string().contains("may not read"), "{e}");
+    // The control: readable, it runs.
+    let text = format!(r#"{{"mcp": {{"interpreters": {{"sh": ["{}"]}}}}}}"#, interp.display());
+    assert_eq!(execute(&req(Language::Sh, "echo hi"), &policy(&text)).unwrap().stdout, "hi\n");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 fn main() {
     srt_sandbox::run_init_if_requested();
     // Can this machine make a sandbox at all?
@@ -383,6 +407,10 @@ fn main() {
         ("concurrent_runs", concurrent_runs),
         ("server_secrets_do_not_reach_the_code", server_secrets_do_not_reach_the_code),
         ("interpreter_map_from_settings", interpreter_map_from_settings),
+        (
+            "an_interpreter_the_sandbox_cannot_read_is_not_offered",
+            an_interpreter_the_sandbox_cannot_read_is_not_offered,
+        ),
     ];
     let filter = std::env::args().skip(1).find(|a| !a.starts_with('-'));
     let (mut passed, mut failed) = (0, 0);

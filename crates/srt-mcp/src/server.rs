@@ -293,7 +293,7 @@ fn discovery(config: &Config) -> Value {
             "root": srt_exec::workspace_root(),
             "note": "each run gets a fresh private working directory there, writable, removed afterwards; /tmp is private to the run",
         },
-        "languages": srt_exec::languages_with(&policy.settings.mcp.interpreters),
+        "languages": srt_exec::languages_for(policy),
         "kernel": kernel(),
     })
 }

@@ -12,6 +12,7 @@ use srt_policy::{BuiltInDefault, LoadOptions, Preset, RealFs, SettingsSource};
 mod http;
 mod server;
 mod slots;
+mod stdio;
 mod text;
 mod tools;
 
@@ -114,11 +115,15 @@ fn main() -> ExitCode {
         return code;
     }
     let code = rt.block_on(async move {
-        let service = match server.serve(rmcp::transport::stdio()).await {
+        let (transport, writer) = stdio::transport();
+        let service = match server.serve(transport).await {
             Ok(s) => s,
             Err(e) => return fail(format!("MCP session failed to start: {e}")),
         };
-        match service.waiting().await {
+        let ended = service.waiting().await;
+        // The session closed its side: the last answers reach stdout first.
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), writer).await;
+        match ended {
             Ok(_) => ExitCode::SUCCESS,
             Err(e) => fail(format!("MCP session ended with an error: {e}")),
         }

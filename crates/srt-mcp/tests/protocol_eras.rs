@@ -51,3 +51,24 @@ fn old_era_initialize_then_list() {
         assert!(tools.contains(&t), "{tools:?}");
     }
 }
+
+/// Issue 14: over stdio, a message larger than 4 MiB or nested too deeply
+/// gets a JSON-RPC error (it was dropped, and the client waited forever),
+/// and the next message is answered as usual.
+#[test]
+fn oversized_and_malformed_messages_get_an_error() {
+    let big = tool_call(1, "execute_code", serde_json::json!({"code": format!("#{}", "x".repeat(5 << 20))}));
+    let deep = format!(
+        r#"{{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{}{}}}"#,
+        "[".repeat(10_000),
+        "]".repeat(10_000)
+    );
+    let ok = tool_call(3, "execute_code", serde_json::json!({"code": "print(3)"}));
+    let out = srt_mcp(&format!("{big}\n{deep}\n{ok}\n"));
+    let lines: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 3, "{out}");
+    assert_eq!(lines[0]["error"]["code"], -32600, "{}", lines[0]);
+    assert_eq!(lines[1]["error"]["code"], -32700, "{}", lines[1]);
+    assert_eq!(lines[2]["id"], 3);
+    assert_eq!(lines[2]["result"]["structuredContent"]["stdout"], "3\n");
+}

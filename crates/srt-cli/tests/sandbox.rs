@@ -1392,3 +1392,16 @@ fn regression_the_hosts_tmp_is_visible_and_writes_there_stay_private() {
     let o = env.sh(&settings, &format!("cat {}/data.txt; cat {}/job.py", dir.path().display(), dir.path().display()));
     assert!(!out(&o).contains("original") && out(&o).contains("job ran"), "{}\n{}", out(&o), err(&o));
 }
+
+/// srt 0.0.83's `git.safeDirectories` reaches git inside the sandbox
+/// through `GIT_CONFIG_*`, and srt's helper-path keys are accepted (with
+/// `--debug` saying they have no effect here).
+#[test]
+fn git_safe_directories_and_helper_keys() {
+    let env = Env::new();
+    let settings = r#"{"git": {"safeDirectories": ["/work/one", "/work/two"]}, "bwrapPath": "/usr/bin/bwrap",
+                      "seccomp": {"applyPath": "/usr/lib/apply", "argv0": "x"}}"#;
+    let o = env.cmd(settings, &["-d", "--", "git", "config", "--get-all", "safe.directory"]).output().unwrap();
+    assert_eq!(out(&o), "/work/one\n/work/two\n", "{}", err(&o));
+    assert!(err(&o).contains("bwrapPath has no effect"), "{}", err(&o));
+}

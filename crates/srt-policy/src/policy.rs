@@ -292,6 +292,26 @@ pub fn from_settings(
     if let Some(rg) = &s.ripgrep {
         nonempty(&rg.command, "ripgrep.command")?;
     }
+    // Helper paths of srt: absolute, as srt requires; none is used here.
+    for (key, value) in [
+        ("bwrapPath", s.bwrap_path.as_deref()),
+        ("socatPath", s.socat_path.as_deref()),
+        ("seccomp.applyPath", s.seccomp.as_ref().and_then(|x| x.apply_path.as_deref())),
+    ] {
+        if let Some(v) = value
+            && !v.starts_with('/')
+        {
+            return Err(SettingsError::at(key, v, "is not an absolute path"));
+        }
+    }
+    if let Some(g) = &s.git {
+        for (i, d) in g.safe_directories.iter().enumerate() {
+            nonempty(d, &format!("git.safeDirectories[{i}]"))?;
+            if d.contains(['\n', '\0']) {
+                return Err(SettingsError::at(format!("git.safeDirectories[{i}]"), d, "holds a newline or NUL"));
+            }
+        }
+    }
     let java_agent_jar_path = match &s.java_agent_jar_path {
         Some(p) => {
             nonempty(p, "javaAgentJarPath")?;
@@ -348,10 +368,20 @@ pub fn from_settings(
 /// Keys srt knows that this version does not implement. Ignoring them would
 /// silently weaken or change what the user asked for, so they are refused.
 fn reject_unsupported(s: &Settings) -> Result<(), SettingsError> {
+    let n = &s.network;
     for (key, present) in [
-        ("network.tlsTerminate", s.network.tls_terminate.is_some()),
-        ("network.filterRequest", s.network.filter_request.is_some()),
-        ("network.parentProxy", s.network.parent_proxy.is_some()),
+        ("network.tlsTerminate", n.tls_terminate.is_some()),
+        ("network.filterRequest", n.filter_request.is_some()),
+        ("network.parentProxy", n.parent_proxy.is_some()),
+        ("network.mitmProxy", n.mitm_proxy.is_some()),
+        ("network.requireHostMatch", n.require_host_match.is_some()),
+        ("network.stripResponseHeaders", n.strip_response_headers.is_some()),
+        ("network.ambiguousRequestTarget", n.ambiguous_request_target.is_some()),
+        ("network.allowPlaintextHeaderSet", n.allow_plaintext_header_set.is_some()),
+        ("network.refuseOpaqueTunnels", n.refuse_opaque_tunnels.is_some()),
+        // Both would weaken the sandbox in ways this version does not build.
+        ("allowNestedUserNamespaces", s.allow_nested_user_namespaces),
+        ("filesystem.disabled", s.filesystem.disabled),
     ] {
         if present {
             return Err(SettingsError {
@@ -449,6 +479,42 @@ impl Policy {
     /// which then decide.
     pub fn needs_network(&self) -> bool {
         !self.network.is_closed() || self.http_proxy_port.is_some() || self.socks_proxy_port.is_some()
+    }
+
+    /// `git.safeDirectories` as git reads configuration from the
+    /// environment (`GIT_CONFIG_COUNT`, `GIT_CONFIG_KEY_n`,
+    /// `GIT_CONFIG_VALUE_n`); empty when there are none.
+    pub fn git_env(&self) -> Vec<(String, String)> {
+        let dirs = self.settings.git.as_ref().map(|g| g.safe_directories.as_slice()).unwrap_or_default();
+        if dirs.is_empty() {
+            return Vec::new();
+        }
+        let mut env = vec![("GIT_CONFIG_COUNT".to_string(), dirs.len().to_string())];
+        for (i, d) in dirs.iter().enumerate() {
+            env.push((format!("GIT_CONFIG_KEY_{i}"), "safe.directory".into()));
+            env.push((format!("GIT_CONFIG_VALUE_{i}"), d.clone()));
+        }
+        env
+    }
+
+    /// The keys of the settings that have no effect in this implementation
+    /// (srt's helpers, macOS and Windows keys), for `--debug`.
+    pub fn keys_without_effect(&self) -> Vec<&'static str> {
+        let s = &self.settings;
+        [
+            ("bwrapPath", s.bwrap_path.is_some()),
+            ("socatPath", s.socat_path.is_some()),
+            ("seccomp", s.seccomp.is_some()),
+            ("ripgrep", s.ripgrep.is_some()),
+            ("windows", s.windows.is_some()),
+            ("network.strictAllowlist", s.network.strict_allowlist),
+            ("allowPty", s.allow_pty),
+            ("enableWeakerNetworkIsolation", s.enable_weaker_network_isolation),
+            ("allowAppleEvents", s.allow_apple_events),
+        ]
+        .into_iter()
+        .filter_map(|(k, set)| set.then_some(k))
+        .collect()
     }
 
     /// `NO_PROXY` inside the sandbox: the names of its own loopback, which a

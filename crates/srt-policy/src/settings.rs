@@ -41,6 +41,24 @@ pub struct Settings {
     /// Path of the proxy agent jar set in `JAVA_TOOL_OPTIONS`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub java_agent_jar_path: Option<String>,
+    /// srt 0.0.83: let the program make user namespaces of its own. Only
+    /// `false` is supported here (see `policy::reject_unsupported`).
+    #[serde(default)]
+    pub allow_nested_user_namespaces: bool,
+    /// srt 0.0.83: git settings given to the program.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub git: Option<GitSettings>,
+    /// srt 0.0.83 helper paths: validated as srt does; this implementation
+    /// needs no helper (`--debug` says so).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bwrap_path: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub socat_path: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seccomp: Option<SeccompHelperSettings>,
+    /// srt's Windows port; accepted as an object, no effect on Linux.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub windows: Option<serde_json::Map<String, serde_json::Value>>,
     /// Extension: resource limits.
     #[serde(default)]
     pub limits: LimitsSettings,
@@ -79,6 +97,22 @@ pub struct NetworkSettings {
     pub filter_request: Option<serde_json::Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent_proxy: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mitm_proxy: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub require_host_match: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strip_response_headers: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ambiguous_request_target: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_plaintext_header_set: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refuse_opaque_tunnels: Option<serde_json::Value>,
+    /// srt 0.0.83: deny hosts outside allowedDomains without asking the
+    /// embedding program. There is no such callback here: always strict.
+    #[serde(default)]
+    pub strict_allowlist: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -94,6 +128,10 @@ pub struct FilesystemSettings {
     pub deny_write: Vec<String>,
     #[serde(default)]
     pub allow_git_config: bool,
+    /// srt 0.0.83: no filesystem rules at all. Only `false` is supported
+    /// here (see `policy::reject_unsupported`).
+    #[serde(default)]
+    pub disabled: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -102,6 +140,28 @@ pub struct RipgrepSettings {
     pub command: String,
     #[serde(default)]
     pub args: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub argv0: Option<String>,
+}
+
+/// `git` (srt 0.0.83).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct GitSettings {
+    /// Given to git as `safe.directory` through `GIT_CONFIG_*` variables;
+    /// grants no access by itself.
+    #[serde(default)]
+    pub safe_directories: Vec<String>,
+}
+
+/// `seccomp` (srt 0.0.83's helper for applying its filter).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SeccompHelperSettings {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub apply_path: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub argv0: Option<String>,
 }
 
 /// Resource limits (extension). Integers are checked for range later so the
@@ -213,15 +273,18 @@ mod tests {
     #[test]
     fn every_srt_key_is_accepted() {
         let text = r#"{
-          "network": {"allowedDomains": ["github.com"], "deniedDomains": ["evil.com"],
+          "network": {"allowedDomains": ["github.com"], "deniedDomains": ["evil.com"], "strictAllowlist": true,
             "deniedDomainReasons": {"evil.com": "known bad"}, "allowUnixSockets": ["/run/x.sock"],
             "allowAllUnixSockets": false, "allowLocalBinding": true,
             "httpProxyPort": 3128, "socksProxyPort": 1080, "deniedResolvedAddresses": ["10.0.0.0/8"]},
           "filesystem": {"denyRead": ["~/.ssh"], "allowRead": ["~/.ssh/known_hosts"],
-            "allowWrite": ["."], "denyWrite": [".env"], "allowGitConfig": true},
+            "allowWrite": ["."], "denyWrite": [".env"], "allowGitConfig": true, "disabled": false},
           "ignoreViolations": {"*": ["/usr/bin"]},
           "enableWeakerNestedSandbox": false, "mandatoryDenySearchDepth": 3,
-          "ripgrep": {"command": "rg", "args": ["--hidden"]},
+          "ripgrep": {"command": "rg", "args": ["--hidden"], "argv0": "rg"},
+          "bwrapPath": "/usr/bin/bwrap", "socatPath": "/usr/bin/socat",
+          "seccomp": {"applyPath": "/opt/apply-seccomp", "argv0": "apply"}, "windows": {"backend": "x"},
+          "git": {"safeDirectories": ["/work/repo"]}, "allowNestedUserNamespaces": false,
           "allowPty": false, "enableWeakerNetworkIsolation": false, "allowAppleEvents": false,
           "javaAgentJarPath": "/opt/agent.jar",
           "limits": {"wallTimeSeconds": 30, "cpuTimeSeconds": 30, "memoryBytes": 536870912,

@@ -609,6 +609,38 @@ fn no_proxy_leaves_out_allowed_loopback_literals() {
 }
 
 #[test]
+fn srt_0_0_83_keys() {
+    let p = policy(
+        r#"{"git": {"safeDirectories": ["/work/a", "/work/b"]}, "bwrapPath": "/usr/bin/bwrap",
+                       "network": {"strictAllowlist": true}}"#,
+    );
+    assert_eq!(
+        p.git_env(),
+        [
+            ("GIT_CONFIG_COUNT".to_string(), "2".to_string()),
+            ("GIT_CONFIG_KEY_0".into(), "safe.directory".into()),
+            ("GIT_CONFIG_VALUE_0".into(), "/work/a".into()),
+            ("GIT_CONFIG_KEY_1".into(), "safe.directory".into()),
+            ("GIT_CONFIG_VALUE_1".into(), "/work/b".into()),
+        ]
+    );
+    assert_eq!(p.keys_without_effect(), ["bwrapPath", "network.strictAllowlist"]);
+    assert!(policy("{}").git_env().is_empty());
+    for (text, path) in [
+        (r#"{"bwrapPath": "bwrap"}"#, "bwrapPath"),
+        (r#"{"seccomp": {"applyPath": "rel"}}"#, "seccomp.applyPath"),
+        (r#"{"git": {"safeDirectories": [""]}}"#, "git.safeDirectories[0]"),
+        (r#"{"allowNestedUserNamespaces": true}"#, "allowNestedUserNamespaces"),
+        (r#"{"filesystem": {"disabled": true}}"#, "filesystem.disabled"),
+        (r#"{"network": {"requireHostMatch": true}}"#, "network.requireHostMatch"),
+        (r#"{"network": {"mitmProxy": {"socketPath": "/x", "domains": []}}}"#, "network.mitmProxy"),
+    ] {
+        let e = from_text(Some(text), None, &ctx(), &RealFs).unwrap_err();
+        assert_eq!(e.path, path, "{text}: {e}");
+    }
+}
+
+#[test]
 fn deny_read_adds_a_literal_rule() {
     let mut p = policy("{}");
     p.deny_read(Path::new("/nonexistent/etc/srt[1].json"), &RealFs);

@@ -56,10 +56,15 @@ pub fn run(mut r: Run<'_>) -> Finished {
         for note in &plan.notes {
             debug(&format!("plan note: {note}"));
         }
+        for key in policy.keys_without_effect() {
+            debug(&format!("settings: {key} has no effect in this implementation (no helper program, not macOS)"));
+        }
     }
+    let mut env = std::mem::take(&mut r.env);
+    env.extend(policy.git_env());
     let weaker = policy.enable_weaker_nested_sandbox.then(|| srt_sandbox::weaker::grants(&plan, &RealFs));
     let spec = SandboxSpec {
-        env: std::mem::take(&mut r.env),
+        env,
         clear_env: r.clear_env,
         debug: r.debug.is_some(),
         weaker,

@@ -13,6 +13,7 @@ use std::path::Path;
 use crate::domain::{DomainPattern, HostPattern, PatternList, normalize_host};
 use crate::paths::{FsView, PathContext, PathRule, absolutize, is_glob};
 use crate::policy::Policy;
+use crate::settings::PathEntry;
 
 /// What a request asks for over the server's policy, as written.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -115,10 +116,10 @@ impl Policy {
         for o in others {
             p.deny_read(o, fs);
         }
-        p.settings.filesystem.allow_read.push(ws.source.clone());
+        p.settings.filesystem.allow_read.push(PathEntry::Literal(ws.source.clone()));
         p.filesystem.allow_read.push(ws.clone());
         for rule in std::iter::once(ws).chain(grants.writes.iter().cloned()) {
-            p.settings.filesystem.allow_write.push(rule.source.clone());
+            p.settings.filesystem.allow_write.push(PathEntry::Literal(rule.source.clone()));
             p.filesystem.allow_write.push(rule);
         }
         for d in &grants.domains {

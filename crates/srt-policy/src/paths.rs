@@ -220,6 +220,21 @@ impl PathRule {
         Ok(PathRule { source: entry.into(), path: pattern, glob: Some(glob.compile_matcher()) })
     }
 
+    /// A `{"path": ..., "literal": true}` entry: resolved like a literal
+    /// string entry, never read as a pattern, and it may name a path that
+    /// does not exist yet.
+    pub fn new_literal(entry: &str, ctx: &PathContext, fs: &dyn FsView) -> Result<Self, String> {
+        if entry.is_empty() {
+            return Err("is empty".into());
+        }
+        if entry.contains('\0') {
+            return Err("contains a NUL byte".into());
+        }
+        let abs = absolutize(entry, ctx);
+        let path = fs.canonicalize(&joined(entry, ctx)).unwrap_or_else(|| resolve_existing(&abs, fs));
+        Ok(PathRule { source: entry.into(), path, glob: None })
+    }
+
     /// A literal rule for an absolute path, whatever characters its name
     /// holds (never a glob), resolved through symlinks where it exists.
     pub fn literal(path: &Path, fs: &dyn FsView) -> Self {

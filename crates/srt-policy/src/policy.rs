@@ -415,11 +415,37 @@ fn domains(
         .collect()
 }
 
-fn path_rules(list: &[String], base: &str, ctx: &PathContext, fs: &dyn FsView) -> Result<Vec<PathRule>, SettingsError> {
+fn path_rules<E: AsEntry>(
+    list: &[E],
+    base: &str,
+    ctx: &PathContext,
+    fs: &dyn FsView,
+) -> Result<Vec<PathRule>, SettingsError> {
     list.iter()
         .enumerate()
-        .map(|(i, e)| PathRule::new(e, ctx, fs).map_err(|m| SettingsError::at(format!("{base}[{i}]"), e, m)))
+        .map(|(i, e)| {
+            let (text, literal) = e.entry();
+            let rule = if literal { PathRule::new_literal(text, ctx, fs) } else { PathRule::new(text, ctx, fs) };
+            rule.map_err(|m| SettingsError::at(format!("{base}[{i}]"), text, m))
+        })
         .collect()
+}
+
+/// A filesystem list's entry: its text, and whether it is a literal.
+trait AsEntry {
+    fn entry(&self) -> (&str, bool);
+}
+
+impl AsEntry for String {
+    fn entry(&self) -> (&str, bool) {
+        (self, false)
+    }
+}
+
+impl AsEntry for crate::settings::PathEntry {
+    fn entry(&self) -> (&str, bool) {
+        (self.text(), matches!(self, crate::settings::PathEntry::Literal(_)))
+    }
 }
 
 /// An IP address (`10.0.0.1`, `::1`) or CIDR (`10.0.0.0/8`).
@@ -553,7 +579,7 @@ impl Policy {
     /// runs from reading its own settings file.
     pub fn deny_read(&mut self, path: &Path, fs: &dyn FsView) {
         let rule = PathRule::literal(path, fs);
-        self.settings.filesystem.deny_read.push(rule.source.clone());
+        self.settings.filesystem.deny_read.push(crate::settings::PathEntry::Literal(rule.source.clone()));
         self.filesystem.deny_read.push(rule);
     }
 

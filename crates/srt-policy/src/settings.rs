@@ -119,19 +119,71 @@ pub struct NetworkSettings {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct FilesystemSettings {
     #[serde(default)]
-    pub deny_read: Vec<String>,
+    pub deny_read: Vec<PathEntry>,
     #[serde(default)]
-    pub allow_read: Vec<String>,
+    pub allow_read: Vec<PathEntry>,
     #[serde(default)]
-    pub allow_write: Vec<String>,
+    pub allow_write: Vec<PathEntry>,
     #[serde(default)]
-    pub deny_write: Vec<String>,
+    pub deny_write: Vec<PathEntry>,
     #[serde(default)]
     pub allow_git_config: bool,
     /// srt 0.0.83: no filesystem rules at all. Only `false` is supported
     /// here (see `policy::reject_unsupported`).
     #[serde(default)]
     pub disabled: bool,
+}
+
+/// An entry of the four filesystem lists: a path or pattern as a string, or
+/// (srt 0.0.83) `{"path": "...", "literal": true}`: never a pattern, whatever
+/// characters it holds. Any other object shape is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PathEntry {
+    Text(String),
+    Literal(String),
+}
+
+impl PathEntry {
+    /// The path as written.
+    pub fn text(&self) -> &str {
+        match self {
+            PathEntry::Text(s) | PathEntry::Literal(s) => s,
+        }
+    }
+}
+
+impl From<&str> for PathEntry {
+    fn from(s: &str) -> Self {
+        PathEntry::Text(s.to_string())
+    }
+}
+
+impl Serialize for PathEntry {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            PathEntry::Text(t) => s.serialize_str(t),
+            PathEntry::Literal(p) => serde_json::json!({"path": p, "literal": true}).serialize(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for PathEntry {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let shape = "must be a path (a string) or {\"path\": \"...\", \"literal\": true}";
+        match serde_json::Value::deserialize(d)? {
+            serde_json::Value::String(s) => Ok(PathEntry::Text(s)),
+            serde_json::Value::Object(m)
+                if m.len() == 2 && m.get("literal") == Some(&serde_json::Value::Bool(true)) =>
+            {
+                match m.get("path") {
+                    Some(serde_json::Value::String(p)) => Ok(PathEntry::Literal(p.clone())),
+                    _ => Err(D::Error::custom(shape)),
+                }
+            }
+            _ => Err(D::Error::custom(shape)),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

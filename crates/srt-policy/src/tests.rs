@@ -641,6 +641,31 @@ fn srt_0_0_83_keys() {
 }
 
 #[test]
+fn literal_path_entries() {
+    let p = policy(
+        r#"{"filesystem": {"allowWrite": ["."], "denyWrite": [{"path": "weird[1].txt", "literal": true}],
+            "denyRead": [{"path": "~/not/yet/*.key", "literal": true}]}}"#,
+    );
+    assert!(!write_ok(&p, "/nonexistent/proj/weird[1].txt"), "the literal name");
+    assert!(write_ok(&p, "/nonexistent/proj/weird1.txt"), "never a pattern");
+    assert!(!read_ok(&p, "/nonexistent/home/not/yet/*.key"));
+    assert!(read_ok(&p, "/nonexistent/home/not/yet/a.key"));
+    // The settings keep the entry's shape.
+    let back = serde_json::to_value(&p.settings.filesystem.deny_write).unwrap();
+    assert_eq!(back, serde_json::json!([{"path": "weird[1].txt", "literal": true}]));
+    for text in [
+        r#"{"filesystem": {"denyWrite": [{"path": "x", "literal": false}]}}"#,
+        r#"{"filesystem": {"denyWrite": [{"path": "x", "literal": true, "extra": 1}]}}"#,
+        r#"{"filesystem": {"denyWrite": [{"literal": true}]}}"#,
+        r#"{"filesystem": {"denyWrite": [3]}}"#,
+    ] {
+        let e = from_text(Some(text), None, &ctx(), &RealFs).unwrap_err();
+        assert_eq!(e.path, "filesystem.denyWrite[0]", "{text}: {e}");
+        assert!(e.message.contains("literal"), "{text}: {e}");
+    }
+}
+
+#[test]
 fn deny_read_adds_a_literal_rule() {
     let mut p = policy("{}");
     p.deny_read(Path::new("/nonexistent/etc/srt[1].json"), &RealFs);

@@ -12,6 +12,8 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 use srt_sandbox::Ending;
 
 use clap::Parser;
+
+mod control;
 use srt_policy::settings::LimitsSettings;
 use srt_policy::{BuiltInDefault, LoadError, LoadOptions, PathContext, Preset, RealFs, SettingsSource};
 
@@ -48,6 +50,11 @@ struct Args {
     /// Append violation events (JSON lines) to FILE.
     #[arg(long, value_name = "FILE")]
     violations: Option<PathBuf>,
+
+    /// Read new settings from descriptor N (3 or more), one complete JSON
+    /// config per line: the network lists take effect on the next connection.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(i32).range(3..))]
+    control_fd: Option<i32>,
 
     /// Wall-clock limit in seconds (exit 124 when it ends the program).
     #[arg(long, value_name = "SECONDS")]
@@ -172,6 +179,13 @@ fn main() -> ExitCode {
     let wall_time = policy.limits.wall_time_seconds.map(Duration::from_secs_f64);
     let limits = policy.limits.clone();
     let command_line = args.command.clone().unwrap_or_else(|| argv.join(" "));
+    let live_network = match args.control_fd {
+        None => None,
+        Some(fd) => match control::start(fd, &policy, opts.preset, &ctx) {
+            Ok(live) => Some(live),
+            Err(e) => return fail(e),
+        },
+    };
     let mut debug_print = |line: &str| eprintln!("srt: {line}");
     let finished = srt_run::run(srt_run::Run {
         policy: std::sync::Arc::new(policy),
@@ -189,7 +203,9 @@ fn main() -> ExitCode {
         // No thread has been started yet in this process: the proxy thread
         // starts once the listeners arrive, after the fork. The exec path
         // (what multi-threaded callers use) can be forced for its tests.
-        single_threaded: std::env::var_os("SRT_FORCE_EXEC_INIT").is_none(),
+        // The control channel's reader is a thread: the init is exec'ed then.
+        single_threaded: std::env::var_os("SRT_FORCE_EXEC_INIT").is_none() && live_network.is_none(),
+        live_network,
     });
     let (result, events) = (finished.outcome, finished.events);
     if !events.is_empty() {

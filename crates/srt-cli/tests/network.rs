@@ -622,3 +622,50 @@ fn regression_an_allowed_loopback_port_reaches_the_host_without_noproxy() {
     let o = env.sh(&allowed, "curl -sS --max-time 5 http://localhost:1/ >/dev/null 2>&1; echo rc=$?");
     assert!(out(&o).contains("rc=7"), "{}", out(&o));
 }
+
+/// srt 0.0.83's `--control-fd N`: a new config on the channel changes the
+/// network lists for the next connection of the running program; an
+/// invalid line is reported and dropped; the program does not get the
+/// descriptor.
+#[test]
+fn control_fd_updates_the_network_lists_of_a_running_program() {
+    let env = Env::new();
+    let port = host_http_server("control-fd-says-hi");
+    let fifo = env.p("control.fifo");
+    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let settings = env.p("settings.json");
+    std::fs::write(&settings, "{}").unwrap();
+    let script = format!(
+        "curl -s -o /dev/null -w 'first %{{http_code}}\\n' --noproxy '' -x \"$HTTP_PROXY\" http://127.0.0.1:{port}/; \
+         sleep 2; curl -s -w ' second\\n' --noproxy '' -x \"$HTTP_PROXY\" http://127.0.0.1:{port}/; \
+         test -e /proc/$$/fd/3 && echo leaked-fd || echo no-fd"
+    );
+    // Bounded from outside: a hang here cannot hold the test run.
+    let child = Command::new("timeout")
+        .args(["60", "bash", "-c", "exec 3<\"$0\"; exec \"$@\"", fifo.to_str().unwrap()])
+        .arg(srt_bin())
+        .args(["--settings", settings.to_str().unwrap(), "--control-fd", "3", "-c", &script])
+        .current_dir(env.p("work"))
+        .env("HOME", env.p("home"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut w = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(800));
+        writeln!(w, r#"{{"network": {{"allowedDomains": ["bad..host"]}}}}"#).unwrap();
+        writeln!(w, r#"{{"network": {{"allowedDomains": ["127.0.0.1:{port}"]}}}}"#).unwrap();
+        // The writer stays open until the program is done: srt ends with the
+        // program, not with the channel.
+        let o = child.wait_with_output().unwrap();
+        let (text, errs) =
+            (String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned());
+        assert!(text.contains("first 403"), "{text}\n{errs}");
+        assert!(text.contains("control-fd-says-hi second"), "{text}\n{errs}");
+        assert!(text.contains("no-fd"), "{text}");
+        assert!(errs.contains("--control-fd: ignored an invalid config"), "{errs}");
+        drop(w);
+    }
+}

@@ -327,6 +327,7 @@ fn run_sandbox(
         max_proxy_connections: MAX_PROXY_CONNECTIONS,
         // This process has other threads: the init must be exec'ed.
         single_threaded: false,
+        live_network: None,
     });
     control.unregister();
     match finished.outcome {

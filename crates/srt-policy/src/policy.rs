@@ -507,6 +507,20 @@ impl Policy {
         !self.network.is_closed() || self.http_proxy_port.is_some() || self.socks_proxy_port.is_some()
     }
 
+    /// This policy with the network part of `other`: what srt's
+    /// `--control-fd` changes while a program runs (the allow and deny
+    /// lists, their reasons, the denied resolved addresses); nothing else.
+    pub fn with_network_of(&self, other: &Policy) -> Policy {
+        let mut p = self.clone();
+        p.network = other.network.clone();
+        let (to, from) = (&mut p.settings.network, &other.settings.network);
+        to.allowed_domains = from.allowed_domains.clone();
+        to.denied_domains = from.denied_domains.clone();
+        to.denied_domain_reasons = from.denied_domain_reasons.clone();
+        to.denied_resolved_addresses = from.denied_resolved_addresses.clone();
+        p
+    }
+
     /// `git.safeDirectories` as git reads configuration from the
     /// environment (`GIT_CONFIG_COUNT`, `GIT_CONFIG_KEY_n`,
     /// `GIT_CONFIG_VALUE_n`); empty when there are none.

@@ -77,13 +77,34 @@ impl NetEvent {
     }
 }
 
+/// The policy the proxies decide by, replaceable while they run (srt's
+/// `--control-fd`): each connection takes the one in force when it starts.
+#[derive(Debug, Clone)]
+pub struct LivePolicy(Arc<std::sync::RwLock<Arc<Policy>>>);
+
+impl LivePolicy {
+    pub fn new(policy: Arc<Policy>) -> Self {
+        LivePolicy(Arc::new(std::sync::RwLock::new(policy)))
+    }
+
+    /// The policy in force now.
+    pub fn get(&self) -> Arc<Policy> {
+        self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Replaces it for the connections that start from now on.
+    pub fn set(&self, policy: Arc<Policy>) {
+        *self.0.write().unwrap_or_else(|e| e.into_inner()) = policy;
+    }
+}
+
 /// Everything a proxy listener needs. Build with [`ProxyConfig::new`] and
 /// adjust the public fields.
 #[derive(Debug)]
 #[non_exhaustive]
 pub struct ProxyConfig {
     /// Decides every host and every resolved address.
-    pub policy: Arc<Policy>,
+    pub policy: LivePolicy,
     /// Resolves allowed names, once per connection.
     pub resolver: Arc<dyn Resolver>,
     /// This host's interface addresses, denied by the resolved-address guard.
@@ -134,7 +155,7 @@ impl ProxyConfig {
     /// interface addresses, no event channel and default bounds.
     pub fn new(policy: Arc<Policy>) -> Self {
         ProxyConfig {
-            policy,
+            policy: LivePolicy::new(policy),
             resolver: Arc::new(SystemResolver),
             local_addrs: host_addresses(),
             events: None,

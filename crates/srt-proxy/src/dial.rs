@@ -57,7 +57,9 @@ pub(crate) async fn dial(
         NetEvent { host: host.to_string(), port, address, decision, via, client, pid }
     };
 
-    let decision = cfg.policy.decide_host(host, port);
+    // One policy for the whole connection, even if it is replaced meanwhile.
+    let policy = cfg.policy.get();
+    let decision = policy.decide_host(host, port);
     if !decision.is_allowed() {
         cfg.report(event(None, decision.clone()));
         return Err(DialError::Denied(decision));
@@ -88,7 +90,7 @@ pub(crate) async fn dial(
     let mut first_denial = None;
     let mut survivors = Vec::new();
     for ip in resolved.into_iter().take(MAX_ADDRESSES) {
-        match cfg.policy.decide_address(ip, port, &cfg.local_addrs) {
+        match policy.decide_address(ip, port, &cfg.local_addrs) {
             NetDecision::Allow { rule } => survivors.push((ip, rule)),
             denied => {
                 first_denial.get_or_insert((ip, denied));

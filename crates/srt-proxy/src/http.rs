@@ -143,7 +143,7 @@ async fn forward(
         k.host == host
             && k.port == target.port
             && k.sender.is_ready()
-            && cfg.policy.decide_host(&host, k.port).is_allowed()
+            && cfg.policy.get().decide_host(&host, k.port).is_allowed()
     });
     let (mut sender, mut reused) = match reusable {
         Some(k) => (k.sender, true),

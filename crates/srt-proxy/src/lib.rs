@@ -67,7 +67,7 @@ mod serve;
 mod socks5;
 
 pub use addrs::host_addresses;
-pub use config::{ClientPid, NetEvent, ProxyConfig, Via};
+pub use config::{ClientPid, LivePolicy, NetEvent, ProxyConfig, Via};
 pub use http::serve_http;
 pub use resolver::{ResolveFuture, Resolver, StaticResolver, SystemResolver};
 pub use socks5::serve_socks5;

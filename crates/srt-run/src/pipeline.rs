@@ -39,6 +39,10 @@ pub struct Run<'a> {
     /// The caller guarantees this process has a single thread (the init is
     /// then started by fork alone).
     pub single_threaded: bool,
+    /// The network policy the proxies decide by, replaced while the program
+    /// runs (`--control-fd`); `None`: `policy`'s, fixed. With it, the
+    /// proxies run even when the policy allows no host yet.
+    pub live_network: Option<srt_proxy::LivePolicy>,
 }
 
 /// How a run ended, and the violation events it produced (in order,
@@ -75,8 +79,10 @@ pub fn run(mut r: Run<'_>) -> Finished {
     // still single-threaded when it forks).
     let seen: Seen = Default::default();
     let proxy: Rc<RefCell<Option<ProxyThread>>> = Default::default();
-    let on_listeners: Option<Box<dyn FnOnce(ProxyListeners)>> = policy.needs_network().then(|| {
-        let (policy, seen, proxy, command) = (policy.clone(), seen.clone(), proxy.clone(), r.command_line.clone());
+    let needs_network = policy.needs_network() || r.live_network.is_some();
+    let live = r.live_network.take().unwrap_or_else(|| srt_proxy::LivePolicy::new(policy.clone()));
+    let on_listeners: Option<Box<dyn FnOnce(ProxyListeners)>> = needs_network.then(|| {
+        let (policy, seen, proxy, command) = (live, seen.clone(), proxy.clone(), r.command_line.clone());
         let (debug, max) = (r.debug.is_some(), r.max_proxy_connections);
         Box::new(move |l: ProxyListeners| {
             *proxy.borrow_mut() = Some(ProxyThread::start(policy, debug, max, seen, command, l));

@@ -4,7 +4,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use srt_policy::{NetDecision, Policy};
+use srt_policy::NetDecision;
 use srt_sandbox::ProxyListeners;
 
 use crate::sockowner::pid_of_client;
@@ -28,7 +28,7 @@ impl ProxyThread {
     /// client connections the run may hold open at once through both
     /// proxies together; more are refused and reported.
     pub fn start(
-        policy: Arc<Policy>,
+        policy: srt_proxy::LivePolicy,
         debug: bool,
         max_connections: usize,
         seen: Seen,
@@ -54,7 +54,7 @@ impl ProxyThread {
 }
 
 async fn serve(
-    policy: Arc<Policy>,
+    policy: srt_proxy::LivePolicy,
     debug: bool,
     max_connections: usize,
     seen: Seen,
@@ -64,13 +64,17 @@ async fn serve(
 ) {
     let init_pid = l.init_pid;
     let (tx, mut rx) = tokio::sync::mpsc::channel::<srt_proxy::NetEvent>(1024);
-    let mut cfg = srt_proxy::ProxyConfig::new(policy);
+    let mut cfg = srt_proxy::ProxyConfig::new(policy.get());
+    cfg.policy = policy;
     cfg.events = Some(tx);
     cfg.debug = debug;
     cfg.max_connections = max_connections;
     cfg.client_pid = Some(srt_proxy::ClientPid(Arc::new(move |c| pid_of_client(init_pid, c))));
     let cfg = Arc::new(cfg);
-    let external = [cfg.policy.http_proxy_port, cfg.policy.socks_proxy_port];
+    let external = {
+        let p = cfg.policy.get();
+        [p.http_proxy_port, p.socks_proxy_port]
+    };
     for ((listener, http), external) in [(l.http, true), (l.socks, false)].into_iter().zip(external) {
         if listener.set_nonblocking(true).is_err() {
             continue;

@@ -119,3 +119,23 @@ fn cpu_time_apart_from_wall_time() {
     assert_eq!(out(&o), "slept\n", "{}", err(&o));
     assert!(events.is_empty(), "{events:?}");
 }
+
+/// Red-team findings: memory no process maps, or that pid 1 could not read,
+/// was not counted. Each holds at most 1 GiB under a 64 MiB limit and must
+/// be stopped: a memfd filled with write(), System V segments filled and
+/// detached, a shared mapping of a process made non-dumpable.
+#[test]
+fn regression_memory_that_no_process_maps_is_counted() {
+    let memfd = "import os, time\nfd = os.memfd_create('x')\nfor _ in range(1024):\n    os.write(fd, b'x' * (1 << 20))\n\
+                 print('held', flush=True)\ntime.sleep(3)\n";
+    let sysv = "import ctypes, time\nlibc = ctypes.CDLL(None, use_errno=True)\nlibc.shmat.restype = ctypes.c_void_p\n\
+                for i in range(64):\n    sid = libc.shmget(0, 16 << 20, 0o1600)\n    p = libc.shmat(sid, None, 0)\n    \
+                ctypes.memset(p, 1, 16 << 20)\n    libc.shmdt(ctypes.c_void_p(p))\nprint('held', flush=True)\ntime.sleep(3)\n";
+    let hidden = "import ctypes, mmap, time\nctypes.CDLL(None).prctl(4, 0, 0, 0, 0)\nm = mmap.mmap(-1, 1 << 30, mmap.MAP_SHARED)\n\
+                  for i in range(0, 1 << 30, 4096): m[i] = 1\nprint('held', flush=True)\ntime.sleep(3)\n";
+    for (name, code) in [("memfd", memfd), ("sysv", sysv), ("non-dumpable", hidden)] {
+        let (o, events) = srt_py(&["--memory", "64M"], code);
+        assert_eq!(o.status.code(), Some(137), "{name}: {} {}", out(&o), err(&o));
+        assert!(limit_event(&events, "memory").is_some(), "{name}: {events:?}");
+    }
+}

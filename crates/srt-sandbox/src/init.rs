@@ -732,7 +732,7 @@ impl Watch {
                 ticks += s.cpu_ticks;
                 t.memory_bytes += s.rss_pages * page;
                 t.tasks += s.threads;
-                pids.push(pid);
+                pids.push((pid, s.rss_pages * page));
             }
         }
         if let Ok(ru) = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN) {
@@ -746,13 +746,27 @@ impl Watch {
         // libraries) once per process: cheap, and never less than the truth.
         // Past the limit, the proportional set sizes decide (each shared
         // page split among its sharers).
+        // A process whose smaps pid 1 may not read (made non-dumpable)
+        // counts with its resident set.
         if self.limits.memory_bytes.is_some_and(|m| t.memory_bytes > m) {
             t.memory_bytes = pids
                 .iter()
-                .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok())
-                .filter_map(|text| limits::parse_pss_kib(&text))
-                .sum::<u64>()
-                * 1024;
+                .map(|(pid, rss)| {
+                    std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))
+                        .ok()
+                        .and_then(|text| limits::parse_pss_kib(&text))
+                        .map_or(*rss, |kib| kib * 1024)
+                })
+                .sum::<u64>();
+        }
+        if self.limits.memory_bytes.is_some() {
+            // Memory no process maps: System V segments nobody has attached
+            // (the sandbox has its own IPC namespace), and memfd files held
+            // open (their pages may be mapped too, then counted twice:
+            // stricter, never looser).
+            let shm = std::fs::read_to_string("/proc/sysvipc/shm").unwrap_or_default();
+            t.memory_bytes += limits::detached_shm_bytes(&shm);
+            t.memory_bytes += memfd_bytes(pids.iter().map(|(pid, _)| *pid));
         }
         let mut tmpfs = vec!["/dev/shm"];
         if self.tmp_is_private {
@@ -766,6 +780,26 @@ impl Watch {
         }
         t
     }
+}
+
+/// What the memfd files the processes hold open occupy (each file once).
+fn memfd_bytes(pids: impl Iterator<Item = u32>) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    let mut seen = std::collections::HashSet::new();
+    let mut total = 0;
+    for pid in pids {
+        let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else { continue };
+        for fd in fds.flatten() {
+            let is_memfd =
+                std::fs::read_link(fd.path()).is_ok_and(|t| t.as_os_str().as_encoded_bytes().starts_with(b"/memfd:"));
+            if let (true, Ok(m)) = (is_memfd, std::fs::metadata(fd.path()))
+                && seen.insert((m.dev(), m.ino()))
+            {
+                total += m.blocks() * 512;
+            }
+        }
+    }
+    total
 }
 
 /// Pid 1's wait: for the next signal, serving the mediator meanwhile.

@@ -81,6 +81,23 @@ pub fn parse_pss_kib(text: &str) -> Option<u64> {
     text.lines().find_map(|l| l.strip_prefix("Pss:")).and_then(|v| v.split_whitespace().next()?.parse().ok())
 }
 
+/// The resident bytes of the System V shared memory segments no process has
+/// attached, from `/proc/sysvipc/shm` (columns `nattch` and `rss`).
+pub fn detached_shm_bytes(text: &str) -> u64 {
+    let mut lines = text.lines();
+    let Some(header) = lines.next() else { return 0 };
+    let cols: Vec<&str> = header.split_whitespace().collect();
+    let (Some(nattch), Some(rss)) = (cols.iter().position(|c| *c == "nattch"), cols.iter().position(|c| *c == "rss"))
+    else {
+        return 0;
+    };
+    lines
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .filter(|f| f.get(nattch) == Some(&"0"))
+        .filter_map(|f| f.get(rss)?.parse::<u64>().ok())
+        .sum()
+}
+
 /// The totals of one look at the tree.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Totals {
@@ -144,6 +161,15 @@ mod tests {
         assert_eq!(s, ProcStat { cpu_ticks: 13, rss_pages: 250, threads: 4 });
         assert_eq!(parse_stat("garbage"), None);
         assert_eq!(parse_stat("1 (x) S 1"), None);
+    }
+
+    #[test]
+    fn detached_shm() {
+        let text = "       key      shmid perms                  size  cpid  lpid nattch   uid   gid  cuid  cgid      atime      dtime      ctime                   rss                  swap\n\
+                             0          1   600              16777216    10    10      0     0     0     0     0          0          0          0              16777216                     0\n\
+                             0          2   600              16777216    10    10      1     0     0     0     0          0          0          0               4096000                     0\n";
+        assert_eq!(detached_shm_bytes(text), 16777216, "only the segment nobody has attached");
+        assert_eq!(detached_shm_bytes(""), 0);
     }
 
     #[test]

@@ -1405,3 +1405,36 @@ fn git_safe_directories_and_helper_keys() {
     assert_eq!(out(&o), "/work/one\n/work/two\n", "{}", err(&o));
     assert!(err(&o).contains("bwrapPath has no effect"), "{}", err(&o));
 }
+
+/// Red-team finding: a repository the program makes in a new directory is
+/// its own output, yet registered as a submodule of the host's repository
+/// the host's `git status` recurses into it and runs its `core.fsmonitor`.
+/// That cannot be refused without breaking git inside, so it is reported
+/// after the run, naming the file.
+#[test]
+fn regression_a_planted_submodule_config_is_reported() {
+    let env = Env::new();
+    let git = |dir: &Path, args: &[&str]| {
+        Command::new("git")
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "safe.directory=*"])
+            .args(args)
+            .current_dir(dir)
+            .env("HOME", env.p("home"))
+            .output()
+            .unwrap()
+    };
+    assert!(git(&env.p("work"), &["init", "-q"]).status.success());
+    let script = "mkdir sub && cd sub && git init -q && git config core.fsmonitor 'touch /nonexistent/x; false' && \
+                  echo y > y && git -c user.name=t -c user.email=t@e add y && \
+                  git -c user.name=t -c user.email=t@e commit -qm s && cd .. && \
+                  git -c user.name=t -c user.email=t@e -c safe.directory='*' add sub && echo planted";
+    let o = env.sh(r#"{"filesystem": {"allowWrite": ["."]}}"#, script);
+    assert!(out(&o).contains("planted"), "{}", err(&o));
+    let config = env.p("work/sub/.git/config");
+    assert!(
+        err(&o).contains(&format!("filesystem write {}: git on the host would run code", config.display())),
+        "{}",
+        err(&o)
+    );
+    assert!(err(&o).contains("sets fsmonitor"), "{}", err(&o));
+}

@@ -13,6 +13,7 @@
 //! first in `main()` (the sandbox init is that binary re-executed).
 
 mod events;
+mod gitcode;
 mod pipeline;
 mod proxy;
 mod sockowner;

@@ -96,6 +96,8 @@ pub fn run(mut r: Run<'_>) -> Finished {
         single_threaded: r.single_threaded,
         stdio: r.stdio,
     };
+    // A second before, so that a write in the same second counts.
+    let started = std::time::SystemTime::now() - Duration::from_secs(1);
     let outcome = srt_sandbox::run(&spec, opts);
     // Let the proxies finish reporting what they decided, then stop them.
     if let Some(p) = proxy.borrow_mut().take() {
@@ -104,6 +106,23 @@ pub fn run(mut r: Run<'_>) -> Finished {
     let mut events = std::mem::take(&mut *seen.lock().unwrap_or_else(|e| e.into_inner()));
     if let Ok(o) = &outcome {
         events.extend(crate::after_run(&spec, o, r.wall_time, &r.command_line));
+        let roots: Vec<PathBuf> = policy.filesystem.writable_roots().cloned().collect();
+        for (path, why) in crate::gitcode::planted(&roots, started) {
+            events.push(Violation {
+                decision: "allow".into(),
+                ..Violation::deny(
+                    "filesystem",
+                    "write",
+                    path.display().to_string(),
+                    format!(
+                        "git on the host would run code from this file written during the run ({why}), in this \
+                         repository or in one that has it as a submodule; review it before running git there"
+                    ),
+                    None,
+                    &r.command_line,
+                )
+            });
+        }
     }
     Finished { outcome, events: srt_monitor::without_ignored(events, &policy) }
 }

@@ -4,7 +4,8 @@
 //! the host's `git status` in an enclosing repository recurses into it when
 //! it is registered as a submodule, and runs its `core.fsmonitor`. What
 //! cannot be refused without breaking git inside is reported after the run,
-//! naming the file.
+//! naming the file. Only the `.git` directories pid 1 saw made are looked
+//! at: no walk of the tree after every run.
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -26,37 +27,14 @@ const CODE_KEYS: [&str; 12] = [
     "credential",
 ];
 
-/// How deep below a writable root repositories are looked for.
-const MAX_DEPTH: usize = 6;
-/// Directory entries looked at in all.
-const MAX_ENTRIES: usize = 20_000;
-
-/// The files under `roots` that git on the host would take code from and
-/// that were written at or after `since` (their status change time: a
-/// program cannot set it back), with what makes them run code.
-pub fn planted(roots: &[PathBuf], since: SystemTime) -> Vec<(PathBuf, String)> {
+/// The files in `git_dirs` (the `.git` directories pid 1 saw the program
+/// make) that git on the host would take code from and that were written
+/// at or after `since` (their status change time: a program cannot set it
+/// back), with what makes them run code.
+pub fn planted(git_dirs: &[PathBuf], since: SystemTime) -> Vec<(PathBuf, String)> {
     let mut found = Vec::new();
-    let mut budget = MAX_ENTRIES;
-    for root in roots {
-        let mut stack = vec![(root.clone(), 0usize)];
-        while let Some((dir, depth)) = stack.pop() {
-            let Ok(entries) = std::fs::read_dir(&dir) else { continue };
-            for e in entries.flatten() {
-                if budget == 0 {
-                    return found;
-                }
-                budget -= 1;
-                let Ok(t) = e.file_type() else { continue };
-                if !t.is_dir() {
-                    continue;
-                }
-                if e.file_name() == ".git" {
-                    inspect(&e.path(), since, &mut found);
-                } else if depth + 1 < MAX_DEPTH {
-                    stack.push((e.path(), depth + 1));
-                }
-            }
-        }
+    for git in git_dirs {
+        inspect(git, since, &mut found);
     }
     found
 }
@@ -109,13 +87,14 @@ mod tests {
         let plain = dir.path().join("proj/other/.git");
         std::fs::create_dir_all(&plain).unwrap();
         std::fs::write(plain.join("config"), "[core]\n\tbare = false\n").unwrap();
-        let found = planted(&[dir.path().join("proj")], before);
+        let dirs = [dir.path().join("proj/sub/.git"), dir.path().join("proj/other/.git")];
+        let found = planted(&dirs, before);
         let names: Vec<String> = found.iter().map(|(p, why)| format!("{} {why}", p.display())).collect();
         assert_eq!(found.len(), 2, "{names:?}");
         assert!(names.iter().any(|n| n.ends_with("sub/.git/config sets fsmonitor")), "{names:?}");
         assert!(names.iter().any(|n| n.contains("hooks/pre-commit is a hook")), "{names:?}");
         // Written before the run: not the program's doing.
         let later = SystemTime::now() + std::time::Duration::from_secs(5);
-        assert!(planted(&[dir.path().join("proj")], later).is_empty());
+        assert!(planted(&dirs, later).is_empty());
     }
 }

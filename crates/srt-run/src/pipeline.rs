@@ -106,8 +106,7 @@ pub fn run(mut r: Run<'_>) -> Finished {
     let mut events = std::mem::take(&mut *seen.lock().unwrap_or_else(|e| e.into_inner()));
     if let Ok(o) = &outcome {
         events.extend(crate::after_run(&spec, o, r.wall_time, &r.command_line));
-        let roots: Vec<PathBuf> = policy.filesystem.writable_roots().cloned().collect();
-        for (path, why) in crate::gitcode::planted(&roots, started) {
+        for (path, why) in crate::gitcode::planted(&o.git_dirs, started) {
             events.push(Violation {
                 decision: "allow".into(),
                 ..Violation::deny(

@@ -948,6 +948,9 @@ fn reap(child: Pid, status: &mut Status, weaker: bool, mut pending: Option<Pendi
     if let Some(report) = mediator.as_ref().and_then(Mediator::suppressed_report) {
         status.send(&report);
     }
+    if let Some(report) = mediator.as_ref().and_then(Mediator::git_dirs_report) {
+        status.send(&report);
+    }
     // Whatever the program left behind (daemons, double forks, stopped
     // children) dies with it: kill(-1) from pid 1 reaches every other process
     // of this PID namespace. Without one (weaker mode) the leftovers are our

@@ -90,6 +90,9 @@ pub enum Report {
     Started { pid: i32 },
     /// Something `--debug` prints.
     Debug { message: String },
+    /// The `.git` directories the program made during the run (pid 1 saw
+    /// them made), for the supervisor to look at what git would run.
+    GitDirs { paths: Vec<PathBuf> },
     /// Pid 1 stopped the whole sandbox because a limit was reached; the
     /// final report follows.
     LimitReached { limit: crate::limits::Limit, detail: String },

@@ -113,6 +113,8 @@ pub struct Outcome {
     /// What the whole sandbox used (every process is reaped by the init
     /// chain, so the init's rusage covers them all).
     pub usage: Usage,
+    /// `.git` directories the program made during the run.
+    pub git_dirs: Vec<PathBuf>,
 }
 
 /// A call the sandbox's init refused: a protected name created, a Unix
@@ -405,6 +407,7 @@ fn follow(init: Pid, status_r: OwnedFd, opts: &mut RunOptions<'_>, start: Instan
         duration: Duration::ZERO,
         usage: Usage::default(),
         denials: Vec::new(),
+        git_dirs: Vec::new(),
     };
     let mut line = String::new();
     let mut limit = None;
@@ -460,6 +463,7 @@ fn follow(init: Pid, status_r: OwnedFd, opts: &mut RunOptions<'_>, start: Instan
             Report::Started { .. } => {}
             Report::Exited { code } => outcome.ending = limit.map_or(Ending::Exited(code), Ending::Limit),
             Report::Signaled { signal } => outcome.ending = limit.map_or(Ending::Signaled(signal), Ending::Limit),
+            Report::GitDirs { paths } => outcome.git_dirs = paths,
             Report::LimitReached { limit: l, detail } => {
                 limit = Some(l);
                 if let Some(d) = opts.debug.as_mut() {

@@ -88,7 +88,14 @@ pub(crate) struct Mediator {
     /// [`CreateRules::decide`]). An old directory moved into a new one stays
     /// old.
     new_dirs: std::collections::HashSet<(u64, u64)>,
+    /// `.git` directories made (or renamed into place) during the run, by
+    /// real path: where git on the host might take code from what the
+    /// program wrote (reported at the end, inspected by the supervisor).
+    git_dirs: Vec<PathBuf>,
 }
+
+/// The most `.git` directories reported per run.
+const MAX_GIT_DIRS: usize = 256;
 
 /// The most created directories remembered; past it, protected names in
 /// further new directories are judged as in old ones (refused: never weaker).
@@ -178,6 +185,7 @@ impl Mediator {
             suppressed: 0,
             closed: false,
             new_dirs: Default::default(),
+            git_dirs: Vec::new(),
         })
     }
 
@@ -253,6 +261,21 @@ impl Mediator {
                 Ok(Answer::Delegated)
             }
             Err(err) => Err(err),
+        }
+    }
+
+    /// The `.git` directories made during the run, if any.
+    pub fn git_dirs_report(&self) -> Option<Report> {
+        (!self.git_dirs.is_empty()).then(|| Report::GitDirs { paths: self.git_dirs.clone() })
+    }
+
+    /// Remembers `name` in `parent` when it is a `.git` made during the run.
+    fn note_git_dir(&mut self, parent: BorrowedFd<'_>, name: &[u8]) {
+        if name == b".git"
+            && self.git_dirs.len() < MAX_GIT_DIRS
+            && let Ok(p) = self.real_path(parent)
+        {
+            self.git_dirs.push(p.join(".git"));
         }
     }
 
@@ -669,6 +692,7 @@ impl Mediator {
         if matches!(what, Create::Dir(_)) {
             let name = cstr(&e.split.name)?;
             self.remember_new_dir(e.parent.as_fd(), &name);
+            self.note_git_dir(e.parent.as_fd(), &e.split.name);
         }
         Ok(Answer::Value(0))
     }
@@ -699,7 +723,11 @@ impl Mediator {
         let (od, on, nd, nn) = (old.parent.as_raw_fd(), &old.name, new.parent.as_raw_fd(), &new.name);
         // SAFETY: renameat2 on descriptors and strings we own.
         let r = unsafe { libc::syscall(libc::SYS_renameat2, od, on.as_ptr(), nd, nn.as_ptr(), flags as libc::c_uint) };
-        if r < 0 { Err(Errno::last()) } else { Ok(Answer::Value(0)) }
+        if r < 0 {
+            return Err(Errno::last());
+        }
+        self.note_git_dir(new.parent.as_fd(), &new.split.name);
+        Ok(Answer::Value(0))
     }
 
     /// A directory renamed to where a deny glob reaches below (`**/*.pem`):

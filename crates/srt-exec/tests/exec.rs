@@ -107,8 +107,11 @@ fn timeout() {
 /// (a fork bomb of at most 400 forks meets the default 256 processes), and
 /// the result names the limit that ended it.
 fn limits_by_default_and_the_reason_a_run_ended() {
+    // Each child becomes a small `sleep` at once, so that 256 of them stay
+    // far below the default memory limit (256 Python processes need about
+    // 1 GiB themselves, and then the memory limit fires first).
     let bomb = "import os, time\nfor i in range(400):\n    try:\n        pid = os.fork()\n    except OSError:\n        \
-                continue\n    if pid == 0:\n        time.sleep(30); os._exit(0)\ntime.sleep(30)\n";
+                continue\n    if pid == 0:\n        os.execv('/bin/sleep', ['sleep', '30'])\ntime.sleep(30)\n";
     let out = execute(&req(Language::Python, bomb), &policy("{}")).unwrap();
     assert_eq!((out.ended_by.as_str(), out.signal, out.exit_code), ("processes", Some(9), None), "{out:?}");
     assert!(out.violations.iter().any(|v| v.kind == "limit" && v.operation == "processes"), "{out:?}");

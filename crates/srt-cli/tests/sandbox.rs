@@ -1288,6 +1288,19 @@ print("opened", opened, "mcp", os.path.exists(".mcp.json"))
     assert!(std::fs::symlink_metadata(env.p("work/.mcp.json")).is_err());
 }
 
+/// The host's git, as a developer would run it after the sandbox (an
+/// identity set, the test tree trusted, no system config).
+fn host_git(env: &Env, dir: &Path, args: &[&str]) -> Output {
+    Command::new("git")
+        .args(["-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "safe.directory=*"])
+        .args(args)
+        .current_dir(dir)
+        .env("HOME", env.p("home"))
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .output()
+        .unwrap()
+}
+
 /// Issue 12: after a program ran with allowWrite on a repository, the
 /// host's `git status` and `git commit` there (and in its old
 /// subdirectories, and in an old directory that had no repository) run none
@@ -1298,16 +1311,7 @@ print("opened", opened, "mcp", os.path.exists(".mcp.json"))
 #[test]
 fn regression_nothing_planted_runs_when_the_host_uses_git_later() {
     let env = Env::new();
-    let git = |dir: &Path, args: &[&str]| {
-        Command::new("git")
-            .args(["-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "safe.directory=*"])
-            .args(args)
-            .current_dir(dir)
-            .env("HOME", env.p("home"))
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .output()
-            .unwrap()
-    };
+    let git = |dir: &Path, args: &[&str]| host_git(&env, dir, args);
     std::fs::create_dir_all(env.p("work/repo/sub")).unwrap();
     std::fs::create_dir_all(env.p("work/plain/old")).unwrap();
     std::fs::create_dir_all(env.p("markers")).unwrap();
@@ -1414,15 +1418,7 @@ fn git_safe_directories_and_helper_keys() {
 #[test]
 fn regression_a_planted_submodule_config_is_reported() {
     let env = Env::new();
-    let git = |dir: &Path, args: &[&str]| {
-        Command::new("git")
-            .args(["-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "safe.directory=*"])
-            .args(args)
-            .current_dir(dir)
-            .env("HOME", env.p("home"))
-            .output()
-            .unwrap()
-    };
+    let git = |dir: &Path, args: &[&str]| host_git(&env, dir, args);
     assert!(git(&env.p("work"), &["init", "-q"]).status.success());
     let script = "mkdir sub && cd sub && git init -q && git config core.fsmonitor 'touch /nonexistent/x; false' && \
                   echo y > y && git -c user.name=t -c user.email=t@e add y && \

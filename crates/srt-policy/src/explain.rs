@@ -66,21 +66,9 @@ impl Policy {
             "limits": self.limits,
             "ignoreViolations": self.ignore_violations.iter().map(|(c, p)| json!({"command": c, "paths": p.iter().map(|x| x.to_string_lossy()).collect::<Vec<_>>()})).collect::<Vec<_>>(),
             "enableWeakerNestedSandbox": self.enable_weaker_nested_sandbox,
-            "macosOnlyKeysIgnored": self.macos_only_keys(),
+            "keysWithoutEffect": self.keys_without_effect(),
             "mountPlan": plan_json(plan),
         })
-    }
-
-    fn macos_only_keys(&self) -> Vec<&'static str> {
-        let s = &self.settings;
-        [
-            ("allowPty", s.allow_pty),
-            ("enableWeakerNetworkIsolation", s.enable_weaker_network_isolation),
-            ("allowAppleEvents", s.allow_apple_events),
-        ]
-        .into_iter()
-        .filter_map(|(k, set)| set.then_some(k))
-        .collect()
     }
 }
 

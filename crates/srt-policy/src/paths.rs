@@ -194,20 +194,13 @@ impl PathRule {
     /// Resolves and compiles one entry. `Err` carries a message that
     /// completes `filesystem.denyRead[0]: "x" ...`.
     pub fn new(entry: &str, ctx: &PathContext, fs: &dyn FsView) -> Result<Self, String> {
-        if entry.is_empty() {
-            return Err("is empty".into());
+        if !is_glob(entry) {
+            return Self::new_literal(entry, ctx, fs);
         }
         if entry.contains('\0') {
             return Err("contains a NUL byte".into());
         }
         let abs = absolutize(entry, ctx);
-        if !is_glob(entry) {
-            // An existing path is resolved by the kernel's rules (symlinks
-            // before `..`), so `link/../x` means what a program opening it
-            // gets; only a missing tail is normalized lexically.
-            let path = fs.canonicalize(&joined(entry, ctx)).unwrap_or_else(|| resolve_existing(&abs, fs));
-            return Ok(PathRule { source: entry.into(), path, glob: None });
-        }
         if entry.ends_with('/') {
             return Err("is a glob ending in \"/\"; write \"dir/**\" for everything in a directory".into());
         }
@@ -230,6 +223,9 @@ impl PathRule {
         if entry.contains('\0') {
             return Err("contains a NUL byte".into());
         }
+        // An existing path is resolved by the kernel's rules (symlinks before
+        // `..`), so `link/../x` means what a program opening it gets; only a
+        // missing tail is normalized lexically.
         let abs = absolutize(entry, ctx);
         let path = fs.canonicalize(&joined(entry, ctx)).unwrap_or_else(|| resolve_existing(&abs, fs));
         Ok(PathRule { source: entry.into(), path, glob: None })

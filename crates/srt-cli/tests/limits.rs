@@ -139,3 +139,17 @@ fn regression_memory_that_no_process_maps_is_counted() {
         assert!(limit_event(&events, "memory").is_some(), "{name}: {events:?}");
     }
 }
+
+/// Red-team finding: children the kernel reaps itself (their parent ignores
+/// SIGCHLD) took their CPU time with them. Twelve such children of 0.5 s of
+/// CPU each, one after another, under a 2 s limit: stopped.
+#[test]
+fn regression_cpu_of_children_the_kernel_reaps_counts() {
+    let code = "import os, signal, time\nsignal.signal(signal.SIGCHLD, signal.SIG_IGN)\nfor i in range(12):\n    \
+                if os.fork() == 0:\n        end = time.process_time() + 0.5\n        while time.process_time() < end: pass\n        \
+                os._exit(0)\n    time.sleep(0.7)\nprint('all ran', flush=True)\n";
+    let (o, events) = srt_py(&["--cpu-time", "2"], code);
+    assert_eq!(o.status.code(), Some(152), "{} {}", out(&o), err(&o));
+    assert!(!out(&o).contains("all ran"), "{}", out(&o));
+    assert!(limit_event(&events, "cpu-time").is_some(), "{events:?}");
+}

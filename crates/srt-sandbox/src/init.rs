@@ -452,6 +452,7 @@ fn start_program(spec: &SandboxSpec, status: &mut Status, weaker: Option<&Weaker
             let watch = (weaker.is_none() && limits::needs_watch(&spec.limits)).then(|| Watch {
                 limits: spec.limits.clone(),
                 tmp_is_private: spec.plan.ops.iter().any(|o| matches!(o, srt_policy::MountOp::TmpOverlay { .. })),
+                cpu: limits::CpuLedger::default(),
             });
             reap(child, status, weaker.is_some(), pending, watch)
         }
@@ -705,18 +706,19 @@ struct Watch {
     limits: srt_policy::Limits,
     /// /tmp is the private overlay (its tmpfs counts as the sandbox's memory).
     tmp_is_private: bool,
+    cpu: limits::CpuLedger,
 }
 
 impl Watch {
     /// The totals of every process of this PID namespace but pid 1, plus
     /// what pid 1 already reaped, plus the private tmpfs mounts.
-    fn look(&self) -> limits::Totals {
+    fn look(&mut self) -> limits::Totals {
         // SAFETY: sysconf has no preconditions.
         let (tick, page) = unsafe { (libc::sysconf(libc::_SC_CLK_TCK), libc::sysconf(libc::_SC_PAGESIZE)) };
         let (tick, page) = (tick.max(1) as u64, page.max(1) as u64);
         let mut t = limits::Totals::default();
-        let mut ticks = 0u64;
         let mut pids = Vec::new();
+        let mut cpu = std::collections::HashMap::new();
         if let Ok(entries) = std::fs::read_dir("/proc") {
             for e in entries.flatten() {
                 let name = e.file_name();
@@ -729,19 +731,18 @@ impl Watch {
                 else {
                     continue;
                 };
-                ticks += s.cpu_ticks;
+                cpu.insert(pid, s.cpu_ticks * 1_000_000 / tick);
                 t.memory_bytes += s.rss_pages * page;
                 t.tasks += s.threads;
                 pids.push((pid, s.rss_pages * page));
             }
         }
+        let mut reaped = 0u64;
         if let Ok(ru) = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN) {
-            let tv = |t: nix::sys::time::TimeVal| {
-                Duration::new(t.tv_sec().max(0) as u64, (t.tv_usec().max(0) * 1000) as u32)
-            };
-            t.cpu += tv(ru.user_time()) + tv(ru.system_time());
+            let us = |t: nix::sys::time::TimeVal| t.tv_sec().max(0) as u64 * 1_000_000 + t.tv_usec().max(0) as u64;
+            reaped = us(ru.user_time()) + us(ru.system_time());
         }
-        t.cpu += Duration::from_millis(ticks * 1000 / tick);
+        t.cpu = Duration::from_micros(self.cpu.update(cpu, reaped));
         // Resident sets count the pages processes share (after fork, shared
         // libraries) once per process: cheap, and never less than the truth.
         // Past the limit, the proportional set sizes decide (each shared
@@ -888,7 +889,7 @@ impl<'a> Signals<'a> {
 
 /// Pid 1's loop: forward signals to the program's process group, reap every
 /// orphan, and when the program exits kill everything left and report.
-fn reap(child: Pid, status: &mut Status, weaker: bool, mut pending: Option<Pending>, watch: Option<Watch>) -> i32 {
+fn reap(child: Pid, status: &mut Status, weaker: bool, mut pending: Option<Pending>, mut watch: Option<Watch>) -> i32 {
     let mut mediator: Option<Mediator> = None;
     let mut mask = SigSet::empty();
     mask.add(Signal::SIGCHLD);
@@ -911,7 +912,7 @@ fn reap(child: Pid, status: &mut Status, weaker: bool, mut pending: Option<Pendi
     while result.is_none() {
         match signals.next(&mut mediator, &mut pending, status, &mut next_tick) {
             Ok(Event::Tick) => {
-                let Some(w) = &watch else { continue };
+                let Some(w) = &mut watch else { continue };
                 let totals = w.look();
                 at_process_limit =
                     if w.limits.max_processes.is_some_and(|n| totals.tasks >= n) { at_process_limit + 1 } else { 0 };

@@ -98,6 +98,37 @@ pub fn detached_shm_bytes(text: &str) -> u64 {
         .sum()
 }
 
+/// The CPU time of the whole tree across looks, including what the kernel
+/// throws away: a child whose parent ignores SIGCHLD is reaped by the kernel
+/// without its time going to anyone, so the sum of live processes and
+/// reaped children drops by what it had used. Each look compares the drop
+/// in that sum (what vanished) with its growth; what vanished beyond the
+/// growth is kept as lost and added from then on. At worst (busy live
+/// processes hiding a discarded child) half of the discarded time is missed;
+/// the last 100 ms of each discarded child are.
+#[derive(Debug, Default)]
+pub struct CpuLedger {
+    /// Each live process's time (its own and its reaped children's), µs.
+    last: std::collections::HashMap<u32, u64>,
+    /// The sum at the last look (live processes plus what pid 1 reaped).
+    last_sum: u64,
+    lost: u64,
+}
+
+impl CpuLedger {
+    /// Takes a look: `live` maps each process to its time (µs), `reaped_by_init`
+    /// is what pid 1 has reaped; returns the tree's total so far (µs).
+    pub fn update(&mut self, live: std::collections::HashMap<u32, u64>, reaped_by_init: u64) -> u64 {
+        let sum = live.values().sum::<u64>() + reaped_by_init;
+        let vanished: u64 = self.last.iter().filter(|(pid, _)| !live.contains_key(pid)).map(|(_, t)| t).sum();
+        let growth = sum.saturating_sub(self.last_sum.saturating_sub(vanished));
+        self.lost += vanished.saturating_sub(growth);
+        self.last = live;
+        self.last_sum = sum;
+        sum + self.lost
+    }
+}
+
 /// The totals of one look at the tree.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Totals {
@@ -170,6 +201,22 @@ mod tests {
                              0          2   600              16777216    10    10      1     0     0     0     0          0          0          0               4096000                     0\n";
         assert_eq!(detached_shm_bytes(text), 16777216, "only the segment nobody has attached");
         assert_eq!(detached_shm_bytes(""), 0);
+    }
+
+    #[test]
+    fn cpu_of_discarded_children_is_kept() {
+        use std::collections::HashMap;
+        let mut l = CpuLedger::default();
+        // A parent (pid 10) and a child (pid 11) that has used 400 ms.
+        assert_eq!(l.update(HashMap::from([(10, 100), (11, 400_000)]), 0), 400_100);
+        // The child is waited for: its time moves into the parent's.
+        assert_eq!(l.update(HashMap::from([(10, 500_100)]), 0), 500_100);
+        // Another child, then discarded by the kernel (SIGCHLD ignored).
+        assert_eq!(l.update(HashMap::from([(10, 500_100), (12, 300_000)]), 0), 800_100);
+        assert_eq!(l.update(HashMap::from([(10, 500_100)]), 0), 800_100, "its 300 ms are kept");
+        // An orphan reaped by pid 1 moves into pid 1's share: nothing lost.
+        assert_eq!(l.update(HashMap::from([(10, 500_100), (13, 50_000)]), 0), 850_100);
+        assert_eq!(l.update(HashMap::from([(10, 500_100)]), 60_000), 860_100);
     }
 
     #[test]

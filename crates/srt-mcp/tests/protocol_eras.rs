@@ -3,19 +3,12 @@
 //! protocol version and capabilities in `_meta`.
 
 use std::io::Write;
-use std::process::{Command, Stdio};
 
 mod common;
 use common::*;
 
 fn srt_mcp(input: &str) -> String {
-    let mut child = Command::new(srt_mcp_bin())
-        .current_dir(std::env::temp_dir())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_stdio(&[]);
     child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
     let out = child.wait_with_output().unwrap();
     String::from_utf8_lossy(&out.stdout).into_owned()

@@ -6,7 +6,6 @@ use std::io::{BufRead, BufReader, Write};
 
 mod common;
 use common::*;
-use std::process::{Command, Stdio};
 
 fn call(id: u32, code: &str) -> String {
     tool_call(id, "execute_code", serde_json::json!({"code": code, "language": "sh"}))
@@ -14,14 +13,7 @@ fn call(id: u32, code: &str) -> String {
 
 #[test]
 fn a_call_beyond_the_queue_is_refused_saying_so() {
-    let mut child = Command::new(srt_mcp_bin())
-        .args(["--max-concurrent", "1"])
-        .current_dir(std::env::temp_dir())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_stdio(&["--max-concurrent", "1"]);
     let mut stdin = child.stdin.take().unwrap();
     // The first holds the slot for a while; 2..=9 wait; 10 and 11 are over.
     let mut text = call(1, "sleep 2; echo first") + "\n";

@@ -20,4 +20,4 @@ mod sockowner;
 
 pub use events::after_run;
 pub use pipeline::{Finished, Run, run};
-pub use proxy::{MAX_PROXY_CONNECTIONS, ProxyThread, Seen};
+pub use proxy::{MAX_PROXY_CONNECTIONS, ProxySetup, ProxyThread, Seen};

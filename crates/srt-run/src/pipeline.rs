@@ -12,7 +12,7 @@ use srt_monitor::Violation;
 use srt_policy::{Policy, RealFs};
 use srt_sandbox::{Outcome, ProxyListeners, RunOptions, SandboxError, SandboxSpec};
 
-use crate::proxy::{ProxyThread, Seen};
+use crate::proxy::{ProxySetup, ProxyThread, Seen};
 
 /// What to run and how; the caller's own choices.
 pub struct Run<'a> {
@@ -82,10 +82,16 @@ pub fn run(mut r: Run<'_>) -> Finished {
     let needs_network = policy.needs_network() || r.live_network.is_some();
     let live = r.live_network.take().unwrap_or_else(|| srt_proxy::LivePolicy::new(policy.clone()));
     let on_listeners: Option<Box<dyn FnOnce(ProxyListeners)>> = needs_network.then(|| {
-        let (policy, seen, proxy, command) = (live, seen.clone(), proxy.clone(), r.command_line.clone());
-        let (debug, max) = (r.debug.is_some(), r.max_proxy_connections);
+        let setup = ProxySetup {
+            policy: live,
+            debug: r.debug.is_some(),
+            max_connections: r.max_proxy_connections,
+            seen: seen.clone(),
+            command: r.command_line.clone(),
+        };
+        let proxy = proxy.clone();
         Box::new(move |l: ProxyListeners| {
-            *proxy.borrow_mut() = Some(ProxyThread::start(policy, debug, max, seen, command, l));
+            *proxy.borrow_mut() = Some(ProxyThread::start(setup, l));
         }) as Box<dyn FnOnce(ProxyListeners)>
     });
     let opts = RunOptions {

@@ -23,25 +23,31 @@ pub struct ProxyThread {
     thread: std::thread::JoinHandle<()>,
 }
 
-impl ProxyThread {
-    /// `debug`: every decision is also printed on stderr. `max_connections`:
-    /// client connections the run may hold open at once through both
+/// What the proxies of one run need besides their listeners.
+pub struct ProxySetup {
+    /// The policy they decide by (replaceable while they run).
+    pub policy: srt_proxy::LivePolicy,
+    /// Every decision is also printed on stderr.
+    pub debug: bool,
+    /// Client connections the run may hold open at once through both
     /// proxies together; more are refused and reported.
-    pub fn start(
-        policy: srt_proxy::LivePolicy,
-        debug: bool,
-        max_connections: usize,
-        seen: Seen,
-        command: String,
-        l: ProxyListeners,
-    ) -> ProxyThread {
+    pub max_connections: usize,
+    /// Where the denials go.
+    pub seen: Seen,
+    /// How events name the command.
+    pub command: String,
+}
+
+impl ProxyThread {
+    /// Serves `l` on a thread of its own until [`ProxyThread::stop`].
+    pub fn start(setup: ProxySetup, l: ProxyListeners) -> ProxyThread {
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
             let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_io().enable_time().build() else {
                 eprintln!("srt: cannot start the proxy runtime; the sandbox has no network");
                 return;
             };
-            rt.block_on(serve(policy, debug, max_connections, seen, command, l, stop_rx));
+            rt.block_on(serve(setup, l, stop_rx));
         });
         ProxyThread { stop: stop_tx, thread }
     }
@@ -53,15 +59,8 @@ impl ProxyThread {
     }
 }
 
-async fn serve(
-    policy: srt_proxy::LivePolicy,
-    debug: bool,
-    max_connections: usize,
-    seen: Seen,
-    command: String,
-    l: ProxyListeners,
-    mut stop: tokio::sync::oneshot::Receiver<()>,
-) {
+async fn serve(setup: ProxySetup, l: ProxyListeners, mut stop: tokio::sync::oneshot::Receiver<()>) {
+    let ProxySetup { policy, debug, max_connections, seen, command } = setup;
     let init_pid = l.init_pid;
     let (tx, mut rx) = tokio::sync::mpsc::channel::<srt_proxy::NetEvent>(1024);
     let mut cfg = srt_proxy::ProxyConfig::new(policy.get());

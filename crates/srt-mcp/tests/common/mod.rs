@@ -9,6 +9,20 @@ pub fn srt_mcp_bin() -> PathBuf {
     std::env::var_os("SRT_MCP_BIN").map_or_else(|| env!("CARGO_BIN_EXE_srt-mcp").into(), PathBuf::from)
 }
 
+/// srt-mcp over stdio with `args`, started in the temporary directory, its
+/// stdin and stdout piped (stderr dropped).
+pub fn spawn_stdio(args: &[&str]) -> std::process::Child {
+    use std::process::{Command, Stdio};
+    Command::new(srt_mcp_bin())
+        .args(args)
+        .current_dir(std::env::temp_dir())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
 /// A `tools/call` request of the 2026-07-28 protocol era (no `initialize`
 /// needed), as one line of JSON.
 pub fn tool_call(id: u32, tool: &str, arguments: serde_json::Value) -> String {

@@ -46,7 +46,9 @@ pub mod paths;
 pub mod plan;
 mod policy;
 pub mod preset;
+pub mod request;
 pub mod settings;
+pub mod upstream;
 
 pub use create::{CreateRules, Creation};
 pub use error::{LoadError, SettingsError};
@@ -61,7 +63,9 @@ pub use policy::{
     UnixSockets, from_settings, from_text, load, parse_net,
 };
 pub use preset::Preset;
+pub use request::{AmbiguousTarget, RequestRules, TargetDecision};
 pub use settings::Settings;
+pub use upstream::{MitmProxy, ParentProxy, ProxyUrl, Route};
 
 #[cfg(test)]
 mod tests;

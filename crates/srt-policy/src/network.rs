@@ -8,6 +8,8 @@ use serde::Serialize;
 
 use crate::address;
 use crate::domain::{DomainPattern, Host, normalize_host};
+use crate::request::RequestRules;
+use crate::upstream::MitmProxy;
 
 /// Why a connection was refused; maps to srt's `X-Proxy-Error` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -19,6 +21,12 @@ pub enum DenyCode {
     ResolvedAddress,
     /// The requested host is not a valid host name (`blocked-by-allowlist`).
     InvalidHost,
+    /// `requireHostMatch`: the request's Host header names another target
+    /// (421, `blocked-by-sandbox-runtime`).
+    Misdirected,
+    /// `ambiguousRequestTarget` is `refuse` and the target normalises to
+    /// another path (400, `ambiguous-request-target`).
+    AmbiguousTarget,
 }
 
 impl DenyCode {
@@ -26,7 +34,8 @@ impl DenyCode {
     pub fn proxy_error(self) -> &'static str {
         match self {
             DenyCode::Allowlist | DenyCode::InvalidHost => "blocked-by-allowlist",
-            DenyCode::ResolvedAddress => "blocked-by-sandbox-runtime",
+            DenyCode::ResolvedAddress | DenyCode::Misdirected => "blocked-by-sandbox-runtime",
+            DenyCode::AmbiguousTarget => "ambiguous-request-target",
         }
     }
 }
@@ -60,6 +69,10 @@ pub struct NetworkPolicy {
     pub(crate) allowed: Vec<DomainPattern>,
     pub(crate) denied: Vec<(DomainPattern, Option<String>)>,
     pub(crate) denied_addresses: Vec<IpNet>,
+    /// `requireHostMatch`, `ambiguousRequestTarget`, `stripResponseHeaders`.
+    pub request: RequestRules,
+    /// `mitmProxy`.
+    pub(crate) mitm: Option<MitmProxy>,
 }
 
 impl NetworkPolicy {

@@ -15,7 +15,9 @@ use crate::network::{NetDecision, NetworkPolicy};
 use crate::paths::{FsView, PathContext, PathRule, absolutize};
 use crate::plan::{self, MountPlan};
 use crate::preset::Preset;
+use crate::request::RequestRules;
 use crate::settings::{self, Settings};
+use crate::upstream::{MitmProxy, ParentProxy, Route};
 
 /// The languages `execute_code` knows (keys of `mcp.interpreters`).
 pub const LANGUAGES: [&str; 5] = ["python", "javascript", "typescript", "bash", "sh"];
@@ -258,6 +260,54 @@ pub fn from_settings(
         unix.push(absolutize(p, ctx));
     }
 
+    let request = RequestRules {
+        require_host_match: n.require_host_match,
+        ambiguous_target: n.ambiguous_request_target,
+        strip_response_headers: n
+            .strip_response_headers
+            .iter()
+            .enumerate()
+            .map(|(i, h)| {
+                let path = format!("network.stripResponseHeaders[{i}]");
+                nonempty(h, &path)?;
+                if !h.bytes().all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b)) {
+                    return Err(SettingsError::at(path, h, "is not a header name"));
+                }
+                Ok(crate::request::fold_header_name(h))
+            })
+            .collect::<Result<_, _>>()?,
+    };
+    let mitm = match &n.mitm_proxy {
+        None => None,
+        Some(m) => {
+            nonempty(&m.socket_path, "network.mitmProxy.socketPath")?;
+            if m.domains.is_empty() {
+                return Err(SettingsError {
+                    path: "network.mitmProxy.domains".into(),
+                    message: "is empty; name at least one domain".into(),
+                });
+            }
+            Some(MitmProxy {
+                socket: absolutize(&m.socket_path, ctx),
+                domains: domains(&m.domains, "network.mitmProxy.domains", PatternList::Allowed, false)?,
+            })
+        }
+    };
+    if let Some(p) = &n.parent_proxy {
+        if let Some(np) = &p.no_proxy
+            && np.contains(['\n', '\0'])
+        {
+            return Err(SettingsError::at("network.parentProxy.noProxy", np, "holds a newline or NUL"));
+        }
+        // Validated without the environment; the proxy resolves it with it.
+        ParentProxy::resolve(p.http.as_deref(), p.https.as_deref(), p.no_proxy.as_deref(), &|_| None).map_err(
+            |(field, m)| {
+                let value = if field == "http" { &p.http } else { &p.https };
+                SettingsError::at(format!("network.parentProxy.{field}"), value.as_deref().unwrap_or_default(), m)
+            },
+        )?;
+    }
+
     let f = &s.filesystem;
     let depth = match s.mandatory_deny_search_depth {
         None => DEFAULT_SEARCH_DEPTH,
@@ -350,7 +400,7 @@ pub fn from_settings(
     };
 
     Ok(Policy {
-        network: NetworkPolicy { allowed, denied, denied_addresses },
+        network: NetworkPolicy { allowed, denied, denied_addresses, request, mitm },
         filesystem,
         limits,
         unix_sockets: UnixSockets { allow_all: n.allow_all_unix_sockets, allowed: unix },
@@ -372,12 +422,6 @@ fn reject_unsupported(s: &Settings) -> Result<(), SettingsError> {
     for (key, present) in [
         ("network.tlsTerminate", n.tls_terminate.is_some()),
         ("network.filterRequest", n.filter_request.is_some()),
-        ("network.parentProxy", n.parent_proxy.is_some()),
-        ("network.mitmProxy", n.mitm_proxy.is_some()),
-        ("network.requireHostMatch", n.require_host_match.is_some()),
-        ("network.stripResponseHeaders", n.strip_response_headers.is_some()),
-        ("network.ambiguousRequestTarget", n.ambiguous_request_target.is_some()),
-        ("network.allowPlaintextHeaderSet", n.allow_plaintext_header_set.is_some()),
         ("network.refuseOpaqueTunnels", n.refuse_opaque_tunnels.is_some()),
         // Both would weaken the sandbox in ways this version does not build.
         ("allowNestedUserNamespaces", s.allow_nested_user_namespaces),
@@ -548,6 +592,7 @@ impl Policy {
             ("ripgrep", s.ripgrep.is_some()),
             ("windows", s.windows.is_some()),
             ("network.strictAllowlist", s.network.strict_allowlist),
+            ("network.allowPlaintextHeaderSet", s.network.allow_plaintext_header_set),
             ("allowPty", s.allow_pty),
             ("enableWeakerNetworkIsolation", s.enable_weaker_network_isolation),
             ("allowAppleEvents", s.allow_apple_events),
@@ -555,6 +600,27 @@ impl Policy {
         .into_iter()
         .filter_map(|(k, set)| set.then_some(k))
         .collect()
+    }
+
+    /// The parent proxy for this policy's connections: `network.parentProxy`,
+    /// with each field it leaves out read from srt's own environment
+    /// through `env` (see [`ParentProxy::resolve`]).
+    pub fn parent_proxy(&self, env: &dyn Fn(&str) -> Option<String>) -> Option<ParentProxy> {
+        let p = self.settings.network.parent_proxy.clone().unwrap_or_default();
+        // The settings' values were validated at load; a failure here can
+        // only come from them, and means no parent proxy rather than a panic.
+        ParentProxy::resolve(p.http.as_deref(), p.https.as_deref(), p.no_proxy.as_deref(), env).ok().flatten()
+    }
+
+    /// The route of an allowed connection to `host:port` (`tunnel`: CONNECT
+    /// or SOCKS5): `network.mitmProxy` first, then `parent`, else direct.
+    pub fn route<'a>(&'a self, parent: Option<&'a ParentProxy>, host: &str, port: u16, tunnel: bool) -> Route<'a> {
+        crate::upstream::route(self.network.mitm.as_ref(), parent, host, port, tunnel)
+    }
+
+    /// The request-level rules of plain-HTTP requests.
+    pub fn request_rules(&self) -> &RequestRules {
+        &self.network.request
     }
 
     /// `NO_PROXY` inside the sandbox: the names of its own loopback, which a

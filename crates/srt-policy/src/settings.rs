@@ -88,31 +88,59 @@ pub struct NetworkSettings {
     pub socks_proxy_port: Option<i64>,
     #[serde(default)]
     pub denied_resolved_addresses: Vec<String>,
-    /// srt keys this version does not implement. Accepting and ignoring them
-    /// would silently weaken what the user asked for, so their presence is an
+    /// srt keys this version does not implement (TLS termination and the
+    /// library's request callback). Accepting and ignoring them would
+    /// silently weaken what the user asked for, so their presence is an
     /// error (see `policy::reject_unsupported`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls_terminate: Option<serde_json::Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub filter_request: Option<serde_json::Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub parent_proxy: Option<serde_json::Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mitm_proxy: Option<serde_json::Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub require_host_match: Option<serde_json::Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub strip_response_headers: Option<serde_json::Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ambiguous_request_target: Option<serde_json::Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub allow_plaintext_header_set: Option<serde_json::Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refuse_opaque_tunnels: Option<serde_json::Value>,
+    /// srt 0.0.83: an upstream HTTP proxy for allowed connections.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_proxy: Option<ParentProxySettings>,
+    /// srt 0.0.83: hosts whose connections go through a proxy on a Unix socket.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mitm_proxy: Option<MitmProxySettings>,
+    /// srt 0.0.83: 421 for a plain-HTTP request whose Host names another target.
+    #[serde(default)]
+    pub require_host_match: bool,
+    /// srt 0.0.83: response headers never relayed to the client.
+    #[serde(default)]
+    pub strip_response_headers: Vec<String>,
+    /// srt 0.0.83: what becomes of a target that normalises to another path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ambiguous_request_target: Option<crate::request::AmbiguousTarget>,
+    /// srt 0.0.83: lets the library's request callback set headers on
+    /// plain HTTP. There is no such callback here (no effect).
+    #[serde(default)]
+    pub allow_plaintext_header_set: bool,
     /// srt 0.0.83: deny hosts outside allowedDomains without asking the
     /// embedding program. There is no such callback here: always strict.
     #[serde(default)]
     pub strict_allowlist: bool,
+}
+
+/// `network.parentProxy`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ParentProxySettings {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub https: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub no_proxy: Option<String>,
+}
+
+/// `network.mitmProxy`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct MitmProxySettings {
+    pub socket_path: String,
+    pub domains: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

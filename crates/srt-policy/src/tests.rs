@@ -632,12 +632,49 @@ fn srt_0_0_83_keys() {
         (r#"{"git": {"safeDirectories": [""]}}"#, "git.safeDirectories[0]"),
         (r#"{"allowNestedUserNamespaces": true}"#, "allowNestedUserNamespaces"),
         (r#"{"filesystem": {"disabled": true}}"#, "filesystem.disabled"),
-        (r#"{"network": {"requireHostMatch": true}}"#, "network.requireHostMatch"),
-        (r#"{"network": {"mitmProxy": {"socketPath": "/x", "domains": []}}}"#, "network.mitmProxy"),
+        (r#"{"network": {"requireHostMatch": 1}}"#, "network.requireHostMatch"),
+        (r#"{"network": {"mitmProxy": {"socketPath": "/x", "domains": []}}}"#, "network.mitmProxy.domains"),
+        (r#"{"network": {"mitmProxy": {"socketPath": "", "domains": ["a.com"]}}}"#, "network.mitmProxy.socketPath"),
+        (r#"{"network": {"mitmProxy": {"socketPath": "/x", "domains": ["*.com"]}}}"#, "network.mitmProxy.domains[0]"),
+        (r#"{"network": {"mitmProxy": {"socketPath": "/x"}}}"#, "network.mitmProxy"),
+        (r#"{"network": {"parentProxy": {"http": "socks5://p:1"}}}"#, "network.parentProxy.http"),
+        (r#"{"network": {"parentProxy": {"https": "https://p:1"}}}"#, "network.parentProxy.https"),
+        (r#"{"network": {"parentProxy": {"ftp": "x"}}}"#, "network.parentProxy.ftp"),
+        (r#"{"network": {"stripResponseHeaders": ["set cookie"]}}"#, "network.stripResponseHeaders[0]"),
+        (r#"{"network": {"stripResponseHeaders": [""]}}"#, "network.stripResponseHeaders[0]"),
+        (r#"{"network": {"ambiguousRequestTarget": "maybe"}}"#, "network.ambiguousRequestTarget"),
+        (r#"{"network": {"tlsTerminate": {}}}"#, "network.tlsTerminate"),
+        (r#"{"network": {"refuseOpaqueTunnels": true}}"#, "network.refuseOpaqueTunnels"),
     ] {
         let e = from_text(Some(text), None, &ctx(), &RealFs).unwrap_err();
         assert_eq!(e.path, path, "{text}: {e}");
     }
+}
+
+#[test]
+fn request_keys_and_upstream_routes() {
+    let p = policy(
+        r#"{"network": {"allowedDomains": ["*.example.com", "other.org"], "requireHostMatch": true,
+            "stripResponseHeaders": ["Set-Cookie", "x_secret"], "ambiguousRequestTarget": "normalize",
+            "allowPlaintextHeaderSet": true,
+            "mitmProxy": {"socketPath": "/run/mitm.sock", "domains": ["api.example.com"]},
+            "parentProxy": {"http": "http://u:pw@corp:3128", "noProxy": "other.org"}}}"#,
+    );
+    let r = p.request_rules();
+    assert!(r.require_host_match && r.strips("SET_COOKIE") && r.strips("x-secret") && !r.strips("cookie"));
+    assert_eq!(r.judge_target("/a/../b"), crate::TargetDecision::Forward("/b".into()));
+    assert_eq!(p.keys_without_effect(), ["network.allowPlaintextHeaderSet"]);
+    let parent = p.parent_proxy(&|_| None).expect("settings name one");
+    assert_eq!(p.route(Some(&parent), "api.example.com", 443, true), crate::Route::Mitm(Path::new("/run/mitm.sock")));
+    let via_parent = p.route(Some(&parent), "www.example.com", 443, true);
+    assert!(matches!(via_parent, crate::Route::Parent(u) if u.host == "corp" && u.authorization.is_some()));
+    assert_eq!(p.route(Some(&parent), "other.org", 80, false), crate::Route::Direct, "noProxy");
+    assert_eq!(p.route(None, "www.example.com", 443, true), crate::Route::Direct);
+    // Without settings, srt's own environment names the parent proxy.
+    let env = |k: &str| (k == "HTTPS_PROXY").then(|| "http://envproxy:8080".to_string());
+    let bare = policy("{}");
+    assert_eq!(bare.parent_proxy(&env).unwrap().https.unwrap().host, "envproxy");
+    assert!(bare.request_rules() == &crate::RequestRules::default());
 }
 
 #[test]

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use srt_policy::{NetDecision, Policy};
+use srt_policy::{NetDecision, ParentProxy, Policy};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 use crate::addrs::host_addresses;
@@ -131,6 +131,11 @@ pub struct ProxyConfig {
     /// memory one run can take from the supervisor (each connection holds
     /// two descriptors: the client's and the upstream one).
     pub max_connections: usize,
+    /// The parent proxy allowed connections leave through (see
+    /// [`Policy::parent_proxy`](srt_policy::Policy::parent_proxy), which the
+    /// caller resolves once with its environment). `network.mitmProxy` is
+    /// read from the live policy at each connection.
+    pub parent: Option<ParentProxy>,
     /// Finds the pid of the process behind a client address, called for
     /// each denial while the client still waits for the answer (so its
     /// socket is still open). `None`: events carry no pid.
@@ -166,6 +171,7 @@ impl ProxyConfig {
             connect_timeout: Duration::from_secs(15),
             max_connections: 1024,
             client_pid: None,
+            parent: None,
             dropped: AtomicU64::new(0),
             refused: AtomicU64::new(0),
             slots: OnceLock::new(),
@@ -192,6 +198,22 @@ impl ProxyConfig {
             self.refused.fetch_add(1, Ordering::Relaxed);
         }
         permit
+    }
+
+    /// Reports a decision about one plain-HTTP request (the request-level
+    /// rules), with the client's pid when it can be found.
+    pub(crate) fn report_request(
+        &self,
+        host: &str,
+        port: u16,
+        decision: NetDecision,
+        client: Option<std::net::SocketAddr>,
+    ) {
+        let pid = match (client, &self.client_pid) {
+            (Some(c), Some(lookup)) if !decision.is_allowed() => (lookup.0)(c),
+            _ => None,
+        };
+        self.report(NetEvent { host: host.to_string(), port, address: None, decision, via: Via::Http, client, pid });
     }
 
     pub(crate) fn report(&self, event: NetEvent) {

@@ -10,6 +10,7 @@ use tokio::net::TcpStream;
 use tokio::time::timeout;
 
 use crate::config::{NetEvent, ProxyConfig, Via};
+use crate::upstream::{Conn, Hop, connect_through};
 
 /// At most this many resolved addresses are considered, so one answer with
 /// hundreds of records cannot keep a connection dialing for minutes.
@@ -25,6 +26,17 @@ pub(crate) enum DialError {
     Resolve { host: String, source: io::Error },
     #[error("could not connect to {addr}: {source}")]
     Connect { addr: SocketAddr, source: io::Error },
+    /// The route goes through a proxy (parent or MITM) that could not be
+    /// reached or refused the tunnel.
+    #[error("could not reach {target} through {hop}: {source}")]
+    Hop { target: String, hop: String, source: io::Error },
+}
+
+/// A connected upstream socket and where it leads.
+#[derive(Debug)]
+pub(crate) struct Opened {
+    pub(crate) conn: Conn,
+    pub(crate) hop: Hop,
 }
 
 fn denial_reason(d: &NetDecision) -> &str {
@@ -39,15 +51,18 @@ pub(crate) fn unbracket(host: &str) -> &str {
     host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host)
 }
 
-/// Decides and connects. Every denial is reported on the event channel;
-/// allowed connections too in debug mode.
+/// Decides and connects: to the host itself, or through the proxy the
+/// policy routes it by (a tunnel already asked for with `CONNECT` unless
+/// `via` is [`Via::Http`], whose caller sends absolute-form requests over
+/// it). Every denial is reported on the event channel; allowed connections
+/// too in debug mode.
 pub(crate) async fn dial(
     cfg: &ProxyConfig,
     host: &str,
     port: u16,
     via: Via,
     client: Option<std::net::SocketAddr>,
-) -> Result<TcpStream, DialError> {
+) -> Result<Opened, DialError> {
     let host = unbracket(host);
     let event = |address, decision: NetDecision| {
         let pid = match (&decision, client, &cfg.client_pid) {
@@ -63,6 +78,19 @@ pub(crate) async fn dial(
     if !decision.is_allowed() {
         cfg.report(event(None, decision.clone()));
         return Err(DialError::Denied(decision));
+    }
+
+    // Through a proxy hop: that proxy resolves the name (the resolved-address
+    // guard does not apply to it, as in srt).
+    let hop = Hop::of(&policy.route(cfg.parent.as_ref(), host, port, via != Via::Http));
+    if hop != Hop::Origin {
+        let fail = |source| DialError::Hop { target: format!("{host}:{port}"), hop: hop.describe(), source };
+        let mut conn = hop.open(cfg.connect_timeout).await.map_err(fail)?;
+        if via != Via::Http {
+            connect_through(&mut conn, host, port, hop.authorization(), cfg.connect_timeout).await.map_err(fail)?;
+        }
+        cfg.report(event(None, decision));
+        return Ok(Opened { conn, hop });
     }
 
     // An IP literal is dialed as written; a name is resolved exactly once
@@ -118,7 +146,7 @@ pub(crate) async fn dial(
                 // forward small writes at once.
                 let _ = stream.set_nodelay(true);
                 cfg.report(event(Some(ip), NetDecision::Allow { rule }));
-                return Ok(stream);
+                return Ok(Opened { conn: Conn::Tcp(stream), hop: Hop::Origin });
             }
             Err(source) => last_err = Some(DialError::Connect { addr, source }),
         }

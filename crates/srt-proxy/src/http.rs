@@ -13,7 +13,7 @@ use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
 use hyper::http::uri::{Authority, Uri};
 use hyper::{Method, Request, Response, StatusCode, Version};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use srt_policy::NetDecision;
+use srt_policy::{DenyCode, NetDecision, TargetDecision};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 
@@ -21,6 +21,7 @@ use crate::config::{ProxyConfig, Via};
 use crate::dial::{DialError, dial};
 use crate::relay::relay;
 use crate::serve::accept_loop;
+use crate::upstream::{Conn, Hop};
 
 /// Largest request head (request line and headers) a client may send;
 /// larger gets `431`.
@@ -38,6 +39,7 @@ type Body = Either<Incoming, Full<Bytes>>;
 struct Kept {
     host: String,
     port: u16,
+    hop: Hop,
     sender: hyper::client::conn::http1::SendRequest<Incoming>,
 }
 
@@ -92,14 +94,14 @@ async fn connect(req: Request<Incoming>, cfg: &ProxyConfig, client: Option<Socke
     };
     tokio::spawn(async move {
         if let Ok(upgraded) = hyper::upgrade::on(req).await {
-            tunnel(upgraded, upstream).await;
+            tunnel(upgraded, upstream.conn).await;
         }
     });
     Response::new(Either::Right(Full::default()))
 }
 
 /// Relays between the client and the upstream until both directions end.
-async fn tunnel(upgraded: hyper::upgrade::Upgraded, mut upstream: TcpStream) {
+async fn tunnel(upgraded: hyper::upgrade::Upgraded, mut upstream: Conn) {
     match upgraded.downcast::<TokioIo<TcpStream>>() {
         // The usual case: take the client's socket back from hyper, so the
         // relay runs on two plain sockets with no adapter in between.
@@ -138,25 +140,57 @@ async fn forward(
         Err(msg) => return text(StatusCode::BAD_REQUEST, msg),
     };
     let host = crate::dial::unbracket(target.authority.host()).to_ascii_lowercase();
+    let policy = cfg.policy.get();
+    let rules = policy.request_rules();
+    // The request-level rules, for a host the lists allow (a host they deny
+    // gets its 403 from the dial below), before anything is sent upstream.
+    let mut path = target.path.to_string();
+    if policy.decide_host(&host, target.port).is_allowed() {
+        let hosts: Vec<&[u8]> = parts.headers.get_all(header::HOST).iter().map(|v| v.as_bytes()).collect();
+        let http11 = parts.version == Version::HTTP_11;
+        if let Some(why) = rules.host_mismatch(&hosts, http11, target.authority.host(), target.port, 80) {
+            let code = if why == srt_policy::request::NO_HOST { None } else { Some(DenyCode::Misdirected) };
+            return refuse_request(cfg, &host, target.port, client, code, why.to_string());
+        }
+        match rules.judge_target(&path) {
+            TargetDecision::Forward(p) => path = p,
+            TargetDecision::Refuse { reason, .. } => {
+                return refuse_request(cfg, &host, target.port, client, Some(DenyCode::AmbiguousTarget), reason);
+            }
+        }
+    }
+    let hop = Hop::of(&policy.route(cfg.parent.as_ref(), &host, target.port, false));
     let kept = upstream.lock().unwrap_or_else(|e| e.into_inner()).take();
     let reusable = kept.filter(|k| {
-        k.host == host
-            && k.port == target.port
-            && k.sender.is_ready()
-            && cfg.policy.get().decide_host(&host, k.port).is_allowed()
+        k.host == host && k.port == target.port && k.hop == hop && k.sender.is_ready() && {
+            policy.decide_host(&host, k.port).is_allowed()
+        }
     });
-    let (mut sender, mut reused) = match reusable {
-        Some(k) => (k.sender, true),
+    let (mut sender, mut reused, hop) = match reusable {
+        Some(k) => (k.sender, true, k.hop),
         None => match open_upstream(cfg, &target.authority, target.port, client).await {
-            Ok(s) => (s, false),
+            Ok((s, hop)) => (s, false, hop),
             Err(resp) => return resp,
         },
     };
 
-    parts.uri = target.path;
+    // Over a proxy hop the request keeps its absolute form (with the
+    // target's own authority, whatever the client wrote), so that proxy
+    // knows where it goes.
+    let uri = match hop {
+        Hop::Origin => path.parse::<Uri>(),
+        _ => format!("http://{}{path}", target.host_header.to_str().unwrap_or_default()).parse::<Uri>(),
+    };
+    let Ok(uri) = uri else {
+        return text(StatusCode::BAD_REQUEST, "the request path is not valid\n");
+    };
+    parts.uri = uri;
     parts.version = Version::HTTP_11;
     strip_hop_by_hop(&mut parts.headers);
     parts.headers.insert(header::HOST, target.host_header);
+    if let Some(auth) = hop.authorization().and_then(|a| HeaderValue::from_str(a).ok()) {
+        parts.headers.insert(header::PROXY_AUTHORIZATION, auth);
+    }
 
     let mut req = Request::from_parts(parts, body);
     let sent = loop {
@@ -168,14 +202,14 @@ async fn forward(
                 reused = false;
                 req = e.take_message().expect("checked above");
                 sender = match open_upstream(cfg, &target.authority, target.port, client).await {
-                    Ok(s) => s,
+                    Ok((s, _)) => s,
                     Err(resp) => return resp,
                 };
             }
             Err(e) => break Err(e.into_error()),
         }
     };
-    *upstream.lock().unwrap_or_else(|e| e.into_inner()) = Some(Kept { host, port: target.port, sender });
+    *upstream.lock().unwrap_or_else(|e| e.into_inner()) = Some(Kept { host, port: target.port, hop, sender });
     match sent {
         // Upgrade was stripped from the request; a server that switches
         // protocols anyway gets nothing relayed.
@@ -185,10 +219,40 @@ async fn forward(
         Ok(resp) => {
             let (mut head, body) = resp.into_parts();
             strip_hop_by_hop(&mut head.headers);
+            let stripped: Vec<HeaderName> = head.headers.keys().filter(|n| rules.strips(n.as_str())).cloned().collect();
+            for name in stripped {
+                head.headers.remove(name);
+            }
             Response::from_parts(head, Either::Left(body))
         }
         Err(e) => text(StatusCode::BAD_GATEWAY, format!("upstream request failed: {e}\n")),
     }
+}
+
+/// Answers a request the request-level rules refuse (421 for a Host that
+/// names another target, 400 otherwise) and reports it; a request without
+/// any Host (`code` `None`) is a malformed request, answered and not
+/// reported.
+fn refuse_request(
+    cfg: &ProxyConfig,
+    host: &str,
+    port: u16,
+    client: Option<SocketAddr>,
+    code: Option<DenyCode>,
+    reason: String,
+) -> Response<Body> {
+    let status = match code {
+        Some(DenyCode::Misdirected) => StatusCode::MISDIRECTED_REQUEST,
+        _ => StatusCode::BAD_REQUEST,
+    };
+    let mut resp = text(status, format!("{reason}\n"));
+    let mark = code.map_or("blocked-by-sandbox-runtime", DenyCode::proxy_error);
+    resp.headers_mut().insert("x-proxy-error", HeaderValue::from_static(mark));
+    if let Some(code) = code {
+        let decision = NetDecision::Deny { code, rule: None, reason };
+        cfg.report_request(host, port, decision, client);
+    }
+    resp
 }
 
 /// Dials `authority` (deciding it) and opens an HTTP/1 client connection.
@@ -197,15 +261,15 @@ async fn open_upstream(
     authority: &Authority,
     port: u16,
     client: Option<SocketAddr>,
-) -> Result<hyper::client::conn::http1::SendRequest<Incoming>, Response<Body>> {
-    let stream = dial(cfg, authority.host(), port, Via::Http, client).await.map_err(|e| dial_error(&e))?;
-    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+) -> Result<(hyper::client::conn::http1::SendRequest<Incoming>, Hop), Response<Body>> {
+    let opened = dial(cfg, authority.host(), port, Via::Http, client).await.map_err(|e| dial_error(&e))?;
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(opened.conn))
         .await
         .map_err(|e| text(StatusCode::BAD_GATEWAY, format!("upstream connection failed: {e}\n")))?;
     tokio::spawn(async move {
         let _ = conn.await;
     });
-    Ok(sender)
+    Ok((sender, opened.hop))
 }
 
 struct OriginTarget {

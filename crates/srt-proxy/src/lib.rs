@@ -65,6 +65,7 @@ mod relay;
 mod resolver;
 mod serve;
 mod socks5;
+mod upstream;
 
 pub use addrs::host_addresses;
 pub use config::{ClientPid, LivePolicy, NetEvent, ProxyConfig, Via};

@@ -20,6 +20,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use crate::upstream::Conn;
+
 /// Starting size of each direction's buffer.
 const MIN_BUF: usize = 16 * 1024;
 /// Largest size a buffer grows to.
@@ -29,12 +31,20 @@ const GROWTH_BUDGET: usize = 128 * 1024 * 1024;
 
 static GROWN: AtomicUsize = AtomicUsize::new(0);
 
-/// Relays between two sockets until both directions have ended or one
-/// failed.
-pub(crate) async fn relay(a: &mut TcpStream, b: &mut TcpStream) -> io::Result<()> {
+/// Relays between a client socket and an upstream one until both
+/// directions have ended or one failed.
+pub(crate) async fn relay(a: &mut TcpStream, b: &mut Conn) -> io::Result<()> {
     let (mut a_read, mut a_write) = a.split();
-    let (mut b_read, mut b_write) = b.split();
-    tokio::try_join!(pump(&mut a_read, &mut b_write), pump(&mut b_read, &mut a_write))?;
+    match b {
+        Conn::Tcp(b) => {
+            let (mut b_read, mut b_write) = b.split();
+            tokio::try_join!(pump(&mut a_read, &mut b_write), pump(&mut b_read, &mut a_write))?;
+        }
+        Conn::Unix(b) => {
+            let (mut b_read, mut b_write) = b.split();
+            tokio::try_join!(pump(&mut a_read, &mut b_write), pump(&mut b_read, &mut a_write))?;
+        }
+    }
     Ok(())
 }
 

@@ -74,11 +74,15 @@ async fn serve_connection(mut client: TcpStream, cfg: Arc<ProxyConfig>) {
         Ok(s) => s,
         Err(e) => return refuse(client, reply_code(&e)).await,
     };
-    let bound = upstream.local_addr().unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+    let bound = match &upstream.conn {
+        crate::upstream::Conn::Tcp(t) => t.local_addr().ok(),
+        crate::upstream::Conn::Unix(_) => None,
+    }
+    .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
     if client.write_all(&encode_reply(reply::SUCCEEDED, bound)).await.is_err() {
         return;
     }
-    let _ = relay(&mut client, &mut upstream).await;
+    let _ = relay(&mut client, &mut upstream.conn).await;
 }
 
 /// Method negotiation and the request; returns the requested `host, port`.
@@ -139,6 +143,7 @@ fn reply_code(e: &DialError) -> u8 {
             io::ErrorKind::HostUnreachable | io::ErrorKind::TimedOut => reply::HOST_UNREACHABLE,
             _ => reply::GENERAL_FAILURE,
         },
+        DialError::Hop { .. } => reply::GENERAL_FAILURE,
     }
 }
 

@@ -69,6 +69,14 @@ async fn serve(setup: ProxySetup, l: ProxyListeners, mut stop: tokio::sync::ones
     cfg.debug = debug;
     cfg.max_connections = max_connections;
     cfg.client_pid = Some(srt_proxy::ClientPid(Arc::new(move |c| pid_of_client(init_pid, c))));
+    // network.parentProxy, or HTTP_PROXY / HTTPS_PROXY / NO_PROXY of srt's
+    // own environment (the program's are srt's proxies): resolved once, as
+    // srt does; network.mitmProxy follows the live policy.
+    cfg.parent = cfg.policy.get().parent_proxy(&|k| std::env::var(k).ok());
+    if debug && let Some(p) = &cfg.parent {
+        let show = |u: &Option<srt_policy::ProxyUrl>| u.as_ref().map_or("direct".to_string(), |u| u.shown.clone());
+        eprintln!("srt: parent proxy: http {}, tunnels {}", show(&p.http), show(&p.https));
+    }
     let cfg = Arc::new(cfg);
     let external = {
         let p = cfg.policy.get();
@@ -89,8 +97,13 @@ async fn serve(setup: ProxySetup, l: ProxyListeners, mut stop: tokio::sync::ones
         });
     }
     let record = |ev: srt_proxy::NetEvent| {
-        if let NetDecision::Deny { reason, .. } = &ev.decision {
-            let v = Violation::deny("network", "connect", ev.target(), reason.clone(), ev.pid, &command);
+        if let NetDecision::Deny { reason, code, .. } = &ev.decision {
+            // A refused request (its host was allowed) rather than a refused connection.
+            let operation = match code {
+                srt_policy::DenyCode::Misdirected | srt_policy::DenyCode::AmbiguousTarget => "request",
+                _ => "connect",
+            };
+            let v = Violation::deny("network", operation, ev.target(), reason.clone(), ev.pid, &command);
             seen.lock().unwrap_or_else(|e| e.into_inner()).push(v);
         }
         if debug {

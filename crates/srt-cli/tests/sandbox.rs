@@ -260,6 +260,52 @@ fn mounts_cannot_be_changed_from_inside() {
     assert!(!out(&o).contains("PRIVATE"));
 }
 
+/// `allowNestedUserNamespaces`: user namespaces and mounts in them work,
+/// and the sandbox's own mounts still hold there (the kernel locks them).
+#[test]
+fn nested_user_namespaces_work_and_the_mount_plan_still_holds() {
+    let env = Env::new();
+    std::fs::write(env.p("work/locked"), "original").unwrap();
+    std::fs::create_dir_all(env.p("work/.git/hooks")).unwrap();
+    let nested = WORKSPACE.replace(r#"{"filesystem""#, r#"{"allowNestedUserNamespaces": true, "filesystem""#);
+    // `--keep-caps` and no id map: the capabilities the new namespace gives
+    // survive exec. (Mapping the parent's uid 0 needs CAP_SETFCAP, which the
+    // program never holds, so `unshare -r` works only for other users.)
+    let ns = "unshare -U -m --keep-caps sh -c";
+    let o = env.sh(&nested, &format!("{ns} 'mount -t tmpfs none /mnt && echo mounted'"));
+    assert_eq!(out(&o).trim(), "mounted", "{}", err(&o));
+    // A file created in the nested namespace's own tmpfs lands there (pid 1
+    // creates it from the caller's root), once the creator's uid is mapped.
+    if !nix::unistd::geteuid().is_root() {
+        let script = "mount -t tmpfs none /mnt && touch /mnt/x && ls /mnt";
+        let o = env.sh(&nested, &format!("unshare --map-user=1000 --map-group=1000 --keep-caps -m sh -c '{script}'"));
+        assert_eq!(out(&o).trim(), "x", "{}", err(&o));
+    }
+    let o = env.sh(WORKSPACE, "unshare -U true");
+    assert_ne!(o.status.code(), Some(0), "without the key: {}", out(&o));
+
+    let (ssh, home, work) = (env.p("home/.ssh"), env.p("home"), env.p("work"));
+    let (ssh, home, work) = (ssh.display(), home.display(), work.display());
+    for attack in [
+        format!("umount -l '{ssh}'; cat '{ssh}/id_rsa'"),
+        format!("mount --bind '{home}' /mnt && cat /mnt/.ssh/id_rsa"),
+        format!("mount -o remount,bind,rw /; mount -o remount,bind,rw '{home}'; echo pwn > '{home}/notes.txt'"),
+        format!("mount --bind '{work}' /mnt && echo pwn > /mnt/locked"),
+        format!("mount --rbind '{work}' /mnt && echo pwn > /mnt/locked"),
+        format!("umount '{work}/locked'; echo pwn > '{work}/locked'"),
+        format!("mount --bind '{work}' /mnt && echo pwn > /mnt/.git/hooks/pre-commit"),
+    ] {
+        let o = env.sh(&nested, &format!("{ns} \"{attack}\""));
+        assert!(!out(&o).contains("PRIVATE"), "{attack}: {}", out(&o));
+    }
+    assert_eq!(std::fs::read_to_string(env.p("home/notes.txt")).unwrap(), "notes");
+    assert_eq!(std::fs::read_to_string(env.p("work/locked")).unwrap(), "original");
+    assert!(!env.p("work/.git/hooks/pre-commit").exists());
+    // --debug says what no longer holds.
+    let o = env.cmd(&nested, &["--debug", "--", "true"]).output().unwrap();
+    assert!(err(&o).contains("Landlock is not applied"), "{}", err(&o));
+}
+
 #[test]
 fn only_stdio_descriptors_cross_into_the_sandbox() {
     let env = Env::new();

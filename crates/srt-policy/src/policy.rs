@@ -423,8 +423,7 @@ fn reject_unsupported(s: &Settings) -> Result<(), SettingsError> {
         ("network.tlsTerminate", n.tls_terminate.is_some()),
         ("network.filterRequest", n.filter_request.is_some()),
         ("network.refuseOpaqueTunnels", n.refuse_opaque_tunnels.is_some()),
-        // Both would weaken the sandbox in ways this version does not build.
-        ("allowNestedUserNamespaces", s.allow_nested_user_namespaces),
+        // Would weaken the sandbox in a way this version does not build.
         ("filesystem.disabled", s.filesystem.disabled),
     ] {
         if present {

@@ -630,7 +630,6 @@ fn srt_0_0_83_keys() {
         (r#"{"bwrapPath": "bwrap"}"#, "bwrapPath"),
         (r#"{"seccomp": {"applyPath": "rel"}}"#, "seccomp.applyPath"),
         (r#"{"git": {"safeDirectories": [""]}}"#, "git.safeDirectories[0]"),
-        (r#"{"allowNestedUserNamespaces": true}"#, "allowNestedUserNamespaces"),
         (r#"{"filesystem": {"disabled": true}}"#, "filesystem.disabled"),
         (r#"{"network": {"requireHostMatch": 1}}"#, "network.requireHostMatch"),
         (r#"{"network": {"mitmProxy": {"socketPath": "/x", "domains": []}}}"#, "network.mitmProxy.domains"),

@@ -328,6 +328,17 @@ fn pid1(spec: &SandboxSpec, status: &mut Status, parent_alive: std::os::fd::Owne
     start_program(spec, status, None)
 }
 
+/// What `--debug` says, and the README repeats, when the settings allow
+/// nested user namespaces.
+pub const NESTED_USERNS_WARNING: &str = "allowNestedUserNamespaces: the program may make user namespaces of its own and \
+     mount inside them (mapping the parent's uid 0 in a new namespace needs CAP_SETFCAP, which the program never holds, so \
+     `unshare -r` works only for users other than root; `unshare -U --keep-caps` works for all). What still holds: the mount plan (the kernel locks the sandbox's mounts in every namespace made \
+     below it: read-only binds stay read-only, hidden paths stay hidden), the network namespace and proxy, the rest of \
+     the seccomp filter, the limits. What no longer holds: Landlock is not applied (it forbids mounts), so a descriptor \
+     inherited from the host can be reopened through /proc/self/fd with the access of its host mount; and for commands \
+     run in a nested mount namespace, denyWrite of paths that did not exist at start and the always-protected names \
+     (.git/hooks, .bashrc, ...) are judged on paths pid 1 cannot see as the program does, so they may not hold.";
+
 /// Builds the filters, forks the program and reaps until it ends. `weaker`:
 /// no namespaces, so Landlock carries reads too and no IP sockets exist.
 fn start_program(spec: &SandboxSpec, status: &mut Status, weaker: Option<&WeakerSpec>) -> i32 {
@@ -353,12 +364,14 @@ fn start_program(spec: &SandboxSpec, status: &mut Status, weaker: Option<&Weaker
         mediate_create: weaker.is_none() && spec.create_rules.is_some(),
         report_denials: weaker.is_none(),
         deny_inet: weaker.is_some(),
+        allow_nested_userns: spec.nested_userns,
     };
     let table = seccomp::rules(&sc_opts);
     let mediation = (weaker.is_none()).then(|| MediatorConfig {
         fs: spec.create_rules.clone(),
         unix_allowed,
         reported: seccomp::reported_rules(&table),
+        caller_root: spec.nested_userns,
     });
     let filter = match seccomp::build_table(&table) {
         Ok(f) => f,
@@ -369,6 +382,15 @@ fn start_program(spec: &SandboxSpec, status: &mut Status, weaker: Option<&Weaker
         status.send(&Report::Debug { message: format!("seccomp: {n} rules, {} BPF instructions", filter.len()) });
     }
     let ll_opts = match weaker {
+        // Landlock forbids every mount and pivot_root to the processes it
+        // restricts, which nested sandboxes (bubblewrap, rootless podman)
+        // need; the settings accepted the weaker boundary.
+        None if spec.nested_userns => {
+            if debug {
+                status.send(&Report::Debug { message: NESTED_USERNS_WARNING.into() });
+            }
+            None
+        }
         None => {
             // The second layer is not optional: without it a descriptor
             // inherited from the host (fd 0 opened on a host file) could be
@@ -383,9 +405,9 @@ fn start_program(spec: &SandboxSpec, status: &mut Status, weaker: Option<&Weaker
                     ),
                 );
             }
-            landlock_options(&spec.plan)
+            Some(landlock_options(&spec.plan))
         }
-        Some(w) => weaker_landlock_options(w),
+        Some(w) => Some(weaker_landlock_options(w)),
     };
     let argv: Vec<CString> = match spec.argv.iter().map(|a| CString::new(a.as_bytes())).collect() {
         Ok(v) => v,
@@ -408,7 +430,9 @@ fn start_program(spec: &SandboxSpec, status: &mut Status, weaker: Option<&Weaker
             // Pid 1 acts for the program, so it is held to the same Landlock
             // rules: the program's domain is nested in this one (which also
             // keeps pid 1 able to read its memory and signal it).
-            if let Err(code) = apply_landlock(&ll_opts, debug, " (pid 1 and the program)", status) {
+            if let Some(ll_opts) = &ll_opts
+                && let Err(code) = apply_landlock(ll_opts, debug, " (pid 1 and the program)", status)
+            {
                 return code;
             }
             // Pid 1 needs no capability from here on (kill(-1) reaches
@@ -433,7 +457,7 @@ fn start_program(spec: &SandboxSpec, status: &mut Status, weaker: Option<&Weaker
         Err(e) => status.setup_error(format!("fork: {e}"), None),
         Ok(ForkResult::Child) => {
             let send_listener = listener_pair.as_ref().map(|(_, child_end)| child_end.as_raw_fd());
-            let own_landlock = if listener_pair.is_some() { None } else { Some(&ll_opts) };
+            let own_landlock = if listener_pair.is_some() { None } else { ll_opts.as_ref() };
             let code = exec_program(&argv, &filter, own_landlock, debug, &spec.limits, send_listener, status);
             // Only reached when something failed before or at execve.
             // SAFETY: _exit skips destructors and atexit handlers of the forked copy.

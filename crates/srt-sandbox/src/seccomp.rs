@@ -91,6 +91,12 @@ pub struct SeccompOptions {
     /// Deny `socket(AF_INET)` and `socket(AF_INET6)`: set in the weaker mode,
     /// where there is no network namespace to keep IP traffic in.
     pub deny_inet: bool,
+    /// Settings `allowNestedUserNamespaces`: the program may make namespaces
+    /// of its own (`unshare`, `clone` with `CLONE_NEW*`, `clone3`, `setns`)
+    /// and mount inside them. In the sandbox's own namespaces it holds no
+    /// capability, so those calls reach only namespaces it made; the kernel
+    /// locks the sandbox's mounts in every namespace made below it.
+    pub allow_nested_userns: bool,
 }
 
 /// Building or installing the filter failed.
@@ -382,6 +388,55 @@ const fn ask(syscall: &'static str, nr: i64, when: When, reason: &'static str) -
 /// `O_CREAT`, the same on x86_64 and aarch64.
 const O_CREAT: u32 = libc::O_CREAT as u32;
 
+/// The mount and namespace calls, refused unless the settings allow nested
+/// user namespaces.
+fn namespace_rules(t: &mut Vec<Rule>) {
+    // The mount plan is fixed before exec; nothing inside may change it, e.g.
+    // remount a read-only bind read-write or unmount a mount that hides a
+    // denied directory (threats 3; CVE-2022-0185 went through fsconfig).
+    let mounts = "the mount plan is final: remounting or unmounting could expose denied paths; \
+                  the mount API is kernel surface (CVE-2022-0185 was in fsconfig)";
+    t.push(deny("mount", libc::SYS_mount, mounts));
+    t.push(deny("umount2", libc::SYS_umount2, mounts));
+    t.push(deny("pivot_root", libc::SYS_pivot_root, mounts));
+    t.push(deny("move_mount", libc::SYS_move_mount, mounts));
+    t.push(deny("open_tree", libc::SYS_open_tree, mounts));
+    t.push(deny("open_tree_attr", SYS_OPEN_TREE_ATTR, mounts));
+    t.push(deny("fsopen", libc::SYS_fsopen, mounts));
+    t.push(deny("fsconfig", libc::SYS_fsconfig, mounts));
+    t.push(deny("fsmount", libc::SYS_fsmount, mounts));
+    t.push(deny("fspick", libc::SYS_fspick, mounts));
+    t.push(deny("mount_setattr", libc::SYS_mount_setattr, mounts));
+
+    // Namespaces. A new user namespace gives back every capability inside it,
+    // and with it mount, raw sockets and the kernel code they reach.
+    let userns = "a new namespace regains capabilities inside it and opens kernel surface (CVE-2022-0185)";
+    t.push(deny("unshare", libc::SYS_unshare, userns));
+    t.push(deny(
+        "setns",
+        libc::SYS_setns,
+        "joins another namespace (the host's, through a leaked descriptor), leaving the sandbox's",
+    ));
+    t.push(deny_if(
+        "clone",
+        libc::SYS_clone,
+        // The flags are argument 0 on both x86_64 and aarch64 (the two
+        // architectures differ only in the order of tls and child_tid).
+        When::ArgAnyBit { arg: 0, mask: CLONE_NEW_ANY, name: "CLONE_NEW*" },
+        userns,
+    ));
+    t.push(Rule {
+        syscall: "clone3",
+        nr: libc::SYS_clone3,
+        when: When::Always,
+        // ENOSYS, not EPERM: glibc (2.34+) and others try clone3 first and
+        // fall back to clone only on ENOSYS.
+        action: Action::Errno(libc::ENOSYS),
+        reason: "its flags are in memory seccomp cannot read; ENOSYS makes the C library fall back to clone, \
+                 whose flags are checked",
+    });
+}
+
 /// The calls that create a directory entry, each sent to the init.
 fn create_rules(t: &mut Vec<Rule>) {
     let why = "creates a directory entry: the init refuses names that denyWrite or the protected list forbid \
@@ -547,50 +602,9 @@ pub fn rules(opts: &SeccompOptions) -> Vec<Rule> {
     t.push(deny("finit_module", libc::SYS_finit_module, "loads code into the kernel"));
     t.push(deny("delete_module", libc::SYS_delete_module, "unloads kernel code"));
 
-    // The mount plan is fixed before exec; nothing inside may change it, e.g.
-    // remount a read-only bind read-write or unmount a mount that hides a
-    // denied directory (threats 3; CVE-2022-0185 went through fsconfig).
-    let mounts = "the mount plan is final: remounting or unmounting could expose denied paths; \
-                  the mount API is kernel surface (CVE-2022-0185 was in fsconfig)";
-    t.push(deny("mount", libc::SYS_mount, mounts));
-    t.push(deny("umount2", libc::SYS_umount2, mounts));
-    t.push(deny("pivot_root", libc::SYS_pivot_root, mounts));
-    t.push(deny("move_mount", libc::SYS_move_mount, mounts));
-    t.push(deny("open_tree", libc::SYS_open_tree, mounts));
-    t.push(deny("open_tree_attr", SYS_OPEN_TREE_ATTR, mounts));
-    t.push(deny("fsopen", libc::SYS_fsopen, mounts));
-    t.push(deny("fsconfig", libc::SYS_fsconfig, mounts));
-    t.push(deny("fsmount", libc::SYS_fsmount, mounts));
-    t.push(deny("fspick", libc::SYS_fspick, mounts));
-    t.push(deny("mount_setattr", libc::SYS_mount_setattr, mounts));
-
-    // Namespaces. A new user namespace gives back every capability inside it,
-    // and with it mount, raw sockets and the kernel code they reach.
-    let userns = "a new namespace regains capabilities inside it and opens kernel surface (CVE-2022-0185)";
-    t.push(deny("unshare", libc::SYS_unshare, userns));
-    t.push(deny(
-        "setns",
-        libc::SYS_setns,
-        "joins another namespace (the host's, through a leaked descriptor), leaving the sandbox's",
-    ));
-    t.push(deny_if(
-        "clone",
-        libc::SYS_clone,
-        // The flags are argument 0 on both x86_64 and aarch64 (the two
-        // architectures differ only in the order of tls and child_tid).
-        When::ArgAnyBit { arg: 0, mask: CLONE_NEW_ANY, name: "CLONE_NEW*" },
-        userns,
-    ));
-    t.push(Rule {
-        syscall: "clone3",
-        nr: libc::SYS_clone3,
-        when: When::Always,
-        // ENOSYS, not EPERM: glibc (2.34+) and others try clone3 first and
-        // fall back to clone only on ENOSYS.
-        action: Action::Errno(libc::ENOSYS),
-        reason: "its flags are in memory seccomp cannot read; ENOSYS makes the C library fall back to clone, \
-                 whose flags are checked",
-    });
+    if !opts.allow_nested_userns {
+        namespace_rules(&mut t);
+    }
 
     // Other processes.
     let ptrace = "reading or controlling another process crosses the process boundary (threats 10)";
@@ -1093,7 +1107,31 @@ mod tests {
         mediate_create: true,
         report_denials: true,
         deny_inet: true,
+        allow_nested_userns: false,
     };
+
+    #[test]
+    fn nested_user_namespaces_lift_the_namespace_and_mount_rules_only() {
+        let strict = build(&SeccompOptions::default()).unwrap();
+        let nested = build(&SeccompOptions { allow_nested_userns: true, ..Default::default() }).unwrap();
+        let newuser = [libc::CLONE_NEWUSER as u64, 0, 0, 0, 0, 0];
+        for (nr, args) in [
+            (libc::SYS_unshare, newuser),
+            (libc::SYS_clone, newuser),
+            (libc::SYS_setns, [0; 6]),
+            (libc::SYS_mount, [0; 6]),
+            (libc::SYS_pivot_root, [0; 6]),
+            (libc::SYS_fsopen, [0; 6]),
+        ] {
+            assert_eq!(call(&strict, nr, args), RET_EPERM, "{nr}");
+            assert_eq!(call(&nested, nr, args), RET_ALLOW, "{nr}");
+        }
+        assert_eq!(call(&strict, libc::SYS_clone3, [0; 6]), RET_ENOSYS);
+        assert_eq!(call(&nested, libc::SYS_clone3, [0; 6]), RET_ALLOW);
+        for nr in [libc::SYS_ptrace, libc::SYS_bpf, libc::SYS_kexec_load, libc::SYS_open_by_handle_at] {
+            assert_eq!(call(&nested, nr, [0; 6]), RET_EPERM, "{nr} stays refused");
+        }
+    }
 
     #[test]
     fn mediated_calls_go_to_the_init_and_others_do_not() {

@@ -49,6 +49,10 @@ pub struct SandboxSpec {
     /// Unix sockets to these paths only.
     #[serde(default)]
     pub unix_allowed: Vec<PathBuf>,
+    /// Settings `allowNestedUserNamespaces`: the program may make user
+    /// namespaces and mount in them (no Landlock; see the init's warning).
+    #[serde(default)]
+    pub nested_userns: bool,
 }
 
 impl SandboxSpec {
@@ -74,6 +78,7 @@ impl SandboxSpec {
             weaker: None,
             create_rules,
             unix_allowed: if unix.allow_all { Vec::new() } else { unix.allowed.clone() },
+            nested_userns: policy.settings.allow_nested_user_namespaces,
         }
     }
 }

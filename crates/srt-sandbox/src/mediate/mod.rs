@@ -63,6 +63,10 @@ pub(crate) struct MediatorConfig {
     /// Refused calls this process answers and reports (the filter sends them
     /// here instead of failing them itself).
     pub reported: Vec<crate::seccomp::Rule>,
+    /// Absolute paths start at the caller's root (`/proc/<tid>/root`), not
+    /// this process's: set when the program may make mount namespaces of
+    /// its own (`allowNestedUserNamespaces`), whose `/` is another place.
+    pub caller_root: bool,
 }
 
 /// Serves the listener in pid 1.
@@ -71,6 +75,7 @@ pub(crate) struct Mediator {
     /// The sandbox's procfs root, where `/proc/<tid>/...` of callers are found.
     proc_dir: OwnedFd,
     root: OwnedFd,
+    caller_root: bool,
     fs: Option<CreateRules>,
     /// Refused calls answered here and reported.
     refused: Vec<crate::seccomp::Rule>,
@@ -177,6 +182,7 @@ impl Mediator {
             listener,
             proc_dir: open_dir("/proc")?,
             root: open_dir("/")?,
+            caller_root: config.caller_root,
             fs: config.fs,
             refused: config.reported,
             unix_allowed,
@@ -404,6 +410,15 @@ impl Mediator {
             Start::Caller => Some(self.base(c, dirfd)?),
             _ => None,
         };
+        let caller_root = match start {
+            Start::Root if self.caller_root => Some(openat(
+                self.proc_dir.as_fd(),
+                &cstr(format!("{}/root", c.tid).as_bytes())?,
+                libc::O_PATH | libc::O_DIRECTORY,
+                0,
+            )?),
+            _ => None,
+        };
         let parent = match (caller_dir, start) {
             // A bare name in the caller's directory: that directory is the parent.
             (Some(dir), _) if sp.parent.is_empty() => dir,
@@ -412,9 +427,17 @@ impl Mediator {
                 let base = match start {
                     Start::Proc => self.proc_dir.as_fd(),
                     Start::Dir(d) => d,
-                    _ => self.root.as_fd(),
+                    _ => caller_root.as_ref().map_or(self.root.as_fd(), |r| r.as_fd()),
                 };
-                openat(base, &cstr(&parent_path)?, libc::O_PATH | libc::O_DIRECTORY, 0)?
+                // An absolute path would ignore the caller's root.
+                let rel = match &caller_root {
+                    Some(_) => {
+                        let trimmed: &[u8] = &parent_path[parent_path.iter().take_while(|b| **b == b'/').count()..];
+                        if trimmed.is_empty() { b".".to_vec() } else { trimmed.to_vec() }
+                    }
+                    None => parent_path.clone(),
+                };
+                openat(base, &cstr(&rel)?, libc::O_PATH | libc::O_DIRECTORY, 0)?
             }
         };
         let in_proc = self.check_proc(parent.as_fd(), w)?;

@@ -195,6 +195,40 @@ fn writes_land_only_where_allowed() {
     assert!(!env.p("home/py.txt").exists());
 }
 
+/// `filesystem.disabled`: the host's files as for the user (reads, writes,
+/// protected names, the host's /tmp), while the network, /sys and the
+/// process boundary stay as they are.
+#[test]
+fn filesystem_disabled_gives_the_host_files_and_keeps_the_rest() {
+    let env = Env::new();
+    let port = host_http_server("host loopback");
+    let settings = r#"{"filesystem": {"disabled": true, "denyRead": ["~/.ssh"]}}"#;
+    let tmp_name = format!("/tmp/srt-fs-disabled-{}", std::process::id());
+    let script = format!(
+        "cat '{ssh}/id_rsa' && echo changed > '{home}/notes.txt' && echo hook > .bashrc && echo t > {tmp_name}",
+        ssh = env.p("home/.ssh").display(),
+        home = env.p("home").display(),
+    );
+    let o = env.sh(settings, &script);
+    assert!(o.status.success(), "{}", err(&o));
+    assert!(out(&o).contains("PRIVATE KEY"), "denyRead has no effect: {}", out(&o));
+    assert_eq!(std::fs::read_to_string(env.p("home/notes.txt")).unwrap(), "changed\n");
+    assert_eq!(std::fs::read_to_string(env.p("work/.bashrc")).unwrap(), "hook\n");
+    assert_eq!(std::fs::read_to_string(&tmp_name).unwrap(), "t\n", "the host's /tmp");
+    let _ = std::fs::remove_file(&tmp_name);
+    // Still isolated: no route to the host's loopback, /sys read-only, no
+    // new namespaces.
+    let probe = format!(
+        "import socket\ntry:\n socket.create_connection(('127.0.0.1', {port}), timeout=2); print('reached')\n\
+         except OSError: print('isolated')"
+    );
+    assert_eq!(out(&env.py(settings, &probe)).trim(), "isolated");
+    let o = env.sh(settings, "echo 1 > /sys/kernel/mm/ksm/run");
+    assert_ne!(o.status.code(), Some(0));
+    assert!(err(&o).contains("Read-only file system"), "{}", err(&o));
+    assert_ne!(env.sh(settings, "unshare -U true").status.code(), Some(0));
+}
+
 #[test]
 fn default_settings_allow_no_writes() {
     let env = Env::new();

@@ -54,6 +54,9 @@ impl CreateRules {
     /// the plan protects their targets, and these rules keep the link from
     /// being removed and replaced by a new file.
     pub fn new(fs: &FsPolicy, plan: &MountPlan, view: &dyn FsView) -> Option<Self> {
+        if fs.disabled {
+            return None;
+        }
         let mut blocked: Vec<(PathBuf, String)> = plan
             .ops
             .iter()

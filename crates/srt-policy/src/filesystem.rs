@@ -84,11 +84,19 @@ pub struct FsPolicy {
     pub(crate) deny_write: Vec<PathRule>,
     pub(crate) allow_git_config: bool,
     pub(crate) search_depth: usize,
+    /// `filesystem.disabled`: no filesystem rule at all (every read and
+    /// write allowed, no protected names); the mount plan binds the host's
+    /// root writable.
+    #[serde(default)]
+    pub(crate) disabled: bool,
 }
 
 impl FsPolicy {
     /// Decides `op` on `path` (absolute; `..` is normalized lexically).
     pub fn decide_path(&self, path: &Path, op: FsOp) -> FsDecision {
+        if self.disabled {
+            return FsDecision::Allow { rule: Some("filesystem.disabled".into()) };
+        }
         let path = normalize(path);
         match op {
             FsOp::Read => self.decide_read(&path),
@@ -187,8 +195,12 @@ impl FsPolicy {
         })
     }
 
-    /// Every protected entry (files, directories, and `.git/config` unless allowed).
+    /// Every protected entry (files, directories, and `.git/config` unless
+    /// allowed); none with `filesystem.disabled`.
     pub fn protected_entries(&self) -> Vec<&'static str> {
+        if self.disabled {
+            return Vec::new();
+        }
         let mut v: Vec<&'static str> = PROTECTED_FILES.iter().chain(PROTECTED_DIRS.iter()).copied().collect();
         if !self.allow_git_config {
             v.push(GIT_CONFIG);
@@ -203,5 +215,10 @@ impl FsPolicy {
 
     pub fn search_depth(&self) -> usize {
         self.search_depth
+    }
+
+    /// `filesystem.disabled`.
+    pub fn is_disabled(&self) -> bool {
+        self.disabled
     }
 }

@@ -27,6 +27,8 @@ pub const MAX_WALK_ENTRIES: usize = 50_000;
 pub enum MountOp {
     /// The host's root, bound read-only (recursively) as the sandbox's root.
     RootReadOnly,
+    /// The host's root, bound writable (recursively): `filesystem.disabled`.
+    RootWritable,
     /// A fresh procfs for the sandbox's PID namespace.
     Proc { path: PathBuf },
     /// A minimal /dev: null, zero, full, random, urandom, tty, pts, ptmx, shm.
@@ -60,6 +62,7 @@ impl MountOp {
         let empty = PathBuf::new();
         match self {
             MountOp::RootReadOnly => MountOp::RootReadOnly,
+            MountOp::RootWritable => MountOp::RootWritable,
             MountOp::Proc { .. } => MountOp::Proc { path: empty },
             MountOp::Dev { .. } => MountOp::Dev { path: empty },
             MountOp::TmpOverlay { .. } => MountOp::TmpOverlay { path: empty },
@@ -75,7 +78,7 @@ impl MountOp {
     /// The path this operation acts on (`/` for the root).
     pub fn path(&self) -> &Path {
         match self {
-            MountOp::RootReadOnly => Path::new("/"),
+            MountOp::RootReadOnly | MountOp::RootWritable => Path::new("/"),
             MountOp::Proc { path }
             | MountOp::Dev { path }
             | MountOp::TmpOverlay { path }
@@ -115,6 +118,21 @@ enum State {
 /// Builds the plan for `fs_policy` against the file system seen through `fs`.
 pub fn build(fs_policy: &FsPolicy, fs: &dyn FsView) -> MountPlan {
     let mut plan = MountPlan::default();
+    if fs_policy.disabled {
+        plan.ops =
+            vec![MountOp::RootWritable, MountOp::Proc { path: "/proc".into() }, MountOp::Dev { path: "/dev".into() }];
+        // Kernel settings are no file the user asked for: /sys stays
+        // read-only (a root caller's program would own its files).
+        if fs.kind(Path::new("/sys")) == Some(FileKind::Dir) {
+            plan.ops.push(MountOp::BindReadOnly { path: "/sys".into(), kind: FileKind::Dir });
+        }
+        plan.notes.push(
+            "filesystem.disabled: no filesystem rules; the host's files are readable and writable as for the \
+             user, /tmp included, and nothing is write-protected"
+                .into(),
+        );
+        return plan;
+    }
     let mut candidates: BTreeSet<PathBuf> = BTreeSet::new();
     let mut budget = MAX_WALK_ENTRIES;
     // Protected paths found through their real location: kept read-only even
@@ -274,7 +292,14 @@ fn add_pins(plan: &mut MountPlan, states: &[(PathBuf, State)], fs: &dyn FsView) 
     plan.ops.sort_by(|a, b| {
         let (pa, pb) = (a.path(), b.path());
         let header = |o: &MountOp| {
-            matches!(o, MountOp::RootReadOnly | MountOp::Proc { .. } | MountOp::Dev { .. } | MountOp::TmpOverlay { .. })
+            matches!(
+                o,
+                MountOp::RootReadOnly
+                    | MountOp::RootWritable
+                    | MountOp::Proc { .. }
+                    | MountOp::Dev { .. }
+                    | MountOp::TmpOverlay { .. }
+            )
         };
         header(b).cmp(&header(a)).then(pa.components().count().cmp(&pb.components().count())).then_with(|| pa.cmp(pb))
     });

@@ -326,6 +326,7 @@ pub fn from_settings(
         deny_write: path_rules(&f.deny_write, "filesystem.denyWrite", ctx, fs)?,
         allow_git_config: f.allow_git_config,
         search_depth: depth,
+        disabled: f.disabled,
     };
 
     let mut ignore_violations = Vec::new();
@@ -423,8 +424,6 @@ fn reject_unsupported(s: &Settings) -> Result<(), SettingsError> {
         ("network.tlsTerminate", n.tls_terminate.is_some()),
         ("network.filterRequest", n.filter_request.is_some()),
         ("network.refuseOpaqueTunnels", n.refuse_opaque_tunnels.is_some()),
-        // Would weaken the sandbox in a way this version does not build.
-        ("filesystem.disabled", s.filesystem.disabled),
     ] {
         if present {
             return Err(SettingsError {

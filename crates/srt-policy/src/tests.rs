@@ -630,7 +630,6 @@ fn srt_0_0_83_keys() {
         (r#"{"bwrapPath": "bwrap"}"#, "bwrapPath"),
         (r#"{"seccomp": {"applyPath": "rel"}}"#, "seccomp.applyPath"),
         (r#"{"git": {"safeDirectories": [""]}}"#, "git.safeDirectories[0]"),
-        (r#"{"filesystem": {"disabled": true}}"#, "filesystem.disabled"),
         (r#"{"network": {"requireHostMatch": 1}}"#, "network.requireHostMatch"),
         (r#"{"network": {"mitmProxy": {"socketPath": "/x", "domains": []}}}"#, "network.mitmProxy.domains"),
         (r#"{"network": {"mitmProxy": {"socketPath": "", "domains": ["a.com"]}}}"#, "network.mitmProxy.socketPath"),
@@ -707,4 +706,18 @@ fn deny_read_adds_a_literal_rule() {
     p.deny_read(Path::new("/nonexistent/etc/srt[1].json"), &RealFs);
     assert!(!read_ok(&p, "/nonexistent/etc/srt[1].json"));
     assert!(read_ok(&p, "/nonexistent/etc/srt1.json"), "never a glob");
+}
+
+#[test]
+fn filesystem_disabled_allows_everything_and_protects_nothing() {
+    let p = policy(r#"{"filesystem": {"disabled": true, "denyRead": ["~/.ssh"], "denyWrite": ["."]}}"#);
+    for path in ["/nonexistent/home/.ssh/id_rsa", "/nonexistent/proj/.bashrc", "/etc/passwd", "/tmp/x"] {
+        assert!(read_ok(&p, path) && write_ok(&p, path), "{path}");
+    }
+    assert!(p.filesystem.protected_entries().is_empty());
+    let plan = p.mount_plan(&RealFs);
+    assert_eq!(plan.ops[0], MountOp::RootWritable);
+    assert!(!plan.ops.iter().any(|o| matches!(o, MountOp::TmpOverlay { .. } | MountOp::MaskDir { .. })));
+    assert!(plan.ops.contains(&MountOp::BindReadOnly { path: "/sys".into(), kind: crate::FileKind::Dir }));
+    assert!(crate::CreateRules::new(&p.filesystem, &plan, &RealFs).is_none(), "nothing to mediate");
 }

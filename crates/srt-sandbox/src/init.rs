@@ -614,6 +614,7 @@ fn landlock_options(plan: &srt_policy::MountPlan) -> landlock::LandlockOptions {
     for op in &plan.ops {
         match op {
             MountOp::TmpOverlay { path } => writable.push(path.clone()),
+            MountOp::RootWritable => writable.push(PathBuf::from("/")),
             MountOp::BindWritable { path, kind: FileKind::Dir } => writable.push(path.clone()),
             MountOp::BindWritable { path, .. } => writable_files.push(path.clone()),
             _ => {}

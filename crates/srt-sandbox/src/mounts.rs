@@ -257,11 +257,12 @@ fn ensure_mountpoint(target: &Path, dir: bool, t: &Tracker) -> Result<bool, Moun
 fn apply_op(op: &MountOp, t: &mut Tracker, notes: &mut Vec<String>) -> Result<(), MountError> {
     let nosuid_nodev = MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
     match op {
-        MountOp::RootReadOnly => {
+        MountOp::RootReadOnly | MountOp::RootWritable => {
             let dst = Path::new(NEWROOT);
             bind(Path::new(OLDROOT), dst, true)?;
-            mount_setattr(dst, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, true)
-                .map_err(err("make root read-only", dst))?;
+            let rdonly = if matches!(op, MountOp::RootReadOnly) { MOUNT_ATTR_RDONLY } else { 0 };
+            mount_setattr(dst, rdonly | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, true)
+                .map_err(err("set the root's mount attributes", dst))?;
             t.mounts.push((dst.to_path_buf(), false));
         }
         MountOp::Proc { path } => {

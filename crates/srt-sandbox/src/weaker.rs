@@ -47,6 +47,7 @@ pub fn grants(plan: &MountPlan, fs: &dyn FsView) -> WeakerSpec {
     for op in &plan.ops {
         match op {
             MountOp::MaskDir { path } | MountOp::MaskFile { path } => masks.push(path.clone()),
+            MountOp::RootWritable => roots.push(PathBuf::from("/")),
             MountOp::BindWritable { path, .. } => {
                 roots.push(path.clone());
                 shown.push(path.clone());

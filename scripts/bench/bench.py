@@ -312,7 +312,10 @@ def creates(args):
         work = os.path.join(base, "work")
         settings = os.path.join(base, "settings.json")
         with open(settings, "w") as f:
-            f.write('{"filesystem": {"allowWrite": ["%s"]}}' % work)
+            f.write(
+                '{"network": {"allowedDomains": [], "deniedDomains": []}, '
+                '"filesystem": {"denyRead": [], "allowWrite": ["%s"], "denyWrite": []}}' % work
+            )
         code = CREATE_PY
         vs = [
             ("bare", [py, "-c", code, str(args.files)]),

@@ -36,7 +36,14 @@ pub fn start(fd: i32, policy: &Policy, preset: Option<Preset>, ctx: &PathContext
                 if line.trim().is_empty() {
                     continue;
                 }
-                match srt_policy::from_text(Some(&line), preset, &ctx, &RealFs) {
+                let parsed = srt_policy::from_text(Some(&line), preset, &ctx, &RealFs).and_then(|p| match preset {
+                    // A line refines the preset, like the file.
+                    Some(_) => Ok(p),
+                    None => srt_policy::settings::parse_value(&line)
+                        .and_then(|v| srt_policy::settings::require_srt_keys(&v))
+                        .map(|()| p),
+                });
+                match parsed {
                     Ok(new) => updates.set(Arc::new(updates.get().with_network_of(&new))),
                     Err(e) => eprintln!("srt: --control-fd: ignored an invalid config (the previous one stays): {e}"),
                 }

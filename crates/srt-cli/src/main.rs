@@ -122,6 +122,7 @@ fn main() -> ExitCode {
         preset: args.preset.as_deref().and_then(Preset::from_name),
         built_in: BuiltInDefault::Srt,
         limit_flags: limit_flags(&args),
+        srt_required_keys: true,
     };
     let (policy, source) = match srt_policy::load(&opts, &ctx, &RealFs) {
         Ok(p) => p,

@@ -4,6 +4,9 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
+mod common;
+use common::srt_file;
+
 /// The binary under test: `SRT_BIN` when the test script runs these tests as
 /// another user from a copied location, else the one cargo built.
 fn srt_bin() -> std::path::PathBuf {
@@ -78,7 +81,9 @@ fn explain_reads_default_file_and_resolves_paths() {
     let env = Env::new();
     env.write(
         "home/.srt-settings.json",
-        r#"{"network": {"allowedDomains": ["github.com"]}, "filesystem": {"denyRead": ["~/.ssh"], "allowWrite": ["."]}}"#,
+        &srt_file(
+            r#"{"network": {"allowedDomains": ["github.com"]}, "filesystem": {"denyRead": ["~/.ssh"], "allowWrite": ["."]}}"#,
+        ),
     );
     let v = explain(&env, &[]);
     assert_eq!(v["settingsSource"]["kind"], "default-file");
@@ -87,6 +92,24 @@ fn explain_reads_default_file_and_resolves_paths() {
     assert!(Path::new(resolved).ends_with("home/.ssh"), "{resolved}");
     let write = v["filesystem"]["allowWrite"][0]["resolved"].as_str().unwrap();
     assert!(Path::new(write).ends_with("work"), "{write}");
+}
+
+/// As srt 0.0.83: a file on its own names the five lists srt requires; one
+/// that refines a preset need not.
+#[test]
+fn a_file_without_the_keys_srt_requires_is_refused() {
+    let env = Env::new();
+    let err = |o: &Output| String::from_utf8_lossy(&o.stderr).into_owned();
+    env.write("partial.json", r#"{"network": {"allowedDomains": ["github.com"]}, "filesystem": {"denyRead": []}}"#);
+    let o = env.srt(&["-s", "../partial.json", "--", "true"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(err(&o).contains("network.deniedDomains: is required"), "{}", err(&o));
+    let o = env.srt(&["--preset", "balanced", "-s", "../partial.json", "--", "true"]);
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    env.write("home/.srt-settings.json", "{}");
+    let o = env.srt(&["--", "true"]);
+    assert_eq!(o.status.code(), Some(125), "the default file too");
+    assert!(err(&o).contains("network: is required"), "{}", err(&o));
 }
 
 #[test]
@@ -102,7 +125,7 @@ fn explain_preset_refined_by_file() {
 #[test]
 fn limit_flags_override_settings() {
     let env = Env::new();
-    env.write("s.json", r#"{"limits": {"memoryBytes": 1073741824, "maxProcesses": 10}}"#);
+    env.write("s.json", &srt_file(r#"{"limits": {"memoryBytes": 1073741824, "maxProcesses": 10}}"#));
     let v = explain(&env, &["-s", "../s.json", "--memory", "256M", "--timeout", "5"]);
     assert_eq!(v["limits"]["memoryBytes"], 256 * 1024 * 1024);
     assert_eq!(v["limits"]["maxProcesses"], 10);
@@ -162,7 +185,7 @@ fn unknown_options_and_unenforceable_settings_are_refused() {
     // A program whose name starts with '-' still runs after `--`.
     let o = env.srt(&["--explain", "--", "-x"]);
     assert_ne!(o.status.code(), Some(0), "--explain with a program conflicts");
-    env.write("out.json", r#"{"limits": {"maxOutputBytes": 10}}"#);
+    env.write("out.json", &srt_file(r#"{"limits": {"maxOutputBytes": 10}}"#));
     let settings = env.path("out.json");
     let o = env.srt(&["-s", settings.to_str().unwrap(), "--", "true"]);
     assert_eq!(o.status.code(), Some(125));
@@ -197,7 +220,7 @@ fn regression_bad_limit_flags_are_exit_125_naming_the_flag() {
         assert!(!stderr(&o).contains("panicked"), "{args:?}: {}", stderr(&o));
     }
     // The flag overrides the file's value, which is checked all the same.
-    env.write("home/.srt-settings.json", r#"{"limits": {"wallTimeSeconds": 5}}"#);
+    env.write("home/.srt-settings.json", &srt_file(r#"{"limits": {"wallTimeSeconds": 5}}"#));
     let o = env.srt(&["--timeout", "1e20", "--", "true"]);
     assert_eq!(o.status.code(), Some(125), "{}", stderr(&o));
 }

@@ -60,7 +60,7 @@ impl Env {
     }
     fn cmd(&self, settings: &str, args: &[&str]) -> Command {
         let s = self.p("settings.json");
-        std::fs::write(&s, settings).unwrap();
+        std::fs::write(&s, srt_file(settings)).unwrap();
         let mut c = Command::new(srt_bin());
         c.arg("--settings").arg(s).args(args).current_dir(self.p("work")).env("HOME", self.p("home"));
         c.stdin(Stdio::null());
@@ -634,7 +634,7 @@ fn control_fd_updates_the_network_lists_of_a_running_program() {
     let fifo = env.p("control.fifo");
     assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
     let settings = env.p("settings.json");
-    std::fs::write(&settings, "{}").unwrap();
+    std::fs::write(&settings, srt_file("{}")).unwrap();
     let script = format!(
         "curl -s -o /dev/null -w 'first %{{http_code}}\\n' --noproxy '' -x \"$HTTP_PROXY\" http://127.0.0.1:{port}/; \
          sleep 2; curl -s -w ' second\\n' --noproxy '' -x \"$HTTP_PROXY\" http://127.0.0.1:{port}/; \
@@ -656,7 +656,7 @@ fn control_fd_updates_the_network_lists_of_a_running_program() {
         let mut w = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
         std::thread::sleep(std::time::Duration::from_millis(800));
         writeln!(w, r#"{{"network": {{"allowedDomains": ["bad..host"]}}}}"#).unwrap();
-        writeln!(w, r#"{{"network": {{"allowedDomains": ["127.0.0.1:{port}"]}}}}"#).unwrap();
+        writeln!(w, "{}", srt_file(&format!(r#"{{"network": {{"allowedDomains": ["127.0.0.1:{port}"]}}}}"#))).unwrap();
         // The writer stays open until the program is done: srt ends with the
         // program, not with the channel.
         let o = child.wait_with_output().unwrap();

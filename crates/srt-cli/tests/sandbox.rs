@@ -34,7 +34,7 @@ impl Env {
     }
     fn settings(&self, json: &str) -> PathBuf {
         let p = self.p("settings.json");
-        std::fs::write(&p, json).unwrap();
+        std::fs::write(&p, srt_file(json)).unwrap();
         p
     }
     fn cmd(&self, settings: &str, args: &[&str]) -> Command {
@@ -712,10 +712,10 @@ fn weaker_mode_enforces_with_landlock_and_seccomp_alone() {
     let inner = env.p("inner.json");
     std::fs::write(
         &inner,
-        format!(
+        srt_file(&format!(
             r#"{{"filesystem": {{"allowWrite": ["/tmp/inner"], "denyRead": ["{}"]}}, "enableWeakerNestedSandbox": true}}"#,
             env.p("home/notes.txt").display()
-        ),
+        )),
     )
     .unwrap();
     let marker = marker(4);
@@ -1049,7 +1049,7 @@ fn regression_weaker_mode_timeout_kills_the_tree_and_hides_terminals() {
     let env = Env::new();
     let srt = srt_bin();
     let inner = env.p("inner.json");
-    std::fs::write(&inner, r#"{"enableWeakerNestedSandbox": true}"#).unwrap();
+    std::fs::write(&inner, srt_file(r#"{"enableWeakerNestedSandbox": true}"#)).unwrap();
     let marker = marker(5);
     let script = format!(
         "{srt} -s {inner} -- {py} -c \"import os\ntry:\n os.open('/dev/ptmx', os.O_RDWR); print('PTMX-OPEN')\nexcept OSError: print('ptmx-denied')\"; \\

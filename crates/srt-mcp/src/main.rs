@@ -71,6 +71,8 @@ fn main() -> ExitCode {
         // runs the user's credentials.
         built_in: BuiltInDefault::UntrustedCode,
         limit_flags: Default::default(),
+        // srt-mcp's settings are its own format: srt's required keys may be left out.
+        srt_required_keys: false,
     };
     let (mut policy, source) = match srt_policy::load(&opts, &ctx, &RealFs) {
         Ok(p) => p,

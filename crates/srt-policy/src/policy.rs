@@ -131,6 +131,10 @@ pub struct LoadOptions {
     /// Limits given on the command line: each overrides the same key under
     /// `limits`, checked by the same ranges (an error names the flag).
     pub limit_flags: crate::settings::LimitsSettings,
+    /// A file that does not refine a preset must name the keys srt 0.0.83
+    /// requires ([`settings::require_srt_keys`]): set by `srt`, whose files
+    /// are srt's; `srt-mcp`'s own files may leave them out.
+    pub srt_required_keys: bool,
 }
 
 /// The command-line flag that overrides each `limits` key.
@@ -172,7 +176,17 @@ pub fn load(opts: &LoadOptions, ctx: &PathContext, fs: &dyn FsView) -> Result<(P
         LoadError::Flag(e)
     })?;
     let mut policy = from_text(text.as_deref(), opts.preset, ctx, fs)
-        .map_err(|error| LoadError::Invalid { file: file_name, error })?;
+        .map_err(|error| LoadError::Invalid { file: file_name.clone(), error })?;
+    // After the values: a typo or a bad value is the more useful error.
+    if opts.srt_required_keys
+        && opts.preset.is_none()
+        && matches!(source, SettingsSource::Explicit { .. } | SettingsSource::DefaultFile { .. })
+        && let Some(text) = &text
+    {
+        settings::parse_value(text)
+            .and_then(|v| settings::require_srt_keys(&v))
+            .map_err(|error| LoadError::Invalid { file: file_name, error })?;
+    }
     let l = &mut policy.limits;
     l.wall_time_seconds = flags.wall_time_seconds.or(l.wall_time_seconds);
     l.cpu_time_seconds = flags.cpu_time_seconds.or(l.cpu_time_seconds);

@@ -293,6 +293,39 @@ pub fn parse_value(text: &str) -> Result<serde_json::Value, SettingsError> {
     })
 }
 
+/// The keys srt 0.0.83 requires in a settings file of its own (one not
+/// refining a preset): `network.allowedDomains`, `network.deniedDomains`,
+/// `filesystem.denyRead`, `filesystem.allowWrite`, `filesystem.denyWrite`.
+/// srt refuses a file without them; so does `srt` here. The first missing
+/// one is the error (types are checked by [`from_value`]).
+pub fn require_srt_keys(value: &serde_json::Value) -> Result<(), SettingsError> {
+    const REQUIRED: [(&str, &str); 5] = [
+        ("network", "allowedDomains"),
+        ("network", "deniedDomains"),
+        ("filesystem", "denyRead"),
+        ("filesystem", "allowWrite"),
+        ("filesystem", "denyWrite"),
+    ];
+    let Some(top) = value.as_object() else { return Ok(()) };
+    for (section, key) in REQUIRED {
+        let missing = match top.get(section) {
+            None => Some(section.to_string()),
+            Some(serde_json::Value::Object(o)) if !o.contains_key(key) => Some(format!("{section}.{key}")),
+            Some(_) => None,
+        };
+        if let Some(path) = missing {
+            return Err(SettingsError {
+                path,
+                message: "is required (as in srt 0.0.83, a settings file names network.allowedDomains, \
+                          network.deniedDomains, filesystem.denyRead, filesystem.allowWrite and \
+                          filesystem.denyWrite; [] for none)"
+                    .into(),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Deserializes a (possibly preset-merged) JSON value into [`Settings`].
 pub fn from_value(value: serde_json::Value) -> Result<Settings, SettingsError> {
     if !value.is_object() {

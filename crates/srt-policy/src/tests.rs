@@ -560,6 +560,7 @@ fn built_in_default_for_untrusted_code() {
         preset,
         built_in,
         limit_flags: Default::default(),
+        srt_required_keys: true,
     };
     let (p, source) = load(&opts(BuiltInDefault::UntrustedCode, None), &ctx(), &RealFs).unwrap();
     assert_eq!(source, SettingsSource::BuiltInUntrustedCode);
@@ -720,4 +721,40 @@ fn filesystem_disabled_allows_everything_and_protects_nothing() {
     assert!(!plan.ops.iter().any(|o| matches!(o, MountOp::TmpOverlay { .. } | MountOp::MaskDir { .. })));
     assert!(plan.ops.contains(&MountOp::BindReadOnly { path: "/sys".into(), kind: crate::FileKind::Dir }));
     assert!(crate::CreateRules::new(&p.filesystem, &plan, &RealFs).is_none(), "nothing to mediate");
+}
+
+#[test]
+fn srt_files_name_the_keys_srt_requires() {
+    use crate::settings::require_srt_keys;
+    let full = r#"{"network": {"allowedDomains": [], "deniedDomains": []},
+                   "filesystem": {"denyRead": [], "allowWrite": [], "denyWrite": []}}"#;
+    assert!(require_srt_keys(&serde_json::from_str(full).unwrap()).is_ok());
+    for (text, path) in [
+        ("{}", "network"),
+        (r#"{"network": {"allowedDomains": []}}"#, "network.deniedDomains"),
+        (r#"{"network": {"allowedDomains": [], "deniedDomains": []}, "filesystem": {}}"#, "filesystem.denyRead"),
+        (
+            r#"{"network": {"allowedDomains": [], "deniedDomains": []}, "filesystem": {"denyRead": [], "allowWrite": []}}"#,
+            "filesystem.denyWrite",
+        ),
+    ] {
+        let e = require_srt_keys(&serde_json::from_str(text).unwrap()).unwrap_err();
+        assert_eq!(e.path, path, "{text}");
+        assert!(e.message.contains("[] for none"), "{e}");
+    }
+    // Through load: a file on its own is held to it, one refining a preset is not.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("s.json");
+    std::fs::write(&file, r#"{"network": {"allowedDomains": ["example.com"]}}"#).unwrap();
+    let opts = |preset| crate::LoadOptions {
+        explicit: Some(file.clone()),
+        default_file: None,
+        preset,
+        built_in: crate::BuiltInDefault::Srt,
+        limit_flags: Default::default(),
+        srt_required_keys: true,
+    };
+    let e = crate::load(&opts(None), &ctx(), &RealFs).unwrap_err();
+    assert!(e.to_string().contains("network.deniedDomains"), "{e}");
+    assert!(crate::load(&opts(Some(Preset::Balanced)), &ctx(), &RealFs).is_ok());
 }

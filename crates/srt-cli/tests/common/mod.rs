@@ -73,3 +73,26 @@ pub fn host_http_server(body: &'static str) -> u16 {
     });
     port
 }
+
+/// A settings file for `srt` from a test's shorthand: the keys srt 0.0.83
+/// requires in a file (`network.allowedDomains`, `network.deniedDomains`,
+/// `filesystem.denyRead`, `filesystem.allowWrite`, `filesystem.denyWrite`)
+/// are added as `[]` where the test leaves them out. Text that is not a JSON
+/// object is returned as it is (tests of invalid files).
+pub fn srt_file(json: &str) -> String {
+    let Ok(serde_json::Value::Object(mut top)) = serde_json::from_str::<serde_json::Value>(json) else {
+        return json.to_string();
+    };
+    for (section, keys) in [
+        ("network", &["allowedDomains", "deniedDomains"][..]),
+        ("filesystem", &["denyRead", "allowWrite", "denyWrite"]),
+    ] {
+        let entry = top.entry(section).or_insert_with(|| serde_json::json!({}));
+        if let Some(obj) = entry.as_object_mut() {
+            for k in keys {
+                obj.entry(*k).or_insert_with(|| serde_json::json!([]));
+            }
+        }
+    }
+    serde_json::Value::Object(top).to_string()
+}

@@ -145,6 +145,51 @@ fn make_cert(env: &Env) -> Option<(PathBuf, PathBuf)> {
     }
 }
 
+/// A CA and a leaf it signed for `127.0.0.1` and `localhost` (strict TLS
+/// stacks such as rustls refuse a self-signed CA certificate used as the
+/// server's own); returns (CA certificate, leaf certificate, leaf key).
+fn make_ca_and_leaf(env: &Env) -> Option<(PathBuf, PathBuf, PathBuf)> {
+    let p = |n: &str| env.p(n);
+    let run = |args: &[&str]| {
+        let o = Command::new("openssl").args(args).current_dir(env.p("")).stdin(Stdio::null()).output();
+        match o {
+            Ok(o) if o.status.success() => true,
+            Ok(o) => panic!("openssl {args:?} failed: {}", err(&o)),
+            Err(e) => {
+                skip(&format!("openssl cannot be run ({e}); scripts/setup.sh installs it"));
+                false
+            }
+        }
+    };
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+    std::fs::write(p("leaf.ext"), "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n").unwrap();
+    let ok = run(&[
+        &["req", "-x509"][..],
+        &ec,
+        &["-days", "1", "-subj", "/CN=srt test CA", "-keyout", "ca.key", "-out", "ca.pem"],
+    ]
+    .concat())
+        && run(&[&["req"][..], &ec, &["-subj", "/CN=localhost", "-keyout", "leaf.key", "-out", "leaf.csr"]].concat())
+        && run(&[
+            "x509",
+            "-req",
+            "-in",
+            "leaf.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "1",
+            "-extfile",
+            "leaf.ext",
+            "-out",
+            "leaf.pem",
+        ]);
+    ok.then(|| (p("ca.pem"), p("leaf.pem"), p("leaf.key")))
+}
+
 /// Does `localhost` resolve to 127.0.0.1 on this host (the proxy resolves
 /// names with the system resolver)? Else the addresses it gave.
 fn localhost_resolves() -> Result<(), Vec<std::net::IpAddr>> {
@@ -275,6 +320,55 @@ fn https_with_python_requests() {
     let text = out(&o);
     assert!(text.starts_with("proxy-error") && text.contains("403"), "{text}{}", err(&o));
     assert!(err(&o).contains(&format!("network connect 127.0.0.1:{port}:")), "{}", err(&o));
+}
+
+/// `tlsTerminate`: the proxy answers the TLS handshake with a leaf of the
+/// run's CA, which the sandbox trusts through the bundle variables, and
+/// verifies the origin itself (srt's own `SSL_CERT_FILE` names the test
+/// certificate); response headers are stripped inside HTTPS too.
+#[test]
+fn tls_termination_end_to_end_with_curl_and_python() {
+    let env = Env::new();
+    let Some((ca, cert, key)) = make_ca_and_leaf(&env) else { return };
+    std::fs::write(env.p("srv/hello.txt"), "secure hello\n").unwrap();
+    let (_srv, port) = env.serve(&[], "127.0.0.1", Some((&cert, &key)));
+    let settings = format!(
+        r#"{{"network": {{"allowedDomains": ["127.0.0.1:{port}"], "tlsTerminate": {{}},
+            "stripResponseHeaders": ["server"]}}}}"#
+    );
+    let url = format!("https://127.0.0.1:{port}/hello.txt");
+    let script = format!(
+        "curl -sS -i --max-time 20 --noproxy '' {url}; echo; \
+         grep -c 'BEGIN CERTIFICATE' \"$SSL_CERT_FILE\"; grep -c PRIVATE \"$SSL_CERT_FILE\"; \
+         test \"$REQUESTS_CA_BUNDLE\" = \"$SSL_CERT_FILE\" && test \"$NODE_EXTRA_CA_CERTS\" = \"$SSL_CERT_FILE\" && echo vars-ok; \
+         echo \"bundle=$SSL_CERT_FILE\"; \
+         curl -sS --max-time 20 --noproxy '' --cacert {ca} {url}; echo \"pinned rc=$?\"; \
+         NO_PROXY= no_proxy= {py} -c 'import urllib.request; print(urllib.request.urlopen(\"{url}\").read().decode())'",
+        ca = ca.display(),
+        py = python(),
+    );
+    let o = env.cmd(&settings, &["-c", &script]).env("SSL_CERT_FILE", &ca).output().unwrap();
+    let text = out(&o);
+    let lower = text.to_ascii_lowercase();
+    assert!(lower.starts_with("http/1.1 200"), "{text}{}", err(&o));
+    assert!(text.contains("secure hello"), "{text}");
+    assert!(!lower.contains("\nserver:"), "stripped inside the terminated tunnel: {text}");
+    assert!(text.contains("vars-ok"), "{text}");
+    let counts: Vec<&str> = text.lines().filter(|l| l.chars().all(|c| c.is_ascii_digit()) && !l.is_empty()).collect();
+    assert!(counts.first().is_some_and(|n| n.parse::<u32>().unwrap() >= 2), "CA and roots in the bundle: {text}");
+    assert_eq!(counts.get(1), Some(&"0"), "no private key in the bundle: {text}");
+    // Pinned to the origin's own CA, curl refuses the proxy's leaf:
+    // the tunnel really is terminated (curl 60: peer certificate not trusted).
+    assert!(text.contains("pinned rc=60"), "{text}{}", err(&o));
+    assert_eq!(
+        text.trim_end().lines().last(),
+        Some("secure hello"),
+        "Python through the terminated tunnel: {text}{}",
+        err(&o)
+    );
+    // The bundle is the run's own, removed afterwards.
+    let bundle = text.lines().find_map(|l| l.strip_prefix("bundle=")).unwrap();
+    assert!(!Path::new(bundle).exists(), "{bundle} left behind");
 }
 
 // ------------------------------------------------- test hosts in a netns

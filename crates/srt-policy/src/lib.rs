@@ -48,6 +48,7 @@ mod policy;
 pub mod preset;
 pub mod request;
 pub mod settings;
+pub mod tls;
 pub mod upstream;
 
 pub use create::{CreateRules, Creation};
@@ -65,6 +66,7 @@ pub use policy::{
 pub use preset::Preset;
 pub use request::{AmbiguousTarget, RequestRules, TargetDecision};
 pub use settings::Settings;
+pub use tls::TlsTermination;
 pub use upstream::{MitmProxy, ParentProxy, ProxyUrl, Route};
 
 #[cfg(test)]

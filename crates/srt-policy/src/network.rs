@@ -27,6 +27,12 @@ pub enum DenyCode {
     /// `ambiguousRequestTarget` is `refuse` and the target normalises to
     /// another path (400, `ambiguous-request-target`).
     AmbiguousTarget,
+    /// `refuseOpaqueTunnels`: a tunnel that would not be terminated
+    /// (`blocked-by-sandbox-runtime`).
+    OpaqueTunnel,
+    /// `tlsTerminate.maxTunnels` terminated tunnels are open (503,
+    /// `too-many-tunnels`).
+    TooManyTunnels,
 }
 
 impl DenyCode {
@@ -34,7 +40,8 @@ impl DenyCode {
     pub fn proxy_error(self) -> &'static str {
         match self {
             DenyCode::Allowlist | DenyCode::InvalidHost => "blocked-by-allowlist",
-            DenyCode::ResolvedAddress | DenyCode::Misdirected => "blocked-by-sandbox-runtime",
+            DenyCode::ResolvedAddress | DenyCode::Misdirected | DenyCode::OpaqueTunnel => "blocked-by-sandbox-runtime",
+            DenyCode::TooManyTunnels => "too-many-tunnels",
             DenyCode::AmbiguousTarget => "ambiguous-request-target",
         }
     }
@@ -73,6 +80,8 @@ pub struct NetworkPolicy {
     pub request: RequestRules,
     /// `mitmProxy`.
     pub(crate) mitm: Option<MitmProxy>,
+    /// `tlsTerminate` and `refuseOpaqueTunnels`.
+    pub(crate) tls: Option<crate::tls::TlsTermination>,
 }
 
 impl NetworkPolicy {

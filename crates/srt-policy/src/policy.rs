@@ -307,6 +307,16 @@ pub fn from_settings(
             })
         }
     };
+    let tls = match &n.tls_terminate {
+        None if n.refuse_opaque_tunnels => {
+            return Err(SettingsError {
+                path: "network.refuseOpaqueTunnels".into(),
+                message: "needs network.tlsTerminate (without it every HTTPS tunnel is opaque)".into(),
+            });
+        }
+        None => None,
+        Some(t) => Some(tls_termination(t, n.refuse_opaque_tunnels, ctx)?),
+    };
     if let Some(p) = &n.parent_proxy {
         if let Some(np) = &p.no_proxy
             && np.contains(['\n', '\0'])
@@ -415,7 +425,7 @@ pub fn from_settings(
     };
 
     Ok(Policy {
-        network: NetworkPolicy { allowed, denied, denied_addresses, request, mitm },
+        network: NetworkPolicy { allowed, denied, denied_addresses, request, mitm, tls },
         filesystem,
         limits,
         unix_sockets: UnixSockets { allow_all: n.allow_all_unix_sockets, allowed: unix },
@@ -434,11 +444,9 @@ pub fn from_settings(
 /// silently weaken or change what the user asked for, so they are refused.
 fn reject_unsupported(s: &Settings) -> Result<(), SettingsError> {
     let n = &s.network;
-    for (key, present) in [
-        ("network.tlsTerminate", n.tls_terminate.is_some()),
-        ("network.filterRequest", n.filter_request.is_some()),
-        ("network.refuseOpaqueTunnels", n.refuse_opaque_tunnels.is_some()),
-    ] {
+    for (key, present) in
+        [("credentials", s.credentials.is_some()), ("network.filterRequest", n.filter_request.is_some())]
+    {
         if present {
             return Err(SettingsError {
                 path: key.into(),
@@ -448,6 +456,65 @@ fn reject_unsupported(s: &Settings) -> Result<(), SettingsError> {
         }
     }
     Ok(())
+}
+
+fn tls_termination(
+    t: &settings::TlsTerminateSettings,
+    refuse_opaque: bool,
+    ctx: &PathContext,
+) -> Result<crate::tls::TlsTermination, SettingsError> {
+    const BASE: &str = "network.tlsTerminate";
+    let file = |v: &Option<String>, key: &str| -> Result<Option<PathBuf>, SettingsError> {
+        match v {
+            None => Ok(None),
+            Some(p) => {
+                nonempty(p, &format!("{BASE}.{key}"))?;
+                Ok(Some(absolutize(p, ctx)))
+            }
+        }
+    };
+    let ca_files = match (file(&t.ca_cert_path, "caCertPath")?, file(&t.ca_key_path, "caKeyPath")?) {
+        (Some(c), Some(k)) => Some((c, k)),
+        (None, None) => None,
+        (Some(_), None) => {
+            return Err(SettingsError {
+                path: format!("{BASE}.caKeyPath"),
+                message: "is required with caCertPath".into(),
+            });
+        }
+        (None, Some(_)) => {
+            return Err(SettingsError {
+                path: format!("{BASE}.caCertPath"),
+                message: "is required with caKeyPath".into(),
+            });
+        }
+    };
+    let mut extra_ca = Vec::new();
+    for (i, p) in t.extra_ca_cert_paths.iter().enumerate() {
+        nonempty(p, &format!("{BASE}.extraCaCertPaths[{i}]"))?;
+        extra_ca.push(absolutize(p, ctx));
+    }
+    let ranged = |v: Option<i64>, key: &str, lo: i64, hi: i64| -> Result<Option<i64>, SettingsError> {
+        match v {
+            Some(n) if !(lo..=hi).contains(&n) => Err(SettingsError {
+                path: format!("{BASE}.{key}"),
+                message: format!("{n} is out of range ({lo} to {hi})"),
+            }),
+            v => Ok(v),
+        }
+    };
+    let max_tunnels =
+        ranged(t.max_tunnels, "maxTunnels", 1, 65_536)?.map_or(crate::tls::DEFAULT_MAX_TUNNELS, |n| n as usize);
+    let handshake_timeout = ranged(t.handshake_timeout_ms, "handshakeTimeoutMs", 100, 600_000)?
+        .map_or(crate::tls::DEFAULT_HANDSHAKE_TIMEOUT, |ms| std::time::Duration::from_millis(ms as u64));
+    Ok(crate::tls::TlsTermination {
+        ca_files,
+        exclude: domains(&t.exclude_domains, &format!("{BASE}.excludeDomains"), PatternList::Allowed, false)?,
+        extra_ca,
+        max_tunnels,
+        handshake_timeout,
+        refuse_opaque,
+    })
 }
 
 fn nonempty(v: &str, path: &str) -> Result<(), SettingsError> {
@@ -568,7 +635,18 @@ impl Policy {
     /// lists, their reasons, the denied resolved addresses); nothing else.
     pub fn with_network_of(&self, other: &Policy) -> Policy {
         let mut p = self.clone();
+        // As srt: the lists and mitmProxy follow the new config, and so do
+        // tlsTerminate.excludeDomains; the request-level keys and the rest
+        // of tlsTerminate are read once, at start.
+        let (request, tls) = (p.network.request.clone(), p.network.tls.clone());
         p.network = other.network.clone();
+        p.network.request = request;
+        p.network.tls = tls.map(|mut t| {
+            if let Some(new) = &other.network.tls {
+                t.exclude = new.exclude.clone();
+            }
+            t
+        });
         let (to, from) = (&mut p.settings.network, &other.settings.network);
         to.allowed_domains = from.allowed_domains.clone();
         to.denied_domains = from.denied_domains.clone();
@@ -628,6 +706,11 @@ impl Policy {
     /// or SOCKS5): `network.mitmProxy` first, then `parent`, else direct.
     pub fn route<'a>(&'a self, parent: Option<&'a ParentProxy>, host: &str, port: u16, tunnel: bool) -> Route<'a> {
         crate::upstream::route(self.network.mitm.as_ref(), parent, host, port, tunnel)
+    }
+
+    /// `network.tlsTerminate` (with `refuseOpaqueTunnels`), if set.
+    pub fn tls_termination(&self) -> Option<&crate::tls::TlsTermination> {
+        self.network.tls.as_ref()
     }
 
     /// The request-level rules of plain-HTTP requests.

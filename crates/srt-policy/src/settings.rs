@@ -45,6 +45,10 @@ pub struct Settings {
     /// `false` is supported here (see `policy::reject_unsupported`).
     #[serde(default)]
     pub allow_nested_user_namespaces: bool,
+    /// srt 0.0.83's credential masking: not built yet, refused by name
+    /// (see `policy::reject_unsupported`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials: Option<serde_json::Value>,
     /// srt 0.0.83: git settings given to the program.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub git: Option<GitSettings>,
@@ -88,16 +92,17 @@ pub struct NetworkSettings {
     pub socks_proxy_port: Option<i64>,
     #[serde(default)]
     pub denied_resolved_addresses: Vec<String>,
-    /// srt keys this version does not implement (TLS termination and the
-    /// library's request callback). Accepting and ignoring them would
-    /// silently weaken what the user asked for, so their presence is an
-    /// error (see `policy::reject_unsupported`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tls_terminate: Option<serde_json::Value>,
+    /// srt's library request callback, which a settings file cannot carry:
+    /// its presence is an error (see `policy::reject_unsupported`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub filter_request: Option<serde_json::Value>,
+    /// srt 0.0.83: terminate TLS in CONNECT tunnels to allowed hosts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub refuse_opaque_tunnels: Option<serde_json::Value>,
+    pub tls_terminate: Option<TlsTerminateSettings>,
+    /// srt 0.0.83: refuse tunnels that would not be terminated (needs
+    /// `tlsTerminate`) and every SOCKS5 CONNECT.
+    #[serde(default)]
+    pub refuse_opaque_tunnels: bool,
     /// srt 0.0.83: an upstream HTTP proxy for allowed connections.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent_proxy: Option<ParentProxySettings>,
@@ -121,6 +126,24 @@ pub struct NetworkSettings {
     /// embedding program. There is no such callback here: always strict.
     #[serde(default)]
     pub strict_allowlist: bool,
+}
+
+/// `network.tlsTerminate`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct TlsTerminateSettings {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_cert_path: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_key_path: Option<String>,
+    #[serde(default)]
+    pub exclude_domains: Vec<String>,
+    #[serde(default)]
+    pub extra_ca_cert_paths: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tunnels: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handshake_timeout_ms: Option<i64>,
 }
 
 /// `network.parentProxy`.

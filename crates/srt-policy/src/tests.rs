@@ -65,7 +65,7 @@ fn settings_errors_name_path_and_value() {
         (r#"{"network": {"httpProxyPort": 0}}"#, "network.httpProxyPort: 0 is not a port"),
         (r#"{"network": {"socksProxyPort": 70000}}"#, "network.socksProxyPort: 70000 is not a port"),
         (r#"{"network": {"allowUnixSockets": [""]}}"#, r#"network.allowUnixSockets[0]: "" is empty"#),
-        (r#"{"network": {"tlsTerminate": {}}}"#, "network.tlsTerminate: is not supported"),
+        (r#"{"network": {"filterRequest": {}}}"#, "network.filterRequest: is not supported"),
         (r#"{"filesystem": {"denyRead": ["ok", ""]}}"#, r#"filesystem.denyRead[1]: "" is empty"#),
         (
             r#"{"filesystem": {"denyWrite": ["logs/*/"]}}"#,
@@ -642,8 +642,14 @@ fn srt_0_0_83_keys() {
         (r#"{"network": {"stripResponseHeaders": ["set cookie"]}}"#, "network.stripResponseHeaders[0]"),
         (r#"{"network": {"stripResponseHeaders": [""]}}"#, "network.stripResponseHeaders[0]"),
         (r#"{"network": {"ambiguousRequestTarget": "maybe"}}"#, "network.ambiguousRequestTarget"),
-        (r#"{"network": {"tlsTerminate": {}}}"#, "network.tlsTerminate"),
         (r#"{"network": {"refuseOpaqueTunnels": true}}"#, "network.refuseOpaqueTunnels"),
+        (r#"{"network": {"tlsTerminate": {"caCertPath": "/ca.pem"}}}"#, "network.tlsTerminate.caKeyPath"),
+        (r#"{"network": {"tlsTerminate": {"maxTunnels": 0}}}"#, "network.tlsTerminate.maxTunnels"),
+        (r#"{"network": {"tlsTerminate": {"handshakeTimeoutMs": 50}}}"#, "network.tlsTerminate.handshakeTimeoutMs"),
+        (r#"{"network": {"tlsTerminate": {"excludeDomains": ["*.com"]}}}"#, "network.tlsTerminate.excludeDomains[0]"),
+        (r#"{"network": {"tlsTerminate": {"extraCaCertPaths": [""]}}}"#, "network.tlsTerminate.extraCaCertPaths[0]"),
+        (r#"{"network": {"tlsTerminate": {"mode": "x"}}}"#, "network.tlsTerminate.mode"),
+        (r#"{"credentials": {"envVars": []}}"#, "credentials"),
     ] {
         let e = from_text(Some(text), None, &ctx(), &RealFs).unwrap_err();
         assert_eq!(e.path, path, "{text}: {e}");
@@ -757,4 +763,36 @@ fn srt_files_name_the_keys_srt_requires() {
     let e = crate::load(&opts(None), &ctx(), &RealFs).unwrap_err();
     assert!(e.to_string().contains("network.deniedDomains"), "{e}");
     assert!(crate::load(&opts(Some(Preset::Balanced)), &ctx(), &RealFs).is_ok());
+}
+
+#[test]
+fn tls_termination_settings() {
+    let p = policy(
+        r#"{"network": {"allowedDomains": ["*.example.com"], "refuseOpaqueTunnels": true,
+            "tlsTerminate": {"excludeDomains": ["pinned.example.com"], "maxTunnels": 3, "handshakeTimeoutMs": 2500,
+                             "caCertPath": "ca.pem", "caKeyPath": "~/ca.key", "extraCaCertPaths": ["/etc/corp.pem"]}}}"#,
+    );
+    let t = p.tls_termination().expect("set");
+    assert!(t.terminates("api.example.com", 443));
+    assert!(!t.terminates("pinned.example.com", 443));
+    assert_eq!((t.max_tunnels, t.handshake_timeout), (3, std::time::Duration::from_millis(2500)));
+    assert!(t.refuse_opaque);
+    let (cert, key) = t.ca_files.clone().unwrap();
+    assert_eq!(
+        (cert.as_path(), key.as_path()),
+        (Path::new("/nonexistent/proj/ca.pem"), Path::new("/nonexistent/home/ca.key"))
+    );
+    let d = policy(r#"{"network": {"tlsTerminate": {}}}"#);
+    let t = d.tls_termination().unwrap();
+    assert_eq!(
+        (t.max_tunnels, t.handshake_timeout),
+        (crate::tls::DEFAULT_MAX_TUNNELS, crate::tls::DEFAULT_HANDSHAKE_TIMEOUT)
+    );
+    assert!(t.ca_files.is_none() && !t.refuse_opaque);
+    // A --control-fd line changes excludeDomains only.
+    let line = policy(r#"{"network": {"tlsTerminate": {"excludeDomains": ["new.example.com"], "maxTunnels": 9}}}"#);
+    let live = p.with_network_of(&line);
+    let t = live.tls_termination().unwrap();
+    assert!(t.terminates("pinned.example.com", 443) && !t.terminates("new.example.com", 443));
+    assert_eq!(t.max_tunnels, 3);
 }

@@ -136,6 +136,9 @@ pub struct ProxyConfig {
     /// caller resolves once with its environment). `network.mitmProxy` is
     /// read from the live policy at each connection.
     pub parent: Option<ParentProxy>,
+    /// TLS termination (`network.tlsTerminate`): the run's CA and the
+    /// upstream verification. `None`: every CONNECT tunnel stays opaque.
+    pub tls: Option<Arc<crate::tls::Interceptor>>,
     /// Finds the pid of the process behind a client address, called for
     /// each denial while the client still waits for the answer (so its
     /// socket is still open). `None`: events carry no pid.
@@ -172,6 +175,7 @@ impl ProxyConfig {
             max_connections: 1024,
             client_pid: None,
             parent: None,
+            tls: None,
             dropped: AtomicU64::new(0),
             refused: AtomicU64::new(0),
             slots: OnceLock::new(),

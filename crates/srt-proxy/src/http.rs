@@ -32,7 +32,7 @@ const MAX_HEAD: usize = 64 * 1024;
 const HOP_BY_HOP: [&str; 7] =
     ["connection", "keep-alive", "proxy-connection", "proxy-authorization", "proxy-authenticate", "te", "upgrade"];
 
-type Body = Either<Incoming, Full<Bytes>>;
+pub(crate) type Body = Either<Incoming, Full<Bytes>>;
 
 /// The upstream connection of the last absolute-URI request on one client
 /// connection, kept for the next request to the same `host:port`.
@@ -80,7 +80,7 @@ async fn handle(
     }
 }
 
-async fn connect(req: Request<Incoming>, cfg: &ProxyConfig, client: Option<SocketAddr>) -> Response<Body> {
+async fn connect(req: Request<Incoming>, cfg: &Arc<ProxyConfig>, client: Option<SocketAddr>) -> Response<Body> {
     let uri = req.uri();
     let Some(auth) = uri.authority().filter(|_| uri.scheme().is_none() && uri.path_and_query().is_none()) else {
         return text(StatusCode::BAD_REQUEST, "CONNECT needs a host:port target\n");
@@ -88,16 +88,76 @@ async fn connect(req: Request<Incoming>, cfg: &ProxyConfig, client: Option<Socke
     let Some(port) = auth.port_u16().filter(|p| *p != 0) else {
         return text(StatusCode::BAD_REQUEST, "CONNECT needs a host:port target with a port\n");
     };
+    let host = crate::dial::unbracket(auth.host()).to_ascii_lowercase();
+    let policy = cfg.policy.get();
+    // Terminated, opaque, or refused for being opaque: decided before
+    // anything is dialed, for a host the lists allow (a denied one gets its
+    // 403 from the dial).
+    let mut terminated = None;
+    if let Some(t) = policy.tls_termination()
+        && policy.decide_host(&host, port).is_allowed()
+    {
+        let through_mitm = matches!(policy.route(cfg.parent.as_ref(), &host, port, true), srt_policy::Route::Mitm(_));
+        match &cfg.tls {
+            Some(tls) if t.terminates(&host, port) && !through_mitm => match tls.tunnels.clone().try_acquire_owned() {
+                Ok(permit) => terminated = Some((tls.clone(), t.handshake_timeout, t.refuse_opaque, permit)),
+                Err(_) => {
+                    let reason = format!("tlsTerminate.maxTunnels ({}) terminated tunnels are open", t.max_tunnels);
+                    return refuse_tunnel(cfg, &host, port, client, DenyCode::TooManyTunnels, reason);
+                }
+            },
+            _ if t.refuse_opaque => {
+                let reason = format!(
+                    "refuseOpaqueTunnels: {host}:{port} would not be TLS-terminated (tlsTerminate.excludeDomains or \
+                     mitmProxy), so the proxy could not see into it"
+                );
+                return refuse_tunnel(cfg, &host, port, client, DenyCode::OpaqueTunnel, reason);
+            }
+            _ => {}
+        }
+    }
     let upstream = match dial(cfg, auth.host(), port, Via::Connect, client).await {
         Ok(s) => s,
         Err(e) => return dial_error(&e),
     };
+    let cfg = cfg.clone();
     tokio::spawn(async move {
-        if let Ok(upgraded) = hyper::upgrade::on(req).await {
-            tunnel(upgraded, upstream.conn).await;
+        let Ok(upgraded) = hyper::upgrade::on(req).await else { return };
+        match terminated {
+            None => tunnel(upgraded, upstream.conn).await,
+            Some((tls, handshake_timeout, refuse_opaque, permit)) => {
+                let Ok(parts) = upgraded.downcast::<TokioIo<TcpStream>>() else { return };
+                let t = crate::intercept::Tunnel {
+                    host,
+                    port,
+                    client_addr: client,
+                    handshake_timeout,
+                    refuse_opaque,
+                    _permit: permit,
+                };
+                let first = parts.read_buf.to_vec();
+                crate::intercept::serve(cfg, tls, parts.io.into_inner(), first, upstream.conn, t).await;
+            }
         }
     });
     Response::new(Either::Right(Full::default()))
+}
+
+/// Answers a CONNECT that TLS termination refuses (403, or 503 past
+/// `maxTunnels`) and reports it.
+fn refuse_tunnel(
+    cfg: &ProxyConfig,
+    host: &str,
+    port: u16,
+    client: Option<SocketAddr>,
+    code: DenyCode,
+    reason: String,
+) -> Response<Body> {
+    let status = if code == DenyCode::TooManyTunnels { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::FORBIDDEN };
+    let mut resp = text(status, format!("{reason}\n"));
+    resp.headers_mut().insert("x-proxy-error", HeaderValue::from_static(code.proxy_error()));
+    cfg.report_request(host, port, NetDecision::Deny { code, rule: None, reason }, client);
+    resp
 }
 
 /// Relays between the client and the upstream until both directions end.
@@ -233,7 +293,7 @@ async fn forward(
 /// names another target, 400 otherwise) and reports it; a request without
 /// any Host (`code` `None`) is a malformed request, answered and not
 /// reported.
-fn refuse_request(
+pub(crate) fn refuse_request(
     cfg: &ProxyConfig,
     host: &str,
     port: u16,
@@ -318,7 +378,7 @@ fn origin_target(uri: &Uri, headers: &HeaderMap) -> Result<OriginTarget, String>
 /// Removes hop-by-hop headers, including those the Connection header lists.
 /// Framing (Content-Length, Transfer-Encoding) is left for hyper, which
 /// re-frames the body on the next hop.
-fn strip_hop_by_hop(headers: &mut HeaderMap) {
+pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
     let listed: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
         .iter()
@@ -346,7 +406,7 @@ fn dial_error(e: &DialError) -> Response<Body> {
     }
 }
 
-fn text(status: StatusCode, body: impl Into<String>) -> Response<Body> {
+pub(crate) fn text(status: StatusCode, body: impl Into<String>) -> Response<Body> {
     let mut resp = Response::new(Either::Right(Full::new(Bytes::from(body.into()))));
     *resp.status_mut() = status;
     resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));

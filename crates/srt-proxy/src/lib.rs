@@ -61,10 +61,12 @@ mod addrs;
 mod config;
 mod dial;
 mod http;
+mod intercept;
 mod relay;
 mod resolver;
 mod serve;
 mod socks5;
+mod tls;
 mod upstream;
 
 pub use addrs::host_addresses;
@@ -72,3 +74,4 @@ pub use config::{ClientPid, LivePolicy, NetEvent, ProxyConfig, Via};
 pub use http::serve_http;
 pub use resolver::{ResolveFuture, Resolver, StaticResolver, SystemResolver};
 pub use socks5::serve_socks5;
+pub use tls::{Interceptor, TlsSetupError, certificate_blocks, pem_certificates, system_roots};

@@ -70,6 +70,25 @@ async fn serve_connection(mut client: TcpStream, cfg: Arc<ProxyConfig>) {
         Ok(Err(Refusal::Reply(code))) => return refuse(client, code).await,
         Ok(Err(Refusal::Close)) | Err(_) => return,
     };
+    // refuseOpaqueTunnels: a SOCKS5 tunnel is opaque by nature.
+    if cfg.policy.get().tls_termination().is_some_and(|t| t.refuse_opaque) {
+        let reason = "refuseOpaqueTunnels: SOCKS5 tunnels are opaque; use the HTTP proxy".to_string();
+        let decision = srt_policy::NetDecision::Deny { code: srt_policy::DenyCode::OpaqueTunnel, rule: None, reason };
+        let mut event = crate::config::NetEvent {
+            host: host.clone(),
+            port,
+            address: None,
+            decision,
+            via: Via::Socks5,
+            client: client.peer_addr().ok(),
+            pid: None,
+        };
+        if let (Some(c), Some(lookup)) = (event.client, &cfg.client_pid) {
+            event.pid = (lookup.0)(c);
+        }
+        cfg.report(event);
+        return refuse(client, reply::NOT_ALLOWED).await;
+    }
     let mut upstream = match dial(&cfg, &host, port, Via::Socks5, client.peer_addr().ok()).await {
         Ok(s) => s,
         Err(e) => return refuse(client, reply_code(&e)).await,

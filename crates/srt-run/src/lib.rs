@@ -17,6 +17,7 @@ mod gitcode;
 mod pipeline;
 mod proxy;
 mod sockowner;
+mod tls;
 
 pub use events::after_run;
 pub use pipeline::{Finished, Run, run};

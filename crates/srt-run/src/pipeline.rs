@@ -66,6 +66,26 @@ pub fn run(mut r: Run<'_>) -> Finished {
     }
     let mut env = std::mem::take(&mut r.env);
     env.extend(policy.git_env());
+    let needs_network = policy.needs_network() || r.live_network.is_some();
+    // Kept until the run is over: dropping it removes the CA bundle.
+    let termination = match policy.tls_termination() {
+        Some(t) if needs_network => match crate::tls::set_up(&policy, t) {
+            Ok(t) => Some(t),
+            Err(message) => {
+                let hint = Some("fix network.tlsTerminate, or remove it to leave HTTPS tunnels opaque".to_string());
+                return Finished { outcome: Err(SandboxError::Setup { message, hint }), events: Vec::new() };
+            }
+        },
+        _ => None,
+    };
+    if let Some(t) = &termination {
+        env.extend(t.env.iter().cloned());
+        if let Some(debug) = r.debug.as_mut() {
+            for note in &t.notes {
+                debug(note);
+            }
+        }
+    }
     let weaker = policy.enable_weaker_nested_sandbox.then(|| srt_sandbox::weaker::grants(&plan, &RealFs));
     let spec = SandboxSpec {
         env,
@@ -79,7 +99,6 @@ pub fn run(mut r: Run<'_>) -> Finished {
     // still single-threaded when it forks).
     let seen: Seen = Default::default();
     let proxy: Rc<RefCell<Option<ProxyThread>>> = Default::default();
-    let needs_network = policy.needs_network() || r.live_network.is_some();
     let live = r.live_network.take().unwrap_or_else(|| srt_proxy::LivePolicy::new(policy.clone()));
     let on_listeners: Option<Box<dyn FnOnce(ProxyListeners)>> = needs_network.then(|| {
         let setup = ProxySetup {
@@ -88,6 +107,7 @@ pub fn run(mut r: Run<'_>) -> Finished {
             max_connections: r.max_proxy_connections,
             seen: seen.clone(),
             command: r.command_line.clone(),
+            tls: termination.as_ref().map(|t| t.interceptor.clone()),
         };
         let proxy = proxy.clone();
         Box::new(move |l: ProxyListeners| {
@@ -129,5 +149,6 @@ pub fn run(mut r: Run<'_>) -> Finished {
             });
         }
     }
+    drop(termination);
     Finished { outcome, events: srt_monitor::without_ignored(events, &policy) }
 }

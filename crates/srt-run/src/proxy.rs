@@ -36,6 +36,8 @@ pub struct ProxySetup {
     pub seen: Seen,
     /// How events name the command.
     pub command: String,
+    /// TLS termination, when the policy asks for it.
+    pub tls: Option<Arc<srt_proxy::Interceptor>>,
 }
 
 impl ProxyThread {
@@ -60,7 +62,7 @@ impl ProxyThread {
 }
 
 async fn serve(setup: ProxySetup, l: ProxyListeners, mut stop: tokio::sync::oneshot::Receiver<()>) {
-    let ProxySetup { policy, debug, max_connections, seen, command } = setup;
+    let ProxySetup { policy, debug, max_connections, seen, command, tls } = setup;
     let init_pid = l.init_pid;
     let (tx, mut rx) = tokio::sync::mpsc::channel::<srt_proxy::NetEvent>(1024);
     let mut cfg = srt_proxy::ProxyConfig::new(policy.get());
@@ -73,6 +75,7 @@ async fn serve(setup: ProxySetup, l: ProxyListeners, mut stop: tokio::sync::ones
     // own environment (the program's are srt's proxies): resolved once, as
     // srt does; network.mitmProxy follows the live policy.
     cfg.parent = cfg.policy.get().parent_proxy(&|k| std::env::var(k).ok());
+    cfg.tls = tls;
     if debug && let Some(p) = &cfg.parent {
         let show = |u: &Option<srt_policy::ProxyUrl>| u.as_ref().map_or("direct".to_string(), |u| u.shown.clone());
         eprintln!("srt: parent proxy: http {}, tunnels {}", show(&p.http), show(&p.https));

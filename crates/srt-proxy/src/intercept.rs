@@ -1,0 +1,247 @@
+//! A terminated tunnel: after the `200` to a `CONNECT`, the client's first
+//! bytes are read. A TLS ClientHello is answered with a leaf of the run's CA
+//! for the requested name, and every HTTP/1.1 request inside is decided
+//! again (the lists, `requireHostMatch` against the server name, the Host
+//! header and the `CONNECT` target, `ambiguousRequestTarget`) and forwarded
+//! over one TLS connection to the target whose certificate is verified
+//! against the host's roots. Anything else is relayed as it is, or closed
+//! with `refuseOpaqueTunnels`.
+
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderName};
+use hyper::{Request, Response, StatusCode, Version};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use rustls::pki_types::ServerName;
+use srt_policy::{DenyCode, NetDecision, TargetDecision};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::sync::OwnedSemaphorePermit;
+use tokio::time::timeout;
+use tokio_rustls::{LazyConfigAcceptor, TlsConnector};
+
+use crate::config::ProxyConfig;
+use crate::http::{Body, refuse_request, strip_hop_by_hop, text};
+use crate::relay::relay;
+use crate::tls::Interceptor;
+use crate::upstream::Conn;
+
+/// The first byte of a TLS record that carries a handshake message.
+const TLS_HANDSHAKE: u8 = 0x16;
+
+/// One tunnel to terminate.
+pub(crate) struct Tunnel {
+    pub(crate) host: String,
+    pub(crate) port: u16,
+    pub(crate) client_addr: Option<SocketAddr>,
+    pub(crate) handshake_timeout: Duration,
+    pub(crate) refuse_opaque: bool,
+    /// Held while the tunnel is open (`maxTunnels`).
+    pub(crate) _permit: OwnedSemaphorePermit,
+}
+
+/// Serves the tunnel until the client or the upstream is done.
+pub(crate) async fn serve(
+    cfg: Arc<ProxyConfig>,
+    tls: Arc<Interceptor>,
+    mut client: TcpStream,
+    mut first: Vec<u8>,
+    mut upstream: Conn,
+    t: Tunnel,
+) {
+    if first.is_empty() {
+        let mut buf = vec![0u8; 4096];
+        match timeout(t.handshake_timeout, client.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => {
+                buf.truncate(n);
+                first = buf;
+            }
+            _ => return,
+        }
+    }
+    if first[0] != TLS_HANDSHAKE {
+        if t.refuse_opaque {
+            let reason = "refuseOpaqueTunnels: the tunnel does not carry TLS, so it cannot be terminated".to_string();
+            let decision = NetDecision::Deny { code: DenyCode::OpaqueTunnel, rule: None, reason };
+            cfg.report_request(&t.host, t.port, decision, t.client_addr);
+            return;
+        }
+        if upstream.write_all(&first).await.is_ok() {
+            let _ = relay(&mut client, &mut upstream).await;
+        }
+        return;
+    }
+
+    let rules = cfg.policy.get().request_rules().clone();
+    let acceptor =
+        LazyConfigAcceptor::new(rustls::server::Acceptor::default(), Prefixed { first, at: 0, inner: client });
+    let Ok(Ok(start)) = timeout(t.handshake_timeout, acceptor).await else { return };
+    let sni = start.client_hello().server_name().map(str::to_ascii_lowercase);
+    // With requireHostMatch the leaf always names the target, and a server
+    // name for another host makes every request a 421.
+    let sni_mismatch = rules.require_host_match && sni.as_deref().is_some_and(|s| s != t.host);
+    let name = match (&sni, rules.require_host_match) {
+        (Some(s), false) => s.clone(),
+        _ => t.host.clone(),
+    };
+    let Ok(server_cfg) = tls.server_config(&name) else { return };
+    let Ok(Ok(client_tls)) = timeout(t.handshake_timeout, start.into_stream(server_cfg)).await else { return };
+
+    let tunnel = Arc::new(t);
+    let slot: Arc<tokio::sync::Mutex<Slot>> = Arc::new(tokio::sync::Mutex::new(Slot::Pending(Some(upstream))));
+    let svc_cfg = cfg.clone();
+    let service = hyper::service::service_fn(move |req| {
+        let (cfg, tls, tunnel, slot) = (svc_cfg.clone(), tls.clone(), tunnel.clone(), slot.clone());
+        async move { Ok::<_, std::convert::Infallible>(forward(req, &cfg, &tls, &tunnel, &slot, sni_mismatch).await) }
+    });
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder.timer(TokioTimer::new()).header_read_timeout(cfg.http_idle_timeout);
+    let _ = builder.serve_connection(TokioIo::new(client_tls), service).await;
+}
+
+/// The upstream of a terminated tunnel: the socket dialed for the CONNECT
+/// until the first request, then the HTTP/1 connection over TLS on it.
+enum Slot {
+    Pending(Option<Conn>),
+    Ready(hyper::client::conn::http1::SendRequest<Incoming>),
+    Failed(String),
+}
+
+async fn forward(
+    req: Request<Incoming>,
+    cfg: &ProxyConfig,
+    tls: &Interceptor,
+    t: &Tunnel,
+    slot: &tokio::sync::Mutex<Slot>,
+    sni_mismatch: bool,
+) -> Response<Body> {
+    let policy = cfg.policy.get();
+    // The lists may have changed since the CONNECT (--control-fd).
+    let decision = policy.decide_host(&t.host, t.port);
+    if let NetDecision::Deny { reason, .. } = &decision {
+        let mut resp = text(StatusCode::FORBIDDEN, format!("Connection blocked by network allowlist: {reason}\n"));
+        if let NetDecision::Deny { code, .. } = &decision {
+            resp.headers_mut().insert("x-proxy-error", header::HeaderValue::from_static(code.proxy_error()));
+        }
+        cfg.report_request(&t.host, t.port, decision, t.client_addr);
+        return resp;
+    }
+    let rules = policy.request_rules();
+    if sni_mismatch {
+        let why = "TLS server name does not match the request target".to_string();
+        return refuse_request(cfg, &t.host, t.port, t.client_addr, Some(DenyCode::Misdirected), why);
+    }
+    let (mut parts, body) = req.into_parts();
+    let hosts: Vec<&[u8]> = parts.headers.get_all(header::HOST).iter().map(|v| v.as_bytes()).collect();
+    if let Some(why) = rules.host_mismatch(&hosts, parts.version == Version::HTTP_11, &t.host, t.port, 443) {
+        let code = if why == srt_policy::request::NO_HOST { None } else { Some(DenyCode::Misdirected) };
+        return refuse_request(cfg, &t.host, t.port, t.client_addr, code, why.to_string());
+    }
+    let spelled = parts.uri.path_and_query().map_or("/", |p| p.as_str()).to_string();
+    let path = match rules.judge_target(&spelled) {
+        TargetDecision::Forward(p) => p,
+        TargetDecision::Refuse { reason, .. } => {
+            return refuse_request(cfg, &t.host, t.port, t.client_addr, Some(DenyCode::AmbiguousTarget), reason);
+        }
+    };
+    let Ok(uri) = path.parse() else {
+        return text(StatusCode::BAD_REQUEST, "the request path is not valid\n");
+    };
+    parts.uri = uri;
+    parts.version = Version::HTTP_11;
+    strip_hop_by_hop(&mut parts.headers);
+
+    let mut guard = slot.lock().await;
+    if let Slot::Pending(conn) = &mut *guard {
+        let conn = conn.take().expect("a pending slot holds the socket");
+        *guard = match open_upstream(tls, &t.host, conn, cfg.connect_timeout).await {
+            Ok(sender) => Slot::Ready(sender),
+            Err(e) => Slot::Failed(e),
+        };
+    }
+    let sender = match &mut *guard {
+        Slot::Ready(s) => s,
+        Slot::Failed(e) => return text(StatusCode::BAD_GATEWAY, format!("{e}\n")),
+        Slot::Pending(_) => unreachable!("opened above"),
+    };
+    match sender.send_request(Request::from_parts(parts, body)).await {
+        Ok(resp) => {
+            let (mut head, body) = resp.into_parts();
+            strip_hop_by_hop(&mut head.headers);
+            let stripped: Vec<HeaderName> = head.headers.keys().filter(|n| rules.strips(n.as_str())).cloned().collect();
+            for name in stripped {
+                head.headers.remove(name);
+            }
+            Response::from_parts(head, http_body_util::Either::Left(body))
+        }
+        Err(e) => {
+            *guard = Slot::Failed(format!("the upstream connection to {}:{} failed: {e}", t.host, t.port));
+            text(StatusCode::BAD_GATEWAY, format!("upstream request failed: {e}\n"))
+        }
+    }
+}
+
+/// TLS to the target over the tunnel's socket, its certificate verified
+/// for `host`, then an HTTP/1 client connection on it.
+async fn open_upstream(
+    tls: &Interceptor,
+    host: &str,
+    conn: Conn,
+    limit: Duration,
+) -> Result<hyper::client::conn::http1::SendRequest<Incoming>, String> {
+    let name = ServerName::try_from(host.to_string()).map_err(|e| format!("{host} is not a TLS server name: {e}"))?;
+    let connector = TlsConnector::from(tls.upstream());
+    let stream = match timeout(limit, connector.connect(name, conn)).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => return Err(format!("TLS to {host} failed: {e}")),
+        Err(_) => return Err(format!("TLS to {host} timed out")),
+    };
+    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| format!("HTTP to {host} failed: {e}"))?;
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    Ok(sender)
+}
+
+/// A socket whose first bytes were already read: they are read again
+/// first, then the socket.
+struct Prefixed {
+    first: Vec<u8>,
+    at: usize,
+    inner: TcpStream,
+}
+
+impl AsyncRead for Prefixed {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        if self.at < self.first.len() {
+            let n = (self.first.len() - self.at).min(buf.remaining());
+            let at = self.at;
+            buf.put_slice(&self.first[at..at + n]);
+            self.at += n;
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Prefixed {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}

@@ -1,0 +1,228 @@
+//! TLS termination against real TLS: an HTTPS origin on 127.0.0.1 with a
+//! certificate of a CA made by the test, the proxy's interceptor trusting
+//! that CA for upstreams, and a rustls client that trusts only the
+//! interceptor's CA, so every handshake that succeeds proves termination.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use common::*;
+use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, SanType};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
+use rustls::{ClientConfig, RootCertStore, ServerConfig};
+use srt_policy::{DenyCode, NetDecision};
+use srt_proxy::{Interceptor, StaticResolver, pem_certificates};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::{TlsAcceptor, TlsConnector};
+
+/// A CA and an HTTPS origin on 127.0.0.1 whose leaf it signed; the origin
+/// answers `secure origin saw <target> host=<Host>` with a `Set-Cookie`.
+struct SecureOrigin {
+    addr: SocketAddr,
+    ca: CertificateDer<'static>,
+    seen: Arc<Mutex<Vec<String>>>,
+}
+
+impl SecureOrigin {
+    async fn start() -> SecureOrigin {
+        let ca_key = KeyPair::generate().unwrap();
+        let mut ca_params = CertificateParams::default();
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+        let issuer = Issuer::new(ca_params, ca_key);
+        let leaf_key = KeyPair::generate().unwrap();
+        let mut leaf = CertificateParams::default();
+        leaf.subject_alt_names = vec![SanType::IpAddress("127.0.0.1".parse().unwrap())];
+        let leaf_cert = leaf.signed_by(&leaf_key, &issuer).unwrap();
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der()));
+        let cfg = ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![leaf_cert.der().clone()], key)
+            .unwrap();
+        let acceptor = TlsAcceptor::from(Arc::new(cfg));
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let seen: Arc<Mutex<Vec<String>>> = Default::default();
+        let log = seen.clone();
+        tokio::spawn(async move {
+            while let Ok((s, _)) = listener.accept().await {
+                let (acceptor, log) = (acceptor.clone(), log.clone());
+                tokio::spawn(async move {
+                    let Ok(tls) = acceptor.accept(s).await else { return };
+                    let svc = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                        let log = log.clone();
+                        async move {
+                            let host = req.headers().get("host").map(|h| h.to_str().unwrap().to_string());
+                            let line = format!("secure origin saw {} host={}", req.uri(), host.unwrap_or_default());
+                            log.lock().unwrap().push(line.clone());
+                            let resp = hyper::Response::builder()
+                                .header("set-cookie", "session=secret")
+                                .header("x-kept", "yes")
+                                .body(http_body_util::Full::new(bytes::Bytes::from(line)))
+                                .unwrap();
+                            Ok::<_, std::convert::Infallible>(resp)
+                        }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(tls), svc)
+                        .await;
+                });
+            }
+        });
+        SecureOrigin { addr, ca: ca_cert.der().clone(), seen }
+    }
+
+    fn roots(&self) -> RootCertStore {
+        let mut r = RootCertStore::empty();
+        r.add(self.ca.clone()).unwrap();
+        r
+    }
+}
+
+/// A proxy for `settings` whose interceptor verifies upstreams with `roots`.
+async fn proxy(settings: &str, roots: RootCertStore, max_tunnels: usize) -> (Proxy, Arc<Interceptor>) {
+    let tls = Arc::new(Interceptor::new(None, roots, max_tunnels).unwrap());
+    let t = tls.clone();
+    let p = Proxy::start_tweaked(settings, StaticResolver::new(), 64, move |cfg| cfg.tls = Some(t)).await;
+    (p, tls)
+}
+
+/// CONNECT, then TLS trusting only `ca_pem`, then one request; returns the
+/// response as text, or the TLS error.
+async fn https_get(proxy: SocketAddr, target: SocketAddr, ca_pem: &str, request: &str) -> Result<String, String> {
+    let (s, head) = connect(proxy, &target.to_string()).await;
+    assert_eq!(head.status, 200, "{head:?}");
+    let mut roots = RootCertStore::empty();
+    for c in pem_certificates(ca_pem) {
+        roots.add(c).unwrap();
+    }
+    let cfg = ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let name = ServerName::try_from(target.ip().to_string()).unwrap();
+    let mut tls = within(TlsConnector::from(Arc::new(cfg)).connect(name, s)).await.map_err(|e| e.to_string())?;
+    tls.write_all(request.as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    let _ = within(tls.read_to_end(&mut out)).await;
+    Ok(String::from_utf8_lossy(&out).into_owned())
+}
+
+fn get(path: &str, host: &str) -> String {
+    format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n")
+}
+
+#[tokio::test]
+async fn a_terminated_tunnel_reaches_the_verified_origin_with_the_rules_applied() {
+    let origin = SecureOrigin::start().await;
+    let target = origin.addr;
+    let settings = format!(
+        r#"{{"network": {{"allowedDomains": ["127.0.0.1:{}"], "tlsTerminate": {{}},
+            "stripResponseHeaders": ["set-cookie"], "requireHostMatch": true}}}}"#,
+        target.port()
+    );
+    let (mut p, tls) = proxy(&settings, origin.roots(), 8).await;
+
+    let resp = https_get(p.http, target, tls.ca_pem(), &get("/inside?q=1", &target.to_string())).await.unwrap();
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    assert!(resp.contains(&format!("secure origin saw /inside?q=1 host={target}")), "{resp}");
+    assert!(!resp.to_ascii_lowercase().contains("set-cookie"), "stripped inside the tunnel: {resp}");
+    assert!(resp.to_ascii_lowercase().contains("x-kept: yes"), "{resp}");
+
+    // requireHostMatch inside the tunnel: a Host for another site is a 421.
+    let resp = https_get(p.http, target, tls.ca_pem(), &get("/", "elsewhere.example")).await.unwrap();
+    assert!(resp.starts_with("HTTP/1.1 421"), "{resp}");
+    let ev = loop {
+        let ev = p.event().await;
+        if !ev.decision.is_allowed() {
+            break ev;
+        }
+    };
+    assert!(matches!(ev.decision, NetDecision::Deny { code: DenyCode::Misdirected, .. }), "{ev:?}");
+    assert_eq!(origin.seen.lock().unwrap().len(), 1, "the refused request never reached the origin");
+
+    // A client that trusts only the origin's own CA refuses the minted leaf:
+    // the proxy, not the origin, answered the handshake.
+    let origin_pem =
+        format!("-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n", base64_lines(origin.ca.as_ref()));
+    let err = https_get(p.http, target, &origin_pem, &get("/", &target.to_string())).await.unwrap_err();
+    assert!(err.to_lowercase().contains("certificate"), "{err}");
+}
+
+#[tokio::test]
+async fn an_upstream_that_fails_verification_is_a_502_naming_tls() {
+    let origin = SecureOrigin::start().await;
+    let settings =
+        format!(r#"{{"network": {{"allowedDomains": ["127.0.0.1:{}"], "tlsTerminate": {{}}}}}}"#, origin.addr.port());
+    // The interceptor trusts nothing: the origin's certificate cannot verify.
+    let (p, tls) = proxy(&settings, RootCertStore::empty(), 8).await;
+    let resp = https_get(p.http, origin.addr, tls.ca_pem(), &get("/", &origin.addr.to_string())).await.unwrap();
+    assert!(resp.starts_with("HTTP/1.1 502"), "{resp}");
+    assert!(resp.contains("TLS to 127.0.0.1 failed"), "{resp}");
+    assert!(origin.seen.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn opaque_tunnels_are_relayed_or_refused_and_tunnels_are_bounded() {
+    let echo = echo_server("127.0.0.1:0").await.unwrap();
+    let origin = SecureOrigin::start().await;
+    let allow = format!(r#""allowedDomains": ["127.0.0.1:{}", "127.0.0.1:{}"]"#, echo.port(), origin.addr.port());
+
+    // Not TLS: relayed as it is.
+    let (p, _) =
+        proxy(&format!(r#"{{"network": {{{allow}, "tlsTerminate": {{}}}}}}"#), RootCertStore::empty(), 8).await;
+    let (mut s, head) = connect(p.http, &echo.to_string()).await;
+    assert_eq!(head.status, 200);
+    assert_eq!(echo_roundtrip(&mut s, b"SSH-2.0-plain bytes").await, b"SSH-2.0-plain bytes");
+
+    // refuseOpaqueTunnels: closed after the first bytes, excluded hosts and
+    // SOCKS5 refused at once.
+    let settings = format!(
+        r#"{{"network": {{{allow}, "refuseOpaqueTunnels": true,
+            "tlsTerminate": {{"excludeDomains": ["127.0.0.1:{}"], "maxTunnels": 1}}}}}}"#,
+        origin.addr.port()
+    );
+    let (mut p, _) = proxy(&settings, RootCertStore::empty(), 1).await;
+    let (mut s, head) = connect(p.http, &echo.to_string()).await;
+    assert_eq!(head.status, 200);
+    s.write_all(b"SSH-2.0-plain bytes").await.unwrap();
+    let mut back = Vec::new();
+    let _ = within(s.read_to_end(&mut back)).await;
+    assert!(back.is_empty(), "nothing relayed: {back:?}");
+    let ev = p.event().await;
+    assert!(matches!(ev.decision, NetDecision::Deny { code: DenyCode::OpaqueTunnel, .. }), "{ev:?}");
+    let (_, head) = connect(p.http, &origin.addr.to_string()).await;
+    assert_eq!((head.status, head.header("x-proxy-error")), (403, Some("blocked-by-sandbox-runtime")));
+    let mut socks = TcpStream::connect(p.socks).await.unwrap();
+    let mut req = vec![5, 1, 0, 5, 1, 0, 1, 127, 0, 0, 1];
+    req.extend_from_slice(&echo.port().to_be_bytes());
+    socks.write_all(&req).await.unwrap();
+    let mut reply = [0u8; 12];
+    within(socks.read_exact(&mut reply)).await.unwrap();
+    assert_eq!(reply[3], 2, "SOCKS5 not allowed by ruleset: {reply:?}");
+
+    // maxTunnels 1: a second terminated tunnel while one is open is a 503.
+    let (_held, head) = connect(p.http, &echo.to_string()).await;
+    assert_eq!(head.status, 200);
+    let (_, head) = connect(p.http, &echo.to_string()).await;
+    assert_eq!((head.status, head.header("x-proxy-error")), (503, Some("too-many-tunnels")));
+}
+
+/// Standard base64 in 64-column lines, for a PEM block in the test.
+fn base64_lines(data: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in data.chunks(3) {
+        let n = chunk.iter().enumerate().fold(0u32, |n, (i, b)| n | (u32::from(*b) << (16 - 8 * i)));
+        for i in 0..4 {
+            out.push(if i <= chunk.len() { A[(n >> (18 - 6 * i) & 63) as usize] as char } else { '=' });
+        }
+    }
+    out.as_bytes().chunks(64).map(|l| String::from_utf8_lossy(l).into_owned()).collect::<Vec<_>>().join("\n")
+}

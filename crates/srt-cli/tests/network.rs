@@ -103,6 +103,15 @@ root, bind = sys.argv[1], sys.argv[2]
 class Quiet(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args):
         pass
+    def do_GET(self):
+        if self.path.startswith("/echo-auth"):
+            body = ("auth=%s path=%s" % (self.headers.get("Authorization"), self.path)).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        else:
+            super().do_GET()
 srv = http.server.ThreadingHTTPServer((bind, 0), functools.partial(Quiet, directory=root))
 if len(sys.argv) > 3:
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -369,6 +378,51 @@ fn tls_termination_end_to_end_with_curl_and_python() {
     // The bundle is the run's own, removed afterwards.
     let bundle = text.lines().find_map(|l| l.strip_prefix("bundle=")).unwrap();
     assert!(!Path::new(bundle).exists(), "{bundle} left behind");
+}
+
+/// `credentials`: a masked variable holds a sentinel inside, and its real
+/// value reaches the allowed host only through the terminated tunnel; a
+/// denied one is absent; neither value is anywhere the program can read.
+#[test]
+fn masked_and_denied_credentials_end_to_end() {
+    let env = Env::new();
+    let Some((ca, cert, key)) = make_ca_and_leaf(&env) else { return };
+    let (_srv, port) = env.serve(&[], "127.0.0.1", Some((&cert, &key)));
+    let settings = format!(
+        r#"{{"network": {{"allowedDomains": ["127.0.0.1:{port}"], "tlsTerminate": {{}}}},
+            "credentials": {{"envVars": [{{"name": "SRT_TEST_TOKEN", "mode": "mask"}},
+                                         {{"name": "SRT_TEST_DENIED", "mode": "deny"}}]}}}}"#
+    );
+    let script = format!(
+        "echo \"inside=$SRT_TEST_TOKEN denied=${{SRT_TEST_DENIED-unset}}\"; \
+         grep -c real-secret-value /proc/self/environ; cat /proc/1/environ >/dev/null 2>&1 && echo init-env-readable; \
+         curl -sS --max-time 20 --noproxy '' -H \"Authorization: Bearer $SRT_TEST_TOKEN\" \
+           \"https://127.0.0.1:{port}/echo-auth?t=$SRT_TEST_TOKEN\"; echo; \
+         curl -sS --max-time 20 --noproxy '' -x \"$HTTP_PROXY\" -H \"Authorization: Bearer $SRT_TEST_TOKEN\" \
+           http://127.0.0.1:{port}/echo-auth; echo \" plain rc=$?\""
+    );
+    let o = env
+        .cmd(&settings, &["-c", &script])
+        .env("SSL_CERT_FILE", &ca)
+        .env("SRT_TEST_TOKEN", "real-secret-value")
+        .env("SRT_TEST_DENIED", "denied-secret-value")
+        .output()
+        .unwrap();
+    let text = out(&o);
+    let first = text.lines().next().unwrap_or_default();
+    assert!(first.starts_with("inside=fake_value_") && first.ends_with("denied=unset"), "{text}{}", err(&o));
+    assert!(!first.contains("real-secret-value"), "{text}");
+    assert_eq!(text.lines().nth(1), Some("0"), "the value is not in the program's environment: {text}");
+    assert!(!text.contains("init-env-readable"), "{text}");
+    assert!(
+        text.contains("auth=Bearer real-secret-value path=/echo-auth?t=real-secret-value"),
+        "the real value reached the allowed host: {text}{}",
+        err(&o)
+    );
+    assert!(!text.contains("denied-secret-value"), "{text}");
+    // Plain HTTP without allowPlaintextInject: the sentinel goes out as it
+    // is (here to a TLS port, which answers with an error), and it is reported.
+    assert!(err(&o).contains("the sentinel of SRT_TEST_TOKEN was sent to 127.0.0.1"), "{}", err(&o));
 }
 
 // ------------------------------------------------- test hosts in a netns

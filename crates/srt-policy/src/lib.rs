@@ -36,6 +36,7 @@
 
 pub mod address;
 pub mod create;
+pub mod credentials;
 pub mod domain;
 mod error;
 mod explain;
@@ -52,6 +53,7 @@ pub mod tls;
 pub mod upstream;
 
 pub use create::{CreateRules, Creation};
+pub use credentials::{CredentialMode, Credentials, Sentinel};
 pub use error::{LoadError, SettingsError};
 pub use explain::parse_size;
 pub use filesystem::{FsDecision, FsOp, FsPolicy};

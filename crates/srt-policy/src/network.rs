@@ -33,6 +33,9 @@ pub enum DenyCode {
     /// `tlsTerminate.maxTunnels` terminated tunnels are open (503,
     /// `too-many-tunnels`).
     TooManyTunnels,
+    /// A masked credential's sentinel was sent where its value may not go
+    /// (another host, or plain HTTP): it was left unreplaced.
+    Credential,
 }
 
 impl DenyCode {
@@ -40,7 +43,9 @@ impl DenyCode {
     pub fn proxy_error(self) -> &'static str {
         match self {
             DenyCode::Allowlist | DenyCode::InvalidHost => "blocked-by-allowlist",
-            DenyCode::ResolvedAddress | DenyCode::Misdirected | DenyCode::OpaqueTunnel => "blocked-by-sandbox-runtime",
+            DenyCode::ResolvedAddress | DenyCode::Misdirected | DenyCode::OpaqueTunnel | DenyCode::Credential => {
+                "blocked-by-sandbox-runtime"
+            }
             DenyCode::TooManyTunnels => "too-many-tunnels",
             DenyCode::AmbiguousTarget => "ambiguous-request-target",
         }

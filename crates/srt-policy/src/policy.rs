@@ -90,6 +90,9 @@ pub struct Policy {
     pub ceiling: Option<Ceiling>,
     /// The effective settings (preset merged with the file), for display.
     pub settings: Settings,
+    /// `credentials`, validated (their file denials are in the filesystem
+    /// rules already).
+    pub credentials: crate::credentials::Credentials,
 }
 
 /// Where the settings came from.
@@ -343,8 +346,11 @@ pub fn from_settings(
             });
         }
     };
+    let (credentials, credential_files) = credentials(&s, &allowed, ctx, fs)?;
+    let mut deny_read = path_rules(&f.deny_read, "filesystem.denyRead", ctx, fs)?;
+    deny_read.extend(credential_files);
     let filesystem = FsPolicy {
-        deny_read: path_rules(&f.deny_read, "filesystem.denyRead", ctx, fs)?,
+        deny_read,
         allow_read: path_rules(&f.allow_read, "filesystem.allowRead", ctx, fs)?,
         allow_write: path_rules(&f.allow_write, "filesystem.allowWrite", ctx, fs)?,
         deny_write: path_rules(&f.deny_write, "filesystem.denyWrite", ctx, fs)?,
@@ -437,6 +443,7 @@ pub fn from_settings(
         java_agent_jar_path,
         ceiling,
         settings: s,
+        credentials,
     })
 }
 
@@ -444,9 +451,7 @@ pub fn from_settings(
 /// silently weaken or change what the user asked for, so they are refused.
 fn reject_unsupported(s: &Settings) -> Result<(), SettingsError> {
     let n = &s.network;
-    for (key, present) in
-        [("credentials", s.credentials.is_some()), ("network.filterRequest", n.filter_request.is_some())]
-    {
+    for (key, present) in [("network.filterRequest", n.filter_request.is_some())] {
         if present {
             return Err(SettingsError {
                 path: key.into(),
@@ -456,6 +461,96 @@ fn reject_unsupported(s: &Settings) -> Result<(), SettingsError> {
         }
     }
     Ok(())
+}
+
+/// `credentials`: the env-var entries, and the files denied (as denyRead
+/// rules). Masked files and structured masking are refused by name.
+fn credentials(
+    s: &Settings,
+    allowed: &[DomainPattern],
+    ctx: &PathContext,
+    fs: &dyn FsView,
+) -> Result<(crate::credentials::Credentials, Vec<PathRule>), SettingsError> {
+    use crate::credentials::{CredentialMode, Credentials, EnvCredential, is_variable_name, reachable};
+    let Some(c) = &s.credentials else { return Ok((Credentials::default(), Vec::new())) };
+    let unsupported = |path: String, what: &str| SettingsError {
+        path,
+        message: format!("is not supported by this version of srt ({what}); remove it, or use Anthropic's srt"),
+    };
+    if c.aws_pairs.is_some() {
+        return Err(unsupported("credentials.awsPairs".into(), "AWS SigV4 re-signing"));
+    }
+    if c.sigv4.is_some() {
+        return Err(unsupported("credentials.sigv4".into(), "AWS SigV4 re-signing"));
+    }
+    let terminated = s.network.tls_terminate.is_some();
+    let inject = |hosts: &Option<Vec<String>>, base: &str| -> Result<Vec<DomainPattern>, SettingsError> {
+        match hosts {
+            None => Ok(allowed.to_vec()),
+            Some(h) if h.is_empty() => Err(SettingsError {
+                path: format!("{base}.injectHosts"),
+                message: "is empty: a masked credential that is never injected is a mistake; remove the key to \
+                          inject at every allowed host"
+                    .into(),
+            }),
+            Some(h) => {
+                let patterns = domains(h, &format!("{base}.injectHosts"), PatternList::Allowed, false)?;
+                for (i, p) in patterns.iter().enumerate() {
+                    if !reachable(p, allowed) {
+                        return Err(SettingsError::at(
+                            format!("{base}.injectHosts[{i}]"),
+                            &p.source,
+                            "is not reachable through network.allowedDomains; add it (or a covering wildcard) there",
+                        ));
+                    }
+                }
+                Ok(patterns)
+            }
+        }
+    };
+    let masked_needs_tls = |base: &str| {
+        if !terminated && !c.allow_plaintext_inject {
+            return Err(SettingsError {
+                path: format!("{base}.mode"),
+                message: "\"mask\" needs network.tlsTerminate (the real value is put back only inside terminated \
+                          TLS), or credentials.allowPlaintextInject"
+                    .into(),
+            });
+        }
+        Ok(())
+    };
+    let mut env = Vec::new();
+    for (i, e) in c.env_vars.iter().enumerate() {
+        let base = format!("credentials.envVars[{i}]");
+        if !is_variable_name(&e.name) {
+            return Err(SettingsError::at(
+                format!("{base}.name"),
+                &e.name,
+                "is not a variable name (letters, digits, _)",
+            ));
+        }
+        if let Some(k) = e.structured_keys().first() {
+            return Err(unsupported(format!("{base}.{k}"), "structured masking"));
+        }
+        let inject = inject(&e.inject_hosts, &base)?;
+        if e.mode == CredentialMode::Mask {
+            masked_needs_tls(&base)?;
+        }
+        env.push(EnvCredential { name: e.name.clone(), mode: e.mode, inject });
+    }
+    let mut files = Vec::new();
+    for (i, f) in c.files.iter().enumerate() {
+        let base = format!("credentials.files[{i}]");
+        if f.mode == CredentialMode::Mask {
+            return Err(unsupported(format!("{base}.mode"), "masked files; use \"deny\""));
+        }
+        if let Some(k) = f.structured_keys().first() {
+            return Err(unsupported(format!("{base}.{k}"), "structured masking"));
+        }
+        inject(&f.inject_hosts, &base)?;
+        files.extend(path_rules(std::slice::from_ref(&f.path), &format!("{base}.path"), ctx, fs)?);
+    }
+    Ok((Credentials { env, allow_plaintext_inject: c.allow_plaintext_inject }, files))
 }
 
 fn tls_termination(

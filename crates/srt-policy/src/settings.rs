@@ -45,10 +45,10 @@ pub struct Settings {
     /// `false` is supported here (see `policy::reject_unsupported`).
     #[serde(default)]
     pub allow_nested_user_namespaces: bool,
-    /// srt 0.0.83's credential masking: not built yet, refused by name
-    /// (see `policy::reject_unsupported`).
+    /// srt 0.0.83: secrets withheld from the program or masked by a
+    /// sentinel the proxy replaces on the way out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub credentials: Option<serde_json::Value>,
+    pub credentials: Option<CredentialsSettings>,
     /// srt 0.0.83: git settings given to the program.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub git: Option<GitSettings>,
@@ -127,6 +127,90 @@ pub struct NetworkSettings {
     #[serde(default)]
     pub strict_allowlist: bool,
 }
+
+/// `credentials`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CredentialsSettings {
+    #[serde(default)]
+    pub files: Vec<CredentialFileSettings>,
+    #[serde(default)]
+    pub env_vars: Vec<CredentialEnvSettings>,
+    #[serde(default)]
+    pub allow_plaintext_inject: bool,
+    /// AWS re-signing: not built; refused by name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws_pairs: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sigv4: Option<serde_json::Value>,
+}
+
+/// `credentials.envVars[]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CredentialEnvSettings {
+    pub name: String,
+    pub mode: crate::credentials::CredentialMode,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inject_hosts: Option<Vec<String>>,
+    /// Structured masking (extract, decode, ...): not built yet, refused by
+    /// name when present (see `credential_entry_keys`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extract: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_extract_no_match: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decode: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mask_claims: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mask_duplicates: Option<serde_json::Value>,
+}
+
+/// `credentials.files[]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CredentialFileSettings {
+    pub path: PathEntry,
+    pub mode: crate::credentials::CredentialMode,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inject_hosts: Option<Vec<String>>,
+    /// Structured masking (extract, decode, ...): not built yet, refused by
+    /// name when present (see `credential_entry_keys`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extract: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_extract_no_match: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decode: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mask_claims: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mask_duplicates: Option<serde_json::Value>,
+}
+
+/// The structured-masking keys a credential entry sets (none is built yet).
+macro_rules! structured_keys {
+    ($t:ty) => {
+        impl $t {
+            /// The structured-masking keys this entry sets.
+            pub fn structured_keys(&self) -> Vec<&'static str> {
+                [
+                    ("extract", self.extract.is_some()),
+                    ("onExtractNoMatch", self.on_extract_no_match.is_some()),
+                    ("decode", self.decode.is_some()),
+                    ("maskClaims", self.mask_claims.is_some()),
+                    ("maskDuplicates", self.mask_duplicates.is_some()),
+                ]
+                .into_iter()
+                .filter_map(|(k, set)| set.then_some(k))
+                .collect()
+            }
+        }
+    };
+}
+structured_keys!(CredentialEnvSettings);
+structured_keys!(CredentialFileSettings);
 
 /// `network.tlsTerminate`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

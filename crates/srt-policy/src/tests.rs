@@ -649,7 +649,23 @@ fn srt_0_0_83_keys() {
         (r#"{"network": {"tlsTerminate": {"excludeDomains": ["*.com"]}}}"#, "network.tlsTerminate.excludeDomains[0]"),
         (r#"{"network": {"tlsTerminate": {"extraCaCertPaths": [""]}}}"#, "network.tlsTerminate.extraCaCertPaths[0]"),
         (r#"{"network": {"tlsTerminate": {"mode": "x"}}}"#, "network.tlsTerminate.mode"),
-        (r#"{"credentials": {"envVars": []}}"#, "credentials"),
+        (r#"{"credentials": {"envVars": [{"name": "T", "mode": "mask"}]}}"#, "credentials.envVars[0].mode"),
+        (r#"{"credentials": {"envVars": [{"name": "1T", "mode": "deny"}]}}"#, "credentials.envVars[0].name"),
+        (
+            r#"{"credentials": {"envVars": [{"name": "T", "mode": "deny", "extract": "(x)"}]}}"#,
+            "credentials.envVars[0].extract",
+        ),
+        (r#"{"credentials": {"files": [{"path": "~/.netrc", "mode": "mask"}]}}"#, "credentials.files[0].mode"),
+        (r#"{"credentials": {"awsPairs": []}}"#, "credentials.awsPairs"),
+        (r#"{"credentials": {"injectHosts": []}}"#, "credentials.injectHosts"),
+        (
+            r#"{"network": {"allowedDomains": ["a.com"], "tlsTerminate": {}}, "credentials": {"envVars": [{"name": "T", "mode": "mask", "injectHosts": ["b.com"]}]}}"#,
+            "credentials.envVars[0].injectHosts[0]",
+        ),
+        (
+            r#"{"network": {"allowedDomains": ["a.com"], "tlsTerminate": {}}, "credentials": {"envVars": [{"name": "T", "mode": "mask", "injectHosts": []}]}}"#,
+            "credentials.envVars[0].injectHosts",
+        ),
     ] {
         let e = from_text(Some(text), None, &ctx(), &RealFs).unwrap_err();
         assert_eq!(e.path, path, "{text}: {e}");
@@ -795,4 +811,25 @@ fn tls_termination_settings() {
     let t = live.tls_termination().unwrap();
     assert!(t.terminates("pinned.example.com", 443) && !t.terminates("new.example.com", 443));
     assert_eq!(t.max_tunnels, 3);
+}
+
+#[test]
+fn credentials_settings() {
+    let p = policy(
+        r#"{"network": {"allowedDomains": ["*.github.com", "registry.npmjs.org"], "tlsTerminate": {}},
+            "credentials": {"envVars": [{"name": "GITHUB_TOKEN", "mode": "mask", "injectHosts": ["api.github.com"]},
+                                        {"name": "NPM_TOKEN", "mode": "mask"}, {"name": "AWS_SECRET", "mode": "deny"}],
+                            "files": [{"path": "~/.netrc", "mode": "deny"}, {"path": {"path": "~/odd[1]", "literal": true}, "mode": "deny"}]}}"#,
+    );
+    let c = &p.credentials;
+    assert_eq!(c.env.len(), 3);
+    assert_eq!(c.env[0].inject.iter().map(|d| d.source.as_str()).collect::<Vec<_>>(), ["api.github.com"]);
+    assert_eq!(c.env[1].inject.len(), 2, "defaults to allowedDomains");
+    assert_eq!(c.env[2].mode, crate::CredentialMode::Deny);
+    assert!(!read_ok(&p, "/nonexistent/home/.netrc"), "a denied file is unreadable");
+    assert!(!read_ok(&p, "/nonexistent/home/odd[1]"));
+    assert!(read_ok(&p, "/nonexistent/home/odd1"));
+    let plain =
+        policy(r#"{"credentials": {"allowPlaintextInject": true, "envVars": [{"name": "T", "mode": "mask"}]}}"#);
+    assert!(plain.credentials.allow_plaintext_inject);
 }

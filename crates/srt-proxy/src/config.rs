@@ -139,6 +139,10 @@ pub struct ProxyConfig {
     /// TLS termination (`network.tlsTerminate`): the run's CA and the
     /// upstream verification. `None`: every CONNECT tunnel stays opaque.
     pub tls: Option<Arc<crate::tls::Interceptor>>,
+    /// The run's masked credentials: each sentinel is replaced by its real
+    /// value in requests to the credential's hosts (inside terminated TLS,
+    /// or plain HTTP with `credentials.allowPlaintextInject`).
+    pub sentinels: Arc<Vec<srt_policy::Sentinel>>,
     /// Finds the pid of the process behind a client address, called for
     /// each denial while the client still waits for the answer (so its
     /// socket is still open). `None`: events carry no pid.
@@ -176,6 +180,7 @@ impl ProxyConfig {
             client_pid: None,
             parent: None,
             tls: None,
+            sentinels: Arc::new(Vec::new()),
             dropped: AtomicU64::new(0),
             refused: AtomicU64::new(0),
             slots: OnceLock::new(),

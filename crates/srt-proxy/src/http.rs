@@ -248,6 +248,8 @@ async fn forward(
     parts.version = Version::HTTP_11;
     strip_hop_by_hop(&mut parts.headers);
     parts.headers.insert(header::HOST, target.host_header);
+    let plaintext_inject = policy.credentials.allow_plaintext_inject;
+    crate::inject::apply(cfg, &mut parts, &host, target.port, plaintext_inject, client);
     if let Some(auth) = hop.authorization().and_then(|a| HeaderValue::from_str(a).ok()) {
         parts.headers.insert(header::PROXY_AUTHORIZATION, auth);
     }

@@ -156,6 +156,7 @@ async fn forward(
     parts.uri = uri;
     parts.version = Version::HTTP_11;
     strip_hop_by_hop(&mut parts.headers);
+    crate::inject::apply(cfg, &mut parts, &t.host, t.port, true, t.client_addr);
 
     let mut guard = slot.lock().await;
     if let Slot::Pending(conn) = &mut *guard {

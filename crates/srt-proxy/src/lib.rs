@@ -61,6 +61,7 @@ mod addrs;
 mod config;
 mod dial;
 mod http;
+mod inject;
 mod intercept;
 mod relay;
 mod resolver;

@@ -57,8 +57,12 @@ impl SecureOrigin {
                     let svc = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
                         let log = log.clone();
                         async move {
-                            let host = req.headers().get("host").map(|h| h.to_str().unwrap().to_string());
-                            let line = format!("secure origin saw {} host={}", req.uri(), host.unwrap_or_default());
+                            let header = |n: &str| req.headers().get(n).map(|h| h.to_str().unwrap().to_string());
+                            let (host, auth) = (header("host").unwrap_or_default(), header("authorization"));
+                            let line = match auth {
+                                None => format!("secure origin saw {} host={host}", req.uri()),
+                                Some(a) => format!("secure origin saw {} host={host} auth={a}", req.uri()),
+                            };
                             log.lock().unwrap().push(line.clone());
                             let resp = hyper::Response::builder()
                                 .header("set-cookie", "session=secret")
@@ -225,4 +229,51 @@ fn base64_lines(data: &[u8]) -> String {
         }
     }
     out.as_bytes().chunks(64).map(|l| String::from_utf8_lossy(l).into_owned()).collect::<Vec<_>>().join("\n")
+}
+
+#[tokio::test]
+async fn masked_credentials_are_put_back_only_for_their_hosts() {
+    let origin = SecureOrigin::start().await;
+    let target = origin.addr;
+    let settings =
+        format!(r#"{{"network": {{"allowedDomains": ["127.0.0.1:{}"], "tlsTerminate": {{}}}}}}"#, target.port());
+    let tls = Arc::new(Interceptor::new(None, origin.roots(), 8).unwrap());
+    let pattern =
+        |p: &str| srt_policy::domain::DomainPattern::parse(p, srt_policy::domain::PatternList::Allowed, false).unwrap();
+    let sentinels = vec![
+        srt_policy::Sentinel {
+            name: "GH_TOKEN".into(),
+            sentinel: "fake_value_0123456789abcdef".into(),
+            real: "ghp_realsecret".into(),
+            inject: vec![pattern("127.0.0.1")],
+        },
+        srt_policy::Sentinel {
+            name: "OTHER_TOKEN".into(),
+            sentinel: "fake_value_fedcba9876543210".into(),
+            real: "never-here".into(),
+            inject: vec![pattern("api.other.example")],
+        },
+    ];
+    let t = tls.clone();
+    let mut p = Proxy::start_tweaked(&settings, StaticResolver::new(), 64, move |cfg| {
+        cfg.tls = Some(t);
+        cfg.sentinels = Arc::new(sentinels);
+    })
+    .await;
+    let request = |token: &str| {
+        format!(
+            "GET /api?key={token} HTTP/1.1\r\nHost: {target}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+        )
+    };
+    let resp = https_get(p.http, target, tls.ca_pem(), &request("fake_value_0123456789abcdef")).await.unwrap();
+    assert!(resp.contains("saw /api?key=ghp_realsecret") && resp.contains("auth=Bearer ghp_realsecret"), "{resp}");
+    p.no_more_events();
+    // Another credential's sentinel reaches this host unreplaced, and is reported.
+    let resp = https_get(p.http, target, tls.ca_pem(), &request("fake_value_fedcba9876543210")).await.unwrap();
+    assert!(resp.contains("auth=Bearer fake_value_fedcba9876543210") && !resp.contains("never-here"), "{resp}");
+    let ev = p.event().await;
+    assert!(
+        matches!(&ev.decision, NetDecision::Deny { code: DenyCode::Credential, rule: Some(r), .. } if r == "OTHER_TOKEN"),
+        "{ev:?}"
+    );
 }

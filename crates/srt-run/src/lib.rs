@@ -12,6 +12,7 @@
 //! Requirements: the binary calls `srt_sandbox::run_init_if_requested()`
 //! first in `main()` (the sandbox init is that binary re-executed).
 
+mod credentials;
 mod events;
 mod gitcode;
 mod pipeline;

@@ -66,6 +66,21 @@ pub fn run(mut r: Run<'_>) -> Finished {
     }
     let mut env = std::mem::take(&mut r.env);
     env.extend(policy.git_env());
+    // Credentials: out of the inherited environment, masked ones back as
+    // sentinels the proxies replace on the way to their hosts.
+    let masking = match crate::credentials::prepare(&policy, &env) {
+        Ok(m) => m,
+        Err(message) => {
+            return Finished { outcome: Err(SandboxError::Setup { message, hint: None }), events: Vec::new() };
+        }
+    };
+    env.retain(|(k, _)| !masking.unset.contains(k));
+    env.extend(masking.env.iter().cloned());
+    if let Some(debug) = r.debug.as_mut() {
+        for note in &masking.notes {
+            debug(note);
+        }
+    }
     let needs_network = policy.needs_network() || r.live_network.is_some();
     // Kept until the run is over: dropping it removes the CA bundle.
     let termination = match policy.tls_termination() {
@@ -92,6 +107,7 @@ pub fn run(mut r: Run<'_>) -> Finished {
         clear_env: r.clear_env,
         debug: r.debug.is_some(),
         weaker,
+        unset_env: masking.unset.clone(),
         ..SandboxSpec::new(&policy, std::mem::take(&mut r.argv), r.cwd.clone(), plan)
     };
     // The proxies run on a thread of their own, started when pid 1 hands
@@ -108,6 +124,7 @@ pub fn run(mut r: Run<'_>) -> Finished {
             seen: seen.clone(),
             command: r.command_line.clone(),
             tls: termination.as_ref().map(|t| t.interceptor.clone()),
+            sentinels: Arc::new(masking.sentinels),
         };
         let proxy = proxy.clone();
         Box::new(move |l: ProxyListeners| {

@@ -38,6 +38,8 @@ pub struct ProxySetup {
     pub command: String,
     /// TLS termination, when the policy asks for it.
     pub tls: Option<Arc<srt_proxy::Interceptor>>,
+    /// The run's masked credentials.
+    pub sentinels: Arc<Vec<srt_policy::Sentinel>>,
 }
 
 impl ProxyThread {
@@ -62,7 +64,7 @@ impl ProxyThread {
 }
 
 async fn serve(setup: ProxySetup, l: ProxyListeners, mut stop: tokio::sync::oneshot::Receiver<()>) {
-    let ProxySetup { policy, debug, max_connections, seen, command, tls } = setup;
+    let ProxySetup { policy, debug, max_connections, seen, command, tls, sentinels } = setup;
     let init_pid = l.init_pid;
     let (tx, mut rx) = tokio::sync::mpsc::channel::<srt_proxy::NetEvent>(1024);
     let mut cfg = srt_proxy::ProxyConfig::new(policy.get());
@@ -76,6 +78,7 @@ async fn serve(setup: ProxySetup, l: ProxyListeners, mut stop: tokio::sync::ones
     // srt does; network.mitmProxy follows the live policy.
     cfg.parent = cfg.policy.get().parent_proxy(&|k| std::env::var(k).ok());
     cfg.tls = tls;
+    cfg.sentinels = sentinels;
     if debug && let Some(p) = &cfg.parent {
         let show = |u: &Option<srt_policy::ProxyUrl>| u.as_ref().map_or("direct".to_string(), |u| u.shown.clone());
         eprintln!("srt: parent proxy: http {}, tunnels {}", show(&p.http), show(&p.https));
@@ -104,6 +107,7 @@ async fn serve(setup: ProxySetup, l: ProxyListeners, mut stop: tokio::sync::ones
             // A refused request (its host was allowed) rather than a refused connection.
             let operation = match code {
                 srt_policy::DenyCode::Misdirected | srt_policy::DenyCode::AmbiguousTarget => "request",
+                srt_policy::DenyCode::Credential => "credential",
                 _ => "connect",
             };
             let v = Violation::deny("network", operation, ev.target(), reason.clone(), ev.pid, &command);

@@ -122,6 +122,10 @@ fn init0_body(spec: &SandboxSpec, mut status: Status, parent: i32) -> i32 {
     if spec.clear_env {
         clear_environment();
     }
+    for k in &spec.unset_env {
+        // SAFETY: single-threaded process; no other thread reads the environment.
+        unsafe { std::env::remove_var(k) };
+    }
     // Our own session: terminal signals reach the supervisor only, which
     // forwards them once.
     let _ = setsid();

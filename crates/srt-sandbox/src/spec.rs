@@ -49,6 +49,11 @@ pub struct SandboxSpec {
     /// Unix sockets to these paths only.
     #[serde(default)]
     pub unix_allowed: Vec<PathBuf>,
+    /// Variables removed from the inherited environment before anything
+    /// else (credentials withheld from the program; `env` may set them
+    /// again, to a sentinel).
+    #[serde(default)]
+    pub unset_env: Vec<String>,
     /// Settings `allowNestedUserNamespaces`: the program may make user
     /// namespaces and mount in them (no Landlock; see the init's warning).
     #[serde(default)]
@@ -79,6 +84,7 @@ impl SandboxSpec {
             create_rules,
             unix_allowed: if unix.allow_all { Vec::new() } else { unix.allowed.clone() },
             nested_userns: policy.settings.allow_nested_user_namespaces,
+            unset_env: Vec::new(),
         }
     }
 }

@@ -1,0 +1,166 @@
+//! srt 0.0.83's `credentials`: secrets that never enter the sandbox.
+//!
+//! A variable in `envVars` with mode `deny` is absent inside; with mode
+//! `mask` the program sees a sentinel (`fake_value_…`, made per run) and
+//! the proxy puts the real value back only in requests to the credential's
+//! `injectHosts` (default: `network.allowedDomains`), over terminated TLS
+//! (or plain HTTP with `allowPlaintextInject`). A file in `files` with mode
+//! `deny` is unreadable. This module holds the validated settings and the
+//! substitution itself, a pure function of the text, the destination and
+//! the run's sentinels.
+
+use std::borrow::Cow;
+
+use crate::domain::{DomainPattern, HostPattern, normalize_host};
+
+/// Every sentinel starts with this, so text without it is passed over fast.
+pub const SENTINEL_PREFIX: &str = "fake_value_";
+
+/// `deny` or `mask`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CredentialMode {
+    Deny,
+    Mask,
+}
+
+/// One validated `credentials.envVars` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvCredential {
+    pub name: String,
+    pub mode: CredentialMode,
+    /// Where the real value may be sent (mask only).
+    pub inject: Vec<DomainPattern>,
+}
+
+/// The validated `credentials`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Credentials {
+    pub env: Vec<EnvCredential>,
+    /// `allowPlaintextInject`: substitute in plain-HTTP requests too.
+    pub allow_plaintext_inject: bool,
+}
+
+/// A masked credential of one run: its sentinel and real value.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Sentinel {
+    pub name: String,
+    pub sentinel: String,
+    pub real: String,
+    pub inject: Vec<DomainPattern>,
+}
+
+impl std::fmt::Debug for Sentinel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the real value, not even in a debug print.
+        f.debug_struct("Sentinel").field("name", &self.name).field("sentinel", &self.sentinel).finish_non_exhaustive()
+    }
+}
+
+/// What substitution made of a text.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Substituted<'a> {
+    pub text: Cow<'a, str>,
+    /// Credentials whose sentinel was present but may not be sent to this
+    /// host: left as they were, to be reported.
+    pub refused: Vec<String>,
+}
+
+/// Puts back the real value of every sentinel in `text` whose credential
+/// may be sent to `host:port`; the others stay sentinels and are named in
+/// `refused`.
+pub fn substitute<'a>(text: &'a str, host: &str, port: u16, sentinels: &[Sentinel]) -> Substituted<'a> {
+    if sentinels.is_empty() || !text.contains(SENTINEL_PREFIX) {
+        return Substituted { text: Cow::Borrowed(text), refused: Vec::new() };
+    }
+    let target = normalize_host(host);
+    let mut out = Cow::Borrowed(text);
+    let mut refused = Vec::new();
+    for s in sentinels {
+        if !out.contains(s.sentinel.as_str()) {
+            continue;
+        }
+        let allowed = target.as_ref().is_some_and(|h| s.inject.iter().any(|p| p.matches(h, port)));
+        if allowed {
+            out = Cow::Owned(out.replace(s.sentinel.as_str(), &s.real));
+        } else {
+            refused.push(s.name.clone());
+        }
+    }
+    Substituted { text: out, refused }
+}
+
+/// Whether `pattern` (an `injectHosts` entry) names only hosts that some
+/// `allowed` pattern reaches (ports aside: injection is per host).
+pub fn reachable(pattern: &DomainPattern, allowed: &[DomainPattern]) -> bool {
+    allowed.iter().any(|a| match (&a.host, &pattern.host) {
+        (HostPattern::Any, _) => true,
+        (HostPattern::Exact(x), HostPattern::Exact(y)) => x == y,
+        (HostPattern::Ip(x), HostPattern::Ip(y)) => crate::domain::same_ip(*x, *y),
+        (HostPattern::Subdomains(s), HostPattern::Exact(h)) => h.len() > s.len() + 1 && h.ends_with(&format!(".{s}")),
+        (HostPattern::Subdomains(s), HostPattern::Subdomains(t)) => t == s || t.ends_with(&format!(".{s}")),
+        _ => false,
+    })
+}
+
+/// Whether `name` is a POSIX variable name.
+pub fn is_variable_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::PatternList;
+
+    fn pat(s: &str) -> DomainPattern {
+        DomainPattern::parse(s, PatternList::Allowed, false).unwrap()
+    }
+
+    fn sentinel(name: &str, inject: &[&str]) -> Sentinel {
+        Sentinel {
+            name: name.into(),
+            sentinel: format!("{SENTINEL_PREFIX}{name}"),
+            real: format!("real-{name}"),
+            inject: inject.iter().map(|p| pat(p)).collect(),
+        }
+    }
+
+    #[test]
+    fn sentinels_become_real_only_for_their_hosts() {
+        let s = [sentinel("GH", &["api.github.com"]), sentinel("NPM", &["*.npmjs.org"])];
+        let both = "Bearer fake_value_GH and fake_value_NPM";
+        let r = substitute(both, "api.github.com", 443, &s);
+        assert_eq!(r.text, "Bearer real-GH and fake_value_NPM");
+        assert_eq!(r.refused, ["NPM"]);
+        let r = substitute(both, "registry.npmjs.org", 443, &s);
+        assert_eq!(r.text, "Bearer fake_value_GH and real-NPM");
+        assert_eq!(r.refused, ["GH"]);
+        let r = substitute("no sentinel here", "evil.example", 443, &s);
+        assert!(matches!(r.text, Cow::Borrowed(_)) && r.refused.is_empty());
+        assert_eq!(substitute(both, "not a host!", 443, &s).refused, ["GH", "NPM"]);
+        assert!(!format!("{:?}", s[0]).contains("real-GH"), "Debug never shows the value");
+    }
+
+    #[test]
+    fn inject_hosts_must_be_reachable() {
+        let allowed = [pat("*.github.com"), pat("example.com:443"), pat("10.0.0.1")];
+        for ok in ["api.github.com", "*.api.github.com", "*.github.com", "example.com", "10.0.0.1"] {
+            assert!(reachable(&pat(ok), &allowed), "{ok}");
+        }
+        for no in ["github.com", "evil.com", "*.com.evil", "10.0.0.2"] {
+            let p = DomainPattern::parse(no, PatternList::Allowed, false);
+            assert!(p.is_err() || !reachable(&p.unwrap(), &allowed), "{no}");
+        }
+    }
+
+    #[test]
+    fn variable_names_are_posix_identifiers() {
+        assert!(is_variable_name("GITHUB_TOKEN") && is_variable_name("_x1"));
+        assert!(
+            !is_variable_name("1X") && !is_variable_name("A-B") && !is_variable_name("") && !is_variable_name("-u")
+        );
+    }
+}

@@ -335,6 +335,30 @@ fn nested_user_namespaces_work_and_the_mount_plan_still_holds() {
     assert_eq!(std::fs::read_to_string(env.p("home/notes.txt")).unwrap(), "notes");
     assert_eq!(std::fs::read_to_string(env.p("work/locked")).unwrap(), "original");
     assert!(!env.p("work/.git/hooks/pre-commit").exists());
+    // Red-team regression: through a bind of /proc in a nested namespace,
+    // pid 1's own descriptors (its status pipe, a file srt inherited) must
+    // not be opened by pid 1 on the program's behalf.
+    std::fs::write(env.p("home/victim.txt"), "original").unwrap();
+    let settings = env.settings(&nested);
+    let inner = "mount --rbind /proc /mnt && { echo FORGED > /mnt/1/fd/6; echo FORGED > /mnt/1/fd/4; }; echo tried";
+    // Mapped to root inside (possible for users other than root), as the
+    // red team did: pid 1 then acts with credentials that reach its own fds.
+    let unshare = if nix::unistd::geteuid().is_root() { "unshare -U -m --keep-caps" } else { "unshare -U -r -m" };
+    let o = Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "exec 6<'{victim}'; exec '{srt}' --settings '{settings}' -c \"{unshare} sh -c '{inner}'\"",
+            victim = env.p("home/victim.txt").display(),
+            srt = srt_bin().display(),
+            settings = settings.display(),
+        ))
+        .current_dir(env.p("work"))
+        .env("HOME", env.p("home"))
+        .output()
+        .unwrap();
+    assert_eq!(out(&o).trim(), "tried", "{}", err(&o));
+    assert!(!err(&o).contains("FORGED"), "{}", err(&o));
+    assert_eq!(std::fs::read_to_string(env.p("home/victim.txt")).unwrap(), "original");
     // --debug says what no longer holds.
     let o = env.cmd(&nested, &["--debug", "--", "true"]).output().unwrap();
     assert!(err(&o).contains("Landlock is not applied"), "{}", err(&o));
@@ -1486,8 +1510,17 @@ fn git_safe_directories_and_helper_keys() {
     let settings = r#"{"git": {"safeDirectories": ["/work/one", "/work/two"]}, "bwrapPath": "/usr/bin/bwrap",
                       "seccomp": {"applyPath": "/usr/lib/apply", "argv0": "x"}}"#;
     let o = env.cmd(settings, &["-d", "--", "git", "config", "--get-all", "safe.directory"]).output().unwrap();
-    assert_eq!(out(&o), "/work/one\n/work/two\n", "{}", err(&o));
+    assert_eq!(out(&o), "/work/one\n/work/one/*\n/work/two\n/work/two/*\n", "{}", err(&o));
     assert!(err(&o).contains("bwrapPath has no effect"), "{}", err(&o));
+    // The caller's own GIT_CONFIG_* entries stay; srt's come after them.
+    let o = env
+        .cmd(settings, &["--", "git", "config", "--get-all", "safe.directory"])
+        .env("GIT_CONFIG_COUNT", "1")
+        .env("GIT_CONFIG_KEY_0", "safe.directory")
+        .env("GIT_CONFIG_VALUE_0", "/callers/own")
+        .output()
+        .unwrap();
+    assert_eq!(out(&o), "/callers/own\n/work/one\n/work/one/*\n/work/two\n/work/two/*\n", "{}", err(&o));
 }
 
 /// Red-team finding: a repository the program makes in a new directory is

@@ -289,6 +289,21 @@ fn discovery(config: &Config) -> Value {
             },
         },
         "customConfigCeiling": ceiling,
+        // Names only, never values: what the code may use and where it goes.
+        "credentials": policy.credentials.env.iter().map(|c| {
+            let present = std::env::var_os(&c.name).is_some();
+            match c.mode {
+                srt_policy::CredentialMode::Deny => json!({"name": c.name, "mode": "deny", "note": "absent in the sandbox"}),
+                srt_policy::CredentialMode::Mask => json!({
+                    "name": c.name,
+                    "mode": "mask",
+                    "available": present,
+                    "injectHosts": c.inject.iter().map(|p| &p.source).collect::<Vec<_>>(),
+                    "note": "the code sees a placeholder; the proxy sends the real value to injectHosts only",
+                }),
+            }
+        }).collect::<Vec<_>>(),
+        "tlsTermination": policy.tls_termination().is_some(),
         "workspace": {
             "root": srt_exec::workspace_root(),
             "note": "each run gets a fresh private working directory there, writable, removed afterwards; /tmp is private to the run",

@@ -85,7 +85,10 @@ impl DomainPattern {
         }
         let (host, port) = split_port(entry)?;
         let host_lc = host.to_ascii_lowercase();
-        let host_lc = host_lc.strip_suffix('.').unwrap_or(&host_lc);
+        if host_lc.ends_with('.') && host_lc != "." {
+            return err("ends with a dot; write the name without it (as srt requires)");
+        }
+        let host_lc = host_lc.as_str();
         let host = if host_lc == "*" {
             match (list, allow_any) {
                 (PatternList::Denied, _) | (PatternList::Allowed, true) => HostPattern::Any,
@@ -110,6 +113,8 @@ impl DomainPattern {
             check_name(host_lc, list)?;
             if host_lc.contains('*') {
                 HostPattern::Wildcard(host_lc.to_string())
+            } else if !host_lc.contains('.') && host_lc != "localhost" {
+                return err("is a single label; as in srt, a domain needs a dot (localhost excepted)");
             } else {
                 HostPattern::Exact(host_lc.to_string())
             }
@@ -324,7 +329,10 @@ mod tests {
         let cases = [
             ("", "empty"),
             ("*.com", "top-level wildcard"),
-            ("*.", "allows every domain"),
+            ("*.", "ends with a dot"),
+            ("EXAMPLE.com.", "ends with a dot"),
+            ("vm", "single label"),
+            ("intranet:8080", "single label"),
             ("http://x.com", "protocol"),
             ("x.com/path", "path"),
             ("a..b", "empty label"),
@@ -355,7 +363,7 @@ mod tests {
     fn accepts_well_formed_entries() {
         for e in [
             "example.com",
-            "EXAMPLE.com.",
+            "EXAMPLE.com",
             "*.example.com",
             "*.co.uk",
             "localhost",

@@ -639,14 +639,32 @@ fn path_rules<E: AsEntry>(
     ctx: &PathContext,
     fs: &dyn FsView,
 ) -> Result<Vec<PathRule>, SettingsError> {
-    list.iter()
-        .enumerate()
-        .map(|(i, e)| {
-            let (text, literal) = e.entry();
-            let rule = if literal { PathRule::new_literal(text, ctx, fs) } else { PathRule::new(text, ctx, fs) };
-            rule.map_err(|m| SettingsError::at(format!("{base}[{i}]"), text, m))
-        })
-        .collect()
+    let mut rules = Vec::with_capacity(list.len());
+    for (i, e) in list.iter().enumerate() {
+        let (text, literal) = e.entry();
+        let at = |m: String| SettingsError::at(format!("{base}[{i}]"), text, m);
+        if literal {
+            rules.push(PathRule::new_literal(text, ctx, fs).map_err(at)?);
+            continue;
+        }
+        // As srt 0.0.83: "dir/**" in allowWrite grants the directory itself,
+        // so new files can be made in it (a glob grants only what exists).
+        if base.ends_with("allowWrite")
+            && let Some(dir) = text.strip_suffix("/**")
+            && !dir.is_empty()
+            && !crate::paths::is_glob(dir)
+        {
+            rules.push(PathRule::new_literal(dir, ctx, fs).map_err(at)?);
+            continue;
+        }
+        rules.push(PathRule::new(text, ctx, fs).map_err(at)?);
+        // A name holding glob characters is also the path it spells, where
+        // that path exists (srt 0.0.83 reads it both ways): `weird[1]`.
+        if crate::paths::is_glob(text) && fs.kind(&absolutize(text, ctx)).is_some() {
+            rules.push(PathRule::new_literal(text, ctx, fs).map_err(at)?);
+        }
+    }
+    Ok(rules)
 }
 
 /// A filesystem list's entry: its text, and whether it is a literal.
@@ -751,17 +769,42 @@ impl Policy {
     }
 
     /// `git.safeDirectories` as git reads configuration from the
-    /// environment (`GIT_CONFIG_COUNT`, `GIT_CONFIG_KEY_n`,
-    /// `GIT_CONFIG_VALUE_n`); empty when there are none.
-    pub fn git_env(&self) -> Vec<(String, String)> {
+    /// environment, as srt 0.0.83 gives it: each directory and `DIR/*` (git
+    /// matches a repository's top level exactly; the glob trusts the
+    /// repositories below, git 2.46+), or one `*` past eight directories,
+    /// numbered after the caller's own `GIT_CONFIG_COUNT` (`base_count`),
+    /// which stay; an explicit `GIT_CONFIG_COUNT=0` opts out. Empty when
+    /// there is nothing to add.
+    pub fn git_env(&self, base_count: Option<&str>) -> Vec<(String, String)> {
+        const WILDCARD_PAST: usize = 8;
         let dirs = self.settings.git.as_ref().map(|g| g.safe_directories.as_slice()).unwrap_or_default();
-        if dirs.is_empty() {
+        if dirs.is_empty() || base_count == Some("0") {
             return Vec::new();
         }
-        let mut env = vec![("GIT_CONFIG_COUNT".to_string(), dirs.len().to_string())];
-        for (i, d) in dirs.iter().enumerate() {
-            env.push((format!("GIT_CONFIG_KEY_{i}"), "safe.directory".into()));
-            env.push((format!("GIT_CONFIG_VALUE_{i}"), d.clone()));
+        let mut unique: Vec<String> = Vec::new();
+        for d in dirs {
+            let trimmed = d.trim_end_matches('/');
+            let d = if trimmed.is_empty() { "/".to_string() } else { trimmed.to_string() };
+            if !unique.contains(&d) {
+                unique.push(d);
+            }
+        }
+        let values: Vec<String> = if unique.len() > WILDCARD_PAST {
+            vec!["*".into()]
+        } else {
+            unique
+                .iter()
+                .flat_map(|d| {
+                    let glob = if d.ends_with('/') { format!("{d}*") } else { format!("{d}/*") };
+                    [d.clone(), glob]
+                })
+                .collect()
+        };
+        let start = base_count.and_then(|c| c.trim().parse::<usize>().ok()).unwrap_or(0);
+        let mut env = vec![("GIT_CONFIG_COUNT".to_string(), (start + values.len()).to_string())];
+        for (i, v) in values.into_iter().enumerate() {
+            env.push((format!("GIT_CONFIG_KEY_{}", start + i), "safe.directory".into()));
+            env.push((format!("GIT_CONFIG_VALUE_{}", start + i), v));
         }
         env
     }

@@ -615,18 +615,34 @@ fn srt_0_0_83_keys() {
         r#"{"git": {"safeDirectories": ["/work/a", "/work/b"]}, "bwrapPath": "/usr/bin/bwrap",
                        "network": {"strictAllowlist": true}}"#,
     );
+    let pairs = |v: &[(&str, &str)]| v.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>();
     assert_eq!(
-        p.git_env(),
-        [
-            ("GIT_CONFIG_COUNT".to_string(), "2".to_string()),
-            ("GIT_CONFIG_KEY_0".into(), "safe.directory".into()),
-            ("GIT_CONFIG_VALUE_0".into(), "/work/a".into()),
-            ("GIT_CONFIG_KEY_1".into(), "safe.directory".into()),
-            ("GIT_CONFIG_VALUE_1".into(), "/work/b".into()),
-        ]
+        p.git_env(None),
+        pairs(&[
+            ("GIT_CONFIG_COUNT", "4"),
+            ("GIT_CONFIG_KEY_0", "safe.directory"),
+            ("GIT_CONFIG_VALUE_0", "/work/a"),
+            ("GIT_CONFIG_KEY_1", "safe.directory"),
+            ("GIT_CONFIG_VALUE_1", "/work/a/*"),
+            ("GIT_CONFIG_KEY_2", "safe.directory"),
+            ("GIT_CONFIG_VALUE_2", "/work/b"),
+            ("GIT_CONFIG_KEY_3", "safe.directory"),
+            ("GIT_CONFIG_VALUE_3", "/work/b/*"),
+        ])
+    );
+    // After the caller's own entries; an explicit 0 opts out.
+    let after = p.git_env(Some("2"));
+    assert_eq!(after[0], ("GIT_CONFIG_COUNT".to_string(), "6".to_string()));
+    assert_eq!(after[1], ("GIT_CONFIG_KEY_2".to_string(), "safe.directory".to_string()));
+    assert!(p.git_env(Some("0")).is_empty());
+    let many: Vec<String> = (0..9).map(|i| format!("\"/r/{i}/\"")).collect();
+    let m = policy(&format!(r#"{{"git": {{"safeDirectories": [{}]}}}}"#, many.join(",")));
+    assert_eq!(
+        m.git_env(None),
+        pairs(&[("GIT_CONFIG_COUNT", "1"), ("GIT_CONFIG_KEY_0", "safe.directory"), ("GIT_CONFIG_VALUE_0", "*")])
     );
     assert_eq!(p.keys_without_effect(), ["bwrapPath", "network.strictAllowlist"]);
-    assert!(policy("{}").git_env().is_empty());
+    assert!(policy("{}").git_env(None).is_empty());
     for (text, path) in [
         (r#"{"bwrapPath": "bwrap"}"#, "bwrapPath"),
         (r#"{"seccomp": {"applyPath": "rel"}}"#, "seccomp.applyPath"),
@@ -832,4 +848,27 @@ fn credentials_settings() {
     let plain =
         policy(r#"{"credentials": {"allowPlaintextInject": true, "envVars": [{"name": "T", "mode": "mask"}]}}"#);
     assert!(plain.credentials.allow_plaintext_inject);
+}
+
+#[test]
+fn glob_names_that_exist_and_trailing_globstar_in_allow_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = std::fs::canonicalize(dir.path()).unwrap();
+    std::fs::create_dir_all(root.join("weird[1]")).unwrap();
+    std::fs::write(root.join("weird[1]/secret"), "x").unwrap();
+    std::fs::create_dir_all(root.join("src")).unwrap();
+    let ctx = PathContext { cwd: root.clone(), home: "/nonexistent/home".into() };
+    let text = r#"{"filesystem": {"denyRead": ["weird[1]"], "allowWrite": ["src/**"]}}"#;
+    let p = from_text(Some(text), None, &ctx, &RealFs).unwrap();
+    // Read both as the pattern (weird1) and as the existing name it spells.
+    assert!(!read_ok(&p, root.join("weird[1]/secret").to_str().unwrap()));
+    assert!(!read_ok(&p, root.join("weird1/x").to_str().unwrap()));
+    // src/** grants src itself: new files may be made there.
+    assert!(write_ok(&p, root.join("src/new.txt").to_str().unwrap()));
+    assert!(!write_ok(&p, root.join("other.txt").to_str().unwrap()));
+    let plan = p.mount_plan(&RealFs);
+    assert!(
+        plan.ops.contains(&MountOp::BindWritable { path: root.join("src"), kind: crate::FileKind::Dir }),
+        "{plan:?}"
+    );
 }

@@ -65,7 +65,14 @@ pub fn run(mut r: Run<'_>) -> Finished {
         }
     }
     let mut env = std::mem::take(&mut r.env);
-    env.extend(policy.git_env());
+    // Numbered after the caller's own GIT_CONFIG_* entries, which stay.
+    let base_count = env
+        .iter()
+        .rev()
+        .find(|(k, _)| k == "GIT_CONFIG_COUNT")
+        .map(|(_, v)| v.clone())
+        .or_else(|| if r.clear_env { None } else { std::env::var("GIT_CONFIG_COUNT").ok() });
+    env.extend(policy.git_env(base_count.as_deref()));
     // Credentials: out of the inherited environment, masked ones back as
     // sentinels the proxies replace on the way to their hosts.
     let masking = match crate::credentials::prepare(&policy, &env) {

@@ -467,10 +467,44 @@ impl Mediator {
             return Err(Errno::EACCES);
         }
         let real = self.real_path(dir)?;
-        match path::proc_pid(real.as_os_str().as_bytes()) {
+        let bytes = real.as_os_str().as_bytes();
+        if bytes != b"/proc" && !bytes.starts_with(b"/proc/") {
+            // This procfs seen elsewhere (a bind mount in a nested mount
+            // namespace): its path tells nothing, so the directory must lie
+            // in the caller's own process directory, by identity.
+            return if self.within_own_process(dir, w)? { Ok(true) } else { Err(Errno::EACCES) };
+        }
+        match path::proc_pid(bytes) {
             Some(pid) if self.own_pids.contains(&pid) || pid != self.who(w)?.tgid => Err(Errno::EACCES),
             _ => Ok(true),
         }
+    }
+
+    /// Whether `dir` (in this procfs) is the caller's `/proc/<tgid>` or lies
+    /// below it: its ancestors, found with `..`, are compared by device and
+    /// inode with that directory as this process opens it.
+    fn within_own_process(&self, dir: BorrowedFd<'_>, w: &Who) -> Result<bool, Errno> {
+        let tgid = self.who(w)?.tgid;
+        let own =
+            openat(self.proc_dir.as_fd(), &cstr(tgid.to_string().as_bytes())?, libc::O_PATH | libc::O_DIRECTORY, 0)?;
+        let id = |fd: BorrowedFd<'_>| -> Result<(u64, u64), Errno> {
+            let st = nix::sys::stat::fstat(fd)?;
+            Ok((st.st_dev, st.st_ino))
+        };
+        let target = id(own.as_fd())?;
+        let mut cur = openat(dir, c".", libc::O_PATH | libc::O_DIRECTORY, 0)?;
+        // /proc/<pid>/task/<tid>/fd is four levels below /proc/<pid>.
+        for _ in 0..6 {
+            if id(cur.as_fd())? == target {
+                return Ok(true);
+            }
+            let up = openat(cur.as_fd(), c"..", libc::O_PATH | libc::O_DIRECTORY, 0)?;
+            if id(up.as_fd())? == id(cur.as_fd())? {
+                break;
+            }
+            cur = up;
+        }
+        Ok(false)
     }
 
     /// Where a descriptor points, in the sandbox's view.

@@ -359,6 +359,23 @@ fn nested_user_namespaces_work_and_the_mount_plan_still_holds() {
     assert_eq!(out(&o).trim(), "tried", "{}", err(&o));
     assert!(!err(&o).contains("FORGED"), "{}", err(&o));
     assert_eq!(std::fs::read_to_string(env.p("home/victim.txt")).unwrap(), "original");
+    // Red-team regression: a bind of another socket over an allowed one, in
+    // a nested mount namespace, does not make the other one reachable.
+    host_unix_server(&env.p("work/allowed.sock"), "allowed");
+    host_unix_server(&env.p("work/forbidden.sock"), "forbidden");
+    let with_unix = nested.replacen(
+        r#""filesystem""#,
+        &format!(r#""network": {{"allowUnixSockets": ["{}"]}}, "filesystem""#, env.p("work/allowed.sock").display()),
+        1,
+    );
+    let client =
+        "import socket; s = socket.socket(socket.AF_UNIX); s.connect('allowed.sock'); print(s.recv(64).decode())";
+    let o = env.sh(&with_unix, &format!("{} -c \"{client}\"", python()));
+    assert_eq!(out(&o).trim(), "hello-allowed", "{}", err(&o));
+    let inner = format!("mount --bind forbidden.sock allowed.sock && {} -c \\\"{client}\\\"", python());
+    let o = env.sh(&with_unix, &format!("{unshare} sh -c \"{inner}\""));
+    assert!(!out(&o).contains("hello-forbidden"), "{}{}", out(&o), err(&o));
+    assert!(err(&o).contains("not the socket network.allowUnixSockets names"), "{}", err(&o));
     // --debug says what no longer holds.
     let o = env.cmd(&nested, &["--debug", "--", "true"]).output().unwrap();
     assert!(err(&o).contains("Landlock is not applied"), "{}", err(&o));
@@ -1546,4 +1563,21 @@ fn regression_a_planted_submodule_config_is_reported() {
         err(&o)
     );
     assert!(err(&o).contains("sets fsmonitor"), "{}", err(&o));
+}
+
+/// Red-team regression: the caller's proxy variables (which may carry the
+/// credentials of srt's parent proxy) never reach the program.
+#[test]
+fn the_callers_proxy_variables_stay_outside() {
+    let env = Env::new();
+    for settings in ["{}", r#"{"network": {"allowedDomains": ["example.com"]}}"#] {
+        let o = env
+            .cmd(settings, &["-c", "env | grep -i 's3cret' || echo none"])
+            .env("HTTP_PROXY", "http://u:s3cret@127.0.0.1:9")
+            .env("ftp_proxy", "http://u:s3cret@127.0.0.1:9")
+            .env("ALL_PROXY", "socks5://u:s3cret@127.0.0.1:9")
+            .output()
+            .unwrap();
+        assert_eq!(out(&o).trim(), "none", "{settings}: {}", err(&o));
+    }
 }

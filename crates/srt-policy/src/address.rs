@@ -70,6 +70,44 @@ fn class_of(ip: IpAddr) -> Option<&'static str> {
 }
 
 /// The address itself followed by every IPv4 address embedded in it.
+/// The IPv4 address a host text spells in any form the C library's
+/// `inet_aton` accepts (`127.1`, `2130706433`, `0x7f000001`, `0177.0.0.1`):
+/// what a resolver, or a proxy further on, makes of it. `None` when it is
+/// a name (any part that is not a number).
+pub fn inet_aton(host: &str) -> Option<std::net::Ipv4Addr> {
+    let parts: Vec<&str> = host.split('.').collect();
+    if parts.is_empty() || parts.len() > 4 {
+        return None;
+    }
+    let mut nums = Vec::with_capacity(parts.len());
+    for p in &parts {
+        let p = p.to_ascii_lowercase();
+        let n = if let Some(hex) = p.strip_prefix("0x") {
+            if hex.is_empty() { Some(0) } else { u64::from_str_radix(hex, 16).ok() }
+        } else if p.len() > 1 && p.starts_with('0') {
+            u64::from_str_radix(&p[1..], 8).ok()
+        } else if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) {
+            p.parse::<u64>().ok()
+        } else {
+            None
+        }?;
+        nums.push(n);
+    }
+    let (last, head) = nums.split_last()?;
+    if head.iter().any(|n| *n > 255) {
+        return None;
+    }
+    let rest_bits = 8 * (4 - head.len() as u32);
+    if rest_bits < 64 && *last >= 1u64 << rest_bits {
+        return None;
+    }
+    let mut v: u64 = 0;
+    for (i, n) in head.iter().enumerate() {
+        v |= n << (24 - 8 * i as u32);
+    }
+    Some(std::net::Ipv4Addr::from((v | last) as u32))
+}
+
 pub fn with_embedded(ip: IpAddr) -> Vec<IpAddr> {
     let mut out = vec![ip];
     if let IpAddr::V6(v6) = ip {
@@ -178,5 +216,31 @@ mod tests {
     fn metadata_is_named() {
         assert_eq!(class("169.254.169.254"), Some("a cloud metadata endpoint"));
         assert_eq!(class("::ffff:169.254.169.254"), Some("a cloud metadata endpoint"));
+    }
+}
+
+#[cfg(test)]
+mod inet_aton_tests {
+    use super::inet_aton;
+
+    #[test]
+    fn every_inet_aton_spelling() {
+        for (text, want) in [
+            ("127.0.0.1", "127.0.0.1"),
+            ("127.1", "127.0.0.1"),
+            ("2130706433", "127.0.0.1"),
+            ("0x7f000001", "127.0.0.1"),
+            ("0177.0.0.1", "127.0.0.1"),
+            ("0x7f.1", "127.0.0.1"),
+            ("169.254.43518", "169.254.169.254"),
+        ] {
+            assert_eq!(inet_aton(text).map(|i| i.to_string()).as_deref(), Some(want), "{text}");
+        }
+        for name in ["example.com", "1.2.3.4.5", "256.1.1.1", "1.2.65536", "0x", "09", "", "a1"] {
+            if name == "0x" {
+                continue;
+            }
+            assert_eq!(inet_aton(name), None, "{name}");
+        }
     }
 }

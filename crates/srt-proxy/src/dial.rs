@@ -80,10 +80,21 @@ pub(crate) async fn dial(
         return Err(DialError::Denied(decision));
     }
 
-    // Through a proxy hop: that proxy resolves the name (the resolved-address
-    // guard does not apply to it, as in srt).
+    // Through a proxy hop: that proxy resolves a name (the resolved-address
+    // guard cannot apply to it, as in srt). An address, in any spelling the
+    // hop could read as one (`[::ffff:127.0.0.1]`, `127.1`, `2130706433`),
+    // is judged here first: a parent must not become a way to this host's
+    // loopback or the cloud metadata service.
     let hop = Hop::of(&policy.route(cfg.parent.as_ref(), host, port, via != Via::Http));
     if hop != Hop::Origin {
+        let literal = host.parse::<IpAddr>().ok().or_else(|| srt_policy::address::inet_aton(host).map(IpAddr::V4));
+        if let Some(ip) = literal {
+            let d = policy.decide_address(ip, port, &cfg.local_addrs);
+            if !d.is_allowed() {
+                cfg.report(event(Some(ip), d.clone()));
+                return Err(DialError::Denied(d));
+            }
+        }
         let fail = |source| DialError::Hop { target: format!("{host}:{port}"), hop: hop.describe(), source };
         let mut conn = hop.open(cfg.connect_timeout).await.map_err(fail)?;
         if via != Via::Http {

@@ -288,3 +288,40 @@ async fn stripped_response_headers_never_reach_the_client() {
     assert_eq!(head.header("x-kept"), Some("k"));
     assert_eq!(read_body(&mut s, &head).await, "ok");
 }
+
+/// Red-team regression: addresses spelled in any form the parent could read
+/// as one are judged here before the hop, so a parent proxy is no way to
+/// this host's loopback or the metadata service.
+#[tokio::test]
+async fn addresses_are_guarded_before_the_parent_proxy() {
+    let (parent, seen) = fake_tcp_proxy("HTTP/1.1 200 OK\r\n\r\n", HashMap::new()).await;
+    let settings = format!(r#"{{"network": {{"parentProxy": {{"http": "http://127.0.0.1:{}"}}}}}}"#, parent.port());
+    let ctx = srt_policy::PathContext { cwd: "/".into(), home: "/nonexistent-home".into() };
+    let permissive =
+        srt_policy::from_text(Some(&settings), Some(srt_policy::Preset::Permissive), &ctx, &srt_policy::RealFs)
+            .unwrap();
+    let mut p = Proxy::start_tweaked(&settings, StaticResolver::new(), 64, move |cfg| {
+        cfg.policy = srt_proxy::LivePolicy::new(Arc::new(permissive));
+        cfg.parent = cfg.policy.get().parent_proxy(&|_| None);
+    })
+    .await;
+    for target in [
+        "[::ffff:127.0.0.1]:8080",
+        "[::ffff:7f00:1]:8080",
+        "127.1:8080",
+        "2130706433:8080",
+        "0x7f000001:8080",
+        "169.254.169.254:80",
+        "169.254.43518:80",
+    ] {
+        let (_, head) = connect(p.http, target).await;
+        assert_eq!(head.status, 403, "{target}: {head:?}");
+        let ev = p.event().await;
+        assert!(matches!(ev.decision, NetDecision::Deny { code: DenyCode::ResolvedAddress, .. }), "{target}: {ev:?}");
+    }
+    assert!(asked(&seen).is_empty(), "the parent was asked: {:?}", asked(&seen));
+    // A name still goes to the parent.
+    let (_, head) = connect(p.http, "example.com:443").await;
+    assert_eq!(head.status, 200);
+    assert_eq!(asked(&seen).len(), 1);
+}

@@ -52,6 +52,11 @@ pub struct Finished {
     pub events: Vec<Violation>,
 }
 
+/// Proxy variables of the caller's environment, never passed on (the
+/// sandbox sets its own when its proxies run).
+const PROXY_VARIABLES: [&str; 8] =
+    ["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "FTP_PROXY", "http_proxy", "https_proxy", "all_proxy", "ftp_proxy"];
+
 /// Runs one program in a new sandbox and waits for it.
 pub fn run(mut r: Run<'_>) -> Finished {
     let policy = r.policy.clone();
@@ -114,7 +119,9 @@ pub fn run(mut r: Run<'_>) -> Finished {
         clear_env: r.clear_env,
         debug: r.debug.is_some(),
         weaker,
-        unset_env: masking.unset.clone(),
+        // The caller's proxy variables may carry credentials for srt's
+        // parent proxy; inside, they are srt's own proxies or nothing.
+        unset_env: masking.unset.iter().cloned().chain(PROXY_VARIABLES.iter().map(|v| v.to_string())).collect(),
         ..SandboxSpec::new(&policy, std::mem::take(&mut r.argv), r.cwd.clone(), plan)
     };
     // The proxies run on a thread of their own, started when pid 1 hands

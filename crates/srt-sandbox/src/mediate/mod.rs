@@ -906,9 +906,23 @@ impl Mediator {
             Err(_) => return deny(shown, "not in network.allowUnixSockets (and not found)", denial),
         };
         let real = self.real_path(target.as_fd())?;
-        let is_socket = fstat(target.as_fd())?.st_mode & libc::S_IFMT == libc::S_IFSOCK;
+        let st = fstat(target.as_fd())?;
+        let is_socket = st.st_mode & libc::S_IFMT == libc::S_IFSOCK;
         if !is_socket || !self.unix_allowed.contains(&real) {
             return deny(format!("unix:{}", real.display()), "not in network.allowUnixSockets", denial);
+        }
+        // The path names it as pid 1 sees it, which a mount in another
+        // namespace can fake: it must also be the very socket at that path
+        // from pid 1's own root.
+        let listed = openat(
+            self.root.as_fd(),
+            &cstr(real.as_os_str().as_bytes().strip_prefix(b"/").unwrap_or(b"."))?,
+            libc::O_PATH,
+            0,
+        )
+        .and_then(|l| fstat(l.as_fd()).map_err(Errno::from));
+        if !listed.is_ok_and(|l| (l.st_dev, l.st_ino) == (st.st_dev, st.st_ino)) {
+            return deny(format!("unix:{}", real.display()), "not the socket network.allowUnixSockets names", denial);
         }
         // Connect to exactly the inode that was checked, through its
         // descriptor (a path relative to the procfs root, where pid 1 waits).

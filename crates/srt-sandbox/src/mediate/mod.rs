@@ -920,7 +920,7 @@ impl Mediator {
             libc::O_PATH,
             0,
         )
-        .and_then(|l| fstat(l.as_fd()).map_err(Errno::from));
+        .and_then(|l| fstat(l.as_fd()));
         if !listed.is_ok_and(|l| (l.st_dev, l.st_ino) == (st.st_dev, st.st_ino)) {
             return deny(format!("unix:{}", real.display()), "not the socket network.allowUnixSockets names", denial);
         }

@@ -376,6 +376,17 @@ fn nested_user_namespaces_work_and_the_mount_plan_still_holds() {
     let o = env.sh(&with_unix, &format!("{unshare} sh -c \"{inner}\""));
     assert!(!out(&o).contains("hello-forbidden"), "{}{}", out(&o), err(&o));
     assert!(err(&o).contains("not the socket network.allowUnixSockets names"), "{}", err(&o));
+    // Red-team finding, documented and reported: a protected name written
+    // through a bind in a nested mount namespace is not refused (pid 1 sees
+    // the bind's path), but it is reported after the run, naming the file.
+    std::fs::create_dir_all(env.p("work/sub")).unwrap();
+    let inner = "mount --rbind . /mnt && mkdir -p /mnt/sub/.git/hooks && echo x > /mnt/sub/.git/hooks/pre-commit; echo x > /mnt/sub/.bashrc";
+    let o = env.sh(&nested, &format!("{unshare} sh -c '{inner}'"));
+    let e = err(&o);
+    for planted in ["work/sub/.git/hooks/pre-commit", "work/sub/.bashrc"] {
+        assert!(env.p(planted).exists(), "the documented gap closed? {planted} was not written: {e}");
+        assert!(e.contains(&env.p(planted).display().to_string()), "{planted} not reported: {e}");
+    }
     // --debug says what no longer holds.
     let o = env.cmd(&nested, &["--debug", "--", "true"]).output().unwrap();
     assert!(err(&o).contains("Landlock is not applied"), "{}", err(&o));

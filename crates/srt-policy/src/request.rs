@@ -55,7 +55,12 @@ impl RequestRules {
             return TargetDecision::Forward(spelled.to_string());
         };
         let normalized = normalize_target(spelled);
-        if normalized == spelled {
+        // Spellings that some reader decodes once more (a `%25` escape, an
+        // encoded NUL, overlong UTF-8 for `.` or `/`) are ambiguous even when
+        // normalising changes nothing.
+        let lower = spelled.to_ascii_lowercase();
+        let doubly = ["%25", "%00", "%c0", "%c1", "%e0%80"].iter().any(|e| lower.contains(e));
+        if normalized == spelled && !doubly {
             return TargetDecision::Forward(normalized);
         }
         match mode {
@@ -160,7 +165,8 @@ pub fn normalize_target(spelled: &str) -> String {
         Some(i) => (&spelled[..i], &spelled[i..]),
         None => (spelled, ""),
     };
-    let path = path.replace('\\', "/");
+    // Encoded separators are separators to some servers.
+    let path = path.replace('\\', "/").replace("%2f", "/").replace("%2F", "/").replace("%5c", "/").replace("%5C", "/");
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let last = segments.len() - 1;
     let mut out: Vec<&str> = Vec::new();
@@ -188,6 +194,8 @@ pub fn normalize_target(spelled: &str) -> String {
 /// `Some(1)` for a `.` segment, `Some(2)` for `..`, in any mix of `.` and
 /// `%2e`/`%2E`; `None` for any other segment.
 fn decoded_dots(seg: &str) -> Option<usize> {
+    // `..;x=1` is `..` to servers that cut path parameters.
+    let seg = seg.split(';').next().unwrap_or(seg);
     let lower = seg.to_ascii_lowercase();
     let decoded = lower.replace("%2e", ".");
     match decoded.as_str() {
@@ -219,6 +227,10 @@ mod tests {
             ("/a/b/..", "/a/"),
             ("/a.b/c..d/%2e%2e%2e", "/a.b/c..d/%2e%2e%2e"),
             ("/?q", "/?q"),
+            ("/a/..;/b", "/b"),
+            ("/a/%2e%2e;x=1/b", "/b"),
+            ("/a%2f..%2fb", "/b"),
+            ("/a/%5c..%5cb", "/a/b"),
         ] {
             assert_eq!(normalize_target(spelled), want, "{spelled}");
         }
@@ -232,10 +244,15 @@ mod tests {
         assert_eq!(rules(Some(AmbiguousTarget::AsSpelled)).judge_target("/a/../b"), fwd("/a/../b"));
         assert_eq!(rules(Some(AmbiguousTarget::Normalize)).judge_target("/a/../b"), fwd("/b"));
         assert_eq!(rules(Some(AmbiguousTarget::Refuse)).judge_target("/a/b?c"), fwd("/a/b?c"));
-        assert!(matches!(
-            rules(Some(AmbiguousTarget::Refuse)).judge_target("//x"),
-            TargetDecision::Refuse { ambiguous: true, .. }
-        ));
+        for t in ["//x", "/a/..;/b", "/a%2f..%2fb", "/a/%252e%252e/b", "/a/%c0%ae%c0%ae/b", "/a/..%00/b"] {
+            assert!(
+                matches!(
+                    rules(Some(AmbiguousTarget::Refuse)).judge_target(t),
+                    TargetDecision::Refuse { ambiguous: true, .. }
+                ),
+                "{t}"
+            );
+        }
     }
 
     #[test]

@@ -248,6 +248,10 @@ async fn forward(
     parts.version = Version::HTTP_11;
     strip_hop_by_hop(&mut parts.headers);
     parts.headers.insert(header::HOST, target.host_header);
+    // TRACE echoes the request back, credentials added by this proxy included.
+    if parts.method == Method::TRACE && (hop.authorization().is_some() || !cfg.sentinels.is_empty()) {
+        return text(StatusCode::METHOD_NOT_ALLOWED, "TRACE would echo credentials this proxy adds; refused\n");
+    }
     let plaintext_inject = policy.credentials.allow_plaintext_inject;
     crate::inject::apply(cfg, &mut parts, &host, target.port, plaintext_inject, client);
     if let Some(auth) = hop.authorization().and_then(|a| HeaderValue::from_str(a).ok()) {

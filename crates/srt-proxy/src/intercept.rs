@@ -138,6 +138,10 @@ async fn forward(
         return refuse_request(cfg, &t.host, t.port, t.client_addr, Some(DenyCode::Misdirected), why);
     }
     let (mut parts, body) = req.into_parts();
+    // TRACE echoes the request back, credentials put back by this proxy included.
+    if parts.method == hyper::Method::TRACE && !cfg.sentinels.is_empty() {
+        return text(StatusCode::METHOD_NOT_ALLOWED, "TRACE would echo credentials this proxy adds; refused\n");
+    }
     let hosts: Vec<&[u8]> = parts.headers.get_all(header::HOST).iter().map(|v| v.as_bytes()).collect();
     if let Some(why) = rules.host_mismatch(&hosts, parts.version == Version::HTTP_11, &t.host, t.port, 443) {
         let code = if why == srt_policy::request::NO_HOST { None } else { Some(DenyCode::Misdirected) };

@@ -39,9 +39,15 @@ pub fn after_run(
                     "filesystem",
                     "create",
                     path.display().to_string(),
-                    "a write-protected path that did not exist was created during the run (the weaker mode \
-                     cannot refuse this); review it before anything on the host uses it"
-                        .into(),
+                    if spec.weaker.is_some() {
+                        "a write-protected path that did not exist was created during the run (the weaker mode \
+                         cannot refuse this); review it before anything on the host uses it"
+                    } else {
+                        "a write-protected path that did not exist was created during the run (from a nested \
+                         mount namespace, where pid 1 cannot judge where a write lands); review it before \
+                         anything on the host uses it"
+                    }
+                    .into(),
                     None,
                     command,
                 )

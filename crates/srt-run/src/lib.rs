@@ -16,6 +16,7 @@ mod credentials;
 mod events;
 mod gitcode;
 mod pipeline;
+mod planted;
 mod proxy;
 mod sockowner;
 mod tls;

@@ -163,6 +163,24 @@ pub fn run(mut r: Run<'_>) -> Finished {
     let mut events = std::mem::take(&mut *seen.lock().unwrap_or_else(|e| e.into_inner()));
     if let Ok(o) = &outcome {
         events.extend(crate::after_run(&spec, o, r.wall_time, &r.command_line));
+        if spec.nested_userns {
+            for path in crate::planted::protected_changed(&policy, started) {
+                events.push(Violation {
+                    decision: "allow".into(),
+                    ..Violation::deny(
+                        "filesystem",
+                        "write",
+                        path.display().to_string(),
+                        "an always-protected path was written during the run with allowNestedUserNamespaces, \
+                         where pid 1 cannot judge writes made from a nested mount namespace; review it before \
+                         running git, a shell or an agent there"
+                            .into(),
+                        None,
+                        &r.command_line,
+                    )
+                });
+            }
+        }
         for (path, why) in crate::gitcode::planted(&o.git_dirs, started) {
             events.push(Violation {
                 decision: "allow".into(),

@@ -338,10 +338,12 @@ pub const NESTED_USERNS_WARNING: &str = "allowNestedUserNamespaces: the program 
      mount inside them (mapping the parent's uid 0 in a new namespace needs CAP_SETFCAP, which the program never holds, so \
      `unshare -r` works only for users other than root; `unshare -U --keep-caps` works for all). What still holds: the mount plan (the kernel locks the sandbox's mounts in every namespace made \
      below it: read-only binds stay read-only, hidden paths stay hidden), the network namespace and proxy, the rest of \
-     the seccomp filter, the limits. What no longer holds: Landlock is not applied (it forbids mounts), so a descriptor \
+     the seccomp filter, the time, CPU and process limits. What no longer holds: Landlock is not applied (it forbids mounts), so a descriptor \
      inherited from the host can be reopened through /proc/self/fd with the access of its host mount; and for commands \
      run in a nested mount namespace, denyWrite of paths that did not exist at start and the always-protected names \
-     (.git/hooks, .bashrc, ...) are judged on paths pid 1 cannot see as the program does, so they may not hold.";
+     (.git/hooks, .bashrc, ...) are judged on paths pid 1 cannot see as the program does, so they may not hold \
+     (each protected path written during the run is reported afterwards); the memory limit does not count a tmpfs \
+     or ramfs the program mounts in its own namespace.";
 
 /// Builds the filters, forks the program and reaps until it ends. `weaker`:
 /// no namespaces, so Landlock carries reads too and no IP sockets exist.

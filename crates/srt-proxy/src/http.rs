@@ -7,7 +7,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http_body_util::{Either, Full};
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Either, Full};
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
 use hyper::http::uri::{Authority, Uri};
@@ -32,7 +33,7 @@ const MAX_HEAD: usize = 64 * 1024;
 const HOP_BY_HOP: [&str; 7] =
     ["connection", "keep-alive", "proxy-connection", "proxy-authorization", "proxy-authenticate", "te", "upgrade"];
 
-pub(crate) type Body = Either<Incoming, Full<Bytes>>;
+pub(crate) type Body = Either<Incoming, Either<Full<Bytes>, UnsyncBoxBody<Bytes, hyper::Error>>>;
 
 /// The upstream connection of the last absolute-URI request on one client
 /// connection, kept for the next request to the same `host:port`.
@@ -140,7 +141,7 @@ async fn connect(req: Request<Incoming>, cfg: &Arc<ProxyConfig>, client: Option<
             }
         }
     });
-    Response::new(Either::Right(Full::default()))
+    Response::new(Either::Right(Either::Left(Full::default())))
 }
 
 /// Answers a CONNECT that TLS termination refuses (403, or 503 past
@@ -282,17 +283,39 @@ async fn forward(
         Ok(resp) if resp.status() == StatusCode::SWITCHING_PROTOCOLS => {
             text(StatusCode::BAD_GATEWAY, "upstream switched protocols, which this proxy does not relay\n")
         }
-        Ok(resp) => {
-            let (mut head, body) = resp.into_parts();
-            strip_hop_by_hop(&mut head.headers);
-            let stripped: Vec<HeaderName> = head.headers.keys().filter(|n| rules.strips(n.as_str())).cloned().collect();
-            for name in stripped {
-                head.headers.remove(name);
-            }
-            Response::from_parts(head, Either::Left(body))
-        }
+        Ok(resp) => relayed(resp, rules),
         Err(e) => text(StatusCode::BAD_GATEWAY, format!("upstream request failed: {e}\n")),
     }
+}
+
+/// An upstream response as the client gets it: hop-by-hop headers removed,
+/// and `stripResponseHeaders` applied to the head and to any trailers.
+pub(crate) fn relayed(resp: Response<Incoming>, rules: &srt_policy::RequestRules) -> Response<Body> {
+    let (mut head, body) = resp.into_parts();
+    strip_hop_by_hop(&mut head.headers);
+    let strip = |headers: &mut HeaderMap| {
+        let names: Vec<HeaderName> = headers.keys().filter(|n| rules.strips(n.as_str())).cloned().collect();
+        for name in names {
+            headers.remove(name);
+        }
+    };
+    strip(&mut head.headers);
+    if rules.strip_response_headers.is_empty() {
+        return Response::from_parts(head, Either::Left(body));
+    }
+    let rules = rules.clone();
+    let body = body
+        .map_frame(move |mut frame| {
+            if let Some(trailers) = frame.trailers_mut() {
+                let names: Vec<HeaderName> = trailers.keys().filter(|n| rules.strips(n.as_str())).cloned().collect();
+                for name in names {
+                    trailers.remove(name);
+                }
+            }
+            frame
+        })
+        .boxed_unsync();
+    Response::from_parts(head, Either::Right(Either::Right(body)))
 }
 
 /// Answers a request the request-level rules refuse (421 for a Host that
@@ -413,7 +436,7 @@ fn dial_error(e: &DialError) -> Response<Body> {
 }
 
 pub(crate) fn text(status: StatusCode, body: impl Into<String>) -> Response<Body> {
-    let mut resp = Response::new(Either::Right(Full::new(Bytes::from(body.into()))));
+    let mut resp = Response::new(Either::Right(Either::Left(Full::new(Bytes::from(body.into())))));
     *resp.status_mut() = status;
     resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
     resp

@@ -15,7 +15,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use hyper::body::Incoming;
-use hyper::header::{self, HeaderName};
+use hyper::header;
 use hyper::{Request, Response, StatusCode, Version};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use rustls::pki_types::ServerName;
@@ -176,15 +176,7 @@ async fn forward(
         Slot::Pending(_) => unreachable!("opened above"),
     };
     match sender.send_request(Request::from_parts(parts, body)).await {
-        Ok(resp) => {
-            let (mut head, body) = resp.into_parts();
-            strip_hop_by_hop(&mut head.headers);
-            let stripped: Vec<HeaderName> = head.headers.keys().filter(|n| rules.strips(n.as_str())).cloned().collect();
-            for name in stripped {
-                head.headers.remove(name);
-            }
-            Response::from_parts(head, http_body_util::Either::Left(body))
-        }
+        Ok(resp) => crate::http::relayed(resp, rules),
         Err(e) => {
             *guard = Slot::Failed(format!("the upstream connection to {}:{} failed: {e}", t.host, t.port));
             text(StatusCode::BAD_GATEWAY, format!("upstream request failed: {e}\n"))

@@ -325,3 +325,42 @@ async fn addresses_are_guarded_before_the_parent_proxy() {
     assert_eq!(head.status, 200);
     assert_eq!(asked(&seen).len(), 1);
 }
+
+/// Red-team regression: stripResponseHeaders applies to trailers too.
+#[tokio::test]
+async fn stripped_headers_are_stripped_from_trailers() {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            let mut head = Vec::new();
+            while !head.ends_with(b"\r\n\r\n") {
+                let mut b = [0u8; 1];
+                if s.read(&mut b).await.unwrap_or(0) == 0 {
+                    break;
+                }
+                head.push(b[0]);
+            }
+            let _ = s
+                .write_all(
+                    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: x-secret, x-fine\r\nConnection: close\r\n\r\n\
+                      2\r\nok\r\n0\r\nx-secret: t\r\nx-fine: f\r\n\r\n",
+                )
+                .await;
+        }
+    });
+    let settings =
+        format!(r#"{{"network": {{"allowedDomains": ["127.0.0.1:{port}"], "stripResponseHeaders": ["X_Secret"]}}}}"#);
+    let p = Proxy::start(&settings, StaticResolver::new()).await;
+    let (mut s, head) = send(
+        p.http,
+        &format!("GET http://127.0.0.1:{port}/ HTTP/1.1\r\nHost: x\r\nTE: trailers\r\nConnection: close\r\n\r\n"),
+    )
+    .await;
+    assert_eq!(head.status, 200);
+    let mut rest = Vec::new();
+    let _ = within(s.read_to_end(&mut rest)).await;
+    let rest = String::from_utf8_lossy(&rest).to_ascii_lowercase();
+    assert!(rest.contains("x-fine: f"), "trailers are relayed: {rest:?}");
+    assert!(!rest.contains("x-secret"), "{rest:?}");
+}

@@ -653,7 +653,7 @@ fn srt_0_0_83_keys() {
         (r#"{"network": {"mitmProxy": {"socketPath": "/x", "domains": ["*.com"]}}}"#, "network.mitmProxy.domains[0]"),
         (r#"{"network": {"mitmProxy": {"socketPath": "/x"}}}"#, "network.mitmProxy"),
         (r#"{"network": {"parentProxy": {"http": "socks5://p:1"}}}"#, "network.parentProxy.http"),
-        (r#"{"network": {"parentProxy": {"https": "https://p:1"}}}"#, "network.parentProxy.https"),
+        (r#"{"network": {"parentProxy": {"https": "ftp://p:1"}}}"#, "network.parentProxy.https"),
         (r#"{"network": {"parentProxy": {"ftp": "x"}}}"#, "network.parentProxy.ftp"),
         (r#"{"network": {"stripResponseHeaders": ["set cookie"]}}"#, "network.stripResponseHeaders[0]"),
         (r#"{"network": {"stripResponseHeaders": [""]}}"#, "network.stripResponseHeaders[0]"),

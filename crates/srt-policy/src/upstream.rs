@@ -22,6 +22,9 @@ pub struct ProxyUrl {
     pub authorization: Option<String>,
     /// The URL with any password replaced by `***`, for messages.
     pub shown: String,
+    /// `https://`: TLS to the proxy itself, its certificate verified for
+    /// `host` against the host's roots.
+    pub tls: bool,
 }
 
 /// `network.parentProxy`, resolved.
@@ -108,19 +111,18 @@ impl ParentProxy {
 }
 
 impl ProxyUrl {
-    /// Parses `http://[user[:password]@]host[:port][/]` or a bare
+    /// Parses `http[s]://[user[:password]@]host[:port][/]` or a bare
     /// `host:port` (read as `http://`, as curl does).
     pub fn parse(v: &str) -> Result<ProxyUrl, String> {
-        let rest = match v.split_once("://") {
-            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("http") => rest,
-            Some((scheme, _)) if scheme.eq_ignore_ascii_case("https") => {
-                return Err("https:// (TLS to the parent proxy) is not supported by this version; \
-                            give the proxy's http:// address"
-                    .into());
+        let (rest, tls) = match v.split_once("://") {
+            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("http") => (rest, false),
+            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("https") => (rest, true),
+            Some((scheme, _)) => {
+                return Err(format!("scheme {scheme:?} is not a proxy scheme; use http:// or https://"));
             }
-            Some((scheme, _)) => return Err(format!("scheme {scheme:?} is not a proxy scheme; use http://")),
-            None => v,
+            None => (v, false),
         };
+        let scheme = if tls { "https" } else { "http" };
         let rest = rest.strip_suffix('/').unwrap_or(rest);
         if rest.contains(['/', '?', '#']) {
             return Err("a proxy URL has no path, query or fragment".into());
@@ -143,6 +145,7 @@ impl ProxyUrl {
             return Err(format!("{host:?} is not a valid host"));
         }
         let port = match port {
+            None if tls => 443,
             None => 80,
             Some(p) => match p.parse::<u16>() {
                 Ok(n) if n > 0 && p.bytes().all(|b| b.is_ascii_digit()) => n,
@@ -151,14 +154,15 @@ impl ProxyUrl {
         };
         let shown_host = if host.contains(':') { format!("[{host}]") } else { host.clone() };
         let (authorization, shown) = match userinfo {
-            None => (None, format!("http://{shown_host}:{port}")),
+            None => (None, format!("{scheme}://{shown_host}:{port}")),
             Some(u) => {
                 let (user, pass) = u.split_once(':').unwrap_or((u, ""));
                 let creds = format!("{}:{}", percent_decode(user), percent_decode(pass));
-                (Some(format!("Basic {}", base64(creds.as_bytes()))), format!("http://{user}:***@{shown_host}:{port}"))
+                let shown = format!("{scheme}://{user}:***@{shown_host}:{port}");
+                (Some(format!("Basic {}", base64(creds.as_bytes()))), shown)
             }
         };
-        Ok(ProxyUrl { host, port, authorization, shown })
+        Ok(ProxyUrl { host, port, authorization, shown, tls })
     }
 }
 
@@ -297,9 +301,9 @@ mod tests {
         assert_eq!((u.host.as_str(), u.port, u.authorization), ("10.0.0.1", 8080, None));
         assert_eq!(ProxyUrl::parse("http://[::1]:9").unwrap().host, "::1");
         assert_eq!(ProxyUrl::parse("http://proxy").unwrap().port, 80);
-        for bad in
-            ["https://p:1", "socks5://p:1", "http://p:0", "http://p:x", "http://:1", "http://p/x", "http://[zz]:1"]
-        {
+        let t = ProxyUrl::parse("https://proxy.corp").unwrap();
+        assert!(t.tls && t.port == 443 && t.shown == "https://proxy.corp:443");
+        for bad in ["socks5://p:1", "http://p:0", "http://p:x", "http://:1", "http://p/x", "http://[zz]:1"] {
             assert!(ProxyUrl::parse(bad).is_err(), "{bad}");
         }
     }

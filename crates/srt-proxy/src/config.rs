@@ -136,6 +136,9 @@ pub struct ProxyConfig {
     /// caller resolves once with its environment). `network.mitmProxy` is
     /// read from the live policy at each connection.
     pub parent: Option<ParentProxy>,
+    /// How an `https://` parent proxy is verified; `None`: against the
+    /// host's roots (`SSL_CERT_FILE`, `SSL_CERT_DIR`, the system store).
+    pub parent_tls: Option<Arc<rustls::ClientConfig>>,
     /// TLS termination (`network.tlsTerminate`): the run's CA and the
     /// upstream verification. `None`: every CONNECT tunnel stays opaque.
     pub tls: Option<Arc<crate::tls::Interceptor>>,
@@ -179,6 +182,7 @@ impl ProxyConfig {
             max_connections: 1024,
             client_pid: None,
             parent: None,
+            parent_tls: None,
             tls: None,
             sentinels: Arc::new(Vec::new()),
             dropped: AtomicU64::new(0),

@@ -96,7 +96,7 @@ pub(crate) async fn dial(
             }
         }
         let fail = |source| DialError::Hop { target: format!("{host}:{port}"), hop: hop.describe(), source };
-        let mut conn = hop.open(cfg.connect_timeout).await.map_err(fail)?;
+        let mut conn = hop.open(cfg.connect_timeout, cfg.parent_tls.as_ref()).await.map_err(fail)?;
         if via != Via::Http {
             connect_through(&mut conn, host, port, hop.authorization(), cfg.connect_timeout).await.map_err(fail)?;
         }

@@ -44,6 +44,10 @@ pub(crate) async fn relay(a: &mut TcpStream, b: &mut Conn) -> io::Result<()> {
             let (mut b_read, mut b_write) = b.split();
             tokio::try_join!(pump(&mut a_read, &mut b_write), pump(&mut b_read, &mut a_write))?;
         }
+        Conn::Tls(b) => {
+            let (mut b_read, mut b_write) = tokio::io::split(b.as_mut());
+            tokio::try_join!(pump(&mut a_read, &mut b_write), pump(&mut b_read, &mut a_write))?;
+        }
     }
     Ok(())
 }

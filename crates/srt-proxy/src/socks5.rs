@@ -95,7 +95,7 @@ async fn serve_connection(mut client: TcpStream, cfg: Arc<ProxyConfig>) {
     };
     let bound = match &upstream.conn {
         crate::upstream::Conn::Tcp(t) => t.local_addr().ok(),
-        crate::upstream::Conn::Unix(_) => None,
+        crate::upstream::Conn::Unix(_) | crate::upstream::Conn::Tls(_) => None,
     }
     .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
     if client.write_all(&encode_reply(reply::SUCCEEDED, bound)).await.is_err() {

@@ -22,6 +22,8 @@ const MAX_CONNECT_RESPONSE: usize = 16 * 1024;
 pub(crate) enum Conn {
     Tcp(TcpStream),
     Unix(UnixStream),
+    /// TLS to an `https://` parent proxy.
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
 }
 
 /// Where an upstream socket leads: to the host itself, or to a proxy that
@@ -30,7 +32,7 @@ pub(crate) enum Conn {
 pub(crate) enum Hop {
     Origin,
     Mitm(PathBuf),
-    Parent { host: String, port: u16, authorization: Option<String> },
+    Parent { host: String, port: u16, authorization: Option<String>, tls: bool },
 }
 
 impl Hop {
@@ -38,9 +40,12 @@ impl Hop {
         match route {
             Route::Direct => Hop::Origin,
             Route::Mitm(path) => Hop::Mitm(path.to_path_buf()),
-            Route::Parent(url) => {
-                Hop::Parent { host: url.host.clone(), port: url.port, authorization: url.authorization.clone() }
-            }
+            Route::Parent(url) => Hop::Parent {
+                host: url.host.clone(),
+                port: url.port,
+                authorization: url.authorization.clone(),
+                tls: url.tls,
+            },
         }
     }
 
@@ -57,6 +62,7 @@ impl Hop {
         match self {
             Hop::Origin => "the host".into(),
             Hop::Mitm(path) => format!("the MITM proxy at {}", path.display()),
+            Hop::Parent { host, port, tls: true, .. } => format!("the parent proxy https://{host}:{port}"),
             Hop::Parent { host, port, .. } => format!("the parent proxy {host}:{port}"),
         }
     }
@@ -64,7 +70,11 @@ impl Hop {
     /// Opens a socket to this proxy hop (not for [`Hop::Origin`], which
     /// the caller dials after vetting the addresses). The hop's own address
     /// is not put through the resolved-address guard: the user named it.
-    pub(crate) async fn open(&self, limit: Duration) -> io::Result<Conn> {
+    pub(crate) async fn open(
+        &self,
+        limit: Duration,
+        parent_tls: Option<&std::sync::Arc<rustls::ClientConfig>>,
+    ) -> io::Result<Conn> {
         let opened = match self {
             Hop::Origin => return Err(io::Error::other("the origin is dialed by the caller")),
             Hop::Mitm(path) => timeout(limit, UnixStream::connect(path)).await.map(|r| r.map(Conn::Unix)),
@@ -76,8 +86,38 @@ impl Hop {
         if let Conn::Tcp(t) = &conn {
             let _ = t.set_nodelay(true);
         }
-        Ok(conn)
+        match (self, conn) {
+            (Hop::Parent { host, tls: true, .. }, Conn::Tcp(tcp)) => {
+                let name = rustls::pki_types::ServerName::try_from(host.clone())
+                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+                let connector =
+                    tokio_rustls::TlsConnector::from(parent_tls.cloned().unwrap_or_else(default_parent_tls));
+                let stream = timeout(limit, connector.connect(name, tcp))
+                    .await
+                    .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "TLS to the parent proxy timed out"))??;
+                Ok(Conn::Tls(Box::new(stream)))
+            }
+            (_, conn) => Ok(conn),
+        }
     }
+}
+
+/// How an `https://` parent proxy is verified by default: the host's
+/// roots (as OpenSSL finds them), made once.
+pub(crate) fn default_parent_tls() -> std::sync::Arc<rustls::ClientConfig> {
+    static CONFIG: std::sync::OnceLock<std::sync::Arc<rustls::ClientConfig>> = std::sync::OnceLock::new();
+    CONFIG
+        .get_or_init(|| {
+            let (roots, _) = crate::tls::system_roots();
+            let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+            let cfg = rustls::ClientConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .expect("the ring provider supports the default TLS versions")
+                .with_root_certificates(roots)
+                .with_no_client_auth();
+            std::sync::Arc::new(cfg)
+        })
+        .clone()
 }
 
 /// Asks the proxy at the other end of `conn` for a tunnel to `host:port`
@@ -135,6 +175,7 @@ impl AsyncRead for Conn {
         match self.get_mut() {
             Conn::Tcp(s) => Pin::new(s).poll_read(cx, buf),
             Conn::Unix(s) => Pin::new(s).poll_read(cx, buf),
+            Conn::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
         }
     }
 }
@@ -144,6 +185,7 @@ impl AsyncWrite for Conn {
         match self.get_mut() {
             Conn::Tcp(s) => Pin::new(s).poll_write(cx, buf),
             Conn::Unix(s) => Pin::new(s).poll_write(cx, buf),
+            Conn::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
         }
     }
 
@@ -151,6 +193,7 @@ impl AsyncWrite for Conn {
         match self.get_mut() {
             Conn::Tcp(s) => Pin::new(s).poll_flush(cx),
             Conn::Unix(s) => Pin::new(s).poll_flush(cx),
+            Conn::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
         }
     }
 
@@ -158,6 +201,7 @@ impl AsyncWrite for Conn {
         match self.get_mut() {
             Conn::Tcp(s) => Pin::new(s).poll_shutdown(cx),
             Conn::Unix(s) => Pin::new(s).poll_shutdown(cx),
+            Conn::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
         }
     }
 }

@@ -364,3 +364,84 @@ async fn stripped_headers_are_stripped_from_trailers() {
     assert!(rest.contains("x-fine: f"), "trailers are relayed: {rest:?}");
     assert!(!rest.contains("x-secret"), "{rest:?}");
 }
+
+/// An `https://` parent proxy: TLS to the proxy itself, verified.
+#[tokio::test]
+async fn an_https_parent_proxy_is_reached_over_verified_tls() {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, SanType};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::default();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca_params, ca_key);
+    let leaf_key = KeyPair::generate().unwrap();
+    let mut leaf = CertificateParams::default();
+    leaf.subject_alt_names = vec![SanType::IpAddress("127.0.0.1".parse().unwrap())];
+    let leaf_cert = leaf.signed_by(&leaf_key, &issuer).unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let server = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![leaf_cert.der().clone()],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into()),
+        )
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server));
+    let echo = echo_server("127.0.0.1:0").await.unwrap();
+    let names = HashMap::from([(format!("site.test:{}", echo.port()), echo)]);
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let parent = l.local_addr().unwrap();
+    let seen: Asked = Default::default();
+    let log = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((s, _)) = l.accept().await {
+            let (acceptor, log, names) = (acceptor.clone(), log.clone(), names.clone());
+            tokio::spawn(async move {
+                if let Ok(tls) = acceptor.accept(s).await {
+                    fake_proxy_conn(tls, log, "HTTP/1.1 200 OK\r\n\r\n", names).await;
+                }
+            });
+        }
+    });
+    let settings = format!(
+        r#"{{"network": {{"allowedDomains": ["site.test"], "parentProxy": {{"https": "https://me:pw@127.0.0.1:{}"}}}}}}"#,
+        parent.port()
+    );
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ca_cert.der().clone()).unwrap();
+    let trusting = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let p = Proxy::start_tweaked(&settings, StaticResolver::new(), 64, move |cfg| {
+        cfg.parent = cfg.policy.get().parent_proxy(&|_| None);
+        cfg.parent_tls = Some(Arc::new(trusting));
+    })
+    .await;
+    let (mut s, head) = connect(p.http, &format!("site.test:{}", echo.port())).await;
+    assert_eq!(head.status, 200, "{head:?}");
+    assert_eq!(echo_roundtrip(&mut s, b"over tls to the parent").await, b"over tls to the parent");
+    let first = asked(&seen).remove(0);
+    assert!(first.starts_with(&format!("CONNECT site.test:{} HTTP/1.1", echo.port())), "{first}");
+    assert!(first.contains("Proxy-Authorization: Basic bWU6cHc="), "{first}");
+
+    // A parent whose certificate the proxy does not trust: 502, nothing sent.
+    let settings2 = settings.clone();
+    let p2 = Proxy::start_tweaked(&settings2, StaticResolver::new(), 64, |cfg| {
+        cfg.parent = cfg.policy.get().parent_proxy(&|_| None);
+        cfg.parent_tls = Some(Arc::new(
+            rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_root_certificates(rustls::RootCertStore::empty())
+                .with_no_client_auth(),
+        ));
+    })
+    .await;
+    let (_, head) = connect(p2.http, &format!("site.test:{}", echo.port())).await;
+    assert_eq!(head.status, 502);
+    assert_eq!(asked(&seen).len(), 1, "the untrusted parent was not asked");
+}

@@ -164,3 +164,101 @@ mod tests {
         );
     }
 }
+
+/// Sentinel→real substitution over a request body that arrives in pieces:
+/// memory is one piece plus the longest sentinel, and a sentinel split
+/// between two pieces is still found. Built only with the sentinels whose
+/// credential may go to the request's host.
+#[derive(Debug)]
+pub struct BodySubstitution {
+    pairs: Vec<(Vec<u8>, Vec<u8>)>,
+    longest: usize,
+    carry: Vec<u8>,
+}
+
+impl BodySubstitution {
+    /// For a request to `host:port`; `None` when no credential may go there.
+    pub fn for_host(host: &str, port: u16, sentinels: &[Sentinel]) -> Option<BodySubstitution> {
+        let target = normalize_host(host)?;
+        let pairs: Vec<(Vec<u8>, Vec<u8>)> = sentinels
+            .iter()
+            .filter(|s| s.inject.iter().any(|p| p.matches(&target, port)))
+            .map(|s| (s.sentinel.clone().into_bytes(), s.real.clone().into_bytes()))
+            .collect();
+        let longest = pairs.iter().map(|(s, _)| s.len()).max()?;
+        Some(BodySubstitution { pairs, longest, carry: Vec::new() })
+    }
+
+    /// Whether substitution can change the body's length (then the request
+    /// must not keep its Content-Length).
+    pub fn changes_length(&self) -> bool {
+        self.pairs.iter().any(|(s, r)| s.len() != r.len())
+    }
+
+    /// The next piece of the body; returns what can be sent now.
+    pub fn push(&mut self, piece: &[u8]) -> Vec<u8> {
+        let mut buf = std::mem::take(&mut self.carry);
+        buf.extend_from_slice(piece);
+        let (out, rest) = self.replace(&buf, false);
+        self.carry = buf[rest..].to_vec();
+        out
+    }
+
+    /// The end of the body: what is still held back.
+    pub fn finish(&mut self) -> Vec<u8> {
+        let buf = std::mem::take(&mut self.carry);
+        self.replace(&buf, true).0
+    }
+
+    /// Replaces the sentinels in `buf`; unless `last`, stops where a
+    /// sentinel could still begin and end in the next piece. Returns the
+    /// output and how much of `buf` it covers.
+    fn replace(&self, buf: &[u8], last: bool) -> (Vec<u8>, usize) {
+        let first = SENTINEL_PREFIX.as_bytes()[0];
+        let hold_from = if last { buf.len() } else { buf.len().saturating_sub(self.longest - 1) };
+        let mut out = Vec::with_capacity(buf.len());
+        let mut i = 0;
+        while i < buf.len() {
+            if buf[i] == first
+                && let Some((s, r)) = self.pairs.iter().find(|(s, _)| buf[i..].starts_with(s))
+            {
+                out.extend_from_slice(r);
+                i += s.len();
+                continue;
+            }
+            if i >= hold_from {
+                break;
+            }
+            out.push(buf[i]);
+            i += 1;
+        }
+        (out, i)
+    }
+}
+
+#[cfg(test)]
+mod body_tests {
+    use super::*;
+    use crate::domain::PatternList;
+
+    #[test]
+    fn sentinels_split_across_pieces_are_replaced() {
+        let inject = vec![DomainPattern::parse("api.example.com", PatternList::Allowed, false).unwrap()];
+        let s =
+            [Sentinel { name: "T".into(), sentinel: "fake_value_abcdef".into(), real: "REAL-SECRET".into(), inject }];
+        assert!(BodySubstitution::for_host("other.example.com", 443, &s).is_none());
+        let body = br#"{"token": "fake_value_abcdef", "again": "fake_value_abcdef", "x": "fake_value_abc"}"#;
+        for split in 1..body.len() {
+            let mut sub = BodySubstitution::for_host("api.example.com", 443, &s).unwrap();
+            let mut out = sub.push(&body[..split]);
+            out.extend(sub.push(&body[split..]));
+            out.extend(sub.finish());
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                r#"{"token": "REAL-SECRET", "again": "REAL-SECRET", "x": "fake_value_abc"}"#,
+                "split at {split}"
+            );
+        }
+        assert!(BodySubstitution::for_host("api.example.com", 443, &s).unwrap().changes_length());
+    }
+}

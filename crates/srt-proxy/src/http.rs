@@ -20,6 +20,7 @@ use tokio::net::{TcpListener, TcpStream};
 
 use crate::config::{ProxyConfig, Via};
 use crate::dial::{DialError, dial};
+use crate::inject::ReqBody;
 use crate::relay::relay;
 use crate::serve::accept_loop;
 use crate::upstream::{Conn, Hop};
@@ -41,7 +42,7 @@ struct Kept {
     host: String,
     port: u16,
     hop: Hop,
-    sender: hyper::client::conn::http1::SendRequest<Incoming>,
+    sender: hyper::client::conn::http1::SendRequest<ReqBody>,
 }
 
 /// One per client connection (whose requests hyper serves one at a time).
@@ -255,6 +256,7 @@ async fn forward(
     }
     let plaintext_inject = policy.credentials.allow_plaintext_inject;
     crate::inject::apply(cfg, &mut parts, &host, target.port, plaintext_inject, client);
+    let body = crate::inject::body(cfg, &mut parts, body, &host, target.port, plaintext_inject);
     if let Some(auth) = hop.authorization().and_then(|a| HeaderValue::from_str(a).ok()) {
         parts.headers.insert(header::PROXY_AUTHORIZATION, auth);
     }
@@ -350,7 +352,7 @@ async fn open_upstream(
     authority: &Authority,
     port: u16,
     client: Option<SocketAddr>,
-) -> Result<(hyper::client::conn::http1::SendRequest<Incoming>, Hop), Response<Body>> {
+) -> Result<(hyper::client::conn::http1::SendRequest<ReqBody>, Hop), Response<Body>> {
     let opened = dial(cfg, authority.host(), port, Via::Http, client).await.map_err(|e| dial_error(&e))?;
     let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(opened.conn))
         .await

@@ -4,9 +4,14 @@
 //! (`srt_policy::credentials::substitute` decides); any other sentinel is
 //! left as it is and reported.
 
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use hyper::body::{Frame, Incoming};
 use hyper::header::HeaderValue;
 use hyper::http::request::Parts;
-use srt_policy::credentials::{SENTINEL_PREFIX, substitute};
+use srt_policy::credentials::{BodySubstitution, SENTINEL_PREFIX, substitute};
 use srt_policy::{DenyCode, NetDecision, Sentinel};
 
 use crate::config::ProxyConfig;
@@ -66,5 +71,93 @@ pub(crate) fn apply(
         let reason = format!("the sentinel of {name} was sent to {host}:{port}, {why}; it went out unreplaced");
         let decision = NetDecision::Deny { code: DenyCode::Credential, rule: Some(name), reason };
         cfg.report_request(host, port, decision, client);
+    }
+}
+
+/// A forwarded request's body: as the client sent it, or with the sentinels
+/// of the credentials that may go to its host replaced on the way.
+pub(crate) enum ReqBody {
+    Plain(Incoming),
+    Substituted { inner: Incoming, sub: BodySubstitution, trailers: Option<hyper::HeaderMap>, done: bool },
+}
+
+/// The body to forward for `parts` to `host:port`. Substitution applies
+/// when credentials may be injected there and the body is not encoded
+/// (an encoded body passes unchanged: a sentinel inside reaches the host as
+/// the useless placeholder, never the other way round); when it can change
+/// the length, Content-Length goes and the request is sent chunked.
+pub(crate) fn body(
+    cfg: &ProxyConfig,
+    parts: &mut Parts,
+    body: Incoming,
+    host: &str,
+    port: u16,
+    may_inject: bool,
+) -> ReqBody {
+    if !may_inject || cfg.sentinels.is_empty() || parts.headers.contains_key(hyper::header::CONTENT_ENCODING) {
+        return ReqBody::Plain(body);
+    }
+    match BodySubstitution::for_host(host, port, &cfg.sentinels) {
+        None => ReqBody::Plain(body),
+        Some(sub) => {
+            if sub.changes_length() {
+                parts.headers.remove(hyper::header::CONTENT_LENGTH);
+            }
+            ReqBody::Substituted { inner: body, sub, trailers: None, done: false }
+        }
+    }
+}
+
+impl hyper::body::Body for ReqBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        match self.get_mut() {
+            ReqBody::Plain(b) => Pin::new(b).poll_frame(cx),
+            ReqBody::Substituted { inner, sub, trailers, done } => {
+                if *done {
+                    return Poll::Ready(trailers.take().map(|t| Ok(Frame::trailers(t))));
+                }
+                match Pin::new(inner).poll_frame(cx) {
+                    Poll::Pending => Poll::Pending,
+                    Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e))),
+                    Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
+                        Ok(data) => Poll::Ready(Some(Ok(Frame::data(Bytes::from(sub.push(&data)))))),
+                        Err(frame) => {
+                            // Trailers end the body: what is held back goes first.
+                            *trailers = frame.into_trailers().ok();
+                            *done = true;
+                            Poll::Ready(Some(Ok(Frame::data(Bytes::from(sub.finish())))))
+                        }
+                    },
+                    Poll::Ready(None) => {
+                        *done = true;
+                        let rest = sub.finish();
+                        if rest.is_empty() {
+                            Poll::Ready(None)
+                        } else {
+                            Poll::Ready(Some(Ok(Frame::data(Bytes::from(rest)))))
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            ReqBody::Plain(b) => b.is_end_stream(),
+            ReqBody::Substituted { done, trailers, .. } => *done && trailers.is_none(),
+        }
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        match self {
+            ReqBody::Plain(b) => b.size_hint(),
+            // Unknown once substitution may change it (Content-Length is gone then).
+            ReqBody::Substituted { inner, sub, .. } if !sub.changes_length() => inner.size_hint(),
+            ReqBody::Substituted { .. } => hyper::body::SizeHint::default(),
+        }
     }
 }

@@ -109,7 +109,7 @@ pub(crate) async fn serve(
 /// until the first request, then the HTTP/1 connection over TLS on it.
 enum Slot {
     Pending(Option<Conn>),
-    Ready(hyper::client::conn::http1::SendRequest<Incoming>),
+    Ready(hyper::client::conn::http1::SendRequest<crate::inject::ReqBody>),
     Failed(String),
 }
 
@@ -161,6 +161,7 @@ async fn forward(
     parts.version = Version::HTTP_11;
     strip_hop_by_hop(&mut parts.headers);
     crate::inject::apply(cfg, &mut parts, &t.host, t.port, true, t.client_addr);
+    let body = crate::inject::body(cfg, &mut parts, body, &t.host, t.port, true);
 
     let mut guard = slot.lock().await;
     if let Slot::Pending(conn) = &mut *guard {
@@ -191,7 +192,7 @@ async fn open_upstream(
     host: &str,
     conn: Conn,
     limit: Duration,
-) -> Result<hyper::client::conn::http1::SendRequest<Incoming>, String> {
+) -> Result<hyper::client::conn::http1::SendRequest<crate::inject::ReqBody>, String> {
     let name = ServerName::try_from(host.to_string()).map_err(|e| format!("{host} is not a TLS server name: {e}"))?;
     let connector = TlsConnector::from(tls.upstream());
     let stream = match timeout(limit, connector.connect(name, conn)).await {

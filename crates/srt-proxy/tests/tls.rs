@@ -59,10 +59,16 @@ impl SecureOrigin {
                         async move {
                             let header = |n: &str| req.headers().get(n).map(|h| h.to_str().unwrap().to_string());
                             let (host, auth) = (header("host").unwrap_or_default(), header("authorization"));
-                            let line = match auth {
-                                None => format!("secure origin saw {} host={host}", req.uri()),
-                                Some(a) => format!("secure origin saw {} host={host} auth={a}", req.uri()),
+                            let uri = req.uri().clone();
+                            let mut line = match auth {
+                                None => format!("secure origin saw {uri} host={host}"),
+                                Some(a) => format!("secure origin saw {uri} host={host} auth={a}"),
                             };
+                            use http_body_util::BodyExt;
+                            let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+                            if !body.is_empty() {
+                                line.push_str(&format!(" body={}", String::from_utf8_lossy(&body)));
+                            }
                             log.lock().unwrap().push(line.clone());
                             let resp = hyper::Response::builder()
                                 .header("set-cookie", "session=secret")
@@ -268,6 +274,14 @@ async fn masked_credentials_are_put_back_only_for_their_hosts() {
     let resp = https_get(p.http, target, tls.ca_pem(), &request("fake_value_0123456789abcdef")).await.unwrap();
     assert!(resp.contains("saw /api?key=ghp_realsecret") && resp.contains("auth=Bearer ghp_realsecret"), "{resp}");
     p.no_more_events();
+    // In the body too, across the client's writes, re-framed when the length changes.
+    let json = r#"{"token": "fake_value_0123456789abcdef", "other": "fake_value_fedcba9876543210"}"#;
+    let post = format!(
+        "POST /login HTTP/1.1\r\nHost: {target}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{json}",
+        json.len()
+    );
+    let resp = https_get(p.http, target, tls.ca_pem(), &post).await.unwrap();
+    assert!(resp.contains(r#"body={"token": "ghp_realsecret", "other": "fake_value_fedcba9876543210"}"#), "{resp}");
     // Another credential's sentinel reaches this host unreplaced, and is reported.
     let resp = https_get(p.http, target, tls.ca_pem(), &request("fake_value_fedcba9876543210")).await.unwrap();
     assert!(resp.contains("auth=Bearer fake_value_fedcba9876543210") && !resp.contains("never-here"), "{resp}");

@@ -49,8 +49,21 @@ fn call(
     tool: &str,
     args: serde_json::Value,
 ) -> serde_json::Value {
+    call_with_env(home, cwd, extra_args, &[], tool, args)
+}
+
+/// Like [`call`], with variables added to the server's environment.
+fn call_with_env(
+    home: Option<&Path>,
+    cwd: &Path,
+    extra_args: &[&str],
+    env: &[(&str, &str)],
+    tool: &str,
+    args: serde_json::Value,
+) -> serde_json::Value {
     let call = tool_call(1, tool, args);
     let mut cmd = Command::new(srt_mcp_bin());
+    cmd.envs(env.iter().copied());
     match home {
         Some(h) => cmd.env("HOME", h),
         None => cmd.env_remove("HOME"),
@@ -135,4 +148,39 @@ fn the_accounts_own_home_is_covered_whatever_home_says() {
         }
     }
     std::fs::remove_dir_all(&fake).unwrap();
+}
+
+/// srt 0.0.83's credentials in srt-mcp: the code sees the placeholder of a
+/// masked variable and nothing of a denied one; discover names both and
+/// shows no value.
+#[test]
+fn credentials_reach_the_code_as_placeholders_only() {
+    let home = fake_home("credentials");
+    let settings = home.join("srt-mcp.json");
+    std::fs::write(
+        &settings,
+        r#"{"credentials": {"allowPlaintextInject": true, "envVars": [{"name": "SRT_MCP_TEST_TOKEN", "mode": "mask"},
+                                                                     {"name": "SRT_MCP_DENIED", "mode": "deny"}]}}"#,
+    )
+    .unwrap();
+    let env = [("SRT_MCP_TEST_TOKEN", "real-mcp-secret"), ("SRT_MCP_DENIED", "denied-mcp-secret")];
+    let args = ["--settings", settings.to_str().unwrap()];
+    let code =
+        serde_json::json!({"code": "echo \"t=$SRT_MCP_TEST_TOKEN d=${SRT_MCP_DENIED-unset}\"", "language": "bash"});
+    let r = call_with_env(Some(&home), &home.join("project"), &args, &env, "execute_code", code);
+    let out = r["stdout"].as_str().unwrap_or_default();
+    assert!(out.starts_with("t=fake_value_") && out.trim_end().ends_with("d=unset"), "{r}");
+    assert!(!r.to_string().contains("real-mcp-secret") && !r.to_string().contains("denied-mcp-secret"), "{r}");
+    let d = call_with_env(
+        Some(&home),
+        &home.join("project"),
+        &args,
+        &env,
+        "discover_sandbox_config",
+        serde_json::json!({}),
+    );
+    let creds = d["credentials"].to_string();
+    assert!(creds.contains("SRT_MCP_TEST_TOKEN") && creds.contains("SRT_MCP_DENIED"), "{d}");
+    assert!(!d.to_string().contains("real-mcp-secret"), "discover shows no value");
+    std::fs::remove_dir_all(&home).unwrap();
 }

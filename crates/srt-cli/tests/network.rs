@@ -388,10 +388,12 @@ fn masked_and_denied_credentials_end_to_end() {
     let env = Env::new();
     let Some((ca, cert, key)) = make_ca_and_leaf(&env) else { return };
     let (_srv, port) = env.serve(&[], "127.0.0.1", Some((&cert, &key)));
+    std::fs::write(env.p("home/token.txt"), "file-secret-value\n").unwrap();
     let settings = format!(
         r#"{{"network": {{"allowedDomains": ["127.0.0.1:{port}"], "tlsTerminate": {{}}}},
             "credentials": {{"envVars": [{{"name": "SRT_TEST_TOKEN", "mode": "mask"}},
-                                         {{"name": "SRT_TEST_DENIED", "mode": "deny"}}]}}}}"#
+                                         {{"name": "SRT_TEST_DENIED", "mode": "deny"}}],
+                             "files": [{{"path": "~/token.txt", "mode": "mask"}}]}}}}"#
     );
     let script = format!(
         "echo \"inside=$SRT_TEST_TOKEN denied=${{SRT_TEST_DENIED-unset}}\"; \
@@ -399,7 +401,10 @@ fn masked_and_denied_credentials_end_to_end() {
          curl -sS --max-time 20 --noproxy '' -H \"Authorization: Bearer $SRT_TEST_TOKEN\" \
            \"https://127.0.0.1:{port}/echo-auth?t=$SRT_TEST_TOKEN\"; echo; \
          curl -sS --max-time 20 --noproxy '' -x \"$HTTP_PROXY\" -H \"Authorization: Bearer $SRT_TEST_TOKEN\" \
-           http://127.0.0.1:{port}/echo-auth; echo \" plain rc=$?\""
+           http://127.0.0.1:{port}/echo-auth; echo \" plain rc=$?\"; \
+         echo \"file=$(cat ~/token.txt)\"; echo x >> ~/token.txt 2>/dev/null || echo file-read-only; \
+         curl -sS --max-time 20 --noproxy '' -H \"Authorization: Bearer $(cat ~/token.txt)\" \
+           \"https://127.0.0.1:{port}/echo-auth?from=file\"; echo"
     );
     let o = env
         .cmd(&settings, &["-c", &script])
@@ -420,6 +425,11 @@ fn masked_and_denied_credentials_end_to_end() {
         err(&o)
     );
     assert!(!text.contains("denied-secret-value"), "{text}");
+    // A masked file: the placeholder inside, read-only; its content sent to the host.
+    assert!(text.contains("file=fake_value_") && !text.contains("file=file-secret-value"), "{text}");
+    assert!(text.contains("file-read-only"), "{text}");
+    assert!(text.contains("auth=Bearer file-secret-value path=/echo-auth?from=file"), "{text}{}", err(&o));
+    assert_eq!(std::fs::read_to_string(env.p("home/token.txt")).unwrap(), "file-secret-value\n");
     // Plain HTTP without allowPlaintextInject: the sentinel goes out as it
     // is (here to a TLS port, which answers with an error), and it is reported.
     assert!(err(&o).contains("the sentinel of SRT_TEST_TOKEN was sent to 127.0.0.1"), "{}", err(&o));

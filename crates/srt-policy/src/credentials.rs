@@ -33,10 +33,20 @@ pub struct EnvCredential {
     pub inject: Vec<DomainPattern>,
 }
 
+/// One masked `credentials.files` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileCredential {
+    /// Absolute, symlinks resolved where it exists.
+    pub path: std::path::PathBuf,
+    pub inject: Vec<DomainPattern>,
+}
+
 /// The validated `credentials`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Credentials {
     pub env: Vec<EnvCredential>,
+    /// Masked files (denied ones are denyRead rules of the filesystem policy).
+    pub files: Vec<FileCredential>,
     /// `allowPlaintextInject`: substitute in plain-HTTP requests too.
     pub allow_plaintext_inject: bool,
 }

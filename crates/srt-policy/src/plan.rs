@@ -46,6 +46,9 @@ pub enum MountOp {
     MaskDir { path: PathBuf },
     /// Hide a file: an empty read-only file over it.
     MaskFile { path: PathBuf },
+    /// Show another file in place of `path`, read-only: `source`, a host
+    /// file of the run's own (a masked credential file's placeholder).
+    Substitute { path: PathBuf, source: PathBuf },
     /// The path does not exist and must not be creatable (its parent is
     /// writable); nothing may be created on the host to achieve it.
     BlockCreate { path: PathBuf },
@@ -70,6 +73,7 @@ impl MountOp {
             MountOp::BindReadOnly { kind, .. } => MountOp::BindReadOnly { path: empty, kind },
             MountOp::MaskDir { .. } => MountOp::MaskDir { path: empty },
             MountOp::MaskFile { .. } => MountOp::MaskFile { path: empty },
+            MountOp::Substitute { .. } => MountOp::Substitute { path: empty.clone(), source: empty },
             MountOp::BlockCreate { .. } => MountOp::BlockCreate { path: empty },
             MountOp::Pin { .. } => MountOp::Pin { path: empty },
         }
@@ -86,6 +90,7 @@ impl MountOp {
             | MountOp::BindReadOnly { path, .. }
             | MountOp::MaskDir { path }
             | MountOp::MaskFile { path }
+            | MountOp::Substitute { path, .. }
             | MountOp::BlockCreate { path }
             | MountOp::Pin { path } => path,
         }

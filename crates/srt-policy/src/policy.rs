@@ -539,18 +539,28 @@ fn credentials(
         env.push(EnvCredential { name: e.name.clone(), mode: e.mode, inject });
     }
     let mut files = Vec::new();
+    let mut masked_files = Vec::new();
     for (i, f) in c.files.iter().enumerate() {
         let base = format!("credentials.files[{i}]");
-        if f.mode == CredentialMode::Mask {
-            return Err(unsupported(format!("{base}.mode"), "masked files; use \"deny\""));
-        }
         if let Some(k) = f.structured_keys().first() {
             return Err(unsupported(format!("{base}.{k}"), "structured masking"));
         }
-        inject(&f.inject_hosts, &base)?;
-        files.extend(path_rules(std::slice::from_ref(&f.path), &format!("{base}.path"), ctx, fs)?);
+        let inject = inject(&f.inject_hosts, &base)?;
+        let rules = path_rules(std::slice::from_ref(&f.path), &format!("{base}.path"), ctx, fs)?;
+        if f.mode == CredentialMode::Mask {
+            masked_needs_tls(&base)?;
+            let [rule] = rules.as_slice() else {
+                return Err(unsupported(format!("{base}.path"), "masking a pattern; name one file"));
+            };
+            if rule.is_glob() || fs.kind(&rule.path).is_some_and(|k| k != crate::FileKind::File) {
+                return Err(unsupported(format!("{base}.path"), "masking a pattern or a directory; name one file"));
+            }
+            masked_files.push(crate::credentials::FileCredential { path: rule.path.clone(), inject });
+        } else {
+            files.extend(rules);
+        }
     }
-    Ok((Credentials { env, allow_plaintext_inject: c.allow_plaintext_inject }, files))
+    Ok((Credentials { env, files: masked_files, allow_plaintext_inject: c.allow_plaintext_inject }, files))
 }
 
 fn tls_termination(

@@ -3,7 +3,9 @@
 //! sentinel made for this run, which the proxies replace by the real value
 //! only on the way to the credential's hosts (`srt_policy::credentials`).
 
-use std::io::Read;
+use std::io::{Read, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::PathBuf;
 
 use srt_policy::credentials::SENTINEL_PREFIX;
 use srt_policy::{CredentialMode, Policy, Sentinel};
@@ -11,6 +13,11 @@ use srt_policy::{CredentialMode, Policy, Sentinel};
 /// What masking adds to a run.
 #[derive(Debug, Default)]
 pub struct Masking {
+    /// Masked files: (the credential file, the placeholder file shown in
+    /// its place), for the mount plan.
+    pub substitutes: Vec<(PathBuf, PathBuf)>,
+    /// The run's directory of placeholder files, removed on drop.
+    dir: Option<PathBuf>,
     /// Removed from the inherited environment.
     pub unset: Vec<String>,
     /// Set for the program: each masked variable to its sentinel.
@@ -47,7 +54,78 @@ pub fn prepare(policy: &Policy, extra: &[(String, String)]) -> Result<Masking, S
             }
         }
     }
+    for f in &policy.credentials.files {
+        let content = match std::fs::read(&f.path) {
+            Ok(c) => c,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                m.notes.push(format!("credentials: {} does not exist, nothing to mask", f.path.display()));
+                continue;
+            }
+            Err(e) => return Err(format!("credentials.files: cannot read {}: {e}", f.path.display())),
+        };
+        // A file whose content is the credential: the placeholder keeps its
+        // final newline, the value sent is without it.
+        let Ok(text) = String::from_utf8(content) else {
+            return Err(format!(
+                "credentials.files: {} is not text; a masked file's content must be a credential that can go in \
+                 a request (use mode \"deny\" for this file)",
+                f.path.display()
+            ));
+        };
+        let (real, newline) = match text.strip_suffix('\n') {
+            Some(r) => (r.to_string(), "\n"),
+            None => (text.clone(), ""),
+        };
+        let sentinel = mint(real.len())?;
+        let dir = match &m.dir {
+            Some(d) => d.clone(),
+            None => {
+                let d = private_dir()?;
+                m.dir = Some(d.clone());
+                d
+            }
+        };
+        let source = dir.join(format!("masked-{}", m.substitutes.len()));
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o400)
+            .open(&source)
+            .and_then(|mut file| file.write_all(format!("{sentinel}{newline}").as_bytes()))
+            .map_err(|e| format!("cannot write the placeholder of {}: {e}", f.path.display()))?;
+        let hosts: Vec<&str> = f.inject.iter().map(|p| p.source.as_str()).collect();
+        m.notes.push(format!(
+            "credentials: {} masked; its content is sent to {} only",
+            f.path.display(),
+            hosts.join(", ")
+        ));
+        m.substitutes.push((f.path.clone(), source));
+        m.sentinels.push(Sentinel { name: f.path.display().to_string(), sentinel, real, inject: f.inject.clone() });
+    }
     Ok(m)
+}
+
+impl Drop for Masking {
+    fn drop(&mut self) {
+        if let Some(d) = &self.dir {
+            let _ = std::fs::remove_dir_all(d);
+        }
+    }
+}
+
+/// A new directory only this user can enter.
+fn private_dir() -> Result<PathBuf, String> {
+    let base = std::env::temp_dir();
+    for attempt in 0..16u32 {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+        let dir = base.join(format!("srt-masked-{}-{:x}", std::process::id(), nanos.wrapping_add(attempt)));
+        match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(format!("cannot make a directory for masked files in {}: {e}", base.display())),
+        }
+    }
+    Err(format!("cannot make a directory for masked files in {}", base.display()))
 }
 
 /// `fake_value_` and 32 random hex digits, padded with random characters of

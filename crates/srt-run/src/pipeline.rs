@@ -80,7 +80,7 @@ pub fn run(mut r: Run<'_>) -> Finished {
     env.extend(policy.git_env(base_count.as_deref()));
     // Credentials: out of the inherited environment, masked ones back as
     // sentinels the proxies replace on the way to their hosts.
-    let masking = match crate::credentials::prepare(&policy, &env) {
+    let mut masking = match crate::credentials::prepare(&policy, &env) {
         Ok(m) => m,
         Err(message) => {
             return Finished { outcome: Err(SandboxError::Setup { message, hint: None }), events: Vec::new() };
@@ -113,6 +113,17 @@ pub fn run(mut r: Run<'_>) -> Finished {
             }
         }
     }
+    // Masked files: the placeholder shown read-only in place of each.
+    let mut plan = plan;
+    for (path, source) in &masking.substitutes {
+        plan.ops.push(srt_policy::MountOp::Substitute { path: path.clone(), source: source.clone() });
+    }
+    if policy.enable_weaker_nested_sandbox && !masking.substitutes.is_empty() {
+        let message = "credentials.files with mode \"mask\" need the full sandbox (a mount shows the placeholder); \
+                       the weaker mode has no mounts, so the real file would be readable"
+            .to_string();
+        return Finished { outcome: Err(SandboxError::Setup { message, hint: None }), events: Vec::new() };
+    }
     let weaker = policy.enable_weaker_nested_sandbox.then(|| srt_sandbox::weaker::grants(&plan, &RealFs));
     let spec = SandboxSpec {
         env,
@@ -138,7 +149,7 @@ pub fn run(mut r: Run<'_>) -> Finished {
             seen: seen.clone(),
             command: r.command_line.clone(),
             tls: termination.as_ref().map(|t| t.interceptor.clone()),
-            sentinels: Arc::new(masking.sentinels),
+            sentinels: Arc::new(std::mem::take(&mut masking.sentinels)),
         };
         let proxy = proxy.clone();
         Box::new(move |l: ProxyListeners| {
@@ -199,5 +210,7 @@ pub fn run(mut r: Run<'_>) -> Finished {
         }
     }
     drop(termination);
+    // The placeholder files of masked credentials go with the run.
+    drop(masking);
     Finished { outcome, events: srt_monitor::without_ignored(events, &policy) }
 }

@@ -361,6 +361,23 @@ fn apply_op(op: &MountOp, t: &mut Tracker, notes: &mut Vec<String>) -> Result<()
             mount_setattr(&dst, attrs, true).map_err(err("set mount attributes", &dst))?;
             t.mounts.push((dst, false));
         }
+        MountOp::Substitute { path, source } => {
+            let dst = inside(NEWROOT, path);
+            if fs::symlink_metadata(&dst).is_err() {
+                notes.push(format!("{}: gone since the plan was made; nothing to substitute", path.display()));
+                return Ok(());
+            }
+            let src = open_no_symlinks(&inside(OLDROOT, source)).map_err(|source_err| MountError {
+                step: "open the substitute file",
+                path: source.clone(),
+                source: source_err,
+            })?;
+            let tree = clone_tree(src.as_fd()).map_err(err("open_tree", source))?;
+            attach_tree(tree.as_fd(), &dst).map_err(err("move_mount", &dst))?;
+            mount_setattr(&dst, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, false)
+                .map_err(err("set mount attributes", &dst))?;
+            t.mounts.push((dst, false));
+        }
         MountOp::MaskDir { path } => {
             let dst = inside(NEWROOT, path);
             if !ensure_mountpoint(&dst, true, t)? {

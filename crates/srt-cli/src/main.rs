@@ -188,6 +188,18 @@ fn main() -> ExitCode {
         },
     };
     let mut debug_print = |line: &str| eprintln!("srt: {line}");
+    // --violations FILE gets each event as it happens (appended and flushed
+    // per event), and what only the end reveals afterwards.
+    let live_events: Option<srt_run::LiveEvents> = args.violations.clone().map(|path| {
+        let warned = std::sync::atomic::AtomicBool::new(false);
+        std::sync::Arc::new(move |v: &srt_monitor::Violation| {
+            if let Err(e) = srt_monitor::append_jsonl(&path, std::slice::from_ref(v))
+                && !warned.swap(true, std::sync::atomic::Ordering::Relaxed)
+            {
+                eprintln!("srt: cannot write violations to {}: {e}", path.display());
+            }
+        }) as srt_run::LiveEvents
+    });
     let finished = srt_run::run(srt_run::Run {
         policy: std::sync::Arc::new(policy),
         argv,
@@ -207,14 +219,16 @@ fn main() -> ExitCode {
         // The control channel's reader is a thread: the init is exec'ed then.
         single_threaded: std::env::var_os("SRT_FORCE_EXEC_INIT").is_none() && live_network.is_none(),
         live_network,
+        live_events,
     });
     let (result, events) = (finished.outcome, finished.events);
+    if let Some(path) = &args.violations
+        && !finished.late.is_empty()
+        && let Err(e) = srt_monitor::append_jsonl(path, &finished.late)
+    {
+        eprintln!("srt: cannot write violations to {}: {e}", path.display());
+    }
     if !events.is_empty() {
-        if let Some(path) = &args.violations
-            && let Err(e) = srt_monitor::append_jsonl(path, &events)
-        {
-            eprintln!("srt: cannot write violations to {}: {e}", path.display());
-        }
         eprint!("{}", srt_monitor::stderr_block(&events));
     }
     match result {

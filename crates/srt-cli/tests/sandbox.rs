@@ -1592,3 +1592,36 @@ fn the_callers_proxy_variables_stay_outside() {
         assert_eq!(out(&o).trim(), "none", "{settings}: {}", err(&o));
     }
 }
+
+/// `--violations FILE` gets each event while the program still runs (a
+/// call pid 1 refused, a connection the proxy refused), and each once.
+#[test]
+fn violations_are_written_as_they_happen() {
+    let env = Env::new();
+    let file = env.p("violations.jsonl");
+    let settings = r#"{"network": {"allowedDomains": ["example.com"]}, "filesystem": {"allowWrite": ["."]}}"#;
+    let script = "touch .mcp.json 2>/dev/null; curl -s -o /dev/null --max-time 10 http://denied.example.org/; \
+                  sleep 3; echo done";
+    let mut child = env
+        .cmd(settings, &["--violations", file.to_str().unwrap(), "-c", script])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Both events are in the file before the program ends.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let during = loop {
+        let text = std::fs::read_to_string(&file).unwrap_or_default();
+        if (text.contains(".mcp.json") && text.contains("denied.example.org")) || Instant::now() > deadline {
+            break text;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(child.try_wait().unwrap().is_none(), "the program was still running");
+    assert!(during.contains(".mcp.json") && during.contains("denied.example.org:80"), "{during}");
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(out(&o).trim(), "done", "{}", err(&o));
+    let after = std::fs::read_to_string(&file).unwrap();
+    assert_eq!(after.lines().count(), 2, "each event once: {after}");
+    assert!(err(&o).contains("<sandbox_violations>"), "{}", err(&o));
+}

@@ -328,6 +328,7 @@ fn run_sandbox(
         // This process has other threads: the init must be exec'ed.
         single_threaded: false,
         live_network: None,
+        live_events: None,
     });
     control.unregister();
     match finished.outcome {

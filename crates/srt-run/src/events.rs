@@ -13,22 +13,36 @@ pub fn after_run(
     wall_time: Option<std::time::Duration>,
     command: &str,
 ) -> Vec<Violation> {
-    let mut out: Vec<Violation> = outcome
-        .denials
-        .iter()
-        .map(|d| Violation {
-            timestamp: rfc3339(d.at),
-            ..Violation::deny(
-                &d.kind,
-                &d.operation,
-                d.target.clone(),
-                d.reason.clone(),
-                // 0: not one caller (the count of unreported refusals).
-                u32::try_from(d.pid).ok().filter(|p| *p > 0),
-                command,
-            )
-        })
-        .collect();
+    let mut out: Vec<Violation> = outcome.denials.iter().map(|d| denial_event(d, command)).collect();
+    out.extend(ending_events(spec, outcome, wall_time, command));
+    out
+}
+
+/// The event of one call pid 1 refused.
+pub fn denial_event(d: &srt_sandbox::Denial, command: &str) -> Violation {
+    Violation {
+        timestamp: rfc3339(d.at),
+        ..Violation::deny(
+            &d.kind,
+            &d.operation,
+            d.target.clone(),
+            d.reason.clone(),
+            // 0: not one caller (the count of unreported refusals).
+            u32::try_from(d.pid).ok().filter(|p| *p > 0),
+            command,
+        )
+    }
+}
+
+/// What only the end of a run reveals: protected paths that appeared, the
+/// limit that ended it.
+pub fn ending_events(
+    spec: &srt_sandbox::SandboxSpec,
+    outcome: &srt_sandbox::Outcome,
+    wall_time: Option<std::time::Duration>,
+    command: &str,
+) -> Vec<Violation> {
+    let mut out = Vec::new();
     for op in &spec.plan.ops {
         if let srt_policy::MountOp::BlockCreate { path } = op
             && std::fs::symlink_metadata(path).is_ok()

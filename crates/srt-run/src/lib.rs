@@ -22,5 +22,5 @@ mod sockowner;
 mod tls;
 
 pub use events::after_run;
-pub use pipeline::{Finished, Run, run};
+pub use pipeline::{Finished, LiveEvents, Run, run};
 pub use proxy::{MAX_PROXY_CONNECTIONS, ProxySetup, ProxyThread, Seen};

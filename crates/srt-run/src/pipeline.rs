@@ -43,13 +43,24 @@ pub struct Run<'a> {
     /// runs (`--control-fd`); `None`: `policy`'s, fixed. With it, the
     /// proxies run even when the policy allows no host yet.
     pub live_network: Option<srt_proxy::LivePolicy>,
+    /// Receives each event while the program runs, as it happens (a refused
+    /// connection, a call pid 1 refused; `ignoreViolations` applied). The
+    /// events only the end reveals are [`Finished::late`].
+    pub live_events: Option<LiveEvents>,
 }
+
+/// Where events go as they happen (from the proxy thread and from the
+/// supervisor).
+pub type LiveEvents = Arc<dyn Fn(&srt_monitor::Violation) + Send + Sync>;
 
 /// How a run ended, and the violation events it produced (in order,
 /// `ignoreViolations` applied).
 pub struct Finished {
     pub outcome: Result<Outcome, SandboxError>,
     pub events: Vec<Violation>,
+    /// The part of `events` that was not given to [`Run::live_events`]
+    /// (what only the end of the run reveals); all of them without a sink.
+    pub late: Vec<Violation>,
 }
 
 /// Proxy variables of the caller's environment, never passed on (the
@@ -83,7 +94,11 @@ pub fn run(mut r: Run<'_>) -> Finished {
     let mut masking = match crate::credentials::prepare(&policy, &env) {
         Ok(m) => m,
         Err(message) => {
-            return Finished { outcome: Err(SandboxError::Setup { message, hint: None }), events: Vec::new() };
+            return Finished {
+                outcome: Err(SandboxError::Setup { message, hint: None }),
+                events: Vec::new(),
+                late: Vec::new(),
+            };
         }
     };
     env.retain(|(k, _)| !masking.unset.contains(k));
@@ -100,7 +115,11 @@ pub fn run(mut r: Run<'_>) -> Finished {
             Ok(t) => Some(t),
             Err(message) => {
                 let hint = Some("fix network.tlsTerminate, or remove it to leave HTTPS tunnels opaque".to_string());
-                return Finished { outcome: Err(SandboxError::Setup { message, hint }), events: Vec::new() };
+                return Finished {
+                    outcome: Err(SandboxError::Setup { message, hint }),
+                    events: Vec::new(),
+                    late: Vec::new(),
+                };
             }
         },
         _ => None,
@@ -122,7 +141,11 @@ pub fn run(mut r: Run<'_>) -> Finished {
         let message = "credentials.files with mode \"mask\" need the full sandbox (a mount shows the placeholder); \
                        the weaker mode has no mounts, so the real file would be readable"
             .to_string();
-        return Finished { outcome: Err(SandboxError::Setup { message, hint: None }), events: Vec::new() };
+        return Finished {
+            outcome: Err(SandboxError::Setup { message, hint: None }),
+            events: Vec::new(),
+            late: Vec::new(),
+        };
     }
     let weaker = policy.enable_weaker_nested_sandbox.then(|| srt_sandbox::weaker::grants(&plan, &RealFs));
     let spec = SandboxSpec {
@@ -150,13 +173,24 @@ pub fn run(mut r: Run<'_>) -> Finished {
             command: r.command_line.clone(),
             tls: termination.as_ref().map(|t| t.interceptor.clone()),
             sentinels: Arc::new(std::mem::take(&mut masking.sentinels)),
+            live: r.live_events.clone(),
         };
         let proxy = proxy.clone();
         Box::new(move |l: ProxyListeners| {
             *proxy.borrow_mut() = Some(ProxyThread::start(setup, l));
         }) as Box<dyn FnOnce(ProxyListeners)>
     });
+    let on_denial: Option<srt_sandbox::OnDenial> = r.live_events.clone().map(|live| {
+        let (policy, command) = (policy.clone(), r.command_line.clone());
+        Box::new(move |d: &srt_sandbox::Denial| {
+            let v = crate::events::denial_event(d, &command);
+            if !srt_monitor::without_ignored(vec![v.clone()], &policy).is_empty() {
+                live(&v);
+            }
+        }) as srt_sandbox::OnDenial
+    });
     let opts = RunOptions {
+        on_denial,
         wall_time: r.wall_time,
         signals: r.signals,
         debug: r.debug,
@@ -172,7 +206,12 @@ pub fn run(mut r: Run<'_>) -> Finished {
         p.stop();
     }
     let mut events = std::mem::take(&mut *seen.lock().unwrap_or_else(|e| e.into_inner()));
+    // Given to the sink already: the proxies' decisions and pid 1's refusals.
+    let mut streamed = if r.live_events.is_some() { events.len() } else { 0 };
     if let Ok(o) = &outcome {
+        if r.live_events.is_some() {
+            streamed += o.denials.len();
+        }
         events.extend(crate::after_run(&spec, o, r.wall_time, &r.command_line));
         if spec.nested_userns {
             for path in crate::planted::protected_changed(&policy, started) {
@@ -212,5 +251,8 @@ pub fn run(mut r: Run<'_>) -> Finished {
     drop(termination);
     // The placeholder files of masked credentials go with the run.
     drop(masking);
-    Finished { outcome, events: srt_monitor::without_ignored(events, &policy) }
+    let late = srt_monitor::without_ignored(events.split_off(streamed.min(events.len())), &policy);
+    let mut events = srt_monitor::without_ignored(events, &policy);
+    events.extend(late.iter().cloned());
+    Finished { outcome, events, late }
 }

@@ -40,6 +40,8 @@ pub struct ProxySetup {
     pub tls: Option<Arc<srt_proxy::Interceptor>>,
     /// The run's masked credentials.
     pub sentinels: Arc<Vec<srt_policy::Sentinel>>,
+    /// Where each denial goes as it happens, too.
+    pub live: Option<crate::pipeline::LiveEvents>,
 }
 
 impl ProxyThread {
@@ -64,7 +66,7 @@ impl ProxyThread {
 }
 
 async fn serve(setup: ProxySetup, l: ProxyListeners, mut stop: tokio::sync::oneshot::Receiver<()>) {
-    let ProxySetup { policy, debug, max_connections, seen, command, tls, sentinels } = setup;
+    let ProxySetup { policy, debug, max_connections, seen, command, tls, sentinels, live } = setup;
     let init_pid = l.init_pid;
     let (tx, mut rx) = tokio::sync::mpsc::channel::<srt_proxy::NetEvent>(1024);
     let mut cfg = srt_proxy::ProxyConfig::new(policy.get());
@@ -111,6 +113,9 @@ async fn serve(setup: ProxySetup, l: ProxyListeners, mut stop: tokio::sync::ones
                 _ => "connect",
             };
             let v = Violation::deny("network", operation, ev.target(), reason.clone(), ev.pid, &command);
+            if let Some(live) = &live {
+                live(&v);
+            }
             seen.lock().unwrap_or_else(|e| e.into_inner()).push(v);
         }
         if debug {

@@ -24,4 +24,4 @@ pub use init::{INIT_ARG, TERMINATE, run_init_if_requested};
 pub use mounts::MountError;
 pub use netplumb::ProxyListeners;
 pub use spec::{Report, SandboxSpec};
-pub use supervisor::{Denial, Ending, Outcome, RunOptions, SandboxError, Usage, run};
+pub use supervisor::{Denial, Ending, OnDenial, Outcome, RunOptions, SandboxError, Usage, run};

@@ -160,7 +160,13 @@ pub struct RunOptions<'a> {
     /// The program's standard input, output and error; `None` inherits the
     /// caller's (pipes for captured output, for example).
     pub stdio: [Option<OwnedFd>; 3],
+    /// Called with each call pid 1 refused, as its report arrives (they are
+    /// also in [`Outcome::denials`] at the end).
+    pub on_denial: Option<OnDenial<'a>>,
 }
+
+/// See [`RunOptions::on_denial`].
+pub type OnDenial<'a> = Box<dyn FnMut(&Denial) + 'a>;
 
 fn clear_cloexec(fd: RawFd) -> nix::Result<()> {
     // SAFETY: fd is open in this (forked) process; F_SETFD only changes its flags.
@@ -471,7 +477,11 @@ fn follow(init: Pid, status_r: OwnedFd, opts: &mut RunOptions<'_>, start: Instan
                 }
             }
             Report::Denied { kind, operation, target, reason, pid } => {
-                outcome.denials.push(Denial { at: std::time::SystemTime::now(), kind, operation, target, reason, pid })
+                let d = Denial { at: std::time::SystemTime::now(), kind, operation, target, reason, pid };
+                if let Some(f) = opts.on_denial.as_mut() {
+                    f(&d);
+                }
+                outcome.denials.push(d)
             }
         }
     }

@@ -9,9 +9,8 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use common::*;
-use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, SanType};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
-use rustls::{ClientConfig, RootCertStore, ServerConfig};
+use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::{ClientConfig, RootCertStore};
 use srt_policy::{DenyCode, NetDecision};
 use srt_proxy::{Interceptor, StaticResolver, pem_certificates};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -28,23 +27,8 @@ struct SecureOrigin {
 
 impl SecureOrigin {
     async fn start() -> SecureOrigin {
-        let ca_key = KeyPair::generate().unwrap();
-        let mut ca_params = CertificateParams::default();
-        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        let ca_cert = ca_params.self_signed(&ca_key).unwrap();
-        let issuer = Issuer::new(ca_params, ca_key);
-        let leaf_key = KeyPair::generate().unwrap();
-        let mut leaf = CertificateParams::default();
-        leaf.subject_alt_names = vec![SanType::IpAddress("127.0.0.1".parse().unwrap())];
-        let leaf_cert = leaf.signed_by(&leaf_key, &issuer).unwrap();
-        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der()));
-        let cfg = ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_no_client_auth()
-            .with_single_cert(vec![leaf_cert.der().clone()], key)
-            .unwrap();
-        let acceptor = TlsAcceptor::from(Arc::new(cfg));
+        let (ca, cfg) = loopback_tls();
+        let acceptor = TlsAcceptor::from(cfg);
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let seen: Arc<Mutex<Vec<String>>> = Default::default();
@@ -84,7 +68,7 @@ impl SecureOrigin {
                 });
             }
         });
-        SecureOrigin { addr, ca: ca_cert.der().clone(), seen }
+        SecureOrigin { addr, ca, seen }
     }
 
     fn roots(&self) -> RootCertStore {

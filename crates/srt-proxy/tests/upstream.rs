@@ -258,25 +258,10 @@ async fn ambiguous_targets_follow_the_mode() {
 #[tokio::test]
 async fn stripped_response_headers_never_reach_the_client() {
     // An origin that sets the headers to strip.
-    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = l.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        while let Ok((mut s, _)) = l.accept().await {
-            let mut head = Vec::new();
-            while !head.ends_with(b"\r\n\r\n") {
-                let mut b = [0u8; 1];
-                if s.read(&mut b).await.unwrap_or(0) == 0 {
-                    break;
-                }
-                head.push(b[0]);
-            }
-            let _ = s
-                .write_all(
-                    b"HTTP/1.1 200 OK\r\nSet-Cookie: a=b\r\nX_Internal.Token: t\r\nX-Kept: k\r\nContent-Length: 2\r\n\r\nok",
-                )
-                .await;
-        }
-    });
+    let port = canned_origin(
+        b"HTTP/1.1 200 OK\r\nSet-Cookie: a=b\r\nX_Internal.Token: t\r\nX-Kept: k\r\nContent-Length: 2\r\n\r\nok",
+    )
+    .await;
     let settings = format!(
         r#"{{"network": {{"allowedDomains": ["127.0.0.1:{port}"], "stripResponseHeaders": ["set-cookie", "x-internal-token"]}}}}"#
     );
@@ -329,26 +314,11 @@ async fn addresses_are_guarded_before_the_parent_proxy() {
 /// Red-team regression: stripResponseHeaders applies to trailers too.
 #[tokio::test]
 async fn stripped_headers_are_stripped_from_trailers() {
-    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = l.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        while let Ok((mut s, _)) = l.accept().await {
-            let mut head = Vec::new();
-            while !head.ends_with(b"\r\n\r\n") {
-                let mut b = [0u8; 1];
-                if s.read(&mut b).await.unwrap_or(0) == 0 {
-                    break;
-                }
-                head.push(b[0]);
-            }
-            let _ = s
-                .write_all(
-                    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: x-secret, x-fine\r\nConnection: close\r\n\r\n\
+    let port = canned_origin(
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: x-secret, x-fine\r\nConnection: close\r\n\r\n\
                       2\r\nok\r\n0\r\nx-secret: t\r\nx-fine: f\r\n\r\n",
-                )
-                .await;
-        }
-    });
+    )
+    .await;
     let settings =
         format!(r#"{{"network": {{"allowedDomains": ["127.0.0.1:{port}"], "stripResponseHeaders": ["X_Secret"]}}}}"#);
     let p = Proxy::start(&settings, StaticResolver::new()).await;
@@ -368,27 +338,9 @@ async fn stripped_headers_are_stripped_from_trailers() {
 /// An `https://` parent proxy: TLS to the proxy itself, verified.
 #[tokio::test]
 async fn an_https_parent_proxy_is_reached_over_verified_tls() {
-    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, SanType};
-    let ca_key = KeyPair::generate().unwrap();
-    let mut ca_params = CertificateParams::default();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
-    let issuer = Issuer::new(ca_params, ca_key);
-    let leaf_key = KeyPair::generate().unwrap();
-    let mut leaf = CertificateParams::default();
-    leaf.subject_alt_names = vec![SanType::IpAddress("127.0.0.1".parse().unwrap())];
-    let leaf_cert = leaf.signed_by(&leaf_key, &issuer).unwrap();
+    let (ca_cert, server) = loopback_tls();
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let server = rustls::ServerConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(
-            vec![leaf_cert.der().clone()],
-            rustls::pki_types::PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into()),
-        )
-        .unwrap();
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server));
+    let acceptor = tokio_rustls::TlsAcceptor::from(server);
     let echo = echo_server("127.0.0.1:0").await.unwrap();
     let names = HashMap::from([(format!("site.test:{}", echo.port()), echo)]);
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -410,7 +362,7 @@ async fn an_https_parent_proxy_is_reached_over_verified_tls() {
         parent.port()
     );
     let mut roots = rustls::RootCertStore::empty();
-    roots.add(ca_cert.der().clone()).unwrap();
+    roots.add(ca_cert).unwrap();
     let trusting = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .unwrap()
@@ -444,4 +396,25 @@ async fn an_https_parent_proxy_is_reached_over_verified_tls() {
     let (_, head) = connect(p2.http, &format!("site.test:{}", echo.port())).await;
     assert_eq!(head.status, 502);
     assert_eq!(asked(&seen).len(), 1, "the untrusted parent was not asked");
+}
+
+/// A server on 127.0.0.1 that reads each request head and answers with
+/// `response` as it is; returns its port.
+async fn canned_origin(response: &'static [u8]) -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            let mut head = Vec::new();
+            while !head.ends_with(b"\r\n\r\n") {
+                let mut b = [0u8; 1];
+                if s.read(&mut b).await.unwrap_or(0) == 0 {
+                    break;
+                }
+                head.push(b[0]);
+            }
+            let _ = s.write_all(response).await;
+        }
+    });
+    port
 }

@@ -4,7 +4,7 @@
 //! only on the way to the credential's hosts (`srt_policy::credentials`).
 
 use std::io::{Read, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 
 use srt_policy::credentials::SENTINEL_PREFIX;
@@ -80,7 +80,8 @@ pub fn prepare(policy: &Policy, extra: &[(String, String)]) -> Result<Masking, S
         let dir = match &m.dir {
             Some(d) => d.clone(),
             None => {
-                let d = private_dir()?;
+                // Only this user may enter: the placeholders are bound from here.
+                let d = crate::rundir::make("srt-masked", 0o700, "masked files")?;
                 m.dir = Some(d.clone());
                 d
             }
@@ -111,21 +112,6 @@ impl Drop for Masking {
             let _ = std::fs::remove_dir_all(d);
         }
     }
-}
-
-/// A new directory only this user can enter.
-fn private_dir() -> Result<PathBuf, String> {
-    let base = std::env::temp_dir();
-    for attempt in 0..16u32 {
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
-        let dir = base.join(format!("srt-masked-{}-{:x}", std::process::id(), nanos.wrapping_add(attempt)));
-        match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
-            Ok(()) => return Ok(dir),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(format!("cannot make a directory for masked files in {}: {e}", base.display())),
-        }
-    }
-    Err(format!("cannot make a directory for masked files in {}", base.display()))
 }
 
 /// `fake_value_` and 32 random hex digits, padded with random characters of

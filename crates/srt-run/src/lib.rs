@@ -18,6 +18,7 @@ mod gitcode;
 mod pipeline;
 mod planted;
 mod proxy;
+mod rundir;
 mod sockowner;
 mod tls;
 

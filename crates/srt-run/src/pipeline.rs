@@ -213,39 +213,31 @@ pub fn run(mut r: Run<'_>) -> Finished {
             streamed += o.denials.len();
         }
         events.extend(crate::after_run(&spec, o, r.wall_time, &r.command_line));
+        // Writes that happened but could run code on the host later: allowed,
+        // and reported for review.
+        let written = |path: &std::path::Path, reason: String| Violation {
+            decision: "allow".into(),
+            ..Violation::deny("filesystem", "write", path.display().to_string(), reason, None, &r.command_line)
+        };
         if spec.nested_userns {
             for path in crate::planted::protected_changed(&policy, started) {
-                events.push(Violation {
-                    decision: "allow".into(),
-                    ..Violation::deny(
-                        "filesystem",
-                        "write",
-                        path.display().to_string(),
-                        "an always-protected path was written during the run with allowNestedUserNamespaces, \
-                         where pid 1 cannot judge writes made from a nested mount namespace; review it before \
-                         running git, a shell or an agent there"
-                            .into(),
-                        None,
-                        &r.command_line,
-                    )
-                });
+                events.push(written(
+                    &path,
+                    "an always-protected path was written during the run with allowNestedUserNamespaces, where \
+                     pid 1 cannot judge writes made from a nested mount namespace; review it before running git, \
+                     a shell or an agent there"
+                        .into(),
+                ));
             }
         }
         for (path, why) in crate::gitcode::planted(&o.git_dirs, started) {
-            events.push(Violation {
-                decision: "allow".into(),
-                ..Violation::deny(
-                    "filesystem",
-                    "write",
-                    path.display().to_string(),
-                    format!(
-                        "git on the host would run code from this file written during the run ({why}), in this \
-                         repository or in one that has it as a submodule; review it before running git there"
-                    ),
-                    None,
-                    &r.command_line,
-                )
-            });
+            events.push(written(
+                &path,
+                format!(
+                    "git on the host would run code from this file written during the run ({why}), in this \
+                     repository or in one that has it as a submodule; review it before running git there"
+                ),
+            ));
         }
     }
     drop(termination);

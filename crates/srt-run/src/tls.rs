@@ -6,7 +6,7 @@
 //! certificates are written.
 
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -125,14 +125,6 @@ fn bundle_dir(policy: &Policy) -> Result<PathBuf, String> {
             base.display()
         ));
     }
-    for attempt in 0..16u32 {
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
-        let dir = base.join(format!("srt-tls-{}-{:x}", std::process::id(), nanos.wrapping_add(attempt)));
-        match std::fs::DirBuilder::new().mode(0o755).create(&dir) {
-            Ok(()) => return Ok(dir),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(format!("cannot make a directory for the CA bundle in {}: {e}", base.display())),
-        }
-    }
-    Err(format!("cannot make a directory for the CA bundle in {}", base.display()))
+    // Readable by the program: it opens the bundle.
+    crate::rundir::make("srt-tls", 0o755, "the CA bundle")
 }

@@ -191,9 +191,18 @@ fn main() -> ExitCode {
     // --violations FILE gets each event as it happens (appended and flushed
     // per event), and what only the end reveals afterwards.
     let live_events: Option<srt_run::LiveEvents> = args.violations.clone().map(|path| {
+        // Opened once for appending; each event is one write(2), so it is in
+        // the file as soon as it happened.
+        let file = std::fs::OpenOptions::new().create(true).append(true).open(&path);
+        let file = std::sync::Mutex::new(file);
         let warned = std::sync::atomic::AtomicBool::new(false);
         std::sync::Arc::new(move |v: &srt_monitor::Violation| {
-            if let Err(e) = srt_monitor::append_jsonl(&path, std::slice::from_ref(v))
+            let mut f = file.lock().unwrap_or_else(|e| e.into_inner());
+            let written = match f.as_mut() {
+                Ok(f) => srt_monitor::write_jsonl(f, std::slice::from_ref(v)),
+                Err(e) => Err(std::io::Error::new(e.kind(), e.to_string())),
+            };
+            if let Err(e) = written
                 && !warned.swap(true, std::sync::atomic::Ordering::Relaxed)
             {
                 eprintln!("srt: cannot write violations to {}: {e}", path.display());

@@ -106,6 +106,8 @@ class Quiet(http.server.SimpleHTTPRequestHandler):
     def do_GET(self):
         if self.path.startswith("/echo-auth"):
             body = ("auth=%s path=%s" % (self.headers.get("Authorization"), self.path)).encode()
+            with open(root + "/../received.log", "ab") as log:
+                log.write(body + b"\n")
             self.send_response(200)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
@@ -419,16 +421,20 @@ fn masked_and_denied_credentials_end_to_end() {
     assert!(!first.contains("real-secret-value"), "{text}");
     assert_eq!(text.lines().nth(1), Some("0"), "the value is not in the program's environment: {text}");
     assert!(!text.contains("init-env-readable"), "{text}");
+    let received = std::fs::read_to_string(env.p("received.log")).unwrap_or_default();
     assert!(
-        text.contains("auth=Bearer real-secret-value path=/echo-auth?t=real-secret-value"),
-        "the real value reached the allowed host: {text}{}",
+        received.contains("auth=Bearer real-secret-value path=/echo-auth?t=real-secret-value"),
+        "the real value reached the allowed host: {received}{}",
         err(&o)
     );
+    // The host echoes it back; the program gets the placeholder again.
+    assert!(!text.contains("real-secret-value") && text.contains("auth=Bearer fake_value_"), "{text}");
     assert!(!text.contains("denied-secret-value"), "{text}");
     // A masked file: the placeholder inside, read-only; its content sent to the host.
     assert!(text.contains("file=fake_value_") && !text.contains("file=file-secret-value"), "{text}");
     assert!(text.contains("file-read-only"), "{text}");
-    assert!(text.contains("auth=Bearer file-secret-value path=/echo-auth?from=file"), "{text}{}", err(&o));
+    assert!(received.contains("auth=Bearer file-secret-value path=/echo-auth?from=file"), "{received}{}", err(&o));
+    assert!(!text.contains("file-secret-value"), "{text}");
     assert_eq!(std::fs::read_to_string(env.p("home/token.txt")).unwrap(), "file-secret-value\n");
     // Plain HTTP without allowPlaintextInject: the sentinel goes out as it
     // is (here to a TLS port, which answers with an error), and it is reported.

@@ -59,13 +59,18 @@ pub fn without_ignored(events: Vec<Violation>, policy: &srt_policy::Policy) -> V
 
 /// Appends events to `path` as JSON lines (created if missing).
 pub fn append_jsonl(path: &Path, events: &[Violation]) -> std::io::Result<()> {
+    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+    write_jsonl(&mut f, events)
+}
+
+/// Writes events as JSON lines in one write.
+pub fn write_jsonl(to: &mut impl Write, events: &[Violation]) -> std::io::Result<()> {
     let mut text = String::new();
     for e in events {
         text.push_str(&serde_json::to_string(e).map_err(std::io::Error::other)?);
         text.push('\n');
     }
-    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
-    f.write_all(text.as_bytes())
+    to.write_all(text.as_bytes())
 }
 
 /// The block agents already parse, appended to stderr when any were seen.

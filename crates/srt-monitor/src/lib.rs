@@ -7,4 +7,4 @@
 
 mod events;
 
-pub use events::{Violation, append_jsonl, now_rfc3339, rfc3339, stderr_block, without_ignored};
+pub use events::{Violation, append_jsonl, now_rfc3339, rfc3339, stderr_block, without_ignored, write_jsonl};

@@ -184,6 +184,9 @@ pub struct BodySubstitution {
     pairs: Vec<(Vec<u8>, Vec<u8>)>,
     longest: usize,
     carry: Vec<u8>,
+    /// What is searched for may start with any byte (real values), not
+    /// only the sentinels' first byte.
+    any_start: bool,
 }
 
 impl BodySubstitution {
@@ -196,7 +199,22 @@ impl BodySubstitution {
             .map(|s| (s.sentinel.clone().into_bytes(), s.real.clone().into_bytes()))
             .collect();
         let longest = pairs.iter().map(|(s, _)| s.len()).max()?;
-        Some(BodySubstitution { pairs, longest, carry: Vec::new() })
+        Some(BodySubstitution { pairs, longest, carry: Vec::new(), any_start: false })
+    }
+
+    /// The reverse, for responses: real values back to their sentinels.
+    /// Values shorter than 8 bytes are left (too likely to be ordinary text).
+    pub fn reverse_for_host(host: &str, port: u16, sentinels: &[Sentinel]) -> Option<BodySubstitution> {
+        let forward = Self::for_host(host, port, sentinels)?;
+        let pairs: Vec<(Vec<u8>, Vec<u8>)> =
+            forward.pairs.into_iter().filter(|(_, r)| r.len() >= 8).map(|(s, r)| (r, s)).collect();
+        let longest = pairs.iter().map(|(s, _)| s.len()).max()?;
+        Some(BodySubstitution { pairs, longest, carry: Vec::new(), any_start: true })
+    }
+
+    /// The whole of a short text at once (a header value).
+    pub fn whole(&self, text: &[u8]) -> Vec<u8> {
+        self.replace(text, true).0
     }
 
     /// Whether substitution can change the body's length (then the request
@@ -229,7 +247,7 @@ impl BodySubstitution {
         let mut out = Vec::with_capacity(buf.len());
         let mut i = 0;
         while i < buf.len() {
-            if buf[i] == first
+            if (self.any_start || buf[i] == first)
                 && let Some((s, r)) = self.pairs.iter().find(|(s, _)| buf[i..].starts_with(s))
             {
                 out.extend_from_slice(r);
@@ -270,5 +288,12 @@ mod body_tests {
             );
         }
         assert!(BodySubstitution::for_host("api.example.com", 443, &s).unwrap().changes_length());
+        // The reverse, for what comes back: the real value turns into the sentinel.
+        let mut back = BodySubstitution::reverse_for_host("api.example.com", 443, &s).unwrap();
+        let mut out = back.push(b"Location: /x?t=REAL-SEC");
+        out.extend(back.push(b"RET&y=1"));
+        out.extend(back.finish());
+        assert_eq!(String::from_utf8(out).unwrap(), "Location: /x?t=fake_value_abcdef&y=1");
+        assert_eq!(back.whole(b"REAL-SECRET"), b"fake_value_abcdef");
     }
 }

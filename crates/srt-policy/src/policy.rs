@@ -349,6 +349,11 @@ pub fn from_settings(
     let (credentials, credential_files) = credentials(&s, &allowed, ctx, fs)?;
     let mut deny_read = path_rules(&f.deny_read, "filesystem.denyRead", ctx, fs)?;
     deny_read.extend(credential_files);
+    // The key of a CA the user gave (tlsTerminate.caKeyPath) signs a leaf
+    // for any name; the program never reads it.
+    if let Some((_, key)) = tls.as_ref().and_then(|t| t.ca_files.as_ref()) {
+        deny_read.push(PathRule::literal(key, fs));
+    }
     let filesystem = FsPolicy {
         deny_read,
         allow_read: path_rules(&f.allow_read, "filesystem.allowRead", ctx, fs)?,

@@ -814,6 +814,8 @@ fn tls_termination_settings() {
         (cert.as_path(), key.as_path()),
         (Path::new("/nonexistent/proj/ca.pem"), Path::new("/nonexistent/home/ca.key"))
     );
+    assert!(!read_ok(&p, "/nonexistent/home/ca.key"), "red team: the CA key the user gave is never readable inside");
+    assert!(read_ok(&p, "/nonexistent/proj/ca.pem"), "the certificate is public");
     let d = policy(r#"{"network": {"tlsTerminate": {}}}"#);
     let t = d.tls_termination().unwrap();
     assert_eq!(

@@ -251,11 +251,16 @@ async fn forward(
     strip_hop_by_hop(&mut parts.headers);
     parts.headers.insert(header::HOST, target.host_header);
     // TRACE echoes the request back, credentials added by this proxy included.
-    if parts.method == Method::TRACE && (hop.authorization().is_some() || !cfg.sentinels.is_empty()) {
+    if crate::inject::echoes_request(&parts.method) && (hop.authorization().is_some() || !cfg.sentinels.is_empty()) {
         return text(StatusCode::METHOD_NOT_ALLOWED, "TRACE would echo credentials this proxy adds; refused\n");
     }
     let plaintext_inject = policy.credentials.allow_plaintext_inject;
     crate::inject::apply(cfg, &mut parts, &host, target.port, plaintext_inject, client);
+    let injected = plaintext_inject && crate::inject::injectable(cfg, &host, target.port);
+    if injected {
+        // A reflection must come back as text this proxy can scrub.
+        parts.headers.remove(header::ACCEPT_ENCODING);
+    }
     let body = crate::inject::body(cfg, &mut parts, body, &host, target.port, plaintext_inject);
     if let Some(auth) = hop.authorization().and_then(|a| HeaderValue::from_str(a).ok()) {
         parts.headers.insert(header::PROXY_AUTHORIZATION, auth);
@@ -278,21 +283,26 @@ async fn forward(
             Err(e) => break Err(e.into_error()),
         }
     };
-    *upstream.lock().unwrap_or_else(|e| e.into_inner()) = Some(Kept { host, port: target.port, hop, sender });
+    *upstream.lock().unwrap_or_else(|e| e.into_inner()) =
+        Some(Kept { host: host.clone(), port: target.port, hop, sender });
     match sent {
         // Upgrade was stripped from the request; a server that switches
         // protocols anyway gets nothing relayed.
         Ok(resp) if resp.status() == StatusCode::SWITCHING_PROTOCOLS => {
             text(StatusCode::BAD_GATEWAY, "upstream switched protocols, which this proxy does not relay\n")
         }
-        Ok(resp) => relayed(resp, rules),
+        Ok(resp) => relayed(resp, rules, injected.then_some((host.as_str(), target.port, &cfg.sentinels[..]))),
         Err(e) => text(StatusCode::BAD_GATEWAY, format!("upstream request failed: {e}\n")),
     }
 }
 
 /// An upstream response as the client gets it: hop-by-hop headers removed,
 /// and `stripResponseHeaders` applied to the head and to any trailers.
-pub(crate) fn relayed(resp: Response<Incoming>, rules: &srt_policy::RequestRules) -> Response<Body> {
+pub(crate) fn relayed(
+    resp: Response<Incoming>,
+    rules: &srt_policy::RequestRules,
+    scrub: Option<(&str, u16, &[srt_policy::Sentinel])>,
+) -> Response<Body> {
     let (mut head, body) = resp.into_parts();
     strip_hop_by_hop(&mut head.headers);
     let strip = |headers: &mut HeaderMap| {
@@ -302,9 +312,16 @@ pub(crate) fn relayed(resp: Response<Incoming>, rules: &srt_policy::RequestRules
         }
     };
     strip(&mut head.headers);
-    if rules.strip_response_headers.is_empty() {
+    // From a host credentials went to: real values back to sentinels.
+    let back =
+        scrub.and_then(|(host, port, sentinels)| crate::inject::scrub_response(&mut head, host, port, sentinels));
+    if rules.strip_response_headers.is_empty() && back.is_none() {
         return Response::from_parts(head, Either::Left(body));
     }
+    let body = match back {
+        Some(sub) => ReqBody::Substituted { inner: body, sub, trailers: None, done: false },
+        None => ReqBody::Plain(body),
+    };
     let rules = rules.clone();
     let body = body
         .map_frame(move |mut frame| {

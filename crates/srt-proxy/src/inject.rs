@@ -26,10 +26,10 @@ pub(crate) fn apply(
     port: u16,
     may_inject: bool,
     client: Option<std::net::SocketAddr>,
-) {
+) -> bool {
     let sentinels: &[Sentinel] = &cfg.sentinels;
-    if sentinels.is_empty() {
-        return;
+    if sentinels.is_empty() || !carries_sentinel(parts) {
+        return false;
     }
     let mut refused: Vec<String> = Vec::new();
     let mut note = |names: Vec<String>| {
@@ -49,8 +49,15 @@ pub(crate) fn apply(
             parts.uri = uri;
         }
     }
-    for value in parts.headers.values_mut() {
+    // Headers that name a place rather than carry a credential: a value put
+    // there comes straight back in redirects and absolute links.
+    const PLACES: [&str; 5] = ["host", "x-forwarded-host", "forwarded", "origin", "referer"];
+    for (name, value) in parts.headers.iter_mut() {
         let Ok(text) = value.to_str() else { continue };
+        if PLACES.contains(&name.as_str()) {
+            note(sentinels.iter().filter(|s| text.contains(&s.sentinel)).map(|s| s.name.clone()).collect());
+            continue;
+        }
         if !text.contains(SENTINEL_PREFIX) {
             continue;
         }
@@ -62,6 +69,7 @@ pub(crate) fn apply(
             value.set_sensitive(sensitive);
         }
     }
+    let injected = may_inject && injectable(cfg, host, port);
     for name in refused {
         let why = if may_inject {
             "which is not among its injectHosts"
@@ -72,6 +80,56 @@ pub(crate) fn apply(
         let decision = NetDecision::Deny { code: DenyCode::Credential, rule: Some(name), reason };
         cfg.report_request(host, port, decision, client);
     }
+    injected
+}
+
+/// Whether some masked credential may go to `host:port`: requests there
+/// keep the target's own Host and ask for no compression, and what comes
+/// back is scrubbed ([`scrub_response`]), whether or not this request
+/// carries a sentinel in its head (its body may).
+pub(crate) fn injectable(cfg: &ProxyConfig, host: &str, port: u16) -> bool {
+    !cfg.sentinels.is_empty() && BodySubstitution::for_host(host, port, &cfg.sentinels).is_some()
+}
+
+/// Whether a sentinel appears in the request's target or header values.
+pub(crate) fn carries_sentinel(parts: &Parts) -> bool {
+    parts.uri.to_string().contains(SENTINEL_PREFIX)
+        || parts.headers.values().any(|v| v.to_str().is_ok_and(|t| t.contains(SENTINEL_PREFIX)))
+}
+
+/// Whether `method` echoes the request back (TRACE, and IIS's TRACK), in
+/// any case: it would hand credentials this proxy adds to the program.
+pub(crate) fn echoes_request(method: &hyper::Method) -> bool {
+    method.as_str().eq_ignore_ascii_case("TRACE") || method.as_str().eq_ignore_ascii_case("TRACK")
+}
+
+/// The reverse of the substitution, for a response from a host credentials
+/// may go to: each real value in its headers, and (streamed, unless the
+/// body is encoded) in its body, turns back into its sentinel, so a server
+/// that reflects the request (a redirect keeping the query, an error page
+/// quoting the path) does not hand the value to the program.
+pub(crate) fn scrub_response(
+    head: &mut hyper::http::response::Parts,
+    host: &str,
+    port: u16,
+    sentinels: &[Sentinel],
+) -> Option<BodySubstitution> {
+    let back = BodySubstitution::reverse_for_host(host, port, sentinels)?;
+    for value in head.headers.values_mut() {
+        let scrubbed = back.whole(value.as_bytes());
+        if scrubbed != value.as_bytes()
+            && let Ok(v) = HeaderValue::from_bytes(&scrubbed)
+        {
+            *value = v;
+        }
+    }
+    if head.headers.contains_key(hyper::header::CONTENT_ENCODING) {
+        return None;
+    }
+    if back.changes_length() {
+        head.headers.remove(hyper::header::CONTENT_LENGTH);
+    }
+    Some(back)
 }
 
 /// A forwarded request's body: as the client sent it, or with the sentinels

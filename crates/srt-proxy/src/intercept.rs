@@ -32,6 +32,9 @@ use crate::relay::relay;
 use crate::tls::Interceptor;
 use crate::upstream::Conn;
 
+/// How long a terminated tunnel may wait for the next request head.
+const TUNNEL_IDLE: Duration = Duration::from_secs(10);
+
 /// The first byte of a TLS record that carries a handshake message.
 const TLS_HANDSHAKE: u8 = 0x16;
 
@@ -101,7 +104,9 @@ pub(crate) async fn serve(
         async move { Ok::<_, std::convert::Infallible>(forward(req, &cfg, &tls, &tunnel, &slot, sni_mismatch).await) }
     });
     let mut builder = hyper::server::conn::http1::Builder::new();
-    builder.timer(TokioTimer::new()).header_read_timeout(cfg.http_idle_timeout);
+    // An idle terminated tunnel holds one of maxTunnels: closed after 10 s
+    // without a request head (srt closes 6 to 10 s after the last exchange).
+    builder.timer(TokioTimer::new()).header_read_timeout(cfg.http_idle_timeout.min(TUNNEL_IDLE));
     let _ = builder.serve_connection(TokioIo::new(client_tls), service).await;
 }
 
@@ -139,7 +144,7 @@ async fn forward(
     }
     let (mut parts, body) = req.into_parts();
     // TRACE echoes the request back, credentials put back by this proxy included.
-    if parts.method == hyper::Method::TRACE && !cfg.sentinels.is_empty() {
+    if crate::inject::echoes_request(&parts.method) && !cfg.sentinels.is_empty() {
         return text(StatusCode::METHOD_NOT_ALLOWED, "TRACE would echo credentials this proxy adds; refused\n");
     }
     let hosts: Vec<&[u8]> = parts.headers.get_all(header::HOST).iter().map(|v| v.as_bytes()).collect();
@@ -161,6 +166,18 @@ async fn forward(
     parts.version = Version::HTTP_11;
     strip_hop_by_hop(&mut parts.headers);
     crate::inject::apply(cfg, &mut parts, &t.host, t.port, true, t.client_addr);
+    let injected = crate::inject::injectable(cfg, &t.host, t.port);
+    if injected {
+        // The request goes to the target's own name (no other virtual host
+        // behind the same address, whatever Host the program wrote), and a
+        // reflection must come back as text this proxy can scrub.
+        let authority =
+            if t.host.contains(':') { format!("[{}]:{}", t.host, t.port) } else { format!("{}:{}", t.host, t.port) };
+        if let Ok(v) = header::HeaderValue::from_str(&authority) {
+            parts.headers.insert(header::HOST, v);
+        }
+        parts.headers.remove(header::ACCEPT_ENCODING);
+    }
     let body = crate::inject::body(cfg, &mut parts, body, &t.host, t.port, true);
 
     let mut guard = slot.lock().await;
@@ -177,7 +194,9 @@ async fn forward(
         Slot::Pending(_) => unreachable!("opened above"),
     };
     match sender.send_request(Request::from_parts(parts, body)).await {
-        Ok(resp) => crate::http::relayed(resp, rules),
+        Ok(resp) => {
+            crate::http::relayed(resp, rules, injected.then_some((t.host.as_str(), t.port, &cfg.sentinels[..])))
+        }
         Err(e) => {
             *guard = Slot::Failed(format!("the upstream connection to {}:{} failed: {e}", t.host, t.port));
             text(StatusCode::BAD_GATEWAY, format!("upstream request failed: {e}\n"))

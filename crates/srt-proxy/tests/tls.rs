@@ -105,7 +105,26 @@ async fn https_get(proxy: SocketAddr, target: SocketAddr, ca_pem: &str, request:
     tls.write_all(request.as_bytes()).await.unwrap();
     let mut out = Vec::new();
     let _ = within(tls.read_to_end(&mut out)).await;
-    Ok(String::from_utf8_lossy(&out).into_owned())
+    Ok(dechunked(&String::from_utf8_lossy(&out)))
+}
+
+/// A response with a chunked body as head plus the body joined, so that
+/// assertions see the body as one text whatever its framing.
+fn dechunked(resp: &str) -> String {
+    let Some((head, mut rest)) = resp.split_once("\r\n\r\n") else { return resp.to_string() };
+    if !head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        return resp.to_string();
+    }
+    let mut body = String::new();
+    while let Some((size, after)) = rest.split_once("\r\n") {
+        let Ok(n) = usize::from_str_radix(size.trim(), 16) else { break };
+        if n == 0 || after.len() < n {
+            break;
+        }
+        body.push_str(&after[..n]);
+        rest = after[n..].strip_prefix("\r\n").unwrap_or(&after[n..]);
+    }
+    format!("{head}\r\n\r\n{body}")
 }
 
 fn get(path: &str, host: &str) -> String {
@@ -256,7 +275,15 @@ async fn masked_credentials_are_put_back_only_for_their_hosts() {
         )
     };
     let resp = https_get(p.http, target, tls.ca_pem(), &request("fake_value_0123456789abcdef")).await.unwrap();
-    assert!(resp.contains("saw /api?key=ghp_realsecret") && resp.contains("auth=Bearer ghp_realsecret"), "{resp}");
+    let last = || origin.seen.lock().unwrap().last().cloned().unwrap_or_default();
+    assert!(
+        last().contains("saw /api?key=ghp_realsecret") && last().contains("auth=Bearer ghp_realsecret"),
+        "{}",
+        last()
+    );
+    // Red team: the origin echoes the request; what comes back has the
+    // placeholder again, never the value.
+    assert!(resp.contains("auth=Bearer fake_value_0123456789abcdef") && !resp.contains("ghp_realsecret"), "{resp}");
     p.no_more_events();
     // In the body too, across the client's writes, re-framed when the length changes.
     let json = r#"{"token": "fake_value_0123456789abcdef", "other": "fake_value_fedcba9876543210"}"#;
@@ -265,10 +292,27 @@ async fn masked_credentials_are_put_back_only_for_their_hosts() {
         json.len()
     );
     let resp = https_get(p.http, target, tls.ca_pem(), &post).await.unwrap();
-    assert!(resp.contains(r#"body={"token": "ghp_realsecret", "other": "fake_value_fedcba9876543210"}"#), "{resp}");
+    assert!(
+        last().contains(r#"body={"token": "ghp_realsecret", "other": "fake_value_fedcba9876543210"}"#),
+        "{}",
+        last()
+    );
+    assert!(!resp.contains("ghp_realsecret"), "{resp}");
+    // Red team: with a credential, the request goes to the target's own
+    // name whatever Host the program wrote; TRACE in any case is refused.
+    let fronted =
+        "GET / HTTP/1.1\r\nHost: evil.example\r\nX-Token: fake_value_0123456789abcdef\r\nConnection: close\r\n\r\n";
+    https_get(p.http, target, tls.ca_pem(), fronted).await.unwrap();
+    assert!(last().contains(&format!("host={target}")), "{}", last());
+    let trace = format!(
+        "trace / HTTP/1.1\r\nHost: {target}\r\nX-Token: fake_value_0123456789abcdef\r\nConnection: close\r\n\r\n"
+    );
+    let resp = https_get(p.http, target, tls.ca_pem(), &trace).await.unwrap();
+    assert!(resp.starts_with("HTTP/1.1 405"), "{resp}");
     // Another credential's sentinel reaches this host unreplaced, and is reported.
     let resp = https_get(p.http, target, tls.ca_pem(), &request("fake_value_fedcba9876543210")).await.unwrap();
-    assert!(resp.contains("auth=Bearer fake_value_fedcba9876543210") && !resp.contains("never-here"), "{resp}");
+    assert!(last().contains("auth=Bearer fake_value_fedcba9876543210"), "{}", last());
+    assert!(!resp.contains("never-here"), "{resp}");
     let ev = p.event().await;
     assert!(
         matches!(&ev.decision, NetDecision::Deny { code: DenyCode::Credential, rule: Some(r), .. } if r == "OTHER_TOKEN"),

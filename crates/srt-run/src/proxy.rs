@@ -14,6 +14,10 @@ use srt_monitor::Violation;
 /// together).
 pub const MAX_PROXY_CONNECTIONS: usize = 1024;
 
+/// Network decisions queued for recording at once; past it they are
+/// counted and the count is reported.
+const EVENT_QUEUE: usize = 16_384;
+
 /// Violations seen during a run, shared with the caller.
 pub type Seen = Arc<Mutex<Vec<Violation>>>;
 
@@ -68,7 +72,7 @@ impl ProxyThread {
 async fn serve(setup: ProxySetup, l: ProxyListeners, mut stop: tokio::sync::oneshot::Receiver<()>) {
     let ProxySetup { policy, debug, max_connections, seen, command, tls, sentinels, live } = setup;
     let init_pid = l.init_pid;
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<srt_proxy::NetEvent>(1024);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<srt_proxy::NetEvent>(EVENT_QUEUE);
     let mut cfg = srt_proxy::ProxyConfig::new(policy.get());
     cfg.policy = policy;
     cfg.events = Some(tx);
@@ -140,14 +144,30 @@ async fn serve(setup: ProxySetup, l: ProxyListeners, mut stop: tokio::sync::ones
     while let Ok(ev) = rx.try_recv() {
         record(ev);
     }
+    // Summaries, given to the live sink too (they count as streamed).
+    let note = |reason: String| {
+        let v = Violation::deny("network", "connect", "proxy".into(), reason, None, &command);
+        if let Some(live) = &live {
+            live(&v);
+        }
+        seen.lock().unwrap_or_else(|e| e.into_inner()).push(v);
+    };
     let refused = cfg.refused_connections();
     if refused > 0 {
-        let reason = format!(
+        note(format!(
             "{refused} proxy connection{} refused: more than {max_connections} open at once",
             if refused == 1 { "" } else { "s" }
-        );
-        let v = Violation::deny("network", "connect", "proxy".into(), reason, None, &command);
-        seen.lock().unwrap_or_else(|e| e.into_inner()).push(v);
+        ));
+    }
+    // A flood of refusals faster than they can be recorded must not hide
+    // one among them unseen: how many were lost is itself reported.
+    let dropped = cfg.dropped_events();
+    if dropped > 0 {
+        note(format!(
+            "{dropped} more network decision{} not recorded one by one: the program made them faster than they \
+             could be reported (a flood may hide a refusal among them)",
+            if dropped == 1 { " was" } else { "s were" }
+        ));
     }
 }
 

@@ -14,7 +14,7 @@ use srt_policy::{FsOp, Policy, TlsTermination};
 use srt_proxy::{Interceptor, certificate_blocks, system_roots};
 
 /// The variables that point tools at a CA bundle.
-pub const BUNDLE_VARIABLES: [&str; 9] = [
+pub const BUNDLE_VARIABLES: [&str; 13] = [
     "SSL_CERT_FILE",
     "REQUESTS_CA_BUNDLE",
     "CURL_CA_BUNDLE",
@@ -24,6 +24,10 @@ pub const BUNDLE_VARIABLES: [&str; 9] = [
     "AWS_CA_BUNDLE",
     "DENO_CERT",
     "CARGO_HTTP_CAINFO",
+    "GRPC_DEFAULT_SSL_ROOTS_FILE_PATH",
+    "HTTPLIB2_CA_CERTS",
+    "CLOUDSDK_CORE_CUSTOM_CA_CERTS_FILE",
+    "NIX_SSL_CERT_FILE",
 ];
 
 /// Where OpenSSL-based tools find the host's roots when `SSL_CERT_FILE` is

@@ -833,3 +833,47 @@ fn control_fd_updates_the_network_lists_of_a_running_program() {
         drop(w);
     }
 }
+
+/// Red-team regression: a flood of refused requests cannot make a refusal
+/// vanish unaccounted: every one is either recorded or counted in the
+/// closing "not recorded one by one" event.
+#[test]
+fn a_flood_of_refusals_is_accounted_for() {
+    let env = Env::new();
+    let flood = r#"
+import os, socket, threading
+host, port = os.environ["HTTP_PROXY"].rsplit("/", 1)[-1].rsplit(":", 1)
+def one(i):
+    s = socket.create_connection((host, int(port)))
+    s.sendall(b"".join(b"GET http://d%d-%d.denied.example/ HTTP/1.1\r\nHost: x\r\n\r\n" % (i, j) for j in range(1000)))
+    s.settimeout(30)
+    got = 0
+    while got < 1000:
+        b = s.recv(65536)
+        if not b:
+            break
+        got += b.count(b"HTTP/1.1 403")
+ts = [threading.Thread(target=one, args=(i,)) for i in range(20)]
+[t.start() for t in ts]
+[t.join() for t in ts]
+print("flooded")
+"#;
+    std::fs::write(env.p("flood.py"), flood).unwrap();
+    let file = env.p("v.jsonl");
+    let settings = r#"{"network": {"allowedDomains": ["example.com"]}}"#;
+    let script = env.p("flood.py");
+    let o = env
+        .cmd(settings, &["--violations", file.to_str().unwrap(), "--", python(), script.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out(&o).trim(), "flooded", "{}", err(&o));
+    let text = std::fs::read_to_string(&file).unwrap();
+    let recorded = text.lines().filter(|l| l.contains(".denied.example:80")).count();
+    let dropped: usize = text
+        .lines()
+        .filter_map(|l| l.split("\"reason\":\"").nth(1))
+        .filter(|r| r.contains("not recorded one by one"))
+        .filter_map(|r| r.split(' ').next().and_then(|n| n.parse::<usize>().ok()))
+        .sum();
+    assert!(recorded + dropped >= 20_000, "recorded {recorded}, counted as dropped {dropped}");
+}

@@ -14,6 +14,9 @@ use srt_monitor::Violation;
 /// together).
 pub const MAX_PROXY_CONNECTIONS: usize = 1024;
 
+/// How long the pid found for a client address is taken as known.
+const PID_CACHE_FOR: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Network decisions queued for recording at once; past it they are
 /// counted and the count is reported.
 const EVENT_QUEUE: usize = 16_384;
@@ -78,7 +81,26 @@ async fn serve(setup: ProxySetup, l: ProxyListeners, mut stop: tokio::sync::ones
     cfg.events = Some(tx);
     cfg.debug = debug;
     cfg.max_connections = max_connections;
-    cfg.client_pid = Some(srt_proxy::ClientPid(Arc::new(move |c| pid_of_client(init_pid, c))));
+    // Finding the pid walks the sandbox's /proc; a connection that sends
+    // many refused requests is looked up once (for a short while: a client
+    // port can be reused by another process later).
+    let cache: Mutex<std::collections::HashMap<std::net::SocketAddr, (std::time::Instant, Option<u32>)>> =
+        Mutex::new(std::collections::HashMap::new());
+    cfg.client_pid = Some(srt_proxy::ClientPid(Arc::new(move |c| {
+        let now = std::time::Instant::now();
+        let mut cache = cache.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((at, pid)) = cache.get(&c)
+            && now.duration_since(*at) < PID_CACHE_FOR
+        {
+            return *pid;
+        }
+        let pid = pid_of_client(init_pid, c);
+        if cache.len() >= 4096 {
+            cache.clear();
+        }
+        cache.insert(c, (now, pid));
+        pid
+    })));
     // network.parentProxy, or HTTP_PROXY / HTTPS_PROXY / NO_PROXY of srt's
     // own environment (the program's are srt's proxies): resolved once, as
     // srt does; network.mitmProxy follows the live policy.

@@ -51,8 +51,8 @@ fn authorized(header: Option<&hyper::header::HeaderValue>, token: &str) -> bool 
     given.as_bytes().ct_eq(token.as_bytes()).into()
 }
 
-fn plain(status: hyper::StatusCode, text: &'static str) -> Reply {
-    let mut r = hyper::Response::new(Full::new(bytes::Bytes::from_static(text.as_bytes())).boxed_unsync());
+fn plain(status: hyper::StatusCode, text: impl Into<bytes::Bytes>) -> Reply {
+    let mut r = hyper::Response::new(Full::new(text.into()).boxed_unsync());
     *r.status_mut() = status;
     r
 }
@@ -96,7 +96,7 @@ fn rpc_error(status: hyper::StatusCode, code: i64, message: &str) -> Reply {
 }
 
 /// Serves until the listener fails.
-pub async fn serve(server: SrtServer, addr: SocketAddr, token: Option<String>) -> ExitCode {
+pub async fn serve(server: SrtServer, addr: SocketAddr, token: Option<String>, max_sessions: usize) -> ExitCode {
     let listener = match tokio::net::TcpListener::bind(addr).await {
         Ok(l) => l,
         Err(e) => return crate::fail(format!("cannot listen on {addr}: {e}")),
@@ -115,8 +115,8 @@ pub async fn serve(server: SrtServer, addr: SocketAddr, token: Option<String>) -
         "http://127.0.0.1:*",
         "http://[::1]:*",
     ]);
-    let service =
-        StreamableHttpService::new(move || Ok(server.new_session()), Arc::new(LocalSessionManager::default()), config);
+    let sessions = Arc::new(LocalSessionManager::default());
+    let service = StreamableHttpService::new(move || Ok(server.new_session()), sessions.clone(), config);
     let token = token.map(Arc::new);
     eprintln!(
         "srt-mcp: serving MCP over streamable HTTP at http://{local}/mcp{}",
@@ -132,10 +132,10 @@ pub async fn serve(server: SrtServer, addr: SocketAddr, token: Option<String>) -
                 continue;
             }
         };
-        let (service, token) = (service.clone(), token.clone());
+        let (service, token, sessions) = (service.clone(), token.clone(), sessions.clone());
         tokio::spawn(async move {
             let svc = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                let (mut service, token) = (service.clone(), token.clone());
+                let (mut service, token, sessions) = (service.clone(), token.clone(), sessions.clone());
                 async move {
                     if req.uri().path() != "/mcp" {
                         return Ok::<_, std::convert::Infallible>(plain(hyper::StatusCode::NOT_FOUND, "not found\n"));
@@ -147,6 +147,19 @@ pub async fn serve(server: SrtServer, addr: SocketAddr, token: Option<String>) -
                         r.headers_mut()
                             .insert(hyper::header::WWW_AUTHENTICATE, hyper::header::HeaderValue::from_static("Bearer"));
                         return Ok(r);
+                    }
+                    // A new session (a POST without a session id) past the cap.
+                    if req.method() == hyper::Method::POST
+                        && !req.headers().contains_key("mcp-session-id")
+                        && sessions.sessions.read().await.len() >= max_sessions
+                    {
+                        return Ok(plain(
+                            hyper::StatusCode::SERVICE_UNAVAILABLE,
+                            format!(
+                                "{max_sessions} MCP sessions are open (--max-sessions): end one (DELETE /mcp) or wait \
+                                 for an idle one to expire (5 minutes)\n"
+                            ),
+                        ));
                     }
                     let is_delete = req.method() == hyper::Method::DELETE;
                     let req = match parse_checked(req).await {

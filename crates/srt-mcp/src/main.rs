@@ -48,6 +48,11 @@ struct Args {
     #[arg(long, value_name = "FILE", env = "SRT_MCP_HTTP_TOKEN_FILE")]
     http_token_file: Option<PathBuf>,
 
+    /// With --http: MCP sessions open at once (an idle one ends after 5
+    /// minutes); a new one past this is refused with 503.
+    #[arg(long, value_name = "N", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=4096))]
+    max_sessions: u64,
+
     /// Executions run at once; more calls wait in a queue.
     #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=1024))]
     max_concurrent: u64,
@@ -112,7 +117,7 @@ fn main() -> ExitCode {
             Ok(t) => t,
             Err(e) => return fail(e),
         };
-        let code = rt.block_on(http::serve(server, addr, token));
+        let code = rt.block_on(http::serve(server, addr, token, args.max_sessions as usize));
         rt.shutdown_background();
         return code;
     }

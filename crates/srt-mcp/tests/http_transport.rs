@@ -130,3 +130,39 @@ fn host_origin_parse_errors_and_session_close() {
         .to_string();
     assert_eq!(request(port, "DELETE", &[("Mcp-Session-Id", sid)], "").0, 200);
 }
+
+/// `--max-sessions`: a new session past the cap is a 503 saying why, and a
+/// closed one makes room.
+#[test]
+fn sessions_are_capped() {
+    let s = start(&["--max-sessions", "3"]);
+    let port = s.1;
+    let open = || {
+        let (code, text) = request(port, "POST", &json_headers(), INIT);
+        let sid = text.lines().find_map(|l| {
+            let lower = l.to_ascii_lowercase();
+            lower.strip_prefix("mcp-session-id: ").map(|_| l["mcp-session-id: ".len()..].trim().to_string())
+        });
+        (code, text, sid)
+    };
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let (code, text, sid) = open();
+        assert_eq!(code, 200, "{text}");
+        ids.push(sid.expect("a session id"));
+    }
+    let (code, text, _) = open();
+    assert_eq!(code, 503, "{text}");
+    assert!(text.contains("--max-sessions"), "{text}");
+    assert_eq!(request(port, "DELETE", &[("Mcp-Session-Id", ids.pop().unwrap())], "").0, 200);
+    // The session ends asynchronously; room appears shortly.
+    let t = Instant::now();
+    loop {
+        let (code, text, _) = open();
+        if code == 200 {
+            break;
+        }
+        assert!(t.elapsed() < Duration::from_secs(10), "no room after a DELETE: {code} {text}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -103,12 +103,23 @@ pub(crate) async fn serve(
         let (cfg, tls, tunnel, slot) = (svc_cfg.clone(), tls.clone(), tunnel.clone(), slot.clone());
         async move { Ok::<_, std::convert::Infallible>(forward(req, &cfg, &tls, &tunnel, &slot, sni_mismatch).await) }
     });
+    // HTTP/2 when the client chose it by ALPN (requests are forwarded over
+    // HTTP/1.1 upstream, one at a time on the tunnel's connection).
+    if client_tls.get_ref().1.alpn_protocol() == Some(b"h2") {
+        let mut builder = hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new());
+        builder.timer(TokioTimer::new()).max_concurrent_streams(MAX_STREAMS);
+        let _ = builder.serve_connection(TokioIo::new(client_tls), service).await;
+        return;
+    }
     let mut builder = hyper::server::conn::http1::Builder::new();
     // An idle terminated tunnel holds one of maxTunnels: closed after 10 s
     // without a request head (srt closes 6 to 10 s after the last exchange).
     builder.timer(TokioTimer::new()).header_read_timeout(cfg.http_idle_timeout.min(TUNNEL_IDLE));
     let _ = builder.serve_connection(TokioIo::new(client_tls), service).await;
 }
+
+/// Requests one HTTP/2 client may have open at once in a tunnel.
+const MAX_STREAMS: u32 = 100;
 
 /// The upstream of a terminated tunnel: the socket dialed for the CONNECT
 /// until the first request, then the HTTP/1 connection over TLS on it.
@@ -143,6 +154,16 @@ async fn forward(
         return refuse_request(cfg, &t.host, t.port, t.client_addr, Some(DenyCode::Misdirected), why);
     }
     let (mut parts, body) = req.into_parts();
+    let http2 = parts.version == Version::HTTP_2;
+    if http2 {
+        // HTTP/2 names the target in :authority, HTTP/1.1 upstream in Host.
+        if let Some(a) = parts.uri.authority().map(|a| a.as_str().to_string())
+            && !parts.headers.contains_key(header::HOST)
+            && let Ok(v) = header::HeaderValue::from_str(&a)
+        {
+            parts.headers.insert(header::HOST, v);
+        }
+    }
     // TRACE echoes the request back, credentials put back by this proxy included.
     if crate::inject::echoes_request(&parts.method) && !cfg.sentinels.is_empty() {
         return text(StatusCode::METHOD_NOT_ALLOWED, "TRACE would echo credentials this proxy adds; refused\n");
@@ -195,7 +216,13 @@ async fn forward(
     };
     match sender.send_request(Request::from_parts(parts, body)).await {
         Ok(resp) => {
-            crate::http::relayed(resp, rules, injected.then_some((t.host.as_str(), t.port, &cfg.sentinels[..])))
+            let mut resp =
+                crate::http::relayed(resp, rules, injected.then_some((t.host.as_str(), t.port, &cfg.sentinels[..])));
+            if http2 {
+                // Framing is HTTP/2's own there.
+                resp.headers_mut().remove(header::TRANSFER_ENCODING);
+            }
+            resp
         }
         Err(e) => {
             *guard = Slot::Failed(format!("the upstream connection to {}:{} failed: {e}", t.host, t.port));

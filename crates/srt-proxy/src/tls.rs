@@ -106,7 +106,7 @@ impl Interceptor {
     }
 
     /// The server side of a terminated tunnel for `name` (a host name or an
-    /// IP address): a leaf for that name, signed by the CA; HTTP/1.1 only.
+    /// IP address): a leaf for that name, signed by the CA; HTTP/2 or 1.1.
     pub(crate) fn server_config(&self, name: &str) -> Result<Arc<ServerConfig>, TlsSetupError> {
         let leaf = self.leaf(name)?;
         let mut cfg = ServerConfig::builder_with_provider(self.provider.clone())
@@ -114,7 +114,7 @@ impl Interceptor {
             .map_err(|e| TlsSetupError(format!("TLS versions: {e}")))?
             .with_no_client_auth()
             .with_cert_resolver(Arc::new(Fixed(leaf)));
-        cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+        cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         Ok(Arc::new(cfg))
     }
 

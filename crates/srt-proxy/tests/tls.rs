@@ -319,3 +319,47 @@ async fn masked_credentials_are_put_back_only_for_their_hosts() {
         "{ev:?}"
     );
 }
+
+/// A client that speaks HTTP/2 (chosen by ALPN) inside a terminated tunnel.
+#[tokio::test]
+async fn http2_clients_are_served_inside_a_terminated_tunnel() {
+    let origin = SecureOrigin::start().await;
+    let target = origin.addr;
+    let settings =
+        format!(r#"{{"network": {{"allowedDomains": ["127.0.0.1:{}"], "tlsTerminate": {{}}}}}}"#, target.port());
+    let (p, tls) = proxy(&settings, origin.roots(), 8).await;
+    let (s, head) = connect(p.http, &target.to_string()).await;
+    assert_eq!(head.status, 200);
+    let mut roots = RootCertStore::empty();
+    for c in pem_certificates(tls.ca_pem()) {
+        roots.add(c).unwrap();
+    }
+    let mut cfg = ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    cfg.alpn_protocols = vec![b"h2".to_vec()];
+    let name = ServerName::try_from("127.0.0.1").unwrap();
+    let stream = within(TlsConnector::from(Arc::new(cfg)).connect(name, s)).await.unwrap();
+    assert_eq!(stream.get_ref().1.alpn_protocol(), Some(&b"h2"[..]), "the proxy offered HTTP/2");
+    let (mut sender, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(conn);
+    for path in ["/one", "/two"] {
+        let req = hyper::Request::builder()
+            .uri(format!("https://{target}{path}"))
+            .body(http_body_util::Empty::<bytes::Bytes>::new())
+            .unwrap();
+        let resp = within(sender.send_request(req)).await.unwrap();
+        assert_eq!(resp.status(), 200);
+        use http_body_util::BodyExt;
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        let text = String::from_utf8_lossy(&body);
+        assert!(text.contains(&format!("secure origin saw {path} host={target}")), "{text}");
+    }
+}

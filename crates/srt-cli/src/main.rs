@@ -51,6 +51,13 @@ struct Args {
     #[arg(long, value_name = "FILE")]
     violations: Option<PathBuf>,
 
+    /// Report attempts to read denyRead paths as `filesystem read` events
+    /// (they are refused either way); as `"monitor": {"reads": true}` in
+    /// the settings. Every open then passes by the sandbox's pid 1, which
+    /// costs time: see the README.
+    #[arg(long)]
+    monitor_reads: bool,
+
     /// Read new settings from descriptor N (3 or more), one complete JSON
     /// config per line: the network lists take effect on the next connection.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(i32).range(3..))]
@@ -124,7 +131,7 @@ fn main() -> ExitCode {
         limit_flags: limit_flags(&args),
         srt_required_keys: true,
     };
-    let (policy, source) = match srt_policy::load(&opts, &ctx, &RealFs) {
+    let (mut policy, source) = match srt_policy::load(&opts, &ctx, &RealFs) {
         Ok(p) => p,
         Err(e @ LoadError::Flag(_)) => return fail(e),
         Err(e) => {
@@ -132,6 +139,9 @@ fn main() -> ExitCode {
         }
     };
 
+    if args.monitor_reads {
+        policy.settings.monitor.reads = Some(true);
+    }
     if args.explain {
         let plan = policy.mount_plan(&RealFs);
         let mut out = policy.explain(&plan);

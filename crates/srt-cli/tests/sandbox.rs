@@ -1625,3 +1625,29 @@ fn violations_are_written_as_they_happen() {
     assert_eq!(after.lines().count(), 2, "each event once: {after}");
     assert!(err(&o).contains("<sandbox_violations>"), "{}", err(&o));
 }
+
+/// `--monitor-reads` (or `"monitor": {"reads": true}`): each attempt to
+/// read a denyRead path is a `filesystem read` event, with the path as
+/// resolved and as named, while the program gets its PermissionError;
+/// without it the refusal is the same and nothing is reported.
+#[test]
+fn denied_reads_are_reported_when_monitored() {
+    let env = Env::new();
+    let code = "try:\n open('../home/.ssh/id_rsa').read()\nexcept PermissionError:\n print('PASSED: SSH keys blocked')";
+    let settings = r#"{"filesystem": {"denyRead": ["~/.ssh"]}}"#;
+    let key = env.p("home/.ssh/id_rsa").display().to_string();
+    for (args, monitored) in [(vec!["--monitor-reads"], true), (vec![], false)] {
+        let mut all = args.clone();
+        all.extend(["--", python(), "-c", code]);
+        let o = env.cmd(settings, &all).output().unwrap();
+        assert_eq!(out(&o).trim(), "PASSED: SSH keys blocked", "{}", err(&o));
+        let reported = err(&o)
+            .contains(&format!("filesystem read {key}: denyRead entry \"~/.ssh\" (named \"../home/.ssh/id_rsa\")"));
+        assert_eq!(reported, monitored, "{args:?}: {}", err(&o));
+    }
+    let on = settings.replace(r#"{"filesystem""#, r#"{"monitor": {"reads": true}, "filesystem""#);
+    let o = env.sh(&on, "cat ~/.ssh/id_rsa; ls ~/.ssh; cat ~/notes.txt");
+    assert!(err(&o).contains(&format!("filesystem read {key}")), "{}", err(&o));
+    assert!(out(&o).contains("notes"), "allowed reads are untouched: {}", out(&o));
+    assert!(!err(&o).contains("notes.txt"), "{}", err(&o));
+}

@@ -861,6 +861,13 @@ impl Policy {
         crate::upstream::route(self.network.mitm.as_ref(), parent, host, port, tunnel)
     }
 
+    /// The rules pid 1 reports attempted reads by: the filesystem policy,
+    /// when `monitor.reads` is true and it denies any read.
+    pub fn read_monitor(&self) -> Option<FsPolicy> {
+        let on = self.settings.monitor.reads == Some(true) && !self.filesystem.deny_read.is_empty();
+        on.then(|| self.filesystem.clone())
+    }
+
     /// `network.tlsTerminate` (with `refuseOpaqueTunnels`), if set.
     pub fn tls_termination(&self) -> Option<&crate::tls::TlsTermination> {
         self.network.tls.as_ref()

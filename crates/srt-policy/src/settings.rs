@@ -69,6 +69,20 @@ pub struct Settings {
     /// Extension: srt-mcp settings.
     #[serde(default)]
     pub mcp: McpSettings,
+    /// Extension: violation monitoring.
+    #[serde(default)]
+    pub monitor: MonitorSettings,
+}
+
+/// Extension: `monitor`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct MonitorSettings {
+    /// Report each attempt to open a denyRead path (default false: every
+    /// open then passes by pid 1, which reports it and lets it run; that
+    /// costs an import-heavy Python start-up about half again its time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reads: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -371,6 +371,7 @@ fn start_program(spec: &SandboxSpec, status: &mut Status, weaker: Option<&Weaker
         report_denials: weaker.is_none(),
         deny_inet: weaker.is_some(),
         allow_nested_userns: spec.nested_userns,
+        report_reads: weaker.is_none() && spec.read_monitor.is_some(),
     };
     let table = seccomp::rules(&sc_opts);
     let mediation = (weaker.is_none()).then(|| MediatorConfig {
@@ -378,6 +379,7 @@ fn start_program(spec: &SandboxSpec, status: &mut Status, weaker: Option<&Weaker
         unix_allowed,
         reported: seccomp::reported_rules(&table),
         caller_root: spec.nested_userns,
+        reads: spec.read_monitor.clone(),
     });
     let filter = match seccomp::build_table(&table) {
         Ok(f) => f,

@@ -97,6 +97,9 @@ pub struct SeccompOptions {
     /// capability, so those calls reach only namespaces it made; the kernel
     /// locks the sandbox's mounts in every namespace made below it.
     pub allow_nested_userns: bool,
+    /// Send every open to the init, which reports the ones of denied paths
+    /// and lets each run as asked.
+    pub report_reads: bool,
 }
 
 /// Building or installing the filter failed.
@@ -605,6 +608,13 @@ pub fn rules(opts: &SeccompOptions) -> Vec<Rule> {
     if !opts.allow_nested_userns {
         namespace_rules(&mut t);
     }
+    if opts.report_reads {
+        let why = "reports an attempt to open a denyRead path (the mounts refuse it; pid 1 only reports and lets \
+                   the call run as asked)";
+        t.push(ask("openat", libc::SYS_openat, When::Always, why));
+        #[cfg(target_arch = "x86_64")]
+        t.push(ask("open", libc::SYS_open, When::Always, why));
+    }
 
     // Other processes.
     let ptrace = "reading or controlling another process crosses the process boundary (threats 10)";
@@ -1108,6 +1118,7 @@ mod tests {
         report_denials: true,
         deny_inet: true,
         allow_nested_userns: false,
+        report_reads: true,
     };
 
     #[test]

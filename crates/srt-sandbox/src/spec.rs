@@ -49,6 +49,10 @@ pub struct SandboxSpec {
     /// Unix sockets to these paths only.
     #[serde(default)]
     pub unix_allowed: Vec<PathBuf>,
+    /// Report attempted reads of paths these rules deny (pid 1 sees every
+    /// open, reports, and lets the kernel do it); `None`: not monitored.
+    #[serde(default)]
+    pub read_monitor: Option<srt_policy::FsPolicy>,
     /// Variables removed from the inherited environment before anything
     /// else (credentials withheld from the program; `env` may set them
     /// again, to a sentinel).
@@ -85,6 +89,7 @@ impl SandboxSpec {
             unix_allowed: if unix.allow_all { Vec::new() } else { unix.allowed.clone() },
             nested_userns: policy.settings.allow_nested_user_namespaces,
             unset_env: Vec::new(),
+            read_monitor: policy.read_monitor(),
         }
     }
 }

@@ -67,6 +67,8 @@ pub(crate) struct MediatorConfig {
     /// this process's: set when the program may make mount namespaces of
     /// its own (`allowNestedUserNamespaces`), whose `/` is another place.
     pub caller_root: bool,
+    /// Report opens of paths these rules deny to read (every open comes).
+    pub reads: Option<srt_policy::FsPolicy>,
 }
 
 /// Serves the listener in pid 1.
@@ -76,6 +78,7 @@ pub(crate) struct Mediator {
     proc_dir: OwnedFd,
     root: OwnedFd,
     caller_root: bool,
+    reads: Option<srt_policy::FsPolicy>,
     fs: Option<CreateRules>,
     /// Refused calls answered here and reported.
     refused: Vec<crate::seccomp::Rule>,
@@ -183,6 +186,7 @@ impl Mediator {
             proc_dir: open_dir("/proc")?,
             root: open_dir("/")?,
             caller_root: config.caller_root,
+            reads: config.reads,
             fs: config.fs,
             refused: config.reported,
             unix_allowed,
@@ -316,6 +320,20 @@ impl Mediator {
             return Answer::Fail(Errno::from_raw(errno));
         }
         let at = libc::AT_FDCWD as u64;
+        // An open that creates nothing (or that comes only to be reported):
+        // report it if it names a denied path, and let it run as asked.
+        let open_args = match c.nr {
+            libc::SYS_openat => Some((a[0], a[1], a[2])),
+            #[cfg(target_arch = "x86_64")]
+            libc::SYS_open => Some((at, a[0], a[1])),
+            _ => None,
+        };
+        if let Some((dirfd, addr, flags)) = open_args
+            && (flags as i32 & libc::O_CREAT == 0 || self.fs.is_none())
+        {
+            self.note_read(c, dirfd, addr, denial);
+            return Answer::Proceed;
+        }
         let r = match c.nr {
             libc::SYS_openat => self.open(c, a[0], a[1], a[2], a[3], denial),
             libc::SYS_mkdirat => self.create(c, Create::Dir(a[2]), a[0], a[1], denial),
@@ -346,6 +364,33 @@ impl Mediator {
             _ => Err(Errno::ENOSYS),
         };
         r.unwrap_or_else(Answer::Fail)
+    }
+
+    /// Reports an open of a path the read rules deny (the path as the
+    /// program named it, joined to its directory as pid 1 sees it, `..`
+    /// read lexically): a diagnostic, deciding nothing; the mounts refuse.
+    fn note_read(&self, c: &Call, dirfd: u64, addr: u64, denial: &mut Option<Report>) {
+        let Some(reads) = &self.reads else { return };
+        let Ok(path) = self.path_arg(c, addr) else { return };
+        let full = if path.starts_with(b"/") {
+            PathBuf::from(OsStr::from_bytes(&path))
+        } else {
+            let Ok(base) = self.base(c, dirfd) else { return };
+            let Ok(dir) = self.real_path(base.as_fd()) else { return };
+            dir.join(OsStr::from_bytes(&path))
+        };
+        let full = srt_policy::paths::normalize(&full);
+        if let srt_policy::FsDecision::Deny { reason, .. } = reads.decide_path(&full, srt_policy::FsOp::Read) {
+            let named = String::from_utf8_lossy(&path);
+            let reason = if named == full.to_string_lossy() { reason } else { format!("{reason} (named {named:?})") };
+            *denial = Some(Report::Denied {
+                kind: "filesystem".into(),
+                operation: "read".into(),
+                target: full.display().to_string(),
+                reason,
+                pid: c.tid,
+            });
+        }
     }
 
     fn who<'w>(&self, w: &'w Who) -> Result<&'w Caller, Errno> {

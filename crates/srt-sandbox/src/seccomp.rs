@@ -1118,8 +1118,18 @@ mod tests {
         report_denials: true,
         deny_inet: true,
         allow_nested_userns: false,
-        report_reads: true,
+        report_reads: false,
     };
+
+    #[test]
+    fn monitored_reads_send_every_open_to_the_init() {
+        let prog = build(&SeccompOptions { report_reads: true, ..EVERYTHING }).unwrap();
+        let notify = libc::SECCOMP_RET_USER_NOTIF;
+        assert_eq!(call(&prog, libc::SYS_openat, [0, 0, libc::O_RDONLY as u64, 0, 0, 0]), notify);
+        assert_eq!(call(&prog, libc::SYS_read, [0; 6]), RET_ALLOW);
+        let quiet = build(&EVERYTHING).unwrap();
+        assert_eq!(call(&quiet, libc::SYS_openat, [0, 0, libc::O_RDONLY as u64, 0, 0, 0]), RET_ALLOW);
+    }
 
     #[test]
     fn nested_user_namespaces_lift_the_namespace_and_mount_rules_only() {

@@ -67,7 +67,7 @@ type Reply = hyper::Response<http_body_util::combinators::UnsyncBoxBody<bytes::B
 /// (400), as the transport's specification asks, instead of passing it on.
 async fn parse_checked(
     req: hyper::Request<hyper::body::Incoming>,
-) -> Result<hyper::Request<Full<bytes::Bytes>>, Reply> {
+) -> Result<(hyper::Request<Full<bytes::Bytes>>, Option<serde_json::Value>), Reply> {
     let (parts, body) = req.into_parts();
     let limited = http_body_util::Limited::new(body, MAX_BODY);
     let bytes = match limited.collect().await {
@@ -80,10 +80,87 @@ async fn parse_checked(
             ));
         }
     };
-    if parts.method == hyper::Method::POST && serde_json::from_slice::<serde_json::Value>(&bytes).is_err() {
-        return Err(rpc_error(hyper::StatusCode::BAD_REQUEST, -32700, "Parse error: the body is not JSON"));
+    let mut message = None;
+    if parts.method == hyper::Method::POST {
+        match serde_json::from_slice::<serde_json::Value>(&bytes) {
+            Ok(v) => message = Some(v),
+            Err(_) => {
+                return Err(rpc_error(hyper::StatusCode::BAD_REQUEST, -32700, "Parse error: the body is not JSON"));
+            }
+        }
     }
-    Ok(hyper::Request::from_parts(parts, Full::new(bytes)))
+    Ok((hyper::Request::from_parts(parts, Full::new(bytes)), message))
+}
+
+/// For a `tools/call` in a session: the `notifications/cancelled` to send
+/// into that session if the client goes away before the answer (the
+/// request's own Host, session, protocol version and token, so the
+/// transport takes it as the client's).
+fn cancellation_for(
+    req: &hyper::Request<Full<bytes::Bytes>>,
+    message: Option<&serde_json::Value>,
+) -> Option<hyper::Request<Full<bytes::Bytes>>> {
+    let m = message?;
+    if m.get("method")?.as_str()? != "tools/call" {
+        return None;
+    }
+    let id = m.get("id")?.clone();
+    req.headers().get("mcp-session-id")?;
+    let note = serde_json::json!({
+        "jsonrpc": "2.0",
+        "method": "notifications/cancelled",
+        "params": {"requestId": id, "reason": "the client's HTTP connection closed before the answer"},
+    });
+    let mut b = hyper::Request::builder().method(hyper::Method::POST).uri(req.uri().clone());
+    for name in ["host", "mcp-session-id", "mcp-protocol-version", "authorization", "origin"] {
+        if let Some(v) = req.headers().get(name) {
+            b = b.header(name, v.clone());
+        }
+    }
+    b.header(hyper::header::CONTENT_TYPE, "application/json")
+        .header(hyper::header::ACCEPT, "application/json, text/event-stream")
+        .body(Full::new(bytes::Bytes::from(note.to_string())))
+        .ok()
+}
+
+/// A response body that runs `on_drop` if it is dropped before its end
+/// (the client's connection closed).
+struct CancelOnDrop {
+    inner: http_body_util::combinators::UnsyncBoxBody<bytes::Bytes, std::convert::Infallible>,
+    on_drop: Option<Box<dyn FnOnce() + Send>>,
+}
+
+impl hyper::body::Body for CancelOnDrop {
+    type Data = bytes::Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<bytes::Bytes>, Self::Error>>> {
+        let polled = std::pin::Pin::new(&mut self.inner).poll_frame(cx);
+        if let std::task::Poll::Ready(None) = polled {
+            // Answered in full: nothing to cancel.
+            self.on_drop = None;
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        if let Some(f) = self.on_drop.take() {
+            f();
+        }
+    }
 }
 
 fn rpc_error(status: hyper::StatusCode, code: i64, message: &str) -> Reply {
@@ -162,16 +239,34 @@ pub async fn serve(server: SrtServer, addr: SocketAddr, token: Option<String>, m
                         ));
                     }
                     let is_delete = req.method() == hyper::Method::DELETE;
-                    let req = match parse_checked(req).await {
+                    let (req, message) = match parse_checked(req).await {
                         Ok(r) => r,
                         Err(resp) => return Ok(resp),
                     };
-                    let mut resp = tower_service::Service::call(&mut service, req).await?;
+                    let cancel = cancellation_for(&req, message.as_ref());
+                    let resp = tower_service::Service::call(&mut service, req).await?;
+                    let (mut head, body) = resp.into_parts();
                     // A closed session is answered 200 (clients warn on 202).
-                    if is_delete && resp.status() == hyper::StatusCode::ACCEPTED {
-                        *resp.status_mut() = hyper::StatusCode::OK;
+                    if is_delete && head.status == hyper::StatusCode::ACCEPTED {
+                        head.status = hyper::StatusCode::OK;
                     }
-                    Ok(resp.map(|b| b.boxed_unsync()))
+                    let body = body.boxed_unsync();
+                    // A tool call whose client goes away before the answer is
+                    // cancelled at once, as notifications/cancelled would.
+                    let body = match cancel {
+                        Some(note) => {
+                            let service = service.clone();
+                            let on_drop: Box<dyn FnOnce() + Send> = Box::new(move || {
+                                let mut service = service;
+                                tokio::spawn(async move {
+                                    let _ = tower_service::Service::call(&mut service, note).await;
+                                });
+                            });
+                            CancelOnDrop { inner: body, on_drop: Some(on_drop) }.boxed_unsync()
+                        }
+                        None => body,
+                    };
+                    Ok(hyper::Response::from_parts(head, body))
                 }
             });
             let io = hyper_util::rt::TokioIo::new(stream);

@@ -166,3 +166,52 @@ fn sessions_are_capped() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// A client whose HTTP connection closes before a tool call's answer gets
+/// that call cancelled at once (its process tree killed), even though its
+/// session stays open.
+#[test]
+fn a_dropped_connection_cancels_its_call() {
+    let dir = std::env::var_os("SRT_TEST_TMP")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from(std::env::var_os("HOME").unwrap()).join(".srt-test-tmp"))
+        .join(format!("mcp-drop-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("out")).unwrap();
+    let settings = dir.join("s.json");
+    std::fs::write(&settings, format!(r#"{{"filesystem": {{"allowWrite": ["{}"]}}}}"#, dir.join("out").display()))
+        .unwrap();
+    let s = start(&["--settings", settings.to_str().unwrap()]);
+    let port = s.1;
+    let (code, text) = request(port, "POST", &json_headers(), INIT);
+    assert_eq!(code, 200, "{text}");
+    let sid = text
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("mcp-session-id: ")
+                .map(|_| l["mcp-session-id: ".len()..].trim().to_string())
+        })
+        .expect("a session id");
+    let mut headers = json_headers();
+    headers.push(("Mcp-Session-Id", sid.clone()));
+    let (code, _) = request(port, "POST", &headers, r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#);
+    assert!(code == 202 || code == 200, "{code}");
+    let marker = dir.join("out/marker");
+    let call = serde_json::json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": "execute_code",
+        "arguments": {"code": format!("sleep 3; echo late > {}", marker.display()), "language": "bash"}}})
+    .to_string();
+    {
+        let mut c = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let mut head = format!("POST /mcp HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: {}\r\n", call.len());
+        for (k, v) in &headers {
+            head.push_str(&format!("{k}: {v}\r\n"));
+        }
+        c.write_all(format!("{head}\r\n{call}").as_bytes()).unwrap();
+        std::thread::sleep(Duration::from_millis(1200));
+        // The client goes away with its call running.
+    }
+    std::thread::sleep(Duration::from_secs(5));
+    assert!(!marker.exists(), "the call ran to its end after its client left");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

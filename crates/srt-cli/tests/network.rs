@@ -382,6 +382,36 @@ fn tls_termination_end_to_end_with_curl_and_python() {
     assert!(!Path::new(bundle).exists(), "{bundle} left behind");
 }
 
+/// git over HTTPS through a terminated tunnel: git trusts the run's CA
+/// through GIT_SSL_CAINFO and clones a repository the loopback server
+/// serves (git's "dumb" HTTP protocol: static files).
+#[test]
+fn git_clones_over_https_through_a_terminated_tunnel() {
+    if !runs("git", &["--version"]) {
+        skip("git is not installed (scripts/setup.sh installs it)");
+        return;
+    }
+    let env = Env::new();
+    let Some((ca, cert, key)) = make_ca_and_leaf(&env) else { return };
+    let src = env.p("src");
+    let git = |args: &[&str], dir: &Path| {
+        let o = Command::new("git").args(args).current_dir(dir).output().unwrap();
+        assert!(o.status.success(), "git {args:?}: {}", err(&o));
+    };
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("README"), "cloned through the terminated tunnel\n").unwrap();
+    git(&["init", "-q"], &src);
+    git(&["-c", "user.name=t", "-c", "user.email=t@example.com", "add", "README"], &src);
+    git(&["-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "one"], &src);
+    git(&["clone", "-q", "--bare", src.to_str().unwrap(), env.p("srv/repo.git").to_str().unwrap()], &env.p(""));
+    git(&["update-server-info"], &env.p("srv/repo.git"));
+    let (_srv, port) = env.serve(&[], "127.0.0.1", Some((&cert, &key)));
+    let settings = format!(r#"{{"network": {{"allowedDomains": ["127.0.0.1:{port}"], "tlsTerminate": {{}}}}}}"#);
+    let script = format!("git clone -q https://127.0.0.1:{port}/repo.git /tmp/clone && cat /tmp/clone/README");
+    let o = env.cmd(&settings, &["-c", &script]).env("SSL_CERT_FILE", &ca).output().unwrap();
+    assert_eq!(out(&o), "cloned through the terminated tunnel\n", "{}", err(&o));
+}
+
 /// `credentials`: a masked variable holds a sentinel inside, and its real
 /// value reaches the allowed host only through the terminated tunnel; a
 /// denied one is absent; neither value is anywhere the program can read.

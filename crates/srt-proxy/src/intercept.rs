@@ -209,12 +209,31 @@ async fn forward(
             Err(e) => Slot::Failed(e),
         };
     }
-    let sender = match &mut *guard {
-        Slot::Ready(s) => s,
-        Slot::Failed(e) => return text(StatusCode::BAD_GATEWAY, format!("{e}\n")),
-        Slot::Pending(_) => unreachable!("opened above"),
+    // The upstream closed its connection (an HTTP/1.0 server, a keep-alive
+    // timeout): a new one to the same target, decided and dialed again.
+    if matches!(&*guard, Slot::Ready(s) if s.is_closed()) {
+        *guard = redial(cfg, tls, t).await;
+    }
+    let mut req = Request::from_parts(parts, body);
+    let mut retried = false;
+    let sent = loop {
+        let sender = match &mut *guard {
+            Slot::Ready(s) => s,
+            Slot::Failed(e) => return text(StatusCode::BAD_GATEWAY, format!("{e}\n")),
+            Slot::Pending(_) => unreachable!("opened above"),
+        };
+        match sender.try_send_request(req).await {
+            Ok(resp) => break Ok(resp),
+            // Closed before the request went out: once more on a new connection.
+            Err(mut e) if !retried && e.message().is_some() => {
+                retried = true;
+                req = e.take_message().expect("checked above");
+                *guard = redial(cfg, tls, t).await;
+            }
+            Err(e) => break Err(e.into_error()),
+        }
     };
-    match sender.send_request(Request::from_parts(parts, body)).await {
+    match sent {
         Ok(resp) => {
             let mut resp =
                 crate::http::relayed(resp, rules, injected.then_some((t.host.as_str(), t.port, &cfg.sentinels[..])));
@@ -228,6 +247,18 @@ async fn forward(
             *guard = Slot::Failed(format!("the upstream connection to {}:{} failed: {e}", t.host, t.port));
             text(StatusCode::BAD_GATEWAY, format!("upstream request failed: {e}\n"))
         }
+    }
+}
+
+/// A new upstream connection for the tunnel's target: decided and dialed
+/// as the CONNECT was (the lists may have changed), then TLS.
+async fn redial(cfg: &ProxyConfig, tls: &Interceptor, t: &Tunnel) -> Slot {
+    match crate::dial::dial(cfg, &t.host, t.port, crate::config::Via::Connect, t.client_addr).await {
+        Ok(opened) => match open_upstream(tls, &t.host, opened.conn, cfg.connect_timeout).await {
+            Ok(sender) => Slot::Ready(sender),
+            Err(e) => Slot::Failed(e),
+        },
+        Err(e) => Slot::Failed(format!("{e}")),
     }
 }
 

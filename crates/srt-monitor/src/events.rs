@@ -74,17 +74,44 @@ pub fn write_jsonl(to: &mut impl Write, events: &[Violation]) -> std::io::Result
 }
 
 /// The block agents already parse, appended to stderr when any were seen.
+/// A line repeated by a program refused in a loop is shown once, with its
+/// count; at most this many distinct lines are shown.
+const MAX_BLOCK_LINES: usize = 100;
+
 pub fn stderr_block(events: &[Violation]) -> String {
-    let mut s = String::from("<sandbox_violations>\n");
+    // Distinct lines in the order first seen, each with how often it came.
+    let mut lines: Vec<(String, usize)> = Vec::new();
+    let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     for e in events {
+        let line = e.line();
+        match index.get(&line) {
+            Some(&i) => lines[i].1 += 1,
+            None => {
+                index.insert(line.clone(), lines.len());
+                lines.push((line, 1));
+            }
+        }
+    }
+    let mut s = String::from("<sandbox_violations>\n");
+    for (line, count) in lines.iter().take(MAX_BLOCK_LINES) {
         // Targets come from the program (paths, host names): control
         // characters are escaped so it cannot forge lines or repaint the
         // terminal.
-        s.extend(e.line().chars().flat_map(|c| {
+        s.extend(line.chars().flat_map(|c| {
             let escaped: Vec<char> = if c.is_control() { c.escape_default().collect() } else { vec![c] };
             escaped
         }));
+        if *count > 1 {
+            s.push_str(&format!(" ({count} times)"));
+        }
         s.push('\n');
+    }
+    if lines.len() > MAX_BLOCK_LINES {
+        let rest: usize = lines[MAX_BLOCK_LINES..].iter().map(|(_, n)| n).sum();
+        s.push_str(&format!(
+            "... and {rest} more, {} distinct (all in --violations FILE)\n",
+            lines.len() - MAX_BLOCK_LINES
+        ));
     }
     s.push_str("</sandbox_violations>\n");
     s
@@ -148,5 +175,26 @@ mod tests {
         let block = stderr_block(&[v]);
         assert_eq!(block.lines().count(), 3, "{block:?}");
         assert!(block.contains("unix:/x\\u{1b}[2J\\nfake line\\r"), "{block:?}");
+    }
+}
+
+#[cfg(test)]
+mod block_tests {
+    use super::*;
+
+    #[test]
+    fn repeated_lines_are_counted_and_the_block_is_bounded() {
+        let ev =
+            |t: &str| Violation::deny("filesystem", "read", t.into(), "denyRead entry \"~/.ssh\"".into(), None, "c");
+        let mut events: Vec<Violation> = (0..2000).map(|_| ev("/h/.ssh/id_rsa")).collect();
+        events.push(ev("/h/.ssh/other"));
+        let block = stderr_block(&events);
+        assert_eq!(block.lines().count(), 4, "{block}");
+        assert!(block.contains("/h/.ssh/id_rsa: denyRead entry \"~/.ssh\" (2000 times)"), "{block}");
+        assert!(block.contains("/h/.ssh/other: denyRead entry \"~/.ssh\"\n"), "{block}");
+        let many: Vec<Violation> = (0..150).map(|i| ev(&format!("/h/{i}"))).collect();
+        let block = stderr_block(&many);
+        assert_eq!(block.lines().count(), MAX_BLOCK_LINES + 3, "{block}");
+        assert!(block.contains("... and 50 more, 50 distinct"), "{block}");
     }
 }

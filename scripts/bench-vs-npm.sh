@@ -48,20 +48,8 @@ prefix="${NPM_SRT_PREFIX:-/var/tmp/npm-srt}"
 npm_cli="$prefix/node_modules/.bin/srt"
 
 # ---- Debian packages
-need=()
-for pkg in bubblewrap socat ripgrep curl time; do
-    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || need+=("$pkg")
-done
-if [ "${#need[@]}" -gt 0 ]; then
-    if [ "$(id -u)" -ne 0 ]; then
-        echo "bench-vs-npm: missing Debian packages: ${need[*]} (run as root to install them)" >&2
-        exit 1
-    fi
-    echo "bench-vs-npm: installing ${need[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get install -y -qq "${need[@]}" >/dev/null 2>&1 ||
-        { apt-get update -qq >/dev/null && apt-get install -y -qq "${need[@]}" >/dev/null; }
-fi
+. scripts/lib/debian-packages.sh
+ensure_packages bench-vs-npm bubblewrap socat ripgrep curl time
 for cmd in node npm python3 bwrap socat rg curl; do
     command -v "$cmd" >/dev/null 2>&1 || { echo "bench-vs-npm: $cmd not found" >&2; exit 1; }
 done

@@ -68,20 +68,8 @@ stage="${DIFF_STAGE:-/var/tmp/diff-stage}"
 py=/usr/bin/python3
 
 # ---- Debian packages the npm runtime needs
-need=()
-for p in bubblewrap socat ripgrep curl; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need+=("$p")
-done
-if [ "${#need[@]}" -gt 0 ]; then
-    if [ "$(id -u)" -ne 0 ]; then
-        echo "differential: missing Debian packages: ${need[*]} (run as root to install them)" >&2
-        exit 1
-    fi
-    echo "differential: installing ${need[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get install -y -qq "${need[@]}" >/dev/null 2>&1 ||
-        { apt-get update -qq >/dev/null && apt-get install -y -qq "${need[@]}" >/dev/null; }
-fi
+. scripts/lib/debian-packages.sh
+ensure_packages differential bubblewrap socat ripgrep curl
 for cmd in node python3 bwrap socat rg curl git unshare; do
     command -v "$cmd" >/dev/null 2>&1 || { echo "differential: $cmd not found" >&2; exit 1; }
 done

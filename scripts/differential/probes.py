@@ -64,33 +64,30 @@ def probe_list(p):
     return ["deny", "listed without %s (%d entries)" % (p["expect"], len(names))]
 
 
+def _write(path, flags, marker):
+    """Opens `path` with `flags`, writes `marker`; ["ok", ""] or ["deny", why]."""
+    try:
+        fd = os.open(path, flags, 0o644)
+        try:
+            os.write(fd, marker.encode())
+        finally:
+            os.close(fd)
+    except Exception as e:  # noqa: BLE001
+        return ["deny", _err(e)]
+    return ["ok", ""]
+
+
 def probe_create(p):
     path = p["path"]
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)
     except Exception as e:  # noqa: BLE001
         return ["deny", "mkdir " + _err(e)]
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        try:
-            os.write(fd, p["marker"].encode())
-        finally:
-            os.close(fd)
-    except Exception as e:  # noqa: BLE001
-        return ["deny", _err(e)]
-    return ["ok", ""]
+    return _write(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, p["marker"])
 
 
 def probe_modify(p):
-    try:
-        fd = os.open(p["path"], os.O_WRONLY | os.O_APPEND)
-        try:
-            os.write(fd, p["marker"].encode())
-        finally:
-            os.close(fd)
-    except Exception as e:  # noqa: BLE001
-        return ["deny", _err(e)]
-    return ["ok", ""]
+    return _write(p["path"], os.O_WRONLY | os.O_APPEND, p["marker"])
 
 
 def probe_net(p):

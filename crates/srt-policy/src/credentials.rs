@@ -113,6 +113,20 @@ pub fn reachable(pattern: &DomainPattern, allowed: &[DomainPattern]) -> bool {
     })
 }
 
+/// Whether a real value may be put in the header `name` (lower case): not
+/// in headers that name a place rather than carry a credential, since a
+/// value there comes straight back in redirects and absolute links.
+pub fn may_carry(header: &str) -> bool {
+    !matches!(header, "host" | "x-forwarded-host" | "forwarded" | "origin" | "referer")
+}
+
+/// Whether a request method echoes the request back (TRACE, and IIS's
+/// TRACK), in any case: a request that would carry credentials the proxy
+/// adds is refused.
+pub fn echoes_request(method: &str) -> bool {
+    method.eq_ignore_ascii_case("TRACE") || method.eq_ignore_ascii_case("TRACK")
+}
+
 /// Whether `name` is a POSIX variable name.
 pub fn is_variable_name(name: &str) -> bool {
     let mut chars = name.chars();
@@ -164,6 +178,14 @@ mod tests {
             let p = DomainPattern::parse(no, PatternList::Allowed, false);
             assert!(p.is_err() || !reachable(&p.unwrap(), &allowed), "{no}");
         }
+    }
+
+    #[test]
+    fn place_headers_and_echoing_methods() {
+        assert!(may_carry("authorization") && may_carry("x-api-key") && may_carry("cookie"));
+        assert!(!may_carry("host") && !may_carry("referer") && !may_carry("x-forwarded-host"));
+        assert!(echoes_request("TRACE") && echoes_request("trace") && echoes_request("Track"));
+        assert!(!echoes_request("GET"));
     }
 
     #[test]

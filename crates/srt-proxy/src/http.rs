@@ -251,7 +251,9 @@ async fn forward(
     strip_hop_by_hop(&mut parts.headers);
     parts.headers.insert(header::HOST, target.host_header);
     // TRACE echoes the request back, credentials added by this proxy included.
-    if crate::inject::echoes_request(&parts.method) && (hop.authorization().is_some() || !cfg.sentinels.is_empty()) {
+    if srt_policy::credentials::echoes_request(parts.method.as_str())
+        && (hop.authorization().is_some() || !cfg.sentinels.is_empty())
+    {
         return text(StatusCode::METHOD_NOT_ALLOWED, "TRACE would echo credentials this proxy adds; refused\n");
     }
     let plaintext_inject = policy.credentials.allow_plaintext_inject;

@@ -49,12 +49,9 @@ pub(crate) fn apply(
             parts.uri = uri;
         }
     }
-    // Headers that name a place rather than carry a credential: a value put
-    // there comes straight back in redirects and absolute links.
-    const PLACES: [&str; 5] = ["host", "x-forwarded-host", "forwarded", "origin", "referer"];
     for (name, value) in parts.headers.iter_mut() {
         let Ok(text) = value.to_str() else { continue };
-        if PLACES.contains(&name.as_str()) {
+        if !srt_policy::credentials::may_carry(name.as_str()) {
             note(sentinels.iter().filter(|s| text.contains(&s.sentinel)).map(|s| s.name.clone()).collect());
             continue;
         }
@@ -95,12 +92,6 @@ pub(crate) fn injectable(cfg: &ProxyConfig, host: &str, port: u16) -> bool {
 pub(crate) fn carries_sentinel(parts: &Parts) -> bool {
     parts.uri.to_string().contains(SENTINEL_PREFIX)
         || parts.headers.values().any(|v| v.to_str().is_ok_and(|t| t.contains(SENTINEL_PREFIX)))
-}
-
-/// Whether `method` echoes the request back (TRACE, and IIS's TRACK), in
-/// any case: it would hand credentials this proxy adds to the program.
-pub(crate) fn echoes_request(method: &hyper::Method) -> bool {
-    method.as_str().eq_ignore_ascii_case("TRACE") || method.as_str().eq_ignore_ascii_case("TRACK")
 }
 
 /// The reverse of the substitution, for a response from a host credentials

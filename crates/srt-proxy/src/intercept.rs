@@ -165,7 +165,7 @@ async fn forward(
         }
     }
     // TRACE echoes the request back, credentials put back by this proxy included.
-    if crate::inject::echoes_request(&parts.method) && !cfg.sentinels.is_empty() {
+    if srt_policy::credentials::echoes_request(parts.method.as_str()) && !cfg.sentinels.is_empty() {
         return text(StatusCode::METHOD_NOT_ALLOWED, "TRACE would echo credentials this proxy adds; refused\n");
     }
     let hosts: Vec<&[u8]> = parts.headers.get_all(header::HOST).iter().map(|v| v.as_bytes()).collect();

@@ -86,20 +86,25 @@ async fn proxy(settings: &str, roots: RootCertStore, max_tunnels: usize) -> (Pro
     (p, tls)
 }
 
+/// A client configuration that trusts only the certificates in `ca_pem`.
+fn trusting(ca_pem: &str) -> ClientConfig {
+    let mut roots = RootCertStore::empty();
+    for c in pem_certificates(ca_pem) {
+        roots.add(c).unwrap();
+    }
+    ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth()
+}
+
 /// CONNECT, then TLS trusting only `ca_pem`, then one request; returns the
 /// response as text, or the TLS error.
 async fn https_get(proxy: SocketAddr, target: SocketAddr, ca_pem: &str, request: &str) -> Result<String, String> {
     let (s, head) = connect(proxy, &target.to_string()).await;
     assert_eq!(head.status, 200, "{head:?}");
-    let mut roots = RootCertStore::empty();
-    for c in pem_certificates(ca_pem) {
-        roots.add(c).unwrap();
-    }
-    let cfg = ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+    let cfg = trusting(ca_pem);
     let name = ServerName::try_from(target.ip().to_string()).unwrap();
     let mut tls = within(TlsConnector::from(Arc::new(cfg)).connect(name, s)).await.map_err(|e| e.to_string())?;
     tls.write_all(request.as_bytes()).await.unwrap();
@@ -330,15 +335,7 @@ async fn http2_clients_are_served_inside_a_terminated_tunnel() {
     let (p, tls) = proxy(&settings, origin.roots(), 8).await;
     let (s, head) = connect(p.http, &target.to_string()).await;
     assert_eq!(head.status, 200);
-    let mut roots = RootCertStore::empty();
-    for c in pem_certificates(tls.ca_pem()) {
-        roots.add(c).unwrap();
-    }
-    let mut cfg = ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+    let mut cfg = trusting(tls.ca_pem());
     cfg.alpn_protocols = vec![b"h2".to_vec()];
     let name = ServerName::try_from("127.0.0.1").unwrap();
     let stream = within(TlsConnector::from(Arc::new(cfg)).connect(name, s)).await.unwrap();

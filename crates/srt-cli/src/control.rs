@@ -28,7 +28,10 @@ pub fn start(fd: i32, policy: &Policy, preset: Option<Preset>, ctx: &PathContext
     let file = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
     let live = LivePolicy::new(Arc::new(policy.clone()));
     let (updates, ctx) = (live.clone(), ctx.clone());
-    std::thread::Builder::new()
+    // Signals are for the run to forward to the program: this thread starts
+    // with every signal blocked, so it is never the one they go to.
+    let unblocked = nix::sys::signal::SigSet::all().thread_swap_mask(nix::sys::signal::SigmaskHow::SIG_BLOCK);
+    let started = std::thread::Builder::new()
         .name("srt-control".into())
         .spawn(move || {
             for line in std::io::BufReader::new(file).lines() {
@@ -49,6 +52,11 @@ pub fn start(fd: i32, policy: &Policy, preset: Option<Preset>, ctx: &PathContext
                 }
             }
         })
-        .map_err(|e| format!("cannot start the --control-fd reader: {e}"))?;
+        .map(drop)
+        .map_err(|e| format!("cannot start the --control-fd reader: {e}"));
+    if let Ok(mask) = unblocked {
+        let _ = mask.thread_set_mask();
+    }
+    started?;
     Ok(live)
 }

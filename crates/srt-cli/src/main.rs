@@ -7,9 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use nix::sys::signal::{SigSet, Signal};
-use nix::sys::signalfd::{SfdFlags, SignalFd};
-use srt_sandbox::Ending;
+use srt_run::Ending;
 
 use clap::Parser;
 
@@ -104,7 +102,7 @@ fn fail(msg: impl std::fmt::Display) -> ExitCode {
 
 fn main() -> ExitCode {
     // The sandbox init is this binary re-executed; it never returns.
-    srt_sandbox::run_init_if_requested();
+    srt_run::run_init_if_requested();
     let args = match Args::try_parse() {
         Ok(a) => a,
         Err(e) => {
@@ -175,18 +173,6 @@ fn main() -> ExitCode {
         Some(c) => vec!["/bin/sh".to_string(), "-c".to_string(), c],
         None => args.program.clone(),
     };
-    // Terminal signals are forwarded to the program once, by us.
-    let mut mask = SigSet::empty();
-    for s in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP, Signal::SIGQUIT] {
-        mask.add(s);
-    }
-    if let Err(e) = mask.thread_block() {
-        return fail(format!("cannot block signals: {e}"));
-    }
-    let sfd = match SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK) {
-        Ok(s) => s,
-        Err(e) => return fail(format!("signalfd: {e}")),
-    };
     let wall_time = policy.limits.wall_time_seconds.map(Duration::from_secs_f64);
     let limits = policy.limits.clone();
     let command_line = args.command.clone().unwrap_or_else(|| argv.join(" "));
@@ -229,7 +215,9 @@ fn main() -> ExitCode {
         clear_env: false,
         stdio: [None, None, None],
         wall_time,
-        signals: Some(&sfd),
+        // Terminal signals are forwarded to the program once, by the run.
+        forward_signals: true,
+        cancel: None,
         debug: if args.debug { Some(&mut debug_print) } else { None },
         max_proxy_connections: srt_run::MAX_PROXY_CONNECTIONS,
         // No thread has been started yet in this process: the proxy thread
@@ -273,7 +261,7 @@ fn main() -> ExitCode {
                 Ending::TimedOut => {
                     eprintln!("srt: wall-clock limit reached; the program and everything it started were killed")
                 }
-                Ending::Limit(l) => eprintln!("srt: {}; the sandbox was stopped", limit_line(l, &limits)),
+                Ending::Limit(l) => eprintln!("srt: {}; the sandbox was stopped", limits.reached(l)),
                 _ => {}
             }
             ExitCode::from(outcome.ending.exit_code().clamp(0, 255) as u8)
@@ -287,17 +275,6 @@ fn describe_source(s: &SettingsSource) -> String {
         SettingsSource::DefaultFile { path } => format!("{} (default file)", path.display()),
         SettingsSource::BuiltIn => "the built-in default (no network, no writes, reads allowed)".into(),
         SettingsSource::BuiltInUntrustedCode => "the built-in default for untrusted code".into(),
-    }
-}
-
-/// `memory limit 256 MiB reached`: the one line srt prints when a limit of
-/// the tree ended the run.
-fn limit_line(l: srt_sandbox::limits::Limit, limits: &srt_policy::Limits) -> String {
-    use srt_sandbox::limits::{Limit, size};
-    match l {
-        Limit::Memory => format!("memory limit {} reached", size(limits.memory_bytes.unwrap_or(0))),
-        Limit::CpuTime => format!("CPU-time limit {}s reached", limits.cpu_time_seconds.unwrap_or(0.0)),
-        Limit::Processes => format!("process limit {} reached", limits.max_processes.unwrap_or(0)),
     }
 }
 

@@ -6,11 +6,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use nix::sys::signal::{SigSet, Signal};
-use nix::sys::signalfd::{SfdFlags, SignalFd};
 use serde::{Deserialize, Serialize};
 use srt_policy::{JudgedGrants, PathContext, Policy, RealFs, SettingsError};
-use srt_sandbox::Ending;
+use srt_run::{Cancel, Ending};
 
 use crate::capture::Capture;
 use crate::language::{Language, MissingInterpreter, interpreter_for};
@@ -24,11 +22,6 @@ pub const MAX_PROXY_CONNECTIONS: usize = 256;
 
 /// Output kept per stream when the settings set no `limits.maxOutputBytes`.
 pub const DEFAULT_MAX_OUTPUT_BYTES: u64 = 1 << 20;
-
-/// The signal that asks a run to end: forwarded by the supervisor to the
-/// sandbox init, which takes it as its terminate request and kills the
-/// whole tree (srt-sandbox's `TERMINATE`).
-const CANCEL_SIGNAL: Signal = srt_sandbox::TERMINATE;
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -77,7 +70,7 @@ pub struct ExecutionResult {
     pub violations: Vec<Violation>,
     /// CPU time and peak memory of the whole sandboxed run (an addition to
     /// the DESIGN shape; clients that do not know it ignore it).
-    pub resource_usage: srt_sandbox::Usage,
+    pub resource_usage: srt_run::Usage,
 }
 
 /// Why nothing (or not all) could run. A program that ran and failed is an
@@ -97,18 +90,11 @@ pub enum ExecError {
     Cancelled,
 }
 
-#[derive(Debug, Default)]
-struct CancelState {
-    cancelled: bool,
-    /// The thread that calls `srt_sandbox::run`, while it does.
-    target: Option<libc::pthread_t>,
-}
-
 /// Watches and steers a running execution from another thread: cancel it,
 /// read its output so far (for progress reports).
 #[derive(Debug, Clone, Default)]
 pub struct Control {
-    cancel: Arc<Mutex<CancelState>>,
+    cancel: Cancel,
     stdout: Arc<Mutex<Capture>>,
     stderr: Arc<Mutex<Capture>>,
 }
@@ -121,19 +107,11 @@ impl Control {
     /// Kills the run's whole process tree at once (or keeps it from
     /// starting); `execute_with` then returns [`ExecError::Cancelled`].
     pub fn cancel(&self) {
-        let mut st = self.cancel.lock().unwrap_or_else(|e| e.into_inner());
-        st.cancelled = true;
-        if let Some(t) = st.target {
-            // SAFETY: `target` is set only while that thread is inside
-            // `srt_sandbox::run` with CANCEL_SIGNAL blocked and read through
-            // its signalfd; it clears `target` under this lock before it
-            // stops reading, so the thread is alive and the signal is taken.
-            unsafe { libc::pthread_kill(t, CANCEL_SIGNAL as libc::c_int) };
-        }
+        self.cancel.cancel();
     }
 
     pub fn is_cancelled(&self) -> bool {
-        self.cancel.lock().unwrap_or_else(|e| e.into_inner()).cancelled
+        self.cancel.is_cancelled()
     }
 
     /// Bytes written so far to stdout and stderr.
@@ -146,22 +124,6 @@ impl Control {
     pub fn output_tail(&self, max: usize) -> (String, String) {
         let tail = |c: &Mutex<Capture>| c.lock().unwrap_or_else(|e| e.into_inner()).last(max);
         (tail(&self.stdout), tail(&self.stderr))
-    }
-
-    /// Registers the calling thread as the one to signal. False when the
-    /// run was cancelled already.
-    fn register(&self) -> bool {
-        let mut st = self.cancel.lock().unwrap_or_else(|e| e.into_inner());
-        if st.cancelled {
-            return false;
-        }
-        // SAFETY: pthread_self has no preconditions.
-        st.target = Some(unsafe { libc::pthread_self() });
-        true
-    }
-
-    fn unregister(&self) {
-        self.cancel.lock().unwrap_or_else(|e| e.into_inner()).target = None;
     }
 }
 
@@ -296,16 +258,8 @@ fn run_sandbox(
     wall: Duration,
     stdio: [Option<OwnedFd>; 3],
     control: &Control,
-) -> Result<(srt_sandbox::Outcome, Vec<Violation>), ExecError> {
-    let sys = |what: &str, e: nix::Error| ExecError::Sandbox { message: format!("{what}: {e}"), hint: None };
-    // Cancellation arrives as a signal to this thread, read through a
-    // signalfd that the sandbox's supervisor polls and forwards to the init.
-    let mut mask = SigSet::empty();
-    mask.add(CANCEL_SIGNAL);
-    mask.thread_block().map_err(|e| sys("pthread_sigmask", e))?;
-    let sfd =
-        SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK).map_err(|e| sys("signalfd", e))?;
-    if !control.register() {
+) -> Result<(srt_run::Outcome, Vec<Violation>), ExecError> {
+    if control.is_cancelled() {
         return Err(ExecError::Cancelled);
     }
     let finished = srt_run::run(srt_run::Run {
@@ -322,7 +276,8 @@ fn run_sandbox(
         clear_env: true,
         stdio,
         wall_time: Some(wall),
-        signals: Some(&sfd),
+        forward_signals: false,
+        cancel: Some(control.cancel.clone()),
         debug: None,
         max_proxy_connections: MAX_PROXY_CONNECTIONS,
         // This process has other threads: the init must be exec'ed.
@@ -330,7 +285,6 @@ fn run_sandbox(
         live_network: None,
         live_events: None,
     });
-    control.unregister();
     match finished.outcome {
         Ok(outcome) => Ok((outcome, finished.events)),
         Err(e) => Err(ExecError::Sandbox { message: e.to_string(), hint: e.hint().map(str::to_string) }),

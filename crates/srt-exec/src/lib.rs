@@ -13,7 +13,7 @@
 //! use srt_policy::{RealFs, from_text};
 //!
 //! // A binary that runs sandboxes calls this first thing in main().
-//! srt_sandbox::run_init_if_requested();
+//! srt_exec::run_init_if_requested();
 //! let policy = from_text(None, None, &host_context(), &RealFs).unwrap();
 //! let mut req = ExecRequest::new(Language::Python, "print(input().upper())");
 //! req.stdin = Some("hello\n".into());
@@ -27,13 +27,13 @@
 //! tree is killed at once) and reads its output so far.
 //!
 //! Requirements: every binary that calls [`execute`] must call
-//! `srt_sandbox::run_init_if_requested()` first in `main()` (the sandbox init
+//! [`run_init_if_requested`] first in `main()` (the sandbox init
 //! is that binary re-executed). Each run happens on a thread of its own that
 //! lives as long as the run, because the init dies with the thread that
 //! started it.
 //!
 //! Limits: wall clock, CPU time, memory, processes and file size are
-//! enforced (see `srt_sandbox::limits`); an execution gets
+//! enforced (docs/security.md says by what); an execution gets
 //! [`Limits::or_untrusted_defaults`](srt_policy::Limits::or_untrusted_defaults)
 //! for what the settings leave open, and the output caps. Violations are the network denials of the proxy
 //! and the limits that ended a run (filesystem and system-call denials reach
@@ -58,3 +58,11 @@ pub use language::{
 };
 pub use srt_monitor::Violation;
 pub use workspace::{raise_descriptor_limit, sweep_stale_workspaces, workspace_root};
+
+pub use srt_run::run_init_if_requested;
+
+/// What the sandbox backend can enforce on this host, and how (kernel
+/// features, the mechanism that holds the limits).
+pub fn sandbox_facts() -> serde_json::Value {
+    srt_run::backend().facts()
+}

@@ -114,7 +114,7 @@ fn limits_by_default_and_the_reason_a_run_ended() {
                 continue\n    if pid == 0:\n        os.execv('/bin/sleep', ['sleep', '30'])\ntime.sleep(30)\n";
     let out = execute(&req(Language::Python, bomb), &policy("{}")).unwrap();
     assert_eq!((out.ended_by.as_str(), out.signal, out.exit_code), ("processes", Some(9), None), "{out:?}");
-    assert!(out.violations.iter().any(|v| v.kind == "limit" && v.operation == "processes"), "{out:?}");
+    assert!(out.violations.iter().any(|v| v.kind == srt_monitor::Kind::Limit && v.operation == "processes"), "{out:?}");
     let hog = "import os, time\nfor i in range(6):\n    if os.fork() == 0:\n        b = bytearray(24 << 20)\n        \
                for j in range(0, len(b), 4096): b[j] = 1\n        time.sleep(30); os._exit(0)\ntime.sleep(30)\n";
     let out = execute(&req(Language::Python, hog), &policy(r#"{"limits": {"memoryBytes": 67108864}}"#)).unwrap();
@@ -169,7 +169,7 @@ fn network_denial_is_a_violation() {
     assert_eq!(out.violations.len(), 1, "{out:?}");
     let v = &out.violations[0];
     assert_eq!((v.kind.as_str(), v.operation.as_str(), v.target.as_str()), ("network", "connect", "example.com:80"));
-    assert_eq!(v.decision, "deny");
+    assert_eq!(v.decision, srt_monitor::Decision::Deny);
 }
 
 fn grants_open_the_network() {
@@ -382,7 +382,7 @@ fn an_interpreter_the_sandbox_cannot_read_is_not_offered() {
 }
 
 fn main() {
-    srt_sandbox::run_init_if_requested();
+    srt_exec::run_init_if_requested();
     // Can this machine make a sandbox at all?
     if let Err(e) = execute(&req(Language::Sh, "true"), &policy("{}")) {
         if std::env::var_os("SRT_MUST_WORK").is_some_and(|v| v == "1") {

@@ -65,7 +65,7 @@ pub(crate) fn fail(msg: impl std::fmt::Display) -> ExitCode {
 
 fn main() -> ExitCode {
     // The sandbox init is this binary re-executed; it never returns.
-    srt_sandbox::run_init_if_requested();
+    srt_exec::run_init_if_requested();
     let args = Args::parse();
     let ctx = srt_exec::host_context();
     let opts = LoadOptions {

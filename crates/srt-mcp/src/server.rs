@@ -309,42 +309,6 @@ fn discovery(config: &Config) -> Value {
             "note": "each run gets a fresh private working directory there, writable, removed afterwards; /tmp is private to the run",
         },
         "languages": srt_exec::languages_for(policy),
-        "kernel": kernel(),
-    })
-}
-
-fn read_trim(path: &str) -> Option<String> {
-    std::fs::read_to_string(path).ok().map(|s| s.trim().to_string())
-}
-
-fn kernel() -> Value {
-    let max_userns = read_trim("/proc/sys/user/max_user_namespaces").and_then(|s| s.parse::<u64>().ok());
-    let unpriv_clone = read_trim("/proc/sys/kernel/unprivileged_userns_clone");
-    let apparmor = read_trim("/proc/sys/kernel/apparmor_restrict_unprivileged_userns");
-    let userns = max_userns.is_some_and(|n| n > 0) && unpriv_clone.as_deref() != Some("0");
-    let seccomp_actions = read_trim("/proc/sys/kernel/seccomp/actions_avail");
-    let seccomp_status = std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("Seccomp:")).map(|l| l.to_string()));
-    let landlock = srt_sandbox::landlock::probe_abi();
-    json!({
-        "release": read_trim("/proc/sys/kernel/osrelease"),
-        "userNamespaces": {
-            "available": userns,
-            "maxUserNamespaces": max_userns,
-            "unprivilegedUsernsClone": unpriv_clone,
-            "apparmorRestrictUnprivilegedUserns": apparmor,
-        },
-        "landlock": {"available": landlock.is_some(), "abi": landlock},
-        "seccomp": {"available": seccomp_status.is_some(), "filterActions": seccomp_actions},
-        "cgroupV2": std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists(),
-        "cgroupDelegation": srt_sandbox::cgroup::detect(),
-        "limitMechanism": if srt_sandbox::cgroup::detect().is_some() {
-            "a cgroup v2 leaf per call in the delegated subtree (memory.max, pids.max), as well as rlimits set in \
-             the sandbox's user namespace and pid 1's watch of the whole tree"
-        } else {
-            "rlimits set in the sandbox's user namespace and pid 1's watch of the whole tree (no delegated cgroup v2 \
-             subtree: no cgroup is created or written)"
-        },
+        "kernel": srt_exec::sandbox_facts(),
     })
 }

@@ -7,34 +7,79 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-/// One violation event.
+/// What a violation is about: the four kinds of DESIGN.md.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// A connection or request the proxies refused, a Unix socket pid 1 refused.
+    Network,
+    /// A path read, written or created against the policy.
+    Filesystem,
+    /// A system call the seccomp filter refused.
+    Syscall,
+    /// A resource limit that ended the run.
+    Limit,
+}
+
+impl Kind {
+    /// The name in events and in the stderr block.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Network => "network",
+            Kind::Filesystem => "filesystem",
+            Kind::Syscall => "syscall",
+            Kind::Limit => "limit",
+        }
+    }
+}
+
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What became of the attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Decision {
+    /// Refused: the usual case.
+    Deny,
+    /// It happened and is reported for review (something written during
+    /// the run that could make the host run code later).
+    Allow,
+}
+
+/// One violation event: the one name, at every layer, for an attempt to
+/// cross the policy that was refused (or, with [`Decision::Allow`], that
+/// happened and needs review).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Violation {
     /// RFC 3339 UTC with milliseconds.
     pub timestamp: String,
-    /// `network`, `filesystem`, `syscall` or `limit`.
-    pub kind: String,
-    /// What was tried (`connect`, `wall-time`, ...).
+    pub kind: Kind,
+    /// What was tried (`connect`, `create`, `wall-time`, ...).
     pub operation: String,
     /// `host:port`, a path, a system call or a limit.
     pub target: String,
-    /// Always `deny`.
-    pub decision: String,
+    pub decision: Decision,
+    /// Why, naming the rule.
     pub reason: String,
     /// The process inside the sandbox, when known.
     pub pid: Option<u32>,
+    /// The command line of the run.
     pub command: String,
 }
 
 impl Violation {
     /// A denial of `kind`/`operation` on `target`, stamped now.
-    pub fn deny(kind: &str, operation: &str, target: String, reason: String, pid: Option<u32>, command: &str) -> Self {
+    pub fn deny(kind: Kind, operation: &str, target: String, reason: String, pid: Option<u32>, command: &str) -> Self {
         Violation {
             timestamp: now_rfc3339(),
-            kind: kind.into(),
+            kind,
             operation: operation.into(),
             target,
-            decision: "deny".into(),
+            decision: Decision::Deny,
             reason,
             pid,
             command: command.into(),
@@ -45,16 +90,6 @@ impl Violation {
     pub fn line(&self) -> String {
         format!("{} {} {}: {}", self.kind, self.operation, self.target, self.reason)
     }
-}
-
-/// Drops the filesystem events that the settings' `ignoreViolations` names
-/// (a command pattern, `*` or a substring of the command line, and the paths
-/// under which its violations are not reported).
-pub fn without_ignored(events: Vec<Violation>, policy: &srt_policy::Policy) -> Vec<Violation> {
-    events
-        .into_iter()
-        .filter(|e| !(e.kind == "filesystem" && policy.is_ignored(&e.command, std::path::Path::new(&e.target))))
-        .collect()
 }
 
 /// Appends events to `path` as JSON lines (created if missing).
@@ -157,8 +192,14 @@ mod tests {
 
     #[test]
     fn shapes() {
-        let v =
-            Violation::deny("network", "connect", "evil.com:443".into(), "not in allowedDomains".into(), None, "curl");
+        let v = Violation::deny(
+            Kind::Network,
+            "connect",
+            "evil.com:443".into(),
+            "not in allowedDomains".into(),
+            None,
+            "curl",
+        );
         let j = serde_json::to_value(&v).unwrap();
         assert_eq!(j["decision"], "deny");
         assert_eq!(j["target"], "evil.com:443");
@@ -171,7 +212,7 @@ mod tests {
     #[test]
     fn the_stderr_block_escapes_what_the_program_chose() {
         let target = "unix:/x\u{1b}[2J\nfake line\r".to_string();
-        let v = Violation::deny("network", "connect", target, "not allowed".into(), None, "sh");
+        let v = Violation::deny(Kind::Network, "connect", target, "not allowed".into(), None, "sh");
         let block = stderr_block(&[v]);
         assert_eq!(block.lines().count(), 3, "{block:?}");
         assert!(block.contains("unix:/x\\u{1b}[2J\\nfake line\\r"), "{block:?}");
@@ -184,8 +225,9 @@ mod block_tests {
 
     #[test]
     fn repeated_lines_are_counted_and_the_block_is_bounded() {
-        let ev =
-            |t: &str| Violation::deny("filesystem", "read", t.into(), "denyRead entry \"~/.ssh\"".into(), None, "c");
+        let ev = |t: &str| {
+            Violation::deny(Kind::Filesystem, "read", t.into(), "denyRead entry \"~/.ssh\"".into(), None, "c")
+        };
         let mut events: Vec<Violation> = (0..2000).map(|_| ev("/h/.ssh/id_rsa")).collect();
         events.push(ev("/h/.ssh/other"));
         let block = stderr_block(&events);

@@ -1,10 +1,14 @@
 //! The monitor part of `srt`: violation events in one schema (DESIGN.md)
 //! and their sinks (`--violations FILE` as JSON lines, the
 //! `<sandbox_violations>` block on stderr, the `violations` array of an
-//! execution result). It depends on the policy alone (for
-//! `ignoreViolations`); the sources live where the events happen (the
-//! proxies' runtime and the reading of a run's ending are in `srt-run`).
+//! execution result).
+//!
+//! A leaf: it depends on serde alone, so every part that reports (the
+//! sandbox's pid 1, the proxies, the run pipeline) and every part that
+//! shows events can use the one schema. The sources live where the events
+//! happen; `ignoreViolations` is applied by the run pipeline (`srt-run`),
+//! which holds the policy.
 
 mod events;
 
-pub use events::{Violation, append_jsonl, now_rfc3339, rfc3339, stderr_block, without_ignored, write_jsonl};
+pub use events::{Decision, Kind, Violation, append_jsonl, now_rfc3339, rfc3339, stderr_block, write_jsonl};

@@ -19,43 +19,13 @@ use crate::request::RequestRules;
 use crate::settings::{self, Settings};
 use crate::upstream::{MitmProxy, ParentProxy, Route};
 
+pub use crate::limits::Limits;
+
 /// The languages `execute_code` knows (keys of `mcp.interpreters`).
 pub const LANGUAGES: [&str; 5] = ["python", "javascript", "typescript", "bash", "sh"];
 
 /// Default `mandatoryDenySearchDepth`, as in srt.
 pub const DEFAULT_SEARCH_DEPTH: usize = 3;
-
-/// Resource limits; `None` means not limited.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Limits {
-    pub wall_time_seconds: Option<f64>,
-    pub cpu_time_seconds: Option<f64>,
-    pub memory_bytes: Option<u64>,
-    pub max_processes: Option<u64>,
-    pub max_file_size_bytes: Option<u64>,
-    pub max_output_bytes: Option<u64>,
-}
-
-impl Limits {
-    /// Memory of one execution of untrusted code when the settings name none.
-    pub const UNTRUSTED_MEMORY_BYTES: u64 = 1 << 30;
-    /// Processes and threads of one execution of untrusted code when the
-    /// settings name none.
-    pub const UNTRUSTED_MAX_PROCESSES: u64 = 256;
-
-    /// These limits, with defaults for what they leave open, for one
-    /// execution of untrusted code (srt-mcp) whose wall time is `wall`:
-    /// no single call may take the server or the host down.
-    pub fn or_untrusted_defaults(&self, wall: std::time::Duration) -> Limits {
-        Limits {
-            memory_bytes: self.memory_bytes.or(Some(Self::UNTRUSTED_MEMORY_BYTES)),
-            max_processes: self.max_processes.or(Some(Self::UNTRUSTED_MAX_PROCESSES)),
-            cpu_time_seconds: self.cpu_time_seconds.or(Some(wall.as_secs_f64().max(1.0))),
-            ..self.clone()
-        }
-    }
-}
 
 /// What `execute_code_with_custom_config` may add at most.
 #[derive(Debug, Clone, Default)]

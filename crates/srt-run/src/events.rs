@@ -1,59 +1,47 @@
-//! The events a finished run reveals (its ending and what pid 1 refused).
+//! The events a finished run reveals (its ending, what appeared that the
+//! sandbox could not refuse), and `ignoreViolations`.
 
-use srt_monitor::{Violation, rfc3339};
+use srt_backend::{Ending, Outcome};
+use srt_monitor::{Decision, Kind, Violation};
+use srt_policy::{Limit, MountOp, MountPlan, Policy};
 
-/// What the run reveals: every call the sandbox's init refused (a protected
-/// name created, a Unix socket outside the allow-list), a limit that ended
-/// it (wall time, file size), and any missing write-protected path of the
-/// plan that exists now (only possible where the init could not mediate,
-/// the weaker mode; reported with decision `allow`).
+/// What the run reveals: every call the sandbox refused while it ran, and
+/// what only its end shows (`ending_events`).
 pub fn after_run(
-    spec: &srt_sandbox::SandboxSpec,
-    outcome: &srt_sandbox::Outcome,
+    policy: &Policy,
+    plan: &MountPlan,
+    outcome: &Outcome,
     wall_time: Option<std::time::Duration>,
     command: &str,
 ) -> Vec<Violation> {
-    let mut out: Vec<Violation> = outcome.denials.iter().map(|d| denial_event(d, command)).collect();
-    out.extend(ending_events(spec, outcome, wall_time, command));
+    let mut out = outcome.violations.clone();
+    out.extend(ending_events(policy, plan, outcome, wall_time, command));
     out
 }
 
-/// The event of one call pid 1 refused.
-pub fn denial_event(d: &srt_sandbox::Denial, command: &str) -> Violation {
-    Violation {
-        timestamp: rfc3339(d.at),
-        ..Violation::deny(
-            &d.kind,
-            &d.operation,
-            d.target.clone(),
-            d.reason.clone(),
-            // 0: not one caller (the count of unreported refusals).
-            u32::try_from(d.pid).ok().filter(|p| *p > 0),
-            command,
-        )
-    }
-}
-
-/// What only the end of a run reveals: protected paths that appeared, the
-/// limit that ended it.
+/// What only the end of a run reveals: any missing write-protected path of
+/// the plan that exists now (only possible where the sandbox could not
+/// refuse its creation: the weaker mode, a nested mount namespace;
+/// reported with decision `allow`), and the limit that ended it.
 pub fn ending_events(
-    spec: &srt_sandbox::SandboxSpec,
-    outcome: &srt_sandbox::Outcome,
+    policy: &Policy,
+    plan: &MountPlan,
+    outcome: &Outcome,
     wall_time: Option<std::time::Duration>,
     command: &str,
 ) -> Vec<Violation> {
     let mut out = Vec::new();
-    for op in &spec.plan.ops {
-        if let srt_policy::MountOp::BlockCreate { path } = op
+    for op in &plan.ops {
+        if let MountOp::BlockCreate { path } = op
             && std::fs::symlink_metadata(path).is_ok()
         {
             out.push(Violation {
-                decision: "allow".into(),
+                decision: Decision::Allow,
                 ..Violation::deny(
-                    "filesystem",
+                    Kind::Filesystem,
                     "create",
                     path.display().to_string(),
-                    if spec.weaker.is_some() {
+                    if policy.enable_weaker_nested_sandbox {
                         "a write-protected path that did not exist was created during the run (the weaker mode \
                          cannot refuse this); review it before anything on the host uses it"
                     } else {
@@ -68,37 +56,44 @@ pub fn ending_events(
             });
         }
     }
+    let limits = &policy.limits;
     let limit = |operation: &str, target: String, reason: &str| {
-        Violation::deny("limit", operation, target, reason.to_string(), None, command)
+        Violation::deny(Kind::Limit, operation, target, reason.to_string(), None, command)
     };
     match outcome.ending {
-        srt_sandbox::Ending::TimedOut => out.push(limit(
+        Ending::TimedOut => out.push(limit(
             "wall-time",
             format!("{}s", wall_time.map_or(0.0, |d| d.as_secs_f64())),
             "wall-clock limit reached; the program and everything it started were killed",
         )),
         // SIGXFSZ: a write past RLIMIT_FSIZE.
-        srt_sandbox::Ending::Signaled(25) => out.push(limit(
+        Ending::Signaled(25) => out.push(limit(
             "file-size",
-            format!("{} bytes", spec.limits.max_file_size_bytes.unwrap_or(0)),
+            format!("{} bytes", limits.max_file_size_bytes.unwrap_or(0)),
             "a write went past the file-size limit",
         )),
         // SIGXCPU: one process went past RLIMIT_CPU.
-        srt_sandbox::Ending::Signaled(24) => out.push(limit(
-            "cpu-time",
-            format!("{}s", spec.limits.cpu_time_seconds.unwrap_or(0.0)),
+        Ending::Signaled(24) => out.push(limit(
+            Limit::CpuTime.name(),
+            limits.shown(Limit::CpuTime),
             "a process went past the CPU-time limit",
         )),
-        srt_sandbox::Ending::Limit(l) => {
-            use srt_sandbox::limits::{Limit, size};
-            let target = match l {
-                Limit::Memory => size(spec.limits.memory_bytes.unwrap_or(0)),
-                Limit::CpuTime => format!("{}s", spec.limits.cpu_time_seconds.unwrap_or(0.0)),
-                Limit::Processes => spec.limits.max_processes.unwrap_or(0).to_string(),
-            };
-            out.push(limit(l.name(), target, "the sandbox reached the limit; everything in it was stopped"))
+        Ending::Limit(l) => {
+            out.push(limit(l.name(), limits.shown(l), "the sandbox reached the limit; everything in it was stopped"))
         }
         _ => {}
     }
     out
+}
+
+/// Drops the filesystem events that the settings' `ignoreViolations` names
+/// (a command pattern, `*` or a substring of the command line, and the
+/// paths under which its violations are not reported).
+pub fn without_ignored(events: Vec<Violation>, policy: &Policy) -> Vec<Violation> {
+    events.into_iter().filter(|e| !is_ignored(e, policy)).collect()
+}
+
+/// Whether `ignoreViolations` drops `e`.
+pub fn is_ignored(e: &Violation, policy: &Policy) -> bool {
+    e.kind == Kind::Filesystem && policy.is_ignored(&e.command, std::path::Path::new(&e.target))
 }

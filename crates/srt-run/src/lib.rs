@@ -9,8 +9,13 @@
 //! is shown (exit status and stderr for `srt`, an `ExecutionResult` for
 //! `srt-exec`), the environment, where the output goes.
 //!
-//! Requirements: the binary calls `srt_sandbox::run_init_if_requested()`
-//! first in `main()` (the sandbox init is that binary re-executed).
+//! The sandbox itself is a backend behind `srt-backend`'s interface
+//! ([`backend`]): callers never reach the Linux sandbox directly, and the
+//! types they see ([`Outcome`], [`Ending`], [`Usage`], [`Cancel`]) are the
+//! interface's.
+//!
+//! Requirements: the binary calls [`run_init_if_requested`] first in
+//! `main()` (the Linux sandbox's init is that binary re-executed).
 
 mod credentials;
 mod events;
@@ -19,9 +24,17 @@ mod pipeline;
 mod planted;
 mod proxy;
 mod rundir;
-mod sockowner;
 mod tls;
 
-pub use events::after_run;
-pub use pipeline::{Finished, LiveEvents, Run, run};
+pub use events::{after_run, without_ignored};
+pub use pipeline::{Finished, LiveEvents, Run, backend, run};
+pub use srt_backend::{Cancel, Ending, Outcome, SandboxError, Usage};
+pub use srt_policy::Limit;
+
+/// In a binary that starts sandboxes, call this first in `main()`: when
+/// the process was started as a sandbox's init, it runs the init and
+/// exits; otherwise it returns at once.
+pub fn run_init_if_requested() {
+    srt_sandbox::run_init_if_requested();
+}
 pub use proxy::{MAX_PROXY_CONNECTIONS, ProxySetup, ProxyThread, Seen};

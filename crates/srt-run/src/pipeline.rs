@@ -7,12 +7,17 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use nix::sys::signalfd::SignalFd;
-use srt_monitor::Violation;
+use srt_backend::{Backend, Cancel, Job, Options, Outcome, ProxyListeners, SandboxError};
+use srt_monitor::{Decision, Kind, Violation};
 use srt_policy::{Policy, RealFs};
-use srt_sandbox::{Outcome, ProxyListeners, RunOptions, SandboxError, SandboxSpec};
 
+use crate::events::{is_ignored, without_ignored};
 use crate::proxy::{ProxySetup, ProxyThread, Seen};
+
+/// The sandbox backend of this platform.
+pub fn backend() -> &'static dyn Backend {
+    &srt_sandbox::Linux
+}
 
 /// What to run and how; the caller's own choices.
 pub struct Run<'a> {
@@ -30,8 +35,11 @@ pub struct Run<'a> {
     /// The program's standard input, output and error; `None` inherits.
     pub stdio: [Option<OwnedFd>; 3],
     pub wall_time: Option<Duration>,
-    /// Signals to forward to the program (blocked by the caller and read here).
-    pub signals: Option<&'a SignalFd>,
+    /// Forward the terminal's signals to the program (see
+    /// [`Options::forward_signals`]).
+    pub forward_signals: bool,
+    /// Ends the run from another thread.
+    pub cancel: Option<Cancel>,
     /// Receives `--debug` lines; `None`: no debug output.
     pub debug: Option<&'a mut dyn FnMut(&str)>,
     /// Proxy connections the run may hold open at once.
@@ -147,16 +155,17 @@ pub fn run(mut r: Run<'_>) -> Finished {
             late: Vec::new(),
         };
     }
-    let weaker = policy.enable_weaker_nested_sandbox.then(|| srt_sandbox::weaker::grants(&plan, &RealFs));
-    let spec = SandboxSpec {
+    let job = Job {
+        policy: policy.clone(),
+        plan: plan.clone(),
+        argv: std::mem::take(&mut r.argv),
+        cwd: r.cwd.clone(),
         env,
         clear_env: r.clear_env,
-        debug: r.debug.is_some(),
-        weaker,
         // The caller's proxy variables may carry credentials for srt's
         // parent proxy; inside, they are srt's own proxies or nothing.
         unset_env: masking.unset.iter().cloned().chain(PROXY_VARIABLES.iter().map(|v| v.to_string())).collect(),
-        ..SandboxSpec::new(&policy, std::mem::take(&mut r.argv), r.cwd.clone(), plan)
+        command: r.command_line.clone(),
     };
     // The proxies run on a thread of their own, started when pid 1 hands
     // over the listeners (after the fork, so a single-threaded caller is
@@ -180,19 +189,19 @@ pub fn run(mut r: Run<'_>) -> Finished {
             *proxy.borrow_mut() = Some(ProxyThread::start(setup, l));
         }) as Box<dyn FnOnce(ProxyListeners)>
     });
-    let on_denial: Option<srt_sandbox::OnDenial> = r.live_events.clone().map(|live| {
-        let (policy, command) = (policy.clone(), r.command_line.clone());
-        Box::new(move |d: &srt_sandbox::Denial| {
-            let v = crate::events::denial_event(d, &command);
-            if !srt_monitor::without_ignored(vec![v.clone()], &policy).is_empty() {
-                live(&v);
+    let on_violation: Option<srt_backend::OnViolation> = r.live_events.clone().map(|live| {
+        let policy = policy.clone();
+        Box::new(move |v: &Violation| {
+            if !is_ignored(v, &policy) {
+                live(v);
             }
-        }) as srt_sandbox::OnDenial
+        }) as srt_backend::OnViolation
     });
-    let opts = RunOptions {
-        on_denial,
+    let opts = Options {
+        on_violation,
         wall_time: r.wall_time,
-        signals: r.signals,
+        forward_signals: r.forward_signals,
+        cancel: r.cancel.take(),
         debug: r.debug,
         on_listeners,
         single_threaded: r.single_threaded,
@@ -200,7 +209,7 @@ pub fn run(mut r: Run<'_>) -> Finished {
     };
     // A second before, so that a write in the same second counts.
     let started = std::time::SystemTime::now() - Duration::from_secs(1);
-    let outcome = srt_sandbox::run(&spec, opts);
+    let outcome = backend().run(job, opts);
     // Let the proxies finish reporting what they decided, then stop them.
     if let Some(p) = proxy.borrow_mut().take() {
         p.stop();
@@ -210,16 +219,16 @@ pub fn run(mut r: Run<'_>) -> Finished {
     let mut streamed = if r.live_events.is_some() { events.len() } else { 0 };
     if let Ok(o) = &outcome {
         if r.live_events.is_some() {
-            streamed += o.denials.len();
+            streamed += o.violations.len();
         }
-        events.extend(crate::after_run(&spec, o, r.wall_time, &r.command_line));
+        events.extend(crate::after_run(&policy, &plan, o, r.wall_time, &r.command_line));
         // Writes that happened but could run code on the host later: allowed,
         // and reported for review.
         let written = |path: &std::path::Path, reason: String| Violation {
-            decision: "allow".into(),
-            ..Violation::deny("filesystem", "write", path.display().to_string(), reason, None, &r.command_line)
+            decision: Decision::Allow,
+            ..Violation::deny(Kind::Filesystem, "write", path.display().to_string(), reason, None, &r.command_line)
         };
-        if spec.nested_userns {
+        if policy.settings.allow_nested_user_namespaces {
             for path in crate::planted::protected_changed(&policy, started) {
                 events.push(written(
                     &path,
@@ -243,8 +252,8 @@ pub fn run(mut r: Run<'_>) -> Finished {
     drop(termination);
     // The placeholder files of masked credentials go with the run.
     drop(masking);
-    let late = srt_monitor::without_ignored(events.split_off(streamed.min(events.len())), &policy);
-    let mut events = srt_monitor::without_ignored(events, &policy);
+    let late = without_ignored(events.split_off(streamed.min(events.len())), &policy);
+    let mut events = without_ignored(events, &policy);
     events.extend(late.iter().cloned());
     Finished { outcome, events, late }
 }

@@ -4,11 +4,9 @@
 
 use std::sync::{Arc, Mutex};
 
+use srt_backend::ProxyListeners;
+use srt_monitor::{Kind, Violation};
 use srt_policy::NetDecision;
-use srt_sandbox::ProxyListeners;
-
-use crate::sockowner::pid_of_client;
-use srt_monitor::Violation;
 
 /// Proxy connections one `srt` run may hold open at once (HTTP and SOCKS5
 /// together).
@@ -74,7 +72,7 @@ impl ProxyThread {
 
 async fn serve(setup: ProxySetup, l: ProxyListeners, mut stop: tokio::sync::oneshot::Receiver<()>) {
     let ProxySetup { policy, debug, max_connections, seen, command, tls, sentinels, live } = setup;
-    let init_pid = l.init_pid;
+    let owner = l.client_pid.clone();
     let (tx, mut rx) = tokio::sync::mpsc::channel::<srt_proxy::NetEvent>(EVENT_QUEUE);
     let mut cfg = srt_proxy::ProxyConfig::new(policy.get());
     cfg.policy = policy;
@@ -94,7 +92,7 @@ async fn serve(setup: ProxySetup, l: ProxyListeners, mut stop: tokio::sync::ones
         {
             return *pid;
         }
-        let pid = pid_of_client(init_pid, c);
+        let pid = owner(c);
         if cache.len() >= 4096 {
             cache.clear();
         }
@@ -138,7 +136,7 @@ async fn serve(setup: ProxySetup, l: ProxyListeners, mut stop: tokio::sync::ones
                 srt_policy::DenyCode::Credential => "credential",
                 _ => "connect",
             };
-            let v = Violation::deny("network", operation, ev.target(), reason.clone(), ev.pid, &command);
+            let v = Violation::deny(Kind::Network, operation, ev.target(), reason.clone(), ev.pid, &command);
             if let Some(live) = &live {
                 live(&v);
             }
@@ -168,7 +166,7 @@ async fn serve(setup: ProxySetup, l: ProxyListeners, mut stop: tokio::sync::ones
     }
     // Summaries, given to the live sink too (they count as streamed).
     let note = |reason: String| {
-        let v = Violation::deny("network", "connect", "proxy".into(), reason, None, &command);
+        let v = Violation::deny(Kind::Network, "connect", "proxy".into(), reason, None, &command);
         if let Some(live) = &live {
             live(&v);
         }

@@ -2,10 +2,14 @@
 //! network, IPC, UTS and cgroup namespaces, with the policy's mount plan,
 //! Landlock, seccomp and every capability dropped.
 //!
+//! Callers reach it through `srt-backend`'s interface ([`Linux`] is the
+//! backend), via the run pipeline in `srt-run`.
+//!
 //! Binaries that start sandboxes call [`run_init_if_requested`] first thing
 //! in `main()`: the sandbox init is the same binary re-executed, so that
 //! namespace work always happens in a fresh single-threaded process.
 
+mod backend;
 mod caps;
 pub mod cgroup;
 mod init;
@@ -15,13 +19,12 @@ mod mediate;
 mod mounts;
 mod netplumb;
 pub mod seccomp;
+mod sockowner;
 mod spec;
 mod supervisor;
 mod sys;
 pub mod weaker;
 
-pub use init::{INIT_ARG, TERMINATE, run_init_if_requested};
+pub use backend::Linux;
+pub use init::{INIT_ARG, run_init_if_requested};
 pub use mounts::MountError;
-pub use netplumb::ProxyListeners;
-pub use spec::{Report, SandboxSpec};
-pub use supervisor::{Denial, Ending, OnDenial, Outcome, RunOptions, SandboxError, Usage, run};

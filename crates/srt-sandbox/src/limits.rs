@@ -23,8 +23,6 @@
 
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-
 /// How often pid 1 adds up the tree.
 pub const WATCH_EVERY: Duration = Duration::from_millis(100);
 
@@ -33,26 +31,7 @@ pub const WATCH_EVERY: Duration = Duration::from_millis(100);
 /// pinned at it, is ended.
 pub const TICKS_AT_PROCESS_LIMIT: u32 = 3;
 
-/// A limit that ended a run (besides wall time and file size).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Limit {
-    CpuTime,
-    Memory,
-    Processes,
-}
-
-impl Limit {
-    /// `cpu-time`, `memory`, `processes`: the `operation` of the limit
-    /// event and the `ended_by` of an execution result.
-    pub fn name(self) -> &'static str {
-        match self {
-            Limit::CpuTime => "cpu-time",
-            Limit::Memory => "memory",
-            Limit::Processes => "processes",
-        }
-    }
-}
+pub use srt_policy::Limit;
 
 /// What one `/proc/<pid>/stat` line says about its process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -140,39 +119,18 @@ pub struct Totals {
 /// What the limits say about `totals`, given how many ticks in a row the
 /// tree was already at the process limit. `None`: go on.
 pub fn judge(limits: &srt_policy::Limits, totals: &Totals, ticks_at_process_limit: u32) -> Option<(Limit, String)> {
-    if let Some(m) = limits.memory_bytes
-        && totals.memory_bytes > m
-    {
-        return Some((Limit::Memory, format!("memory limit {} reached", size(m))));
-    }
-    if let Some(c) = limits.cpu_time_seconds
-        && totals.cpu.as_secs_f64() > c
-    {
-        return Some((Limit::CpuTime, format!("CPU-time limit {c}s reached")));
-    }
-    if let Some(n) = limits.max_processes
-        && totals.tasks >= n
+    let fired = if limits.memory_bytes.is_some_and(|m| totals.memory_bytes > m) {
+        Limit::Memory
+    } else if limits.cpu_time_seconds.is_some_and(|c| totals.cpu.as_secs_f64() > c) {
+        Limit::CpuTime
+    } else if limits.max_processes.is_some_and(|n| totals.tasks >= n)
         && ticks_at_process_limit + 1 >= TICKS_AT_PROCESS_LIMIT
     {
-        return Some((Limit::Processes, format!("process limit {n} reached")));
-    }
-    None
-}
-
-/// `256 MiB`, `1 GiB`, `1000 bytes`.
-pub fn size(bytes: u64) -> String {
-    const UNITS: [(u64, &str); 3] = [(1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")];
-    for (unit, name) in UNITS {
-        if bytes >= unit && bytes.is_multiple_of(unit) {
-            return format!("{} {name}", bytes / unit);
-        }
-    }
-    for (unit, name) in UNITS {
-        if bytes >= unit {
-            return format!("{:.1} {name}", bytes as f64 / unit as f64);
-        }
-    }
-    format!("{bytes} bytes")
+        Limit::Processes
+    } else {
+        return None;
+    };
+    Some((fired, limits.reached(fired)))
 }
 
 /// Whether pid 1 must watch the tree at all.
@@ -244,14 +202,5 @@ mod tests {
         assert_eq!(judge(&l, &t(50, 1, 10), TICKS_AT_PROCESS_LIMIT - 1).map(|j| j.0), Some(Limit::Processes));
         assert!(judge(&l, &t(101, 1, 3), 0).unwrap().1.contains("100 MiB"));
         assert_eq!(judge(&srt_policy::Limits::default(), &t(1 << 20, 1 << 20, 1 << 20), 9), None);
-    }
-
-    #[test]
-    fn sizes() {
-        assert_eq!(size(256 << 20), "256 MiB");
-        assert_eq!(size(1 << 30), "1 GiB");
-        assert_eq!(size(1536 << 20), "1536 MiB", "exact in the largest unit that divides it");
-        assert_eq!(size((1536 << 20) + 1), "1.5 GiB");
-        assert_eq!(size(1000), "1000 bytes");
     }
 }

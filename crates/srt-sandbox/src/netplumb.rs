@@ -11,15 +11,6 @@ use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 use nix::sys::socket::{ControlMessage, ControlMessageOwned, MsgFlags, recvmsg, sendmsg};
 
-/// The two listeners as the supervisor receives them.
-pub struct ProxyListeners {
-    pub http: TcpListener,
-    pub socks: TcpListener,
-    /// The host pid of a process in the sandbox's network namespace (the
-    /// init), to map a client connection back to the process that made it.
-    pub init_pid: i32,
-}
-
 /// In pid 1: binds both listeners on an ephemeral loopback port each, sends
 /// them on `sock`, and returns their ports for the program's environment.
 pub(crate) fn create_and_send(sock: RawFd) -> io::Result<(u16, u16)> {
@@ -34,9 +25,9 @@ pub(crate) fn create_and_send(sock: RawFd) -> io::Result<(u16, u16)> {
     Ok(ports)
 }
 
-/// In the supervisor: receives the listeners, or `None` if the init ended
-/// (setup failed) before sending them.
-pub(crate) fn receive(sock: BorrowedFd<'_>) -> io::Result<Option<ProxyListeners>> {
+/// In the supervisor: receives the listeners (HTTP, SOCKS5), or `None` if
+/// the init ended (setup failed) before sending them.
+pub(crate) fn receive(sock: BorrowedFd<'_>) -> io::Result<Option<(TcpListener, TcpListener)>> {
     let mut data = [0u8; 1];
     let mut iov = [IoSliceMut::new(&mut data)];
     let mut space = nix::cmsg_space!([RawFd; 2]);
@@ -56,9 +47,7 @@ pub(crate) fn receive(sock: BorrowedFd<'_>) -> io::Result<Option<ProxyListeners>
     let owned: Vec<OwnedFd> = fds.into_iter().map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }).collect();
     let mut it = owned.into_iter();
     match (it.next(), it.next()) {
-        (Some(h), Some(s)) => {
-            Ok(Some(ProxyListeners { http: TcpListener::from(h), socks: TcpListener::from(s), init_pid: 0 }))
-        }
+        (Some(h), Some(s)) => Ok(Some((TcpListener::from(h), TcpListener::from(s)))),
         _ => Err(io::Error::new(io::ErrorKind::InvalidData, "the sandbox init sent no proxy listeners")),
     }
 }

@@ -111,7 +111,7 @@ pub enum Report {
     GitDirs { paths: Vec<PathBuf> },
     /// Pid 1 stopped the whole sandbox because a limit was reached; the
     /// final report follows.
-    LimitReached { limit: crate::limits::Limit, detail: String },
+    LimitReached { limit: srt_policy::Limit, detail: String },
     /// The program ended with an exit code.
     Exited { code: i32 },
     /// The program was killed by a signal.
@@ -119,5 +119,5 @@ pub enum Report {
     /// Pid 1 refused a call the seccomp filter sent it (a protected name
     /// created, a Unix socket outside the allow-list). `pid` is the caller's
     /// thread, in the sandbox's PID namespace.
-    Denied { kind: String, operation: String, target: String, reason: String, pid: i32 },
+    Denied { kind: srt_monitor::Kind, operation: String, target: String, reason: String, pid: i32 },
 }

@@ -6,167 +6,29 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
 use std::os::fd::{AsFd, AsRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use nix::fcntl::{FcntlArg, FdFlag, OFlag, fcntl};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::signal::SigSet;
 use nix::sys::signal::{Signal, kill};
-use nix::sys::signalfd::SignalFd;
+use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::{Pid, pipe2};
+use srt_backend::{Ending, Options, Outcome, ProxyListeners, SandboxError, Usage};
+use srt_monitor::Violation;
 
 use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
 
 use crate::init::{INIT_ARG, TERMINATE};
-use crate::netplumb::{self, ProxyListeners};
+use crate::netplumb;
 use crate::spec::{Report, SandboxSpec};
 
-/// Why the sandbox could not be started (exit 125 territory).
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum SandboxError {
-    #[error("{message}")]
-    Setup { message: String, hint: Option<String> },
-    #[error("cannot start the sandbox init ({path}): {source}")]
-    Spawn {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{0}")]
-    Io(#[from] std::io::Error),
-    #[error("{0}")]
-    Sys(#[from] nix::Error),
+/// A nix error as the interface's error.
+fn sys(e: nix::Error) -> SandboxError {
+    SandboxError::Io(e.into())
 }
-
-impl SandboxError {
-    /// How to fix it, when there is a known fix.
-    pub fn hint(&self) -> Option<&str> {
-        match self {
-            SandboxError::Setup { hint, .. } => hint.as_deref(),
-            _ => None,
-        }
-    }
-}
-
-/// How the program ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Ending {
-    Exited(i32),
-    Signaled(i32),
-    /// The wall-clock limit ended it (and everything it started).
-    TimedOut,
-    /// Pid 1 stopped the whole sandbox at a limit of the tree.
-    Limit(crate::limits::Limit),
-}
-
-impl Ending {
-    /// Why the run ended, as DESIGN.md names it (`ended_by`): `exit`,
-    /// `signal`, `wall-time`, `cpu-time`, `memory`, `processes`,
-    /// `file-size`. A process killed by the kernel's own per-process limit
-    /// (SIGXCPU, SIGXFSZ) is that limit.
-    pub fn cause(self) -> &'static str {
-        match self {
-            Ending::Exited(_) => "exit",
-            Ending::Signaled(libc::SIGXCPU) => "cpu-time",
-            Ending::Signaled(libc::SIGXFSZ) => "file-size",
-            Ending::Signaled(_) => "signal",
-            Ending::TimedOut => "wall-time",
-            Ending::Limit(l) => l.name(),
-        }
-    }
-
-    /// The signal that ended the program: its own death, or the SIGKILL
-    /// of the whole tree when a limit ended the run.
-    pub fn signal(self) -> Option<i32> {
-        match self {
-            Ending::Exited(_) => None,
-            Ending::Signaled(s) => Some(s),
-            Ending::TimedOut | Ending::Limit(_) => Some(libc::SIGKILL),
-        }
-    }
-
-    /// The exit status srt uses for this ending (DESIGN.md).
-    pub fn exit_code(self) -> i32 {
-        match self {
-            Ending::Exited(c) => c,
-            Ending::Signaled(s) => 128 + s,
-            Ending::TimedOut => 124,
-            // As if by the signal the kernel's own per-process limit sends.
-            Ending::Limit(crate::limits::Limit::CpuTime) => 128 + libc::SIGXCPU,
-            Ending::Limit(_) => 128 + libc::SIGKILL,
-        }
-    }
-}
-
-/// The result of a sandboxed run.
-#[derive(Debug, Clone)]
-pub struct Outcome {
-    pub ending: Ending,
-    /// The program could not be executed (message as execvp reported it).
-    pub exec_error: Option<String>,
-    pub duration: Duration,
-    /// Calls pid 1 refused while the program ran, in order.
-    pub denials: Vec<Denial>,
-    /// What the whole sandbox used (every process is reaped by the init
-    /// chain, so the init's rusage covers them all).
-    pub usage: Usage,
-    /// `.git` directories the program made during the run.
-    pub git_dirs: Vec<PathBuf>,
-}
-
-/// A call the sandbox's init refused: a protected name created, a Unix
-/// socket outside the allow-list.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Denial {
-    pub at: std::time::SystemTime,
-    /// `filesystem` or `network`.
-    pub kind: String,
-    /// `create`, `connect`.
-    pub operation: String,
-    /// The path (or `unix:` path) as it would have landed.
-    pub target: String,
-    pub reason: String,
-    /// The calling thread, in the sandbox's PID namespace.
-    pub pid: i32,
-}
-
-/// Resource usage of a sandboxed run.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Usage {
-    pub user_cpu_ms: u64,
-    pub system_cpu_ms: u64,
-    /// The largest resident set of any one process, in KiB.
-    pub max_rss_kib: u64,
-}
-
-/// Options of one run that are not part of the sandbox itself.
-#[derive(Default)]
-pub struct RunOptions<'a> {
-    pub wall_time: Option<Duration>,
-    /// Signals to forward to the program (the CLI blocks them and passes a signalfd).
-    pub signals: Option<&'a SignalFd>,
-    /// Receives `--debug` lines.
-    pub debug: Option<&'a mut dyn FnMut(&str)>,
-    /// Give the sandbox proxy listeners (network allowed): called with them
-    /// once pid 1 has created them inside the sandbox's network namespace,
-    /// before the program starts.
-    pub on_listeners: Option<Box<dyn FnOnce(ProxyListeners) + 'a>>,
-    /// The caller guarantees this process has a single thread: the init is
-    /// then started by fork alone, saving the exec of this binary.
-    pub single_threaded: bool,
-    /// The program's standard input, output and error; `None` inherits the
-    /// caller's (pipes for captured output, for example).
-    pub stdio: [Option<OwnedFd>; 3],
-    /// Called with each call pid 1 refused, as its report arrives (they are
-    /// also in [`Outcome::denials`] at the end).
-    pub on_denial: Option<OnDenial<'a>>,
-}
-
-/// See [`RunOptions::on_denial`].
-pub type OnDenial<'a> = Box<dyn FnMut(&Denial) + 'a>;
 
 fn clear_cloexec(fd: RawFd) -> nix::Result<()> {
     // SAFETY: fd is open in this (forked) process; F_SETFD only changes its flags.
@@ -174,8 +36,8 @@ fn clear_cloexec(fd: RawFd) -> nix::Result<()> {
     fcntl(fd, FcntlArg::F_SETFD(FdFlag::empty())).map(|_| ())
 }
 
-/// Runs `spec` in a new sandbox and waits for it.
-pub fn run(spec: &SandboxSpec, mut opts: RunOptions<'_>) -> Result<Outcome, SandboxError> {
+/// Runs `spec` in a new sandbox and waits for it; events name `command`.
+pub(crate) fn run(spec: &SandboxSpec, command: &str, mut opts: Options<'_>) -> Result<Outcome, SandboxError> {
     if spec.plan.truncated {
         return Err(SandboxError::Setup {
             message: format!(
@@ -189,9 +51,27 @@ pub fn run(spec: &SandboxSpec, mut opts: RunOptions<'_>) -> Result<Outcome, Sand
         });
     }
     let start = Instant::now();
-    let (status_r, status_w) = pipe2(OFlag::O_CLOEXEC)?;
+    // The terminal's signals are read here and forwarded to the program
+    // once; they stay blocked in this thread (see Options::forward_signals).
+    let signals = if opts.forward_signals {
+        let mut mask = SigSet::empty();
+        for s in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP, Signal::SIGQUIT] {
+            mask.add(s);
+        }
+        mask.thread_block().map_err(sys)?;
+        Some(SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK).map_err(sys)?)
+    } else {
+        None
+    };
+    if opts.cancel.as_ref().is_some_and(|c| c.is_cancelled()) {
+        return Err(SandboxError::setup("the run was cancelled before it started"));
+    }
+    let cancelled = opts.cancel.as_ref().map(|c| c.waiter()).transpose()?;
+    let (status_r, status_w) = pipe2(OFlag::O_CLOEXEC).map_err(sys)?;
     let proxy_pair = match opts.on_listeners {
-        Some(_) => Some(socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC)?),
+        Some(_) => {
+            Some(socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC).map_err(sys)?)
+        }
         None => None,
     };
     let mut spec = spec.clone();
@@ -234,13 +114,15 @@ pub fn run(spec: &SandboxSpec, mut opts: RunOptions<'_>) -> Result<Outcome, Sand
     if let (Some(sock), Some(cb)) = (proxy_parent, opts.on_listeners.take()) {
         // Blocks until pid 1 has created the listeners (before the program
         // starts), or returns None when setup failed first.
-        if let Some(mut listeners) = netplumb::receive(sock.as_fd())? {
-            listeners.init_pid = init.as_raw();
-            cb(listeners);
+        if let Some((http, socks)) = netplumb::receive(sock.as_fd())? {
+            let init_pid = init.as_raw();
+            let client_pid: srt_backend::ClientPid =
+                std::sync::Arc::new(move |c| crate::sockowner::pid_of_client(init_pid, c));
+            cb(ProxyListeners { http, socks, client_pid });
         }
     }
 
-    let result = follow(init, status_r, &mut opts, start);
+    let result = follow(init, status_r, &mut opts, signals.as_ref(), cancelled, command, start);
     if matches!(result, Ok(Outcome { ending: Ending::TimedOut, .. })) {
         // Ask the init to kill the whole tree (without a PID namespace it
         // alone knows the tree), then make sure the init itself goes.
@@ -325,7 +207,7 @@ fn spawn_exec(
 ) -> Result<Pid, SandboxError> {
     let exe =
         std::env::current_exe().map_err(|source| SandboxError::Spawn { path: "/proc/self/exe".into(), source })?;
-    let (spec_r, spec_w) = pipe2(OFlag::O_CLOEXEC)?;
+    let (spec_r, spec_w) = pipe2(OFlag::O_CLOEXEC).map_err(sys)?;
     let (spec_fd, status_fd) = (spec_r.as_raw_fd(), status_w.as_raw_fd());
     let proxy_fd = spec.proxy_fd;
     let mut cmd = Command::new(&exe);
@@ -379,7 +261,7 @@ fn spawn_forked(
     let parent = std::process::id() as i32;
     // SAFETY: the caller promised (RunOptions::single_threaded) that this
     // process has one thread, so the child may allocate and run Rust code.
-    match unsafe { nix::unistd::fork() }? {
+    match unsafe { nix::unistd::fork() }.map_err(sys)? {
         nix::unistd::ForkResult::Child => {
             // The supervisor's ends are not the init's.
             let _ = nix::unistd::close(status_r);
@@ -404,7 +286,15 @@ fn spawn_forked(
     }
 }
 
-fn follow(init: Pid, status_r: OwnedFd, opts: &mut RunOptions<'_>, start: Instant) -> Result<Outcome, SandboxError> {
+fn follow(
+    init: Pid,
+    status_r: OwnedFd,
+    opts: &mut Options<'_>,
+    signals: Option<&SignalFd>,
+    mut cancel: Option<std::io::PipeReader>,
+    command: &str,
+    start: Instant,
+) -> Result<Outcome, SandboxError> {
     let deadline = opts.wall_time.map(|d| start + d);
     let mut reader = BufReader::new(File::from(status_r));
     let mut outcome = Outcome {
@@ -412,7 +302,7 @@ fn follow(init: Pid, status_r: OwnedFd, opts: &mut RunOptions<'_>, start: Instan
         exec_error: None,
         duration: Duration::ZERO,
         usage: Usage::default(),
-        denials: Vec::new(),
+        violations: Vec::new(),
         git_dirs: Vec::new(),
     };
     let mut line = String::new();
@@ -429,10 +319,13 @@ fn follow(init: Pid, status_r: OwnedFd, opts: &mut RunOptions<'_>, start: Instan
                 PollTimeout::try_from(left.as_millis().min(i32::MAX as u128) as i32).unwrap_or(PollTimeout::MAX)
             }
         };
-        let (status_ready, sig_ready) = {
+        let (status_ready, sig_ready, cancelled) = {
             let mut fds = vec![PollFd::new(reader.get_ref().as_fd(), PollFlags::POLLIN)];
-            if let Some(sfd) = opts.signals {
+            if let Some(sfd) = signals {
                 fds.push(PollFd::new(sfd.as_fd(), PollFlags::POLLIN));
+            }
+            if let Some(c) = &cancel {
+                fds.push(PollFd::new(c.as_fd(), PollFlags::POLLIN));
             }
             match poll(&mut fds, timeout) {
                 Ok(0) => continue,
@@ -441,9 +334,17 @@ fn follow(init: Pid, status_r: OwnedFd, opts: &mut RunOptions<'_>, start: Instan
                 Err(e) => return Err(std::io::Error::from(e).into()),
             }
             let ready = |f: &PollFd| f.revents().is_some_and(|r| !r.is_empty());
-            (ready(&fds[0]), fds.get(1).is_some_and(ready))
+            let sig_ready = signals.is_some() && ready(&fds[1]);
+            let cancelled = cancel.is_some() && fds.last().is_some_and(ready);
+            (ready(&fds[0]), sig_ready, cancelled)
         };
-        if sig_ready && let Some(sfd) = opts.signals {
+        if cancelled {
+            // The init kills the whole tree; its final report (or its
+            // death) follows. Acted on once.
+            let _ = kill(init, TERMINATE);
+            cancel = None;
+        }
+        if sig_ready && let Some(sfd) = signals {
             while let Ok(Some(info)) = sfd.read_signal() {
                 if let Ok(sig) = Signal::try_from(info.ssi_signo as i32) {
                     let _ = kill(init, sig);
@@ -477,11 +378,13 @@ fn follow(init: Pid, status_r: OwnedFd, opts: &mut RunOptions<'_>, start: Instan
                 }
             }
             Report::Denied { kind, operation, target, reason, pid } => {
-                let d = Denial { at: std::time::SystemTime::now(), kind, operation, target, reason, pid };
-                if let Some(f) = opts.on_denial.as_mut() {
-                    f(&d);
+                // 0: not one caller (the count of unreported refusals).
+                let pid = u32::try_from(pid).ok().filter(|p| *p > 0);
+                let v = Violation::deny(kind, &operation, target, reason, pid, command);
+                if let Some(f) = opts.on_violation.as_mut() {
+                    f(&v);
                 }
-                outcome.denials.push(d)
+                outcome.violations.push(v)
             }
         }
     }

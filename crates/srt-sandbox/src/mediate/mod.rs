@@ -292,7 +292,7 @@ impl Mediator {
     /// One report for the refusals past [`MAX_REPORTS`], if there were any.
     pub fn suppressed_report(&self) -> Option<Report> {
         (self.suppressed > 0).then(|| Report::Denied {
-            kind: "limit".into(),
+            kind: srt_monitor::Kind::Limit,
             operation: "violation-reports".into(),
             target: format!("{} more", self.suppressed),
             reason: format!(
@@ -311,7 +311,7 @@ impl Mediator {
                 when => format!("{} ({when})", rule.syscall),
             };
             *denial = Some(Report::Denied {
-                kind: "syscall".into(),
+                kind: srt_monitor::Kind::Syscall,
                 operation: rule.syscall.into(),
                 target,
                 reason: rule.reason.into(),
@@ -384,7 +384,7 @@ impl Mediator {
             let named = String::from_utf8_lossy(&path);
             let reason = if named == full.to_string_lossy() { reason } else { format!("{reason} (named {named:?})") };
             *denial = Some(Report::Denied {
-                kind: "filesystem".into(),
+                kind: srt_monitor::Kind::Filesystem,
                 operation: "read".into(),
                 target: full.display().to_string(),
                 reason,
@@ -925,7 +925,7 @@ impl Mediator {
         }
         let deny = |target: String, reason: &str, denial: &mut Option<Report>| {
             *denial = Some(Report::Denied {
-                kind: "network".into(),
+                kind: srt_monitor::Kind::Network,
                 operation: "connect".into(),
                 target,
                 reason: reason.into(),
@@ -1034,7 +1034,7 @@ type R = Result<Answer, Errno>;
 /// Refuses a creation at `target` (EACCES) and records the report.
 fn refuse_create(c: &Call, target: &Path, reason: String, denial: &mut Option<Report>) -> Result<(), Errno> {
     *denial = Some(Report::Denied {
-        kind: "filesystem".into(),
+        kind: srt_monitor::Kind::Filesystem,
         operation: "create".into(),
         target: target.display().to_string(),
         reason,

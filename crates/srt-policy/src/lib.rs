@@ -35,23 +35,23 @@
 //! states the rule for every path.
 
 pub mod address;
-pub mod create;
+mod create;
 pub mod credentials;
 pub mod domain;
 mod error;
 mod explain;
-pub mod filesystem;
-pub mod grants;
+mod filesystem;
+mod grants;
 mod limits;
-pub mod network;
+mod network;
 pub mod paths;
-pub mod plan;
+mod plan;
 mod policy;
 pub mod preset;
 pub mod request;
 pub mod settings;
-pub mod tls;
-pub mod upstream;
+mod tls;
+mod upstream;
 
 pub use create::{CreateRules, Creation};
 pub use credentials::{CredentialMode, Credentials, Sentinel};
@@ -62,7 +62,7 @@ pub use grants::{Grants, JudgedGrants, Refusal};
 pub use limits::{Limit, size};
 pub use network::{DenyCode, NetDecision};
 pub use paths::{FileKind, FsView, PathContext, RealFs};
-pub use plan::{MountOp, MountPlan};
+pub use plan::{MAX_WALK_ENTRIES, MountOp, MountPlan};
 pub use policy::{
     BuiltInDefault, Ceiling, DEFAULT_SEARCH_DEPTH, LIMIT_FLAGS, Limits, LoadOptions, Policy, SettingsSource,
     UnixSockets, from_settings, from_text, load, parse_net,

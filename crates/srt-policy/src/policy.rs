@@ -865,12 +865,12 @@ impl Policy {
             .join(",")
     }
 
-    /// See [`NetworkPolicy::decide_host`].
+    /// Whether a connection to `host:port` is allowed, by name: deniedDomains first, then allowedDomains.
     pub fn decide_host(&self, host: &str, port: u16) -> NetDecision {
         self.network.decide_host(host, port)
     }
 
-    /// See [`NetworkPolicy::decide_address`].
+    /// Whether a resolved address may be dialed: the resolved-address guard.
     pub fn decide_address(&self, ip: IpAddr, port: u16, local_addrs: &[IpAddr]) -> NetDecision {
         self.network.decide_address(ip, port, local_addrs)
     }

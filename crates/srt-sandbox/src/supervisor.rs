@@ -43,7 +43,7 @@ pub(crate) fn run(spec: &SandboxSpec, command: &str, mut opts: Options<'_>) -> R
             message: format!(
                 "the mount plan is incomplete: walking the host tree for glob entries and protected files stopped \
                  after {} entries, so some paths the settings name would not be covered",
-                srt_policy::plan::MAX_WALK_ENTRIES
+                srt_policy::MAX_WALK_ENTRIES
             ),
             hint: Some(
                 "narrow the glob entries (a `**` under a large directory) or the writable roots, and run again".into(),

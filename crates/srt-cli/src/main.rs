@@ -52,7 +52,7 @@ struct Args {
     /// Report attempts to read denyRead paths as `filesystem read` events
     /// (they are refused either way); as `"monitor": {"reads": true}` in
     /// the settings. Every open then passes by the sandbox's pid 1, which
-    /// costs time: see the README.
+    /// costs time: see docs/benchmarks.md.
     #[arg(long)]
     monitor_reads: bool,
 

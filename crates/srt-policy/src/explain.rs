@@ -3,7 +3,6 @@
 use serde_json::{Value, json};
 
 use crate::Policy;
-use crate::domain::HostPattern;
 use crate::paths::PathRule;
 use crate::plan::MountPlan;
 
@@ -33,11 +32,10 @@ impl Policy {
     /// resolved and every pattern as it will be matched.
     pub fn explain(&self, plan: &MountPlan) -> Value {
         let n = &self.network;
-        let allow_all = n.allowed.iter().any(|p| p.host == HostPattern::Any);
         let fs = &self.filesystem;
         json!({
             "network": {
-                "mode": if n.allowed.is_empty() { "none" } else if allow_all { "all-except-denied" } else { "allow-list" },
+                "mode": if n.is_closed() { "none" } else if n.allows_every_host() { "all-except-denied" } else { "allow-list" },
                 "allowedDomains": n.allowed.iter().map(|p| &p.source).collect::<Vec<_>>(),
                 "deniedDomains": n.denied.iter().map(|(p, why)| json!({"entry": p.source, "reason": why})).collect::<Vec<_>>(),
                 "deniedResolvedAddresses": n.denied_addresses.iter().map(|a| a.to_string()).collect::<Vec<_>>(),

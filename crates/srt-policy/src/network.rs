@@ -95,6 +95,12 @@ impl NetworkPolicy {
         self.allowed.is_empty()
     }
 
+    /// True when every host not denied is allowed (the permissive preset's
+    /// `*`).
+    pub fn allows_every_host(&self) -> bool {
+        self.allowed.iter().any(|p| p.host == crate::domain::HostPattern::Any)
+    }
+
     /// Decides a request for `host:port` as a client named it (before any
     /// DNS lookup). deniedDomains are checked first and win.
     pub fn decide_host(&self, host: &str, port: u16) -> NetDecision {

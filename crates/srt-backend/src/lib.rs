@@ -9,6 +9,8 @@
 //! (macOS Seatbelt, a microVM) would implement the same trait; see
 //! `docs/architecture.md`.
 
+#![warn(missing_docs)]
+
 mod cancel;
 
 use std::net::{SocketAddr, TcpListener};
@@ -39,6 +41,7 @@ pub trait Backend: Sync {
 
 /// What to run, under what policy.
 pub struct Job {
+    /// The validated policy the sandbox enforces.
     pub policy: Arc<Policy>,
     /// The policy's mount plan (with the run's own additions, such as the
     /// placeholders of masked credential files).
@@ -60,6 +63,8 @@ pub struct Job {
 /// How to run it: the caller's choices that are not the sandbox's.
 #[derive(Default)]
 pub struct Options<'a> {
+    /// The wall-clock limit: past it the whole tree is killed
+    /// ([`Ending::TimedOut`]); `None`: none.
     pub wall_time: Option<Duration>,
     /// Forward the terminal's signals (SIGINT, SIGTERM, SIGHUP, SIGQUIT)
     /// to the program, once. The calling thread keeps them blocked
@@ -93,17 +98,22 @@ pub type ClientPid = Arc<dyn Fn(SocketAddr) -> Option<u32> + Send + Sync>;
 /// Where the program's proxy connections arrive: listening sockets the
 /// backend made reachable from inside (and nothing else is).
 pub struct ProxyListeners {
+    /// Where the program's `HTTP_PROXY`/`HTTPS_PROXY` point.
     pub http: TcpListener,
+    /// Where the program's `ALL_PROXY` (SOCKS5) points.
     pub socks: TcpListener,
+    /// Finds the process behind a client connection, for events.
     pub client_pid: ClientPid,
 }
 
 /// The result of a sandboxed run.
 #[derive(Debug, Clone)]
 pub struct Outcome {
+    /// How the program ended.
     pub ending: Ending,
     /// The program could not be executed (message as the system gave it).
     pub exec_error: Option<String>,
+    /// From the start of the sandbox to its end.
     pub duration: Duration,
     /// What the sandbox refused while the program ran, in order.
     pub violations: Vec<Violation>,
@@ -124,7 +134,9 @@ mod sig {
 /// How the program ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ending {
+    /// The program exited with this status.
     Exited(i32),
+    /// A signal (this number) ended the program.
     Signaled(i32),
     /// The wall-clock limit ended it (and everything it started).
     TimedOut,
@@ -174,7 +186,9 @@ impl Ending {
 /// Resource usage of a sandboxed run.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Usage {
+    /// CPU time in user mode of every process of the sandbox, in ms.
     pub user_cpu_ms: u64,
+    /// CPU time in the kernel on behalf of every process of the sandbox, in ms.
     pub system_cpu_ms: u64,
     /// The largest resident set of any one process, in KiB.
     pub max_rss_kib: u64,
@@ -186,13 +200,22 @@ pub struct Usage {
 pub enum SandboxError {
     /// A protection could not be applied; `hint` says how to fix it.
     #[error("{message}")]
-    Setup { message: String, hint: Option<String> },
+    Setup {
+        /// What could not be applied (naming the kernel feature).
+        message: String,
+        /// How to fix it, when known.
+        hint: Option<String>,
+    },
+    /// The sandbox's init could not be started.
     #[error("cannot start the sandbox init ({path}): {source}")]
     Spawn {
+        /// The program that was to be the init.
         path: PathBuf,
+        /// Why it could not start.
         #[source]
         source: std::io::Error,
     },
+    /// A system call of the supervisor failed.
     #[error("{0}")]
     Io(#[from] std::io::Error),
 }

@@ -26,7 +26,9 @@ pub const DEFAULT_MAX_OUTPUT_BYTES: u64 = 1 << 20;
 /// What to run.
 #[derive(Debug, Clone)]
 pub struct ExecRequest {
+    /// The source, written to a file in the run's workspace.
     pub code: String,
+    /// Which interpreter runs it.
     pub language: Language,
     /// Wall-clock limit (the policy's `limits.wallTimeSeconds` still applies when shorter).
     pub timeout: Duration,
@@ -57,16 +59,25 @@ pub struct ExecutionResult {
     pub success: bool,
     /// `None` when it was killed by a signal or by the time limit.
     pub exit_code: Option<i32>,
+    /// The signal that ended the program (SIGKILL when a limit stopped the
+    /// whole sandbox); `None` when it exited.
     pub signal: Option<i32>,
+    /// The wall-clock limit ended it.
     pub timed_out: bool,
     /// Why the run ended: `exit`, `signal`, `wall-time`, `cpu-time`,
     /// `memory`, `processes` or `file-size`.
     pub ended_by: String,
+    /// Standard output, lossily decoded; head and tail kept past the cap.
     pub stdout: String,
+    /// Standard error, lossily decoded; head and tail kept past the cap.
     pub stderr: String,
+    /// Bytes of stdout were left out (more than `limits.maxOutputBytes`).
     pub stdout_truncated: bool,
+    /// Bytes of stderr were left out (more than `limits.maxOutputBytes`).
     pub stderr_truncated: bool,
+    /// Wall time of the sandboxed run, in ms.
     pub duration_ms: u64,
+    /// What the sandbox refused during the run, in order.
     pub violations: Vec<Violation>,
     /// CPU time and peak memory of the whole sandboxed run (an addition to
     /// the DESIGN shape; clients that do not know it ignore it).
@@ -78,14 +89,24 @@ pub struct ExecutionResult {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ExecError {
+    /// The language's interpreter is missing or unreadable in the sandbox.
     #[error(transparent)]
     Interpreter(#[from] MissingInterpreter),
+    /// The private workspace could not be made or written.
     #[error("cannot prepare the workspace: {0}")]
     Workspace(#[source] std::io::Error),
+    /// The policy with the call's grants is invalid.
     #[error("the policy of this run is invalid: {0}")]
     Policy(#[from] SettingsError),
+    /// The sandbox could not be started (a missing kernel feature, ...).
     #[error("cannot start the sandbox: {message}{}", hint.as_ref().map(|h| format!(" ({h})")).unwrap_or_default())]
-    Sandbox { message: String, hint: Option<String> },
+    Sandbox {
+        /// What failed.
+        message: String,
+        /// How to fix it, when known.
+        hint: Option<String>,
+    },
+    /// [`Control::cancel`] ended it.
     #[error("the execution was cancelled")]
     Cancelled,
 }
@@ -100,6 +121,7 @@ pub struct Control {
 }
 
 impl Control {
+    /// A control for one execution, not cancelled.
     pub fn new() -> Self {
         Control::default()
     }
@@ -110,6 +132,7 @@ impl Control {
         self.cancel.cancel();
     }
 
+    /// Whether [`Control::cancel`] was called.
     pub fn is_cancelled(&self) -> bool {
         self.cancel.is_cancelled()
     }

@@ -13,10 +13,16 @@ use serde::{Deserialize, Serialize};
 #[serde(rename_all = "lowercase")]
 #[non_exhaustive]
 pub enum Language {
+    /// `python3`.
     Python,
+    /// `node`.
     Javascript,
+    /// `node` that strips types itself (22.6 and later), else `tsx` or
+    /// `ts-node`.
     Typescript,
+    /// `bash`.
     Bash,
+    /// `sh`.
     Sh,
 }
 
@@ -72,6 +78,7 @@ impl FromStr for Language {
 /// How a language is run on this host.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Interpreter {
+    /// The language it runs.
     pub language: Language,
     /// The command line before the script's file name.
     pub command: Vec<String>,
@@ -83,7 +90,9 @@ pub struct Interpreter {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{language} is not available on this host: {reason}")]
 pub struct MissingInterpreter {
+    /// The language asked for.
     pub language: Language,
+    /// Why, and what to install or configure.
     pub reason: String,
 }
 
@@ -189,11 +198,14 @@ pub(crate) fn version_line(path: &Path, args: &[&str]) -> Option<String> {
 /// One entry of [`languages`].
 #[derive(Debug, Clone, Serialize)]
 pub struct LanguageInfo {
+    /// The language.
     pub language: Language,
+    /// Whether a call in it can run here.
     pub available: bool,
     /// The command line before the script's file name.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub command: Option<Vec<String>>,
+    /// The first line of its `--version`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
     /// Why it is not available, and what to install.

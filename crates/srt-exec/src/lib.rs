@@ -43,6 +43,8 @@
 //! Tests: `tests/exec.rs` runs real interpreters in real sandboxes (capture,
 //! truncation, timeout, stdin, workspace removal, cancellation, violations).
 
+#![warn(missing_docs)]
+
 mod capture;
 mod exec;
 mod language;

@@ -57,11 +57,13 @@ pub enum Decision {
 pub struct Violation {
     /// RFC 3339 UTC with milliseconds.
     pub timestamp: String,
+    /// Which of the four kinds.
     pub kind: Kind,
     /// What was tried (`connect`, `create`, `wall-time`, ...).
     pub operation: String,
     /// `host:port`, a path, a system call or a limit.
     pub target: String,
+    /// `deny`, or `allow` for what happened and is reported for review.
     pub decision: Decision,
     /// Why, naming the rule.
     pub reason: String,
@@ -108,11 +110,13 @@ pub fn write_jsonl(to: &mut impl Write, events: &[Violation]) -> std::io::Result
     to.write_all(text.as_bytes())
 }
 
-/// The block agents already parse, appended to stderr when any were seen.
-/// A line repeated by a program refused in a loop is shown once, with its
-/// count; at most this many distinct lines are shown.
+/// At most this many distinct lines in the stderr block.
 const MAX_BLOCK_LINES: usize = 100;
 
+/// The block agents already parse, appended to stderr when any were seen.
+/// A line repeated by a program refused in a loop is shown once, with its
+/// count; at most [`MAX_BLOCK_LINES`] distinct lines are shown, then how
+/// many more there were.
 pub fn stderr_block(events: &[Violation]) -> String {
     // Distinct lines in the order first seen, each with how often it came.
     let mut lines: Vec<(String, usize)> = Vec::new();

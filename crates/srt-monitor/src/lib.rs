@@ -9,6 +9,8 @@
 //! happen; `ignoreViolations` is applied by the run pipeline (`srt-run`),
 //! which holds the policy.
 
+#![warn(missing_docs)]
+
 mod events;
 
 pub use events::{Decision, Kind, Violation, append_jsonl, now_rfc3339, rfc3339, stderr_block, write_jsonl};

@@ -50,12 +50,15 @@ impl fmt::Display for Via {
 pub struct NetEvent {
     /// The host as the client named it (IPv6 literals without brackets).
     pub host: String,
+    /// The port the client named.
     pub port: u16,
     /// The resolved address the decision was about: the denied address for
     /// a resolved-address denial, the dialed one for an allowed connection,
     /// `None` for a decision on the name alone.
     pub address: Option<IpAddr>,
+    /// Allowed (with the rule) or denied (with the reason and its code).
     pub decision: NetDecision,
+    /// Which proxy and request form it came through.
     pub via: Via,
     /// The client's address as the proxy saw it (inside the sandbox's
     /// network namespace), to find the process that connected.
@@ -83,6 +86,7 @@ impl NetEvent {
 pub struct LivePolicy(Arc<std::sync::RwLock<Arc<Policy>>>);
 
 impl LivePolicy {
+    /// Starts with `policy`.
     pub fn new(policy: Arc<Policy>) -> Self {
         LivePolicy(Arc::new(std::sync::RwLock::new(policy)))
     }

@@ -57,6 +57,8 @@
 //! against real servers on 127.0.0.1, with names injected through
 //! [`StaticResolver`].
 
+#![warn(missing_docs)]
+
 mod addrs;
 mod config;
 mod dial;

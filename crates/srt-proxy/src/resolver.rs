@@ -50,6 +50,7 @@ pub struct StaticResolver {
 }
 
 impl StaticResolver {
+    /// A resolver that knows no name yet.
     pub fn new() -> Self {
         Self::default()
     }

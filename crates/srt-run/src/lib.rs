@@ -17,6 +17,8 @@
 //! Requirements: the binary calls [`run_init_if_requested`] first in
 //! `main()` (the Linux sandbox's init is that binary re-executed).
 
+#![warn(missing_docs)]
+
 mod credentials;
 mod events;
 mod gitcode;

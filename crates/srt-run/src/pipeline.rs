@@ -21,6 +21,7 @@ pub fn backend() -> &'static dyn Backend {
 
 /// What to run and how; the caller's own choices.
 pub struct Run<'a> {
+    /// The validated policy of the run.
     pub policy: Arc<Policy>,
     /// The program and its arguments (`argv[0]` is looked up on PATH).
     pub argv: Vec<String>,
@@ -34,6 +35,7 @@ pub struct Run<'a> {
     pub clear_env: bool,
     /// The program's standard input, output and error; `None` inherits.
     pub stdio: [Option<OwnedFd>; 3],
+    /// The wall-clock limit; `None`: none.
     pub wall_time: Option<Duration>,
     /// Forward the terminal's signals to the program (see
     /// [`Options::forward_signals`]).
@@ -64,7 +66,9 @@ pub type LiveEvents = Arc<dyn Fn(&srt_monitor::Violation) + Send + Sync>;
 /// How a run ended, and the violation events it produced (in order,
 /// `ignoreViolations` applied).
 pub struct Finished {
+    /// How the run ended, or why the sandbox could not start.
     pub outcome: Result<Outcome, SandboxError>,
+    /// Every event of the run, in order.
     pub events: Vec<Violation>,
     /// The part of `events` that was not given to [`Run::live_events`]
     /// (what only the end of the run reveals); all of them without a sink.

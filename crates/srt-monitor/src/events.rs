@@ -115,7 +115,7 @@ const MAX_BLOCK_LINES: usize = 100;
 
 /// The block agents already parse, appended to stderr when any were seen.
 /// A line repeated by a program refused in a loop is shown once, with its
-/// count; at most [`MAX_BLOCK_LINES`] distinct lines are shown, then how
+/// count; at most 100 distinct lines are shown, then how
 /// many more there were.
 pub fn stderr_block(events: &[Violation]) -> String {
     // Distinct lines in the order first seen, each with how often it came.

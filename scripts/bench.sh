@@ -17,6 +17,8 @@
 #                                     for the issue's numbers)
 # Environment:
 #   SRT_BENCH_BIN=PATH   benchmark this srt binary instead of building one
+#   SRT_BENCH_BASELINE=PATH  also time this srt binary (an earlier build) in
+#                        the same interleaved rounds, and print the difference
 #   SRT_TEST_USER=NAME   unprivileged user for the second pass (default srt-test)
 #
 # Timing uses scripts/bench/bench.py (Python 3 standard library only) rather
@@ -72,6 +74,14 @@ cp "$bin" "$stage/srt"
 cp "$repo/scripts/bench/bench.py" "$stage/bench.py"
 cp "$repo/scripts/bench/stats.py" "$stage/stats.py"
 chmod 755 "$stage/srt" "$stage/bench.py" "$stage/stats.py"
+baseline=()
+if [ -n "${SRT_BENCH_BASELINE:-}" ]; then
+    [ -x "$SRT_BENCH_BASELINE" ] || { echo "bench: $SRT_BENCH_BASELINE is not an executable" >&2; exit 1; }
+    cp "$SRT_BENCH_BASELINE" "$stage/srt-baseline"
+    chmod 755 "$stage/srt-baseline"
+    baseline=(--baseline "$stage/srt-baseline")
+    echo "bench: baseline build $SRT_BENCH_BASELINE ($("$stage/srt-baseline" --version))"
+fi
 mkdir -p "$stage/me/home" "$stage/me/work"
 
 echo "== machine"
@@ -93,7 +103,7 @@ bench() {
     shift 3
     local run=("$@")
     echo "== start-up time as $label"
-    (cd "$work" && "${run[@]}" env HOME="$home" TMPDIR=/tmp "$PY" "$stage/bench.py" timing --srt "$stage/srt" --runs "$runs") || return 1
+    (cd "$work" && "${run[@]}" env HOME="$home" TMPDIR=/tmp "$PY" "$stage/bench.py" timing --srt "$stage/srt" --runs "$runs" "${baseline[@]}") || return 1
     echo
     echo "== peak memory as $label"
     (cd "$work" && "${run[@]}" env HOME="$home" TMPDIR=/tmp "$PY" "$stage/bench.py" memory --srt "$stage/srt") || return 1

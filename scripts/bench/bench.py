@@ -60,16 +60,24 @@ def which(name):
     return path
 
 
-def variants(srt):
+def variants(srt, baseline=None):
     true = which("true")
     bwrap = which("bwrap")
-    return [
+    vs = [
         ("bare true", [true]),
         ("bwrap true", [bwrap, *BWRAP_ARGS, true]),
         ("srt -- true", [srt, "--", "true"]),
         ("srt --preset balanced", [srt, "--preset", "balanced", "--", "true"]),
         ("srt all limits -- true", [srt, *ALL_LIMITS, "--", "true"]),
     ]
+    if baseline:
+        # Another build of srt (an earlier commit), in the same interleaved
+        # rounds: "no slower than before" measured under the same load.
+        vs += [
+            ("baseline -- true", [baseline, "--", "true"]),
+            ("baseline balanced", [baseline, "--preset", "balanced", "--", "true"]),
+        ]
+    return vs
 
 
 # Every limit flag at once (issue 10: start-up within 0.3 ms of none).
@@ -86,7 +94,7 @@ def check_runs(name, argv):
 
 
 def timing(args):
-    vs = variants(args.srt)
+    vs = variants(args.srt, args.baseline)
     for name, argv in vs:
         check_runs(name, argv)
     # stdin, stdout and stderr to /dev/null: the balanced preset prints a
@@ -134,6 +142,10 @@ def timing(args):
         print(f"  {name}: median {m:.3f} ms vs bwrap {bw:.3f} ms = {m / bw:.2f}x ({verdict}; informational)")
     lim, none = stats["srt all limits -- true"]["median"], stats["srt -- true"]["median"]
     print(f"  all limits set: {lim - none:+.3f} ms against none (target: within 0.3 ms; informational)")
+    if args.baseline:
+        for new, old in (("srt -- true", "baseline -- true"), ("srt --preset balanced", "baseline balanced")):
+            a, b = stats[new]["median"], stats[old]["median"]
+            print(f"  {new}: {a - b:+.3f} ms against the baseline build ({a / b:.3f}x; informational)")
 
 
 def watch(args):
@@ -359,6 +371,7 @@ def main():
     t = sub.add_parser("timing")
     t.add_argument("--srt", required=True)
     t.add_argument("--runs", type=int, default=50)
+    t.add_argument("--baseline", help="another srt binary to time in the same rounds")
     t.add_argument("--warmup", type=int, default=3)
     c = sub.add_parser("creates")
     c.add_argument("--srt", required=True)

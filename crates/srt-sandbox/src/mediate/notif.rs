@@ -21,11 +21,21 @@ pub(crate) struct Call {
 /// The listener descriptor returned by `SECCOMP_FILTER_FLAG_NEW_LISTENER`.
 pub(crate) struct Listener(OwnedFd);
 
+/// The one flag of `SECCOMP_IOCTL_NOTIF_SET_FLAGS` (`<linux/seccomp.h>`,
+/// not in the libc crate): wake the supervisor on the caller's CPU.
+const SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP: u64 = 1;
+
 /// The longest path a system call accepts (`PATH_MAX`, with its NUL).
 pub(crate) const PATH_MAX: usize = 4096;
 
 impl Listener {
     pub fn new(fd: OwnedFd) -> Self {
+        // Linux 6.6 and later: the caller's thread hands its CPU straight to
+        // pid 1 and back (a synchronous wake-up) instead of waking it through
+        // the scheduler, which makes each round trip several times cheaper.
+        // Older kernels refuse the flag (EINVAL) and keep the usual wake-up.
+        // SAFETY: a valid listener descriptor and a u64 flag word by value.
+        unsafe { libc::ioctl(fd.as_raw_fd(), libc::SECCOMP_IOCTL_NOTIF_SET_FLAGS, SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP) };
         Listener(fd)
     }
 

@@ -69,7 +69,6 @@ fn class_of(ip: IpAddr) -> Option<&'static str> {
     }
 }
 
-/// The address itself followed by every IPv4 address embedded in it.
 /// The IPv4 address a host text spells in any form the C library's
 /// `inet_aton` accepts (`127.1`, `2130706433`, `0x7f000001`, `0177.0.0.1`):
 /// what a resolver, or a proxy further on, makes of it. `None` when it is
@@ -108,7 +107,8 @@ pub fn inet_aton(host: &str) -> Option<std::net::Ipv4Addr> {
     Some(std::net::Ipv4Addr::from((v | last) as u32))
 }
 
-pub fn with_embedded(ip: IpAddr) -> Vec<IpAddr> {
+/// The address itself followed by every IPv4 address embedded in it.
+pub(crate) fn with_embedded(ip: IpAddr) -> Vec<IpAddr> {
     let mut out = vec![ip];
     if let IpAddr::V6(v6) = ip {
         out.extend(embedded_v4(v6).into_iter().map(IpAddr::V4));

@@ -20,14 +20,22 @@ pub const SENTINEL_PREFIX: &str = "fake_value_";
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum CredentialMode {
+    /// The variable is absent inside; the file is unreadable (a denyRead
+    /// rule).
     Deny,
+    /// The program sees a sentinel in place of the variable's value or the
+    /// file's content; the proxy puts the real value back only in requests
+    /// to the credential's `injectHosts`.
     Mask,
 }
 
 /// One validated `credentials.envVars` entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EnvCredential {
+    /// The variable, a POSIX name; taken out of the program's environment
+    /// in both modes.
     pub name: String,
+    /// `deny`: absent inside; `mask`: a sentinel in its place.
     pub mode: CredentialMode,
     /// Where the real value may be sent (mask only).
     pub inject: Vec<DomainPattern>,
@@ -38,12 +46,16 @@ pub struct EnvCredential {
 pub struct FileCredential {
     /// Absolute, symlinks resolved where it exists.
     pub path: std::path::PathBuf,
+    /// Where its content may be sent: `injectHosts`, or every
+    /// `network.allowedDomains` pattern when that is unset.
     pub inject: Vec<DomainPattern>,
 }
 
 /// The validated `credentials`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Credentials {
+    /// Every `credentials.envVars` entry, `deny` and `mask` alike, in file
+    /// order.
     pub env: Vec<EnvCredential>,
     /// Masked files (denied ones are denyRead rules of the filesystem policy).
     pub files: Vec<FileCredential>,
@@ -54,9 +66,16 @@ pub struct Credentials {
 /// A masked credential of one run: its sentinel and real value.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Sentinel {
+    /// What reports call the credential: the variable's name, or the masked
+    /// file's path. Named in [`Substituted::refused`].
     pub name: String,
+    /// The stand-in the program sees, made for the run by the caller; it
+    /// starts with [`SENTINEL_PREFIX`].
     pub sentinel: String,
+    /// The real value: the variable's value or the file's content. Never
+    /// shown: the `Debug` form leaves it out.
     pub real: String,
+    /// The hosts `real` may be sent to (the credential's `inject`).
     pub inject: Vec<DomainPattern>,
 }
 
@@ -70,6 +89,8 @@ impl std::fmt::Debug for Sentinel {
 /// What substitution made of a text.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Substituted<'a> {
+    /// The text with every permitted sentinel replaced; still borrowed when
+    /// nothing was replaced.
     pub text: Cow<'a, str>,
     /// Credentials whose sentinel was present but may not be sent to this
     /// host: left as they were, to be reported.

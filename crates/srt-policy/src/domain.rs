@@ -18,7 +18,13 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 /// Which list a pattern comes from; deny lists accept more wildcards.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PatternList {
+    /// `network.allowedDomains`, and the lists read with its grammar
+    /// (`mitmProxy.domains`, `tlsTerminate.excludeDomains`, `injectHosts`,
+    /// `mcp.customConfigCeiling.allowedDomains`): `*` only as a leading
+    /// `*.`, a bare `*` only with `allow_any`.
     Allowed,
+    /// `network.deniedDomains`: also a bare `*` and `*` inside labels
+    /// (`internal-*`), since a deny that matches more is the safe direction.
     Denied,
 }
 
@@ -27,6 +33,7 @@ pub enum PatternList {
 pub struct DomainPattern {
     /// The entry as written in the settings file.
     pub source: String,
+    /// The hosts it covers, lower-cased.
     pub host: HostPattern,
     /// `None`: every port.
     pub port: Option<u16>,
@@ -274,7 +281,10 @@ fn wildcard_match(pat: &[u8], text: &[u8]) -> bool {
 /// A host name as a client asked for it, normalized for matching.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Host {
+    /// A domain name: lower case, trailing dot dropped, each label 1–63
+    /// letters, digits, `-` or `_`.
     Name(String),
+    /// An IP literal (IPv6 written with or without brackets).
     Ip(IpAddr),
 }
 

@@ -30,14 +30,26 @@ impl SettingsError {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum LoadError {
+    /// A settings file could not be read: an explicit one for any reason,
+    /// the default file for any reason but its absence.
     #[error("cannot read settings file {path}: {source}")]
     Read {
+        /// The file, as given in [`LoadOptions`](crate::LoadOptions).
         path: PathBuf,
+        /// Why reading failed (not found, permission denied, not UTF-8...).
         #[source]
         source: std::io::Error,
     },
+    /// The settings are not valid: a file's values, or a file without the
+    /// keys srt 0.0.83 requires.
     #[error("invalid settings file {file}: {error}")]
-    Invalid { file: String, error: SettingsError },
+    Invalid {
+        /// The file's path as given, or `(built-in default)` / `(built-in
+        /// default for untrusted code)` when there was no file.
+        file: String,
+        /// The first problem found, with its JSON path.
+        error: SettingsError,
+    },
     /// A limit flag out of range; `error.path` is the flag (`--timeout`).
     #[error("invalid command line: {0}")]
     Flag(SettingsError),

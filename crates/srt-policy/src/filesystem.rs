@@ -56,7 +56,10 @@ pub const GIT_CONFIG: &str = ".git/config";
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum FsOp {
+    /// Judged by `denyRead`, then `allowRead`, which beats it.
     Read,
+    /// Creating, changing or removing: judged by `allowWrite`, then
+    /// `denyWrite` and the protected names, which beat it.
     Write,
 }
 
@@ -64,11 +67,26 @@ pub enum FsOp {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "decision", rename_all = "lowercase")]
 pub enum FsDecision {
-    Allow { rule: Option<String> },
-    Deny { rule: Option<String>, reason: String },
+    /// The operation may go ahead.
+    Allow {
+        /// The entry that allowed it, as written: the `allowWrite` entry of
+        /// a write, the `allowRead` entry of a read that denyRead covers, or
+        /// `filesystem.disabled`. `None`: a read no denyRead entry covers.
+        rule: Option<String>,
+    },
+    /// The operation is refused.
+    Deny {
+        /// The `denyRead` or `denyWrite` entry, as written, or the protected
+        /// name (`.bashrc`). `None`: a write outside every `allowWrite` entry.
+        rule: Option<String>,
+        /// The rule in words, for violation events (`denyRead entry
+        /// "~/.ssh"`, `not in allowWrite`).
+        reason: String,
+    },
 }
 
 impl FsDecision {
+    /// Whether this is [`FsDecision::Allow`], whichever rule allowed it.
     pub fn is_allowed(&self) -> bool {
         matches!(self, FsDecision::Allow { .. })
     }
@@ -213,6 +231,9 @@ impl FsPolicy {
         self.allow_write.iter().filter(|r| !r.is_glob()).map(|r| &r.path)
     }
 
+    /// `mandatoryDenySearchDepth` (1–10, default 3): how many directory
+    /// levels of each writable root hold protected names; at 3, the root
+    /// itself and two levels of directories below it.
     pub fn search_depth(&self) -> usize {
         self.search_depth
     }

@@ -1,3 +1,5 @@
+#![warn(missing_docs)]
+
 //! The policy part of `srt`: the settings file and every allow/deny decision,
 //! as pure code.
 //!

@@ -1,7 +1,7 @@
 //! Resource limits: the values a run is held to ([`Limits`]), the limits
 //! that can end a run ([`Limit`]) and how both are named in messages and
 //! events. How each is enforced is the sandbox's business (srt-sandbox's
-//! `limits.rs`); what the settings accept is `settings.rs`'s validation.
+//! `limits.rs`); what the settings accept is `policy.rs`'s validation.
 
 use serde::{Deserialize, Serialize};
 
@@ -9,11 +9,23 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Limits {
+    /// `limits.wallTimeSeconds` or `--timeout`: seconds of wall-clock time
+    /// before the whole tree is killed (exit 124).
     pub wall_time_seconds: Option<f64>,
+    /// `limits.cpuTimeSeconds` or `--cpu-time`: CPU seconds of the whole
+    /// tree, live processes and reaped ones together.
     pub cpu_time_seconds: Option<f64>,
+    /// `limits.memoryBytes` or `--memory`: bytes of memory of the whole
+    /// tree (at least 1 MiB), the sandbox's tmpfs contents included.
     pub memory_bytes: Option<u64>,
+    /// `limits.maxProcesses` or `--max-processes`: processes and threads
+    /// at once, in this sandbox only.
     pub max_processes: Option<u64>,
+    /// `limits.maxFileSizeBytes` or `--max-file-size`: the largest file a
+    /// process may write, in bytes (`RLIMIT_FSIZE`).
     pub max_file_size_bytes: Option<u64>,
+    /// `limits.maxOutputBytes`: bytes srt-mcp captures of each output
+    /// stream (its default when `None`: 1 MiB); `srt` refuses the key.
     pub max_output_bytes: Option<u64>,
 }
 
@@ -65,8 +77,12 @@ impl Limits {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Limit {
+    /// `cpuTimeSeconds`: the tree's CPU time (exit 152, 128+SIGXCPU).
     CpuTime,
+    /// `memoryBytes`: the tree's memory (exit 137, 128+SIGKILL).
     Memory,
+    /// `maxProcesses`: the tree held at the limit, as a fork bomb does
+    /// (exit 137).
     Processes,
 }
 

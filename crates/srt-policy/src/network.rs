@@ -56,11 +56,15 @@ impl DenyCode {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "decision", rename_all = "lowercase")]
 pub enum NetDecision {
+    /// The connection may be made.
     Allow {
         /// The settings entry that allowed it (`*` for allow-all).
         rule: String,
     },
+    /// The connection or request is refused.
     Deny {
+        /// The kind of refusal; it picks the `X-Proxy-Error` value
+        /// ([`DenyCode::proxy_error`]).
         code: DenyCode,
         /// The entry that denied it, if one did.
         rule: Option<String>,
@@ -70,6 +74,7 @@ pub enum NetDecision {
 }
 
 impl NetDecision {
+    /// Whether this is [`NetDecision::Allow`], whichever rule allowed it.
     pub fn is_allowed(&self) -> bool {
         matches!(self, NetDecision::Allow { .. })
     }

@@ -30,9 +30,15 @@ pub trait FsView {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum FileKind {
+    /// A directory: masked by an empty directory, where anything else is
+    /// masked by an empty file.
     Dir,
+    /// A regular file: the only kind a masked credential file may be.
     File,
+    /// A symbolic link: only from [`FsView::read_dir`], since
+    /// [`FsView::kind`] follows links.
     Symlink,
+    /// Anything else: a socket (an allowed Unix socket), a FIFO, a device.
     Other,
 }
 
@@ -71,7 +77,9 @@ fn kind_of(t: &std::fs::FileType) -> FileKind {
 /// Where relative and `~` paths are resolved.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PathContext {
+    /// The working directory (absolute): relative entries are joined to it.
     pub cwd: PathBuf,
+    /// The home directory (absolute) that `~` and `~/...` stand for.
     pub home: PathBuf,
 }
 

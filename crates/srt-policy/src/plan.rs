@@ -30,33 +30,73 @@ pub enum MountOp {
     /// The host's root, bound writable (recursively): `filesystem.disabled`.
     RootWritable,
     /// A fresh procfs for the sandbox's PID namespace.
-    Proc { path: PathBuf },
+    Proc {
+        /// Always `/proc`.
+        path: PathBuf,
+    },
     /// A minimal /dev: null, zero, full, random, urandom, tty, pts, ptmx, shm.
-    Dev { path: PathBuf },
+    Dev {
+        /// Always `/dev`.
+        path: PathBuf,
+    },
     /// The sandbox's own /tmp: the host's directory seen through an overlay
     /// whose upper layer is a private tmpfs. Host files stay readable (as
     /// the policy allows); whatever the program writes or deletes stays in
     /// the sandbox and never reaches the host.
-    TmpOverlay { path: PathBuf },
+    TmpOverlay {
+        /// Always `/tmp`; only in the plan when the policy does not let the
+        /// host's `/tmp` be written.
+        path: PathBuf,
+    },
     /// The host path, bound writable at the same place.
-    BindWritable { path: PathBuf, kind: FileKind },
+    BindWritable {
+        /// Absolute and symlink-resolved, as the policy judged it.
+        path: PathBuf,
+        /// What the path was when the plan was built: a directory gets a
+        /// directory mount point and a recursive Landlock grant, anything
+        /// else a file mount point and a grant of that file alone.
+        kind: FileKind,
+    },
     /// The host path, bound read-only at the same place.
-    BindReadOnly { path: PathBuf, kind: FileKind },
+    BindReadOnly {
+        /// Absolute and symlink-resolved, as the policy judged it.
+        path: PathBuf,
+        /// What the path was when the plan was built; a directory gets a
+        /// directory mount point, anything else a file.
+        kind: FileKind,
+    },
     /// Hide a directory: an empty read-only directory over it.
-    MaskDir { path: PathBuf },
+    MaskDir {
+        /// An existing directory that may not be read.
+        path: PathBuf,
+    },
     /// Hide a file: an empty read-only file over it.
-    MaskFile { path: PathBuf },
+    MaskFile {
+        /// An existing path, not a directory, that may not be read.
+        path: PathBuf,
+    },
     /// Show another file in place of `path`, read-only: `source`, a host
     /// file of the run's own (a masked credential file's placeholder).
-    Substitute { path: PathBuf, source: PathBuf },
+    Substitute {
+        /// The masked credential file (absolute, symlinks resolved).
+        path: PathBuf,
+        /// The placeholder written for the run, holding the sentinel.
+        source: PathBuf,
+    },
     /// The path does not exist and must not be creatable (its parent is
     /// writable); nothing may be created on the host to achieve it.
-    BlockCreate { path: PathBuf },
+    BlockCreate {
+        /// The missing path; the sandbox's pid 1 refuses its creation.
+        path: PathBuf,
+    },
     /// A directory inside a writable root, bound onto itself (recursively) so
     /// that it becomes a mount point: it cannot be renamed or removed, which
     /// would move the protected or denied paths below it out from under
     /// their mounts. Access is unchanged.
-    Pin { path: PathBuf },
+    Pin {
+        /// A directory between a writable root and a mount below it.
+        path: PathBuf,
+    },
 }
 
 impl MountOp {
@@ -100,6 +140,9 @@ impl MountOp {
 /// The whole plan plus what could not be expressed.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MountPlan {
+    /// In the order the sandbox applies them: the root, `/proc`, `/dev` and
+    /// the `/tmp` overlay first, then parents before children, so a deeper
+    /// mount refines the one above it.
     pub ops: Vec<MountOp>,
     /// Entries skipped or weakened, in words (shown by `--explain` and `--debug`).
     pub notes: Vec<String>,

@@ -30,7 +30,11 @@ pub const DEFAULT_SEARCH_DEPTH: usize = 3;
 /// What `execute_code_with_custom_config` may add at most.
 #[derive(Debug, Clone, Default)]
 pub struct Ceiling {
+    /// `mcp.customConfigCeiling.allowedDomains`, parsed: every domain a
+    /// custom config adds must lie within one of these.
     pub allowed_domains: Vec<DomainPattern>,
+    /// `mcp.customConfigCeiling.allowWrite`, resolved: one of these must
+    /// cover every writable path a custom config adds.
     pub allow_write: Vec<PathRule>,
 }
 
@@ -38,23 +42,48 @@ pub struct Ceiling {
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UnixSockets {
+    /// `network.allowAllUnixSockets`: no Unix-socket restriction; `allowed`
+    /// is then not consulted.
     pub allow_all: bool,
+    /// `network.allowUnixSockets`, absolute and lexically normalised; the
+    /// sandbox's pid 1 resolves their symlinks and checks each `connect`
+    /// against the socket's real path. Empty (and not `allow_all`):
+    /// `socket(AF_UNIX)` is refused.
     pub allowed: Vec<PathBuf>,
 }
 
 /// A validated policy: the one source of truth every part asks.
 #[derive(Debug, Clone)]
 pub struct Policy {
+    /// The domain lists, the resolved-address guard and the proxy's
+    /// request, MITM and TLS rules; asked through [`Policy::decide_host`]
+    /// and [`Policy::decide_address`].
     pub network: NetworkPolicy,
+    /// The four `filesystem` lists resolved (plus denied credential files
+    /// and a `tlsTerminate.caKeyPath` in denyRead), the protected names and
+    /// `mandatoryDenySearchDepth`.
     pub filesystem: FsPolicy,
+    /// `limits`, range-checked; [`load`] puts the limit flags over them.
     pub limits: Limits,
+    /// `network.allowUnixSockets` and `network.allowAllUnixSockets`.
     pub unix_sockets: UnixSockets,
+    /// `network.allowLocalBinding`, kept for `--explain`; no effect (the
+    /// sandbox always has a loopback of its own to listen on).
     pub allow_local_binding: bool,
+    /// `network.httpProxyPort`: the sandbox's HTTP proxy connections are
+    /// relayed to this port on the host's loopback, and that proxy decides.
+    /// `None`: srt's own proxy decides by this policy.
     pub http_proxy_port: Option<u16>,
+    /// `network.socksProxyPort`: as `http_proxy_port`, for SOCKS5.
     pub socks_proxy_port: Option<u16>,
     /// `(command pattern, paths)` pairs whose violations are not reported.
     pub ignore_violations: Vec<(String, Vec<PathBuf>)>,
+    /// `enableWeakerNestedSandbox`: where user namespaces are unavailable,
+    /// run with Landlock, seccomp and a subreaper instead of refusing
+    /// (exit 125).
     pub enable_weaker_nested_sandbox: bool,
+    /// `javaAgentJarPath`, made absolute; accepted for srt's sake, used by
+    /// nothing here.
     pub java_agent_jar_path: Option<PathBuf>,
     /// `None`: the ceiling is the server's own policy.
     pub ceiling: Option<Ceiling>,
@@ -70,9 +99,15 @@ pub struct Policy {
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum SettingsSource {
     /// `--settings FILE`.
-    Explicit { path: PathBuf },
+    Explicit {
+        /// As given ([`LoadOptions::explicit`]).
+        path: PathBuf,
+    },
     /// `~/.srt-settings.json`, which existed.
-    DefaultFile { path: PathBuf },
+    DefaultFile {
+        /// As given ([`LoadOptions::default_file`]).
+        path: PathBuf,
+    },
     /// No file: the built-in default (no network, no writes, reads allowed).
     BuiltIn,
     /// No file, in a program that runs untrusted code (`srt-mcp`): no
@@ -98,6 +133,9 @@ pub struct LoadOptions {
     pub explicit: Option<PathBuf>,
     /// The default file (`~/.srt-settings.json`): used if it exists.
     pub default_file: Option<PathBuf>,
+    /// `--preset NAME`: the settings a file refines (JSON merge patch), or
+    /// the whole settings when there is no file (replacing `built_in`). A
+    /// file refining a preset need not name srt's required keys.
     pub preset: Option<Preset>,
     /// The settings when there is no file (a preset, when given, replaces it).
     pub built_in: BuiltInDefault,

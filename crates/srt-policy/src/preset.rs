@@ -17,8 +17,11 @@ pub enum Preset {
 }
 
 impl Preset {
+    /// Every preset, from the most restrictive to the least.
     pub const ALL: [Preset; 3] = [Preset::Conservative, Preset::Balanced, Preset::Permissive];
 
+    /// The name `--preset` takes (`conservative`, `balanced`,
+    /// `permissive`), also its serialized form.
     pub fn name(self) -> &'static str {
         match self {
             Preset::Conservative => "conservative",
@@ -27,6 +30,8 @@ impl Preset {
         }
     }
 
+    /// The preset `--preset NAME` names, matched exactly (lower case);
+    /// `None` for any other name.
     pub fn from_name(name: &str) -> Option<Preset> {
         Preset::ALL.into_iter().find(|p| p.name() == name)
     }

@@ -41,7 +41,15 @@ pub enum TargetDecision {
     Forward(String),
     /// Answer 400 with this reason; `ambiguous` selects the
     /// `ambiguous-request-target` mark.
-    Refuse { reason: String, ambiguous: bool },
+    Refuse {
+        /// The target and what it normalises to, in words, for the reply
+        /// body and the violation event.
+        reason: String,
+        /// Always true today: the one refusal is `ambiguousRequestTarget:
+        /// refuse`. The proxy does not read it; it reports every refused
+        /// target as [`DenyCode::AmbiguousTarget`](crate::DenyCode::AmbiguousTarget).
+        ambiguous: bool,
+    },
 }
 
 /// Why a request's Host header does not name its target.

@@ -13,8 +13,12 @@ use crate::error::SettingsError;
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Settings {
+    /// `network`: which hosts the program may reach and how the proxy
+    /// treats its traffic. Absent: no host is reachable.
     #[serde(default)]
     pub network: NetworkSettings,
+    /// `filesystem`: the four path lists. Absent: reads allowed everywhere,
+    /// writes nowhere.
     #[serde(default)]
     pub filesystem: FilesystemSettings,
     /// `{commandPattern: [paths]}`: violations not to report.
@@ -38,11 +42,14 @@ pub struct Settings {
     /// macOS only in srt; accepted, no effect on Linux.
     #[serde(default)]
     pub allow_apple_events: bool,
-    /// Path of the proxy agent jar set in `JAVA_TOOL_OPTIONS`.
+    /// `javaAgentJarPath`: in srt, the proxy agent jar it names in
+    /// `JAVA_TOOL_OPTIONS`. Here it must not be empty and is made absolute,
+    /// but nothing uses it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub java_agent_jar_path: Option<String>,
-    /// srt 0.0.83: let the program make user namespaces of its own. Only
-    /// `false` is supported here (see `policy::reject_unsupported`).
+    /// srt 0.0.83: let the program make user namespaces of its own and
+    /// mount inside them (the sandbox then runs without Landlock; see
+    /// `docs/settings.md` for what still holds).
     #[serde(default)]
     pub allow_nested_user_namespaces: bool,
     /// srt 0.0.83: secrets withheld from the program or masked by a
@@ -56,8 +63,12 @@ pub struct Settings {
     /// needs no helper (`--debug` says so).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bwrap_path: Option<String>,
+    /// `socatPath`: srt's socat binary; must be absolute, as srt requires,
+    /// and is not used here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub socat_path: Option<String>,
+    /// `seccomp`: srt's helper that applies its seccomp filter; validated,
+    /// not used (this implementation installs its own filter).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seccomp: Option<SeccompHelperSettings>,
     /// srt's Windows port; accepted as an object, no effect on Linux.
@@ -85,25 +96,55 @@ pub struct MonitorSettings {
     pub reads: Option<bool>,
 }
 
+/// `network`. Every key may be left out: lists default to empty, flags to
+/// false, the rest to unset.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct NetworkSettings {
+    /// `network.allowedDomains`: the only hosts that may be reached
+    /// (grammar in [`crate::domain`]); empty: no network. A bare `*` is
+    /// refused here; only `--preset permissive` allows every host.
     #[serde(default)]
     pub allowed_domains: Vec<String>,
+    /// `network.deniedDomains`: checked before `allowedDomains`, and wins.
+    /// Also takes a bare `*` (`*:22`: every host on one port) and `*` inside
+    /// a label (`internal-*`).
     #[serde(default)]
     pub denied_domains: Vec<String>,
+    /// `network.deniedDomainReasons`: a `deniedDomains` entry, exactly as
+    /// written, to the text reported when it denies. Each key must be an
+    /// entry of `deniedDomains`; a reason must not be empty.
     #[serde(default)]
     pub denied_domain_reasons: BTreeMap<String, String>,
+    /// `network.allowUnixSockets`: socket paths (absolute, `~/...` or
+    /// relative to the working directory) the program may connect to,
+    /// checked by the sandbox's pid 1. Empty, and without
+    /// `allowAllUnixSockets`: `socket(AF_UNIX)` is refused.
     #[serde(default)]
     pub allow_unix_sockets: Vec<String>,
+    /// `network.allowAllUnixSockets`: no Unix-socket restriction at all;
+    /// `allowUnixSockets` is then not consulted.
     #[serde(default)]
     pub allow_all_unix_sockets: bool,
+    /// `network.allowLocalBinding`: accepted for srt's sake and shown by
+    /// `--explain`; no effect, since on Linux the sandbox always has a
+    /// loopback of its own where programs may listen.
     #[serde(default)]
     pub allow_local_binding: bool,
+    /// `network.httpProxyPort` (1–65535, checked in
+    /// [`from_settings`](crate::from_settings)): a proxy of the user's own on
+    /// the host's loopback, to which the sandbox's HTTP proxy connections are
+    /// relayed; that proxy then decides. Unset: srt's built-in proxy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub http_proxy_port: Option<i64>,
+    /// `network.socksProxyPort` (1–65535): as `httpProxyPort`, for the
+    /// sandbox's SOCKS5 connections.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub socks_proxy_port: Option<i64>,
+    /// `network.deniedResolvedAddresses`: IP addresses or CIDR ranges
+    /// (`10.0.0.0/8`, `fd00::/8`) the resolved-address guard never dials,
+    /// even when allowedDomains names the IP literal itself. A name sent to
+    /// a parent proxy is resolved there, unchecked.
     #[serde(default)]
     pub denied_resolved_addresses: Vec<String>,
     /// srt's library request callback, which a settings file cannot carry:
@@ -146,15 +187,24 @@ pub struct NetworkSettings {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct CredentialsSettings {
+    /// `credentials.files`: files made unreadable (`deny`) or shown as a
+    /// placeholder holding a sentinel (`mask`).
     #[serde(default)]
     pub files: Vec<CredentialFileSettings>,
+    /// `credentials.envVars`: environment variables withheld from the
+    /// program (`deny`) or replaced by a sentinel (`mask`).
     #[serde(default)]
     pub env_vars: Vec<CredentialEnvSettings>,
+    /// `credentials.allowPlaintextInject`: real values are also put into
+    /// plain-HTTP requests. Without it, `mask` needs `network.tlsTerminate`
+    /// and values go only into terminated TLS.
     #[serde(default)]
     pub allow_plaintext_inject: bool,
     /// AWS re-signing: not built; refused by name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aws_pairs: Option<serde_json::Value>,
+    /// `credentials.sigv4`: AWS SigV4 re-signing, like `awsPairs` not built
+    /// and refused by name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sigv4: Option<serde_json::Value>,
 }
@@ -163,20 +213,33 @@ pub struct CredentialsSettings {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct CredentialEnvSettings {
+    /// `name`: the variable; a POSIX name (letters, digits, `_`, not
+    /// starting with a digit). Taken out of the program's environment in
+    /// both modes.
     pub name: String,
+    /// `mode`: `deny`, the variable is absent inside; `mask`, the program
+    /// sees a sentinel in its place.
     pub mode: crate::credentials::CredentialMode,
+    /// `injectHosts`: patterns (allowedDomains grammar) of the hosts the
+    /// real value may be sent to; each must be reachable through
+    /// `network.allowedDomains`. Unset: every allowedDomains entry; an empty
+    /// list is an error.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inject_hosts: Option<Vec<String>>,
     /// Structured masking (extract, decode, ...): not built yet, refused by
     /// name when present (see `credential_entry_keys`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub extract: Option<serde_json::Value>,
+    /// `onExtractNoMatch`: structured masking, refused by name like `extract`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_extract_no_match: Option<serde_json::Value>,
+    /// `decode`: structured masking, refused by name like `extract`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decode: Option<serde_json::Value>,
+    /// `maskClaims`: structured masking, refused by name like `extract`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mask_claims: Option<serde_json::Value>,
+    /// `maskDuplicates`: structured masking, refused by name like `extract`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mask_duplicates: Option<serde_json::Value>,
 }
@@ -185,20 +248,33 @@ pub struct CredentialEnvSettings {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct CredentialFileSettings {
+    /// `path`: an entry as in the `filesystem` lists. With `deny` it may be
+    /// a glob; with `mask` it must name one file (not a pattern, not a
+    /// directory).
     pub path: PathEntry,
+    /// `mode`: `deny`, the file becomes a denyRead rule; `mask`, the program
+    /// reads a read-only placeholder holding a sentinel in its place.
     pub mode: crate::credentials::CredentialMode,
+    /// `injectHosts`: patterns (allowedDomains grammar) of the hosts the
+    /// real value may be sent to; each must be reachable through
+    /// `network.allowedDomains`. Unset: every allowedDomains entry; an empty
+    /// list is an error.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inject_hosts: Option<Vec<String>>,
     /// Structured masking (extract, decode, ...): not built yet, refused by
     /// name when present (see `credential_entry_keys`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub extract: Option<serde_json::Value>,
+    /// `onExtractNoMatch`: structured masking, refused by name like `extract`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_extract_no_match: Option<serde_json::Value>,
+    /// `decode`: structured masking, refused by name like `extract`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decode: Option<serde_json::Value>,
+    /// `maskClaims`: structured masking, refused by name like `extract`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mask_claims: Option<serde_json::Value>,
+    /// `maskDuplicates`: structured masking, refused by name like `extract`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mask_duplicates: Option<serde_json::Value>,
 }
@@ -230,16 +306,30 @@ structured_keys!(CredentialFileSettings);
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct TlsTerminateSettings {
+    /// `caCertPath`: the CA certificate that signs the leaves; needs
+    /// `caKeyPath`. Both unset: a CA made for the run, kept in memory.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca_cert_path: Option<String>,
+    /// `caKeyPath`: that CA's private key; needs `caCertPath`. Added to
+    /// denyRead, so the program never reads it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca_key_path: Option<String>,
+    /// `excludeDomains`: patterns (allowedDomains grammar) of the hosts
+    /// whose tunnels stay opaque. The one part of `tlsTerminate` a
+    /// `--control-fd` line changes.
     #[serde(default)]
     pub exclude_domains: Vec<String>,
+    /// `extraCaCertPaths`: PEM files whose CERTIFICATE blocks join the
+    /// bundle the sandbox trusts (a key in them is never copied).
     #[serde(default)]
     pub extra_ca_cert_paths: Vec<String>,
+    /// `maxTunnels`: terminated tunnels open at once, 1–65,536 (unset: 256);
+    /// past it a CONNECT gets `503 too-many-tunnels`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_tunnels: Option<i64>,
+    /// `handshakeTimeoutMs`: milliseconds a client has for its first bytes
+    /// and for its TLS handshake in a terminated tunnel, 100–600,000
+    /// (unset: 10,000).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub handshake_timeout_ms: Option<i64>,
 }
@@ -248,10 +338,18 @@ pub struct TlsTerminateSettings {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ParentProxySettings {
+    /// `http`: the proxy URL (`http[s]://[user[:password]@]host[:port]`, or
+    /// `host:port`) for plain-HTTP requests, and for tunnels when `https`
+    /// is unset. Unset: `HTTP_PROXY` / `http_proxy` of srt's environment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub http: Option<String>,
+    /// `https`: the proxy URL for CONNECT and SOCKS5 tunnels. Unset:
+    /// `HTTPS_PROXY` / `https_proxy`, else the `http` proxy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub https: Option<String>,
+    /// `noProxy`: comma-separated destinations that go direct (host-name
+    /// suffixes, IPs, CIDRs, `*`); loopback always does. No newline or NUL.
+    /// Unset: `NO_PROXY` / `no_proxy` of srt's environment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub no_proxy: Option<String>,
 }
@@ -260,25 +358,46 @@ pub struct ParentProxySettings {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct MitmProxySettings {
+    /// `socketPath`: the Unix socket the MITM proxy listens on (absolute,
+    /// `~/...` or relative to the working directory; not empty).
     pub socket_path: String,
+    /// `domains`: patterns (allowedDomains grammar) of the hosts whose
+    /// connections go through that proxy; at least one. Whether they may be
+    /// reached at all is still decided by the domain lists first.
     pub domains: Vec<String>,
 }
 
+/// `filesystem`. Reads are allowed except under `denyRead` (where
+/// `allowRead` wins); writes are denied except under `allowWrite` (where
+/// `denyWrite` and the protected names win). Entries are paths or globs,
+/// absolute, `~/...` or relative to the working directory.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct FilesystemSettings {
+    /// `filesystem.denyRead`: what may not be read; everything else may.
     #[serde(default)]
     pub deny_read: Vec<PathEntry>,
+    /// `filesystem.allowRead`: carved back out of `denyRead`, which it
+    /// beats; no effect where reading is not denied.
     #[serde(default)]
     pub allow_read: Vec<PathEntry>,
+    /// `filesystem.allowWrite`: the only places writes may go. `dir/**`
+    /// also grants `dir` itself; an entry that does not exist is skipped,
+    /// with a note in the mount plan.
     #[serde(default)]
     pub allow_write: Vec<PathEntry>,
+    /// `filesystem.denyWrite`: never writable, also beneath or above an
+    /// `allowWrite` entry.
     #[serde(default)]
     pub deny_write: Vec<PathEntry>,
+    /// `filesystem.allowGitConfig`: lets `.git/config` be written; otherwise
+    /// it is one of the always-protected names.
     #[serde(default)]
     pub allow_git_config: bool,
-    /// srt 0.0.83: no filesystem rules at all. Only `false` is supported
-    /// here (see `policy::reject_unsupported`).
+    /// srt 0.0.83: no filesystem rules at all: the host's files are
+    /// readable and writable as for the user (the four lists and the
+    /// protected names do not apply); the sandbox keeps its own `/proc` and
+    /// `/dev`.
     #[serde(default)]
     pub disabled: bool,
 }
@@ -288,7 +407,11 @@ pub struct FilesystemSettings {
 /// characters it holds. Any other object shape is refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PathEntry {
+    /// A string: a glob if it holds any of `* ? [ {` (then also the path it
+    /// spells, where that exists), else a path covering everything beneath.
     Text(String),
+    /// `{"path": ..., "literal": true}`: the path exactly as written, which
+    /// may not exist yet.
     Literal(String),
 }
 
@@ -335,12 +458,17 @@ impl<'de> Deserialize<'de> for PathEntry {
     }
 }
 
+/// `ripgrep`: srt's file-scanning helper. Accepted for compatibility and
+/// not used: this implementation walks the tree itself.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RipgrepSettings {
+    /// `command`: the `rg` binary srt runs; required, must not be empty.
     pub command: String,
+    /// `args`: extra arguments srt gives it.
     #[serde(default)]
     pub args: Vec<String>,
+    /// `argv0`: the program name srt runs it under.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub argv0: Option<String>,
 }
@@ -359,8 +487,12 @@ pub struct GitSettings {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct SeccompHelperSettings {
+    /// `seccomp.applyPath`: srt's binary that installs its filter; must be
+    /// absolute, as srt requires. Not used here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub apply_path: Option<String>,
+    /// `seccomp.argv0`: the program name srt runs that helper under. Not
+    /// used here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub argv0: Option<String>,
 }
@@ -370,23 +502,36 @@ pub struct SeccompHelperSettings {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct LimitsSettings {
+    /// `limits.wallTimeSeconds` (`--timeout`): more than 0, at most
+    /// 31,536,000 seconds. Unset: no limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wall_time_seconds: Option<f64>,
+    /// `limits.cpuTimeSeconds` (`--cpu-time`): CPU seconds of the whole
+    /// tree; same range as `wallTimeSeconds`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cpu_time_seconds: Option<f64>,
+    /// `limits.memoryBytes` (`--memory`): at least 1 MiB (1,048,576).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory_bytes: Option<i64>,
+    /// `limits.maxProcesses` (`--max-processes`): processes and threads,
+    /// 1 to 4,194,304.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_processes: Option<i64>,
+    /// `limits.maxFileSizeBytes` (`--max-file-size`): at least 1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_file_size_bytes: Option<i64>,
+    /// `limits.maxOutputBytes` (no flag): at least 1; what srt-mcp captures
+    /// per stream. `srt` refuses it (it passes output through).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_output_bytes: Option<i64>,
 }
 
+/// `mcp` (extension): settings of the `srt-mcp` server only.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct McpSettings {
+    /// `mcp.customConfigCeiling`. Unset: the server's own policy is the
+    /// ceiling.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub custom_config_ceiling: Option<CeilingSettings>,
     /// Language → command line before the script's file name, replacing the
@@ -399,8 +544,12 @@ pub struct McpSettings {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct CeilingSettings {
+    /// `allowedDomains`: patterns (allowedDomains grammar) that every domain
+    /// a custom config adds must lie within. Empty: none may be added.
     #[serde(default)]
     pub allowed_domains: Vec<String>,
+    /// `allowWrite`: path entries (globs allowed) one of which must cover
+    /// every writable path a custom config adds. Empty: none may be added.
     #[serde(default)]
     pub allow_write: Vec<String>,
 }

@@ -24,7 +24,11 @@ pub struct TlsTermination {
     /// `extraCaCertPaths` (absolute): their CERTIFICATE blocks join the
     /// bundle the sandbox trusts.
     pub extra_ca: Vec<PathBuf>,
+    /// `maxTunnels` (1–65,536; 256 when unset): terminated tunnels open at
+    /// once; past it a CONNECT gets `503 too-many-tunnels`.
     pub max_tunnels: usize,
+    /// `handshakeTimeoutMs` (10 s when unset): how long a client has for its
+    /// first bytes, then for its TLS handshake, before the tunnel is closed.
     pub handshake_timeout: Duration,
     /// `refuseOpaqueTunnels`.
     pub refuse_opaque: bool,

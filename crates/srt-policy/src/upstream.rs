@@ -17,6 +17,7 @@ use crate::domain::{DomainPattern, Host, normalize_host};
 pub struct ProxyUrl {
     /// Host name or IP address (IPv6 without brackets).
     pub host: String,
+    /// As written, else 443 for `https://` and 80 otherwise.
     pub port: u16,
     /// `Basic ...` for `Proxy-Authorization` when the URL had userinfo.
     pub authorization: Option<String>,
@@ -34,6 +35,8 @@ pub struct ParentProxy {
     pub http: Option<ProxyUrl>,
     /// For CONNECT and SOCKS tunnels (`http` when unset).
     pub https: Option<ProxyUrl>,
+    /// Destinations that skip the parent proxy: `noProxy`, else `NO_PROXY`
+    /// / `no_proxy`; loopback always does.
     pub no_proxy: NoProxy,
 }
 
@@ -48,7 +51,10 @@ pub struct NoProxy {
 /// `network.mitmProxy`, validated.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MitmProxy {
+    /// `socketPath`, made absolute (symlinks not resolved).
     pub socket: PathBuf,
+    /// `domains`: connections to hosts matching these go through the
+    /// socket, once the domain lists have allowed them.
     pub domains: Vec<DomainPattern>,
 }
 

@@ -50,7 +50,8 @@ pub fn no_new_privs() -> io::Result<()> {
 }
 
 /// Drops every capability for good. Call after all setup that needs
-/// capabilities (mounts) and before Landlock/seccomp/execve.
+/// capabilities (mounts) and Landlock, before seccomp and execve (the order
+/// is `init/mod.rs`'s).
 pub fn drop_all() -> io::Result<()> {
     // A process without any capability (an unprivileged caller in the weaker
     // mode, which has no user namespace of its own) cannot change securebits

@@ -11,8 +11,9 @@
 //! # Where it runs
 //!
 //! [`restrict`] is called in the forked command child, inside the final
-//! filesystem view (after `pivot_root`), after the capabilities are dropped
-//! and `PR_SET_NO_NEW_PRIVS` is set, right before seccomp and `execve`. The
+//! filesystem view (after `pivot_root`), after `PR_SET_NO_NEW_PRIVS` is set
+//! and before the capabilities are dropped, seccomp and `execve` (or in pid 1
+//! before it forks the command, when pid 1 mediates its calls). The
 //! paths in [`LandlockOptions`] are therefore the sandbox's paths (equal to
 //! host paths for bound directories), resolved by the kernel at that moment.
 //! A Landlock domain is inherited across `fork` and `execve` and cannot be
@@ -614,6 +615,33 @@ fn walk(fs: &dyn FsView, dir: &Path, denied: &[PathBuf], grants: &mut Vec<PathBu
         } else if kind != FileKind::Symlink {
             grants.push(child);
         }
+    }
+}
+
+/// The Landlock layer for a plan: read and execute everywhere (reads are the
+/// mount plan's job), writes only beneath what the plan makes writable. A
+/// second, independent layer: a mistake in the mounts is not an escape.
+pub(crate) fn for_plan(plan: &srt_policy::MountPlan) -> LandlockOptions {
+    use srt_policy::MountOp;
+    let mut writable = vec![PathBuf::from("/dev/shm"), PathBuf::from("/dev/pts")];
+    let mut writable_files: Vec<PathBuf> =
+        crate::mounts::DEV_NODES.iter().chain(&["ptmx"]).map(|n| Path::new("/dev").join(n)).collect();
+    for op in &plan.ops {
+        match op {
+            MountOp::TmpOverlay { path } => writable.push(path.clone()),
+            MountOp::RootWritable => writable.push(PathBuf::from("/")),
+            MountOp::BindWritable { path, kind: FileKind::Dir } => writable.push(path.clone()),
+            MountOp::BindWritable { path, .. } => writable_files.push(path.clone()),
+            _ => {}
+        }
+    }
+    LandlockOptions {
+        writable,
+        writable_files,
+        readable: None,
+        scope_signals: true,
+        scope_abstract_unix: true,
+        required: false,
     }
 }
 

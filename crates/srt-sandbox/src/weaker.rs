@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use srt_policy::{FsView, MountOp, MountPlan};
 
-use crate::landlock::read_grants;
+use crate::landlock::{LandlockOptions, read_grants};
 
 /// Printed by `--debug` when the weaker mode runs.
 pub const WEAKER_SUMMARY: &str = "weaker mode: no user, mount, PID, network, IPC or UTS namespace. \
@@ -35,6 +35,25 @@ pub struct WeakerSpec {
     pub readable: Vec<PathBuf>,
     /// Every write right beneath these.
     pub writable: Vec<PathBuf>,
+}
+
+impl WeakerSpec {
+    /// Landlock for the weaker mode: it is the only file-system layer, so it
+    /// must be fully enforced.
+    pub(crate) fn landlock_options(&self) -> LandlockOptions {
+        // Not tty, ptmx or pts: without a private devpts those are the user's
+        // other terminals. The program keeps the descriptors it was given.
+        let writable_files =
+            crate::mounts::DEV_NODES.iter().filter(|n| **n != "tty").map(|n| Path::new("/dev").join(n)).collect();
+        LandlockOptions {
+            writable: self.writable.clone(),
+            writable_files,
+            readable: Some(self.readable.clone()),
+            scope_signals: true,
+            scope_abstract_unix: true,
+            required: true,
+        }
+    }
 }
 
 /// Computes the weaker mode's grants from `plan`, walking the host tree

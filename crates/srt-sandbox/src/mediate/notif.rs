@@ -1,11 +1,16 @@
 //! The seccomp user-notification interface, as the init uses it: receive a
 //! stopped call, read its arguments out of the caller's memory, answer with
 //! a value, an error, a descriptor, or "run it as it is".
+//!
+//! The ioctls go through libc: nix has no seccomp user-notification calls
+//! (and its ioctl macros would only wrap the same unsafe calls).
 
-use std::io;
+use std::io::{self, IoSliceMut};
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 
 use nix::errno::Errno;
+use nix::sys::uio::{RemoteIoVec, process_vm_readv};
+use nix::unistd::Pid;
 
 /// A call the filter stopped.
 #[derive(Debug, Clone, Copy)]
@@ -47,9 +52,9 @@ impl Listener {
     /// The next stopped call; `None` when it went away before we read it
     /// (its thread was killed), or when interrupted.
     pub fn recv(&self) -> io::Result<Option<Call>> {
-        // SAFETY: an all-zero seccomp_notif is valid (plain integers), and
-        // the kernel requires it zeroed.
-        let mut req: libc::seccomp_notif = unsafe { std::mem::zeroed() };
+        // Zeroed, as the kernel requires.
+        let data = libc::seccomp_data { nr: 0, arch: 0, instruction_pointer: 0, args: [0; 6] };
+        let mut req = libc::seccomp_notif { id: 0, pid: 0, flags: 0, data };
         // SAFETY: RECV writes one seccomp_notif into `req`, which we own.
         let r = unsafe { libc::ioctl(self.0.as_raw_fd(), libc::SECCOMP_IOCTL_NOTIF_RECV, &mut req) };
         if r < 0 {
@@ -151,10 +156,6 @@ pub(crate) fn read_path(tid: i32, addr: u64) -> Result<Vec<u8>, Errno> {
 }
 
 fn read_some(tid: i32, addr: u64, buf: &mut [u8]) -> Result<usize, Errno> {
-    let local = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
-    let remote = libc::iovec { iov_base: addr as *mut libc::c_void, iov_len: buf.len() };
-    // SAFETY: `local` describes `buf`, which we own and which outlives the
-    // call; `remote` is only read by the kernel, in the other process.
-    let n = unsafe { libc::process_vm_readv(tid, &local, 1, &remote, 1, 0) };
-    if n < 0 { Err(Errno::last()) } else { Ok(n as usize) }
+    let remote = [RemoteIoVec { base: addr as usize, len: buf.len() }];
+    process_vm_readv(Pid::from_raw(tid), &mut [IoSliceMut::new(buf)], &remote)
 }

@@ -1,0 +1,234 @@
+//! connect(2) and bind(2), made by pid 1 on the calling thread's own socket
+//! (shared through `pidfd_getfd`): a Unix socket connects only to a path of
+//! `network.allowUnixSockets`, and binding one to a path is judged like any
+//! other creation.
+
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+
+use nix::errno::Errno;
+use nix::sys::socket::UnixAddr;
+use srt_policy::Creation;
+
+use super::create::with_umask;
+use super::notif::{Call, read_mem};
+use super::path::{Located, locate};
+use super::resolve::{Caller, Who, cstr, fstat, openat};
+use super::{Answer, Mediator, R};
+use crate::spec::Report;
+
+impl Mediator {
+    /// The calling *thread's* descriptor `fd` (a socket, a ruleset), shared (same open file) through
+    /// pidfd_getfd. A thread may have its own descriptor table (clone
+    /// without CLONE_FILES), so the thread's pidfd is used (Linux 6.9+);
+    /// before that, the process's, only where the two tables are one.
+    fn fd_of(&self, c: &Call, fd: u64) -> Result<(OwnedFd, Caller), Errno> {
+        let who = self.caller(c.tid)?;
+        let pidfd = match pidfd_open(c.tid, PIDFD_THREAD) {
+            Ok(p) => p,
+            Err(Errno::EINVAL) if c.tid == who.tgid || same_files(who.tgid, c.tid) => pidfd_open(who.tgid, 0)?,
+            Err(Errno::EINVAL) => return Err(Errno::EPERM),
+            Err(e) => return Err(e),
+        };
+        // pidfd_getfd(2): libc, as nix 0.30 has no pidfd calls.
+        // SAFETY: pidfd_getfd takes integers only and returns a new
+        // descriptor or -1.
+        let sock = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), fd as i32, 0) };
+        if sock < 0 {
+            return Err(Errno::last());
+        }
+        // SAFETY: a new descriptor owned by nobody else.
+        Ok((unsafe { OwnedFd::from_raw_fd(sock as RawFd) }, who))
+    }
+
+    /// The socket address at `addr`, read once (any family).
+    fn sockaddr_arg(&self, c: &Call, addr: u64, len: u64) -> Result<Vec<u8>, Errno> {
+        let len = len as usize;
+        if !(2..=size_of::<libc::sockaddr_storage>()).contains(&len) {
+            return Err(Errno::EINVAL);
+        }
+        let bytes = read_mem(c.tid, addr, len)?;
+        if !self.listener.valid(c.id) {
+            return Err(Errno::ESRCH);
+        }
+        Ok(bytes)
+    }
+
+    /// connect(2), made by the init on the caller's own socket: a Unix
+    /// socket only to an allowed path, every other family as asked. Never
+    /// let through to run again: by then the descriptor number could name
+    /// another socket.
+    pub(super) fn connect(&mut self, c: &Call, fd: u64, addr: u64, len: u64, denial: &mut Option<Report>) -> R {
+        let (sock, who) = self.fd_of(c, fd)?;
+        let bytes = self.sockaddr_arg(c, addr, len)?;
+        if socket_domain(sock.as_fd())? != libc::AF_UNIX {
+            return self.connect_as_asked(c, sock, bytes);
+        }
+        let deny = |target: String, reason: &str, denial: &mut Option<Report>| {
+            *denial = Some(Report::Denied {
+                kind: srt_monitor::Kind::Network,
+                operation: "connect".into(),
+                target,
+                reason: reason.into(),
+                pid: c.tid,
+            });
+            Err(Errno::EACCES)
+        };
+        if u16::from_ne_bytes([bytes[0], bytes[1]]) != libc::AF_UNIX as u16 {
+            return Err(Errno::EINVAL);
+        }
+        let Some(path) = unix_path(&bytes) else {
+            return deny("unix:@(abstract)".into(), "abstract Unix sockets are not reachable from the sandbox", denial);
+        };
+        let shown = format!("unix:{}", String::from_utf8_lossy(&path));
+        // Resolve the whole path once, following symlinks, to the socket itself.
+        let target = match locate(&path, who.tgid, c.tid) {
+            Located::Proc(rel) => openat(self.proc_dir.as_fd(), &cstr(&rel)?, libc::O_PATH, 0),
+            Located::Plain(p) if p.starts_with(b"/") => openat(self.root.as_fd(), &cstr(&p)?, libc::O_PATH, 0),
+            Located::Plain(p) => openat(self.base(c, libc::AT_FDCWD as u64)?.as_fd(), &cstr(&p)?, libc::O_PATH, 0),
+        };
+        let target = match target {
+            Ok(t) => t,
+            Err(_) => return deny(shown, "not in network.allowUnixSockets (and not found)", denial),
+        };
+        let real = self.real_path(target.as_fd())?;
+        let st = fstat(target.as_fd())?;
+        let is_socket = st.st_mode & libc::S_IFMT == libc::S_IFSOCK;
+        if !is_socket || !self.unix_allowed.contains(&real) {
+            return deny(format!("unix:{}", real.display()), "not in network.allowUnixSockets", denial);
+        }
+        // The path names it as pid 1 sees it, which a mount in another
+        // namespace can fake: it must also be the very socket at that path
+        // from pid 1's own root.
+        let listed = openat(
+            self.root.as_fd(),
+            &cstr(real.as_os_str().as_bytes().strip_prefix(b"/").unwrap_or(b"."))?,
+            libc::O_PATH,
+            0,
+        )
+        .and_then(|l| fstat(l.as_fd()));
+        if !listed.is_ok_and(|l| (l.st_dev, l.st_ino) == (st.st_dev, st.st_ino)) {
+            return deny(format!("unix:{}", real.display()), "not the socket network.allowUnixSockets names", denial);
+        }
+        // Connect to exactly the inode that was checked, through its
+        // descriptor (a path relative to the procfs root, where the opener
+        // moves; it is a forked copy of pid 1, whose own directory stays).
+        let via = UnixAddr::new(format!("self/fd/{}", target.as_raw_fd()).as_str())?;
+        self.connect_maybe_blocking(c, sock, move |me, fd| {
+            nix::unistd::fchdir(me.proc_dir.as_fd())?;
+            nix::sys::socket::connect(fd, &via)
+        })
+    }
+
+    /// connect(2) for any other family, with the address bytes read.
+    fn connect_as_asked(&mut self, c: &Call, sock: OwnedFd, bytes: Vec<u8>) -> R {
+        self.connect_maybe_blocking(c, sock, move |_, fd| sys_sockaddr(libc::connect, fd, &bytes))
+    }
+
+    /// Runs `act(socket)` in a forked child that answers the call itself: a
+    /// connect may wait (a full backlog, a slow peer), and whether it will
+    /// cannot be told here (the caller shares the socket's O_NONBLOCK flag
+    /// and may change it at any moment), so pid 1 never connects itself.
+    fn connect_maybe_blocking(
+        &mut self,
+        c: &Call,
+        sock: OwnedFd,
+        act: impl FnOnce(&Self, RawFd) -> Result<(), Errno>,
+    ) -> R {
+        self.delegate(c, move |me| act(me, sock.as_raw_fd()).map(|_| Answer::Value(0)))
+    }
+
+    pub(super) fn bind(&mut self, c: &Call, fd: u64, addr: u64, len: u64, denial: &mut Option<Report>) -> R {
+        let (sock, who) = self.fd_of(c, fd)?;
+        let bytes = self.sockaddr_arg(c, addr, len)?;
+        let raw = sock.as_raw_fd();
+        if socket_domain(sock.as_fd())? != libc::AF_UNIX {
+            return sys_sockaddr(libc::bind, raw, &bytes).map(|_| Answer::Value(0));
+        }
+        if u16::from_ne_bytes([bytes[0], bytes[1]]) != libc::AF_UNIX as u16 {
+            return Err(Errno::EINVAL);
+        }
+        let Some(path) = unix_path(&bytes) else {
+            // Abstract names live in the sandbox's own network namespace.
+            return sys_sockaddr(libc::bind, raw, &bytes).map(|_| Answer::Value(0));
+        };
+        let umask = who.umask;
+        let who = Who { tid: c.tid, known: std::cell::OnceCell::from(who) };
+        let e = self.entry(c, &who, libc::AT_FDCWD as u64, &path, None)?;
+        self.judge(c, &e, Creation::New, denial)?;
+        let addr = UnixAddr::new(e.name.as_c_str())?;
+        // The name is bound relative to the judged directory: pid 1 moves
+        // there for the call (it is single-threaded) and back to its root.
+        nix::unistd::fchdir(e.parent.as_fd())?;
+        let r = with_umask(umask, || nix::sys::socket::bind(raw, &addr));
+        let _ = nix::unistd::fchdir(self.root.as_fd());
+        r.map(|_| Answer::Value(0))
+    }
+}
+
+/// The path of a Unix socket address; `None` for an abstract or unnamed one.
+fn unix_path(bytes: &[u8]) -> Option<Vec<u8>> {
+    let path = bytes.get(2..)?;
+    if path.first().is_none_or(|b| *b == 0) {
+        return None;
+    }
+    Some(path.iter().take_while(|b| **b != 0).copied().collect())
+}
+
+/// The socket's address family (`SO_DOMAIN`). libc: nix 0.30 has no
+/// `SO_DOMAIN` socket option.
+fn socket_domain(sock: BorrowedFd<'_>) -> Result<i32, Errno> {
+    let mut v: libc::c_int = 0;
+    let mut len = size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: getsockopt writes one int into `v`.
+    let r =
+        unsafe { libc::getsockopt(sock.as_raw_fd(), libc::SOL_SOCKET, libc::SO_DOMAIN, (&raw mut v).cast(), &mut len) };
+    if r < 0 { Err(Errno::last()) } else { Ok(v) }
+}
+
+/// Room for any socket address, aligned as `sockaddr_storage`.
+#[repr(C, align(16))]
+struct AddressBytes([u8; size_of::<libc::sockaddr_storage>()]);
+
+const _: () = assert!(align_of::<AddressBytes>() >= align_of::<libc::sockaddr_storage>());
+
+/// bind(2) or connect(2) of `fd` to the socket address in `bytes`, of any
+/// family. libc, not nix: nix makes an address of unknown family from bytes
+/// only through the unsafe `SockaddrStorage::from_raw`, so this keeps the
+/// one unsafe call here.
+fn sys_sockaddr(
+    call: unsafe extern "C" fn(libc::c_int, *const libc::sockaddr, libc::socklen_t) -> libc::c_int,
+    fd: RawFd,
+    bytes: &[u8],
+) -> Result<(), Errno> {
+    let mut a = AddressBytes([0; size_of::<libc::sockaddr_storage>()]);
+    let n = bytes.len().min(a.0.len());
+    a.0[..n].copy_from_slice(&bytes[..n]);
+    // SAFETY: `a` is a buffer of sockaddr_storage's size and alignment that
+    // outlives the call, holding `n` bytes of a socket address; `call` is
+    // libc's bind or connect, which only read them.
+    let r = unsafe { call(fd, (&raw const a).cast(), n as libc::socklen_t) };
+    if r < 0 { Err(Errno::last()) } else { Ok(()) }
+}
+
+/// `PIDFD_THREAD` (Linux 6.9): a pidfd for one thread rather than its process.
+const PIDFD_THREAD: libc::c_uint = libc::O_EXCL as libc::c_uint;
+
+/// pidfd_open(2). libc (a raw system call): nix 0.30 has no pidfd calls.
+fn pidfd_open(pid: i32, flags: libc::c_uint) -> Result<OwnedFd, Errno> {
+    // SAFETY: pidfd_open returns a new descriptor or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, flags) };
+    if fd < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: a new descriptor owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// Do two tasks share one descriptor table (`kcmp(KCMP_FILES)`)? libc (a
+/// raw system call): nix has no kcmp.
+fn same_files(a: i32, b: i32) -> bool {
+    const KCMP_FILES: libc::c_int = 2;
+    // SAFETY: kcmp only compares kernel objects of the two tasks.
+    unsafe { libc::syscall(libc::SYS_kcmp, a, b, KCMP_FILES, 0, 0) == 0 }
+}

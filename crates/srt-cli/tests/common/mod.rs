@@ -1,6 +1,8 @@
 //! Helpers shared by the end-to-end test binaries (each uses a subset).
 #![allow(dead_code, unused_imports)]
 
+pub mod sandbox;
+
 use std::path::{Path, PathBuf};
 use std::process::Output;
 

@@ -5,13 +5,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 mod common;
-use common::srt_file;
-
-/// The binary under test: `SRT_BIN` when the test script runs these tests as
-/// another user from a copied location, else the one cargo built.
-fn srt_bin() -> std::path::PathBuf {
-    std::env::var_os("SRT_BIN").map_or_else(|| env!("CARGO_BIN_EXE_srt").into(), Into::into)
-}
+use common::{srt_bin, srt_file};
 
 struct Env {
     dir: tempfile::TempDir,

@@ -15,7 +15,7 @@ use common::*;
 /// Runs `srt [flags] -- python3 -c code` under an outer `timeout 60`, with
 /// the violations written to a file; returns the output and the events.
 fn srt_py(flags: &[&str], code: &str) -> (Output, Vec<serde_json::Value>) {
-    let dir = tempfile::tempdir_in(test_base()).unwrap();
+    let dir = outside_tmp();
     let events = dir.path().join("events.jsonl");
     let o = Command::new("timeout")
         .arg("60")

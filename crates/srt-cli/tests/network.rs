@@ -26,15 +26,6 @@ use std::time::Duration;
 mod common;
 use common::*;
 
-/// A missing tool or facility: skipped with a message, or a failure when
-/// `SRT_MUST_WORK=1` (as in CI).
-fn skip(why: &str) {
-    if std::env::var_os("SRT_MUST_WORK").is_some_and(|v| v == "1") {
-        panic!("{why}, and SRT_MUST_WORK=1 is set");
-    }
-    eprintln!("skipped: {why}");
-}
-
 /// Does `prog args` run and exit 0 on the host?
 fn runs(prog: &str, args: &[&str]) -> bool {
     Command::new(prog).args(args).stdin(Stdio::null()).output().is_ok_and(|o| o.status.success())
@@ -48,7 +39,7 @@ struct Env {
 
 impl Env {
     fn new() -> Env {
-        let dir = tempfile::tempdir_in(test_base()).unwrap();
+        let dir = outside_tmp();
         for d in ["home", "work", "srv"] {
             std::fs::create_dir_all(dir.path().join(d)).unwrap();
         }
@@ -150,7 +141,7 @@ fn make_cert(env: &Env) -> Option<(PathBuf, PathBuf)> {
         Ok(o) if o.status.success() => Some((cert, key)),
         Ok(o) => panic!("openssl req failed: {}", err(&o)),
         Err(e) => {
-            skip(&format!("openssl cannot be run ({e}); scripts/setup.sh installs it"));
+            skip(format!("openssl cannot be run ({e}); scripts/setup.sh installs it"));
             None
         }
     }
@@ -167,7 +158,7 @@ fn make_ca_and_leaf(env: &Env) -> Option<(PathBuf, PathBuf, PathBuf)> {
             Ok(o) if o.status.success() => true,
             Ok(o) => panic!("openssl {args:?} failed: {}", err(&o)),
             Err(e) => {
-                skip(&format!("openssl cannot be run ({e}); scripts/setup.sh installs it"));
+                skip(format!("openssl cannot be run ({e}); scripts/setup.sh installs it"));
                 false
             }
         }
@@ -299,7 +290,7 @@ except Exception as e:
 #[test]
 fn https_with_python_requests() {
     if !runs(python(), &["-c", "import requests"]) {
-        skip(&format!("{} has no requests module (Debian package python3-requests; scripts/setup.sh)", python()));
+        skip(format!("{} has no requests module (Debian package python3-requests; scripts/setup.sh)", python()));
         return;
     }
     let env = Env::new();
@@ -623,7 +614,7 @@ fn host_name_rules_end_to_end() {
     // /etc/hosts is not to be edited: `localhost` is the one name that
     // resolves everywhere, to loopback.
     if let Err(resolved) = localhost_resolves() {
-        skip(&format!("localhost does not resolve to 127.0.0.1 here ({resolved:?})"));
+        skip(format!("localhost does not resolve to 127.0.0.1 here ({resolved:?})"));
         return;
     }
     let env = Env::new();
@@ -726,7 +717,7 @@ with open(f"{root}/simple/srt-probe/index.html", "w") as f:
 #[test]
 fn pip_installs_from_an_allowed_index_only() {
     if !runs(python(), &["-m", "pip", "--version"]) {
-        skip(&format!("{} -m pip cannot be run (Debian package python3-pip; scripts/setup.sh)", python()));
+        skip(format!("{} -m pip cannot be run (Debian package python3-pip; scripts/setup.sh)", python()));
         return;
     }
     let env = Env::new();

@@ -8,20 +8,14 @@ use std::io::{Read, Write};
 
 mod common;
 use common::*;
+use srt_testkit::KillOnDrop;
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// The server, its port, and its stderr (kept open: srt-mcp must not meet a
-/// closed pipe if it writes again).
-struct Server(Child, u16, #[allow(dead_code)] std::io::BufReader<std::process::ChildStderr>);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+/// The server (killed on drop), its port, and its stderr (kept open:
+/// srt-mcp must not meet a closed pipe if it writes again).
+struct Server(#[allow(dead_code)] KillOnDrop, u16, #[allow(dead_code)] std::io::BufReader<std::process::ChildStderr>);
 
 /// Starts a server on a port of the kernel's choosing (no race between
 /// tests), read back from its start-up line.
@@ -49,7 +43,7 @@ fn start(extra: &[&str]) -> Server {
         assert!(t.elapsed() < Duration::from_secs(10), "srt-mcp did not listen");
         std::thread::sleep(Duration::from_millis(20));
     }
-    Server(child, port, stderr)
+    Server(KillOnDrop(child), port, stderr)
 }
 
 /// One request; the status code and the whole response.

@@ -13,11 +13,7 @@ use std::process::{Command, Stdio};
 /// A fake home outside /tmp (the sandbox's /tmp is private, so a home there
 /// would be unreadable whatever the policy says).
 fn fake_home(name: &str) -> PathBuf {
-    let base = std::env::var_os("SRT_TEST_TMP")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".srt-test-tmp"));
-    let home = base.join(format!("mcp-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&home);
+    let home = srt_testkit::fresh_dir(&format!("mcp-{name}"));
     for d in [".ssh", ".aws", ".config/gh", "project"] {
         std::fs::create_dir_all(home.join(d)).unwrap();
     }

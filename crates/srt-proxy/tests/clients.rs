@@ -23,7 +23,7 @@ async fn run(program: &str, args: Vec<String>, env: Vec<(&'static str, String)>)
         match cmd.output() {
             Ok(out) => Some(out),
             Err(e) => {
-                skip(&format!("cannot run {program}: {e}"));
+                skip(format!("cannot run {program}: {e}"));
                 None
             }
         }

@@ -44,31 +44,16 @@ fn allow_unix() -> BpfProgram {
     seccomp::build(&SeccompOptions { allow_unix_sockets: true, ..Default::default() }).expect("build the filter")
 }
 
-fn must_work() -> bool {
-    std::env::var_os("SRT_MUST_WORK").is_some_and(|v| v == "1")
-}
-
-fn skip(why: &str) {
-    assert!(!must_work(), "SRT_MUST_WORK=1 but: {why}");
-    let _ = writeln!(io::stderr(), "skipped: {why}");
-}
+use srt_testkit::skip;
 
 /// Forks; the child detaches from the terminal, sets no_new_privs, installs
 /// `prog` (when given) and runs `probe`, whose return value is read like a
 /// raw system call's (negative: failed, errno is set).
 fn in_child(prog: Option<&BpfProgram>, probe: impl FnOnce() -> libc::c_long) -> Outcome {
     // SAFETY: the child runs only async-signal-safe code (raw system calls,
-    // no allocation, no locks) and leaves with `_exit`, so forking from the
-    // multi-threaded test runner is sound.
-    let pid = unsafe { libc::fork() };
-    assert!(pid >= 0, "fork: {}", io::Error::last_os_error());
-    if pid == 0 {
-        let code = child(prog, probe);
-        // SAFETY: `_exit` ends the child without running the parent's atexit
-        // handlers or unwinding into the test harness.
-        unsafe { libc::_exit(code) };
-    }
-    wait(pid)
+    // no allocation, no locks) and `fork_child` ends it with `_exit`, so
+    // forking from the multi-threaded test runner is sound.
+    outcome(unsafe { srt_testkit::fork_child(|| child(prog, probe)) }.wait())
 }
 
 fn child(prog: Option<&BpfProgram>, probe: impl FnOnce() -> libc::c_long) -> i32 {
@@ -94,11 +79,8 @@ fn child(prog: Option<&BpfProgram>, probe: impl FnOnce() -> libc::c_long) -> i32
     }
 }
 
-fn wait(pid: libc::pid_t) -> Outcome {
-    let mut status = 0;
-    // SAFETY: `pid` is our child and `status` is a valid out-pointer.
-    let rc = unsafe { libc::waitpid(pid, &mut status, 0) };
-    assert_eq!(rc, pid, "waitpid: {}", io::Error::last_os_error());
+/// A forked child's wait status as an outcome.
+fn outcome(status: libc::c_int) -> Outcome {
     if libc::WIFSIGNALED(status) {
         return Outcome::Signal(libc::WTERMSIG(status));
     }
@@ -319,7 +301,7 @@ fn tiocsti_on_a_real_terminal_is_denied() {
     let rc =
         unsafe { libc::openpty(&mut master, &mut slave, std::ptr::null_mut(), std::ptr::null(), std::ptr::null()) };
     if rc != 0 {
-        skip(&format!("openpty: {}", io::Error::last_os_error()));
+        skip(format!("openpty: {}", io::Error::last_os_error()));
         return;
     }
     let byte = b'x';
@@ -434,7 +416,7 @@ fn i386_system_calls_kill_the_process() {
     match in_child(None, int80_getpid) {
         Outcome::Ok => {}
         other => {
-            skip(&format!("no ia32 emulation on this kernel (int 0x80 gave {other:?})"));
+            skip(format!("no ia32 emulation on this kernel (int 0x80 gave {other:?})"));
             return;
         }
     }
@@ -533,17 +515,14 @@ fn apply_without_no_new_privs_is_a_typed_error() {
         return;
     }
     let prog = deny_unix();
-    // SAFETY: as in `in_child`: the child makes raw system calls only and leaves with `_exit`.
-    let pid = unsafe { libc::fork() };
-    assert!(pid >= 0);
-    if pid == 0 {
-        let code = match seccomp::apply(&prog) {
+    // SAFETY: as in `in_child`: the child makes raw system calls only and
+    // `fork_child` ends it with `_exit`.
+    let child = unsafe {
+        srt_testkit::fork_child(|| match seccomp::apply(&prog) {
             Err(e @ seccomp::SeccompError::NoNewPrivs(_)) if e.raw_os_error() == Some(libc::EACCES) => 0,
             Err(_) => 1,
             Ok(()) => 2,
-        };
-        // SAFETY: leave the child without unwinding into the harness.
-        unsafe { libc::_exit(code) };
-    }
-    assert_eq!(wait(pid), Outcome::Ok);
+        })
+    };
+    assert_eq!(outcome(child.wait()), Outcome::Ok);
 }

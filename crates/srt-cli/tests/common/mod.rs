@@ -1,13 +1,17 @@
 //! Helpers shared by the end-to-end test binaries (each uses a subset).
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
+
+pub mod sandbox;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Output};
+use std::process::Output;
+
+pub use srt_testkit::{KillOnDrop, outside_tmp, skip};
 
 /// The `srt` under test: `SRT_BIN` (the test script stages a copy for the
 /// unprivileged run), else the one cargo built.
 pub fn srt_bin() -> PathBuf {
-    std::env::var_os("SRT_BIN").map_or_else(|| env!("CARGO_BIN_EXE_srt").into(), Into::into)
+    srt_testkit::binary!("SRT_BIN", "srt")
 }
 
 /// Debian's python3 when present (a pyenv shim on PATH starts slowly).
@@ -21,27 +25,6 @@ pub fn out(o: &Output) -> String {
 
 pub fn err(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-/// Where test trees go: `SRT_TEST_TMP`, else `$HOME/.srt-test-tmp` — never
-/// /tmp, which the sandbox replaces with a private tmpfs.
-pub fn test_base() -> PathBuf {
-    let base = match std::env::var_os("SRT_TEST_TMP") {
-        Some(b) => PathBuf::from(b),
-        None => PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".srt-test-tmp"),
-    };
-    std::fs::create_dir_all(&base).unwrap();
-    base
-}
-
-/// A child process killed when dropped, also when a test panics.
-pub struct KillOnDrop(pub Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// A tiny HTTP server on the host's loopback that answers every request with

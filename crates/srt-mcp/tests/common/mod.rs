@@ -6,7 +6,7 @@ use std::path::PathBuf;
 /// The srt-mcp under test: `SRT_MCP_BIN` (the test script's copy, when it
 /// runs the tests as another user), else the one cargo built.
 pub fn srt_mcp_bin() -> PathBuf {
-    std::env::var_os("SRT_MCP_BIN").map_or_else(|| env!("CARGO_BIN_EXE_srt-mcp").into(), PathBuf::from)
+    srt_testkit::binary!("SRT_MCP_BIN", "srt-mcp")
 }
 
 /// srt-mcp over stdio with `args`, started in the temporary directory, its

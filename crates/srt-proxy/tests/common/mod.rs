@@ -1,6 +1,6 @@
 //! Shared test fixtures: a proxy on 127.0.0.1 with an injected resolver, and
 //! real servers (TCP echo, a small HTTP origin) on loopback.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -283,12 +283,7 @@ pub fn a_host_address() -> Option<IpAddr> {
 
 /// Skips a test whose prerequisite this machine lacks, or fails it when
 /// `SRT_MUST_WORK=1` (as in CI), as the other crates' tests do.
-pub fn skip(why: &str) {
-    if std::env::var_os("SRT_MUST_WORK").is_some_and(|v| v == "1") {
-        panic!("{why}, and SRT_MUST_WORK=1 is set");
-    }
-    eprintln!("skipped: {why}");
-}
+pub use srt_testkit::skip;
 
 /// A CA made now, and a TLS server configuration for `127.0.0.1` whose
 /// leaf that CA signed.

@@ -1,0 +1,131 @@
+//! Unix sockets: none without `allowUnixSockets`/`allowAllUnixSockets`, and
+//! only the listed paths with it, by every route a program may try.
+//!
+//! End to end through the real `srt` binary, as root and (scripts/test.sh)
+//! again as an unprivileged user. Each test gets a fresh tree outside /tmp
+//! (`common::sandbox::Env`: `home/` is HOME, `work/` the working directory),
+//! and a probe run inside the sandbox tries the forbidden thing and prints
+//! what happened.
+
+mod common;
+use common::sandbox::*;
+use common::*;
+
+#[test]
+fn unix_sockets_are_blocked_unless_allowed() {
+    let env = Env::new();
+    let code = "import socket\ntry:\n socket.socket(socket.AF_UNIX); print('created')\nexcept OSError as e: print('errno', e.errno)";
+    let o = env.py("{}", code);
+    assert_eq!(out(&o).trim(), "errno 1", "{}", err(&o));
+    let o = env.py(r#"{"network": {"allowAllUnixSockets": true}}"#, code);
+    assert_eq!(out(&o).trim(), "created", "{}", err(&o));
+    // socketpair needs no path and stays available.
+    let o = env.py("{}", "import socket; a, b = socket.socketpair(); a.send(b'x'); print(b.recv(1))");
+    assert_eq!(out(&o).trim(), "b'x'", "{}", err(&o));
+}
+
+#[test]
+fn unix_sockets_reach_only_the_allowed_paths() {
+    let env = Env::new();
+    std::fs::create_dir(env.p("sockets")).unwrap();
+    let (allowed, other) = (env.p("sockets/allowed.sock"), env.p("sockets/other.sock"));
+    host_unix_server(&allowed, "allowed");
+    host_unix_server(&other, "other");
+    std::os::unix::fs::symlink(&other, env.p("work/alias.sock")).unwrap();
+    let code = format!(
+        r#"
+import os, socket, stat
+def t(name, f):
+    try:
+        print(name, f())
+    except OSError as e:
+        print(name, "errno", e.errno)
+def talk(addr, kind=socket.SOCK_STREAM):
+    s = socket.socket(socket.AF_UNIX, kind)
+    s.connect(addr)
+    return s.recv(64).decode()
+t("allowed", lambda: talk("{allowed}"))
+t("relative", lambda: talk("../sockets/allowed.sock"))
+t("seqpacket-type", lambda: socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET).fileno() > 0)
+t("other", lambda: talk("{other}"))
+t("host-symlink", lambda: talk("alias.sock"))
+os.symlink("{other}", "mine.sock")
+t("own-symlink", lambda: talk("mine.sock"))
+t("abstract", lambda: talk("\0srt-test-abstract"))
+t("dgram", lambda: socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM))
+t("dgram-pair", lambda: socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM))
+a, b = socket.socketpair(); a.send(b"x")
+t("stream-pair", lambda: b.recv(1))
+t("sendto-unconnected", lambda: socket.socket(socket.AF_UNIX).sendto(b"x", "{other}"))
+t("tcp-still-runs", lambda: socket.create_connection(("127.0.0.1", 9)))
+# Every socket of the host's services (docker, D-Bus, systemd, ...) that this
+# tree shows, plus a sandbox-made one: none may be reached.
+found = reached = 0
+for top in ("/run", "/var/run"):
+    for d, _, names in os.walk(top):
+        for n in names:
+            p = os.path.join(d, n)
+            if not stat.S_ISSOCK(os.lstat(p).st_mode):
+                continue
+            found += 1
+            try:
+                s = socket.socket(socket.AF_UNIX); s.settimeout(2); s.connect(p); reached += 1; print("reached", p)
+            except OSError as e:
+                if e.errno != 13:
+                    print("host-socket", p, "errno", e.errno)
+print("host sockets", found, "reached", reached)
+"#,
+        allowed = allowed.display(),
+        other = other.display(),
+    );
+    let settings = format!(
+        r#"{{"filesystem": {{"allowWrite": ["."]}}, "network": {{"allowUnixSockets": ["{}"]}}}}"#,
+        allowed.display()
+    );
+    let o = env.py(&settings, &code);
+    let text = out(&o);
+    for want in [
+        "allowed hello-allowed",
+        "relative hello-allowed",
+        "seqpacket-type True",
+        "other errno 13",
+        "host-symlink errno 13",
+        "own-symlink errno 13",
+        "abstract errno 13",
+        "dgram errno 1",
+        "dgram-pair errno 1",
+        "stream-pair b'x'",
+        "tcp-still-runs errno 111",
+    ] {
+        assert!(text.contains(want), "missing {want:?}: {text}\n{}", err(&o));
+    }
+    assert!(text.contains("sendto-unconnected errno"), "a stream socket cannot send to a path: {text}");
+    assert!(text.contains(" reached 0\n") && !text.contains("host-socket "), "{text}");
+    assert!(!text.contains("hello-other"), "{text}");
+    let e = err(&o);
+    assert!(e.contains(&format!("network connect unix:{}", other.display())), "{e}");
+    // Without the list, no Unix socket at all.
+    let o = env.py(r#"{"filesystem": {"allowWrite": ["."]}}"#, &code);
+    assert!(out(&o).contains("allowed errno 1"), "{}", out(&o));
+}
+
+#[test]
+fn an_allowed_socket_in_the_hosts_tmp_is_reachable_from_the_private_tmp() {
+    // Where ssh-agent puts its socket: the sandbox's /tmp is an overlay of
+    // the host's, and the allowed socket is bound in over it.
+    let env = Env::new();
+    let dir = tempfile::tempdir_in("/tmp").unwrap();
+    let sock = dir.path().join("agent.sock");
+    host_unix_server(&sock, "agent");
+    let settings = format!(r#"{{"network": {{"allowUnixSockets": ["{}"]}}}}"#, sock.display());
+    let code = format!(
+        "import socket, os\ns = socket.socket(socket.AF_UNIX); s.connect('{}'); print(s.recv(16).decode())\n\
+         print(sorted(os.listdir('/tmp')))",
+        sock.display()
+    );
+    let o = env.py(&settings, &code);
+    let text = out(&o);
+    assert!(text.starts_with("hello-agent\n"), "{text}\n{}", err(&o));
+    let name = dir.path().file_name().unwrap().to_string_lossy().into_owned();
+    assert!(text.lines().nth(1).is_some_and(|l| l.contains(&format!("'{name}'"))), "the host's /tmp shows: {text}");
+}

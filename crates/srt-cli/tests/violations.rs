@@ -1,0 +1,122 @@
+//! Violation reports: network denials as events, `--violations FILE` as
+//! they happen, `ignoreViolations`, and `--monitor-reads`.
+//!
+//! End to end through the real `srt` binary, as root and (scripts/test.sh)
+//! again as an unprivileged user. Each test gets a fresh tree outside /tmp
+//! (`common::sandbox::Env`: `home/` is HOME, `work/` the working directory),
+//! and a probe run inside the sandbox tries the forbidden thing and prints
+//! what happened.
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+mod common;
+use common::sandbox::*;
+use common::*;
+
+#[test]
+fn network_denials_are_reported_as_violations() {
+    let env = Env::new();
+    let port = host_http_server("ok");
+    let file = env.p("violations.jsonl");
+    let script = format!(
+        "curl -s -o /dev/null --noproxy '' -x \"$HTTP_PROXY\" http://evil.com/; \
+         curl -s -o /dev/null --noproxy '' -x \"$HTTP_PROXY\" http://127.0.0.1:{port}/"
+    );
+    let o = env.cmd(&net_settings(port), &["--violations", file.to_str().unwrap(), "-c", &script]).output().unwrap();
+    assert!(o.status.success(), "{}", err(&o));
+    let text = std::fs::read_to_string(&file).unwrap();
+    let events: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(events.len(), 1, "{text}");
+    let e = &events[0];
+    assert_eq!(e["kind"], "network");
+    assert_eq!(e["operation"], "connect");
+    assert_eq!(e["target"], "evil.com:80");
+    assert_eq!(e["decision"], "deny");
+    assert!(e["reason"].as_str().unwrap().contains("allowedDomains"));
+    assert_eq!(e["command"], script.as_str());
+    assert!(e["timestamp"].as_str().unwrap().ends_with('Z'));
+    // The pid inside the sandbox of the process that asked (curl; sh is 2).
+    assert!(e["pid"].as_u64().is_some_and(|p| p > 1), "{e}");
+    let stderr = err(&o);
+    assert!(stderr.contains("<sandbox_violations>\nnetwork connect evil.com:80:"), "{stderr}");
+    assert!(stderr.trim_end().ends_with("</sandbox_violations>"), "{stderr}");
+}
+
+#[test]
+fn ignore_violations_silences_reports_but_not_refusals() {
+    let env = Env::new();
+    let work = env.p("work");
+    let settings = |pattern: &str| {
+        format!(
+            r#"{{"filesystem": {{"allowWrite": ["."]}}, "ignoreViolations": {{"{pattern}": ["{}"]}}}}"#,
+            work.display()
+        )
+    };
+    let script = "echo x > .mcp.json; echo rc=$?";
+    let o = env.sh(&settings("*"), script);
+    assert!(out(&o).contains("rc=2") || out(&o).contains("rc=1"), "still refused: {}", out(&o));
+    assert!(!err(&o).contains("sandbox_violations"), "ignored for every command: {}", err(&o));
+    assert!(!env.p("work/.mcp.json").exists());
+    let o = env.sh(&settings("some-other-tool"), script);
+    assert!(err(&o).contains("filesystem create"), "another command's pattern does not apply: {}", err(&o));
+}
+
+/// `--violations FILE` gets each event while the program still runs (a
+/// call pid 1 refused, a connection the proxy refused), and each once.
+#[test]
+fn violations_are_written_as_they_happen() {
+    let env = Env::new();
+    let file = env.p("violations.jsonl");
+    let settings = r#"{"network": {"allowedDomains": ["example.com"]}, "filesystem": {"allowWrite": ["."]}}"#;
+    let script = "touch .mcp.json 2>/dev/null; curl -s -o /dev/null --max-time 10 http://denied.example.org/; \
+                  sleep 3; echo done";
+    let mut child = env
+        .cmd(settings, &["--violations", file.to_str().unwrap(), "-c", script])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Both events are in the file before the program ends.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let during = loop {
+        let text = std::fs::read_to_string(&file).unwrap_or_default();
+        if (text.contains(".mcp.json") && text.contains("denied.example.org")) || Instant::now() > deadline {
+            break text;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(child.try_wait().unwrap().is_none(), "the program was still running");
+    assert!(during.contains(".mcp.json") && during.contains("denied.example.org:80"), "{during}");
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(out(&o).trim(), "done", "{}", err(&o));
+    let after = std::fs::read_to_string(&file).unwrap();
+    assert_eq!(after.lines().count(), 2, "each event once: {after}");
+    assert!(err(&o).contains("<sandbox_violations>"), "{}", err(&o));
+}
+
+/// `--monitor-reads` (or `"monitor": {"reads": true}`): each attempt to
+/// read a denyRead path is a `filesystem read` event, with the path as
+/// resolved and as named, while the program gets its PermissionError;
+/// without it the refusal is the same and nothing is reported.
+#[test]
+fn denied_reads_are_reported_when_monitored() {
+    let env = Env::new();
+    let code = "try:\n open('../home/.ssh/id_rsa').read()\nexcept PermissionError:\n print('PASSED: SSH keys blocked')";
+    let settings = r#"{"filesystem": {"denyRead": ["~/.ssh"]}}"#;
+    let key = env.p("home/.ssh/id_rsa").display().to_string();
+    for (args, monitored) in [(vec!["--monitor-reads"], true), (vec![], false)] {
+        let mut all = args.clone();
+        all.extend(["--", python(), "-c", code]);
+        let o = env.cmd(settings, &all).output().unwrap();
+        assert_eq!(out(&o).trim(), "PASSED: SSH keys blocked", "{}", err(&o));
+        let reported = err(&o)
+            .contains(&format!("filesystem read {key}: denyRead entry \"~/.ssh\" (named \"../home/.ssh/id_rsa\")"));
+        assert_eq!(reported, monitored, "{args:?}: {}", err(&o));
+    }
+    let on = settings.replace(r#"{"filesystem""#, r#"{"monitor": {"reads": true}, "filesystem""#);
+    let o = env.sh(&on, "cat ~/.ssh/id_rsa; ls ~/.ssh; cat ~/notes.txt");
+    assert!(err(&o).contains(&format!("filesystem read {key}")), "{}", err(&o));
+    assert!(out(&o).contains("notes"), "allowed reads are untouched: {}", out(&o));
+    assert!(!err(&o).contains("notes.txt"), "{}", err(&o));
+}

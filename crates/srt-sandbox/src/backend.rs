@@ -19,7 +19,7 @@ impl Backend for Linux {
     fn run(&self, job: Job, opts: Options<'_>) -> Result<Outcome, SandboxError> {
         let Job { policy, plan, argv, cwd, env, clear_env, unset_env, command } = job;
         // Without namespaces, Landlock grants derived from the same plan.
-        let weaker = policy.enable_weaker_nested_sandbox.then(|| crate::weaker::grants(&plan, &RealFs));
+        let weaker = policy.enable_weaker_nested_sandbox.then(|| crate::landlock_plan::weaker(&plan, &RealFs));
         let spec = SandboxSpec {
             env,
             clear_env,

@@ -618,33 +618,6 @@ fn walk(fs: &dyn FsView, dir: &Path, denied: &[PathBuf], grants: &mut Vec<PathBu
     }
 }
 
-/// The Landlock layer for a plan: read and execute everywhere (reads are the
-/// mount plan's job), writes only beneath what the plan makes writable. A
-/// second, independent layer: a mistake in the mounts is not an escape.
-pub(crate) fn for_plan(plan: &srt_policy::MountPlan) -> LandlockOptions {
-    use srt_policy::MountOp;
-    let mut writable = vec![PathBuf::from("/dev/shm"), PathBuf::from("/dev/pts")];
-    let mut writable_files: Vec<PathBuf> =
-        crate::mounts::DEV_NODES.iter().chain(&["ptmx"]).map(|n| Path::new("/dev").join(n)).collect();
-    for op in &plan.ops {
-        match op {
-            MountOp::TmpOverlay { path } => writable.push(path.clone()),
-            MountOp::RootWritable => writable.push(PathBuf::from("/")),
-            MountOp::BindWritable { path, kind: FileKind::Dir } => writable.push(path.clone()),
-            MountOp::BindWritable { path, .. } => writable_files.push(path.clone()),
-            _ => {}
-        }
-    }
-    LandlockOptions {
-        writable,
-        writable_files,
-        readable: None,
-        scope_signals: true,
-        scope_abstract_unix: true,
-        required: false,
-    }
-}
-
 fn lossy<S: serde::Serializer>(path: &Path, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&path.to_string_lossy())
 }

@@ -14,6 +14,7 @@ mod caps;
 pub mod cgroup;
 mod init;
 pub mod landlock;
+mod landlock_plan;
 pub mod limits;
 mod mediate;
 mod mounts;

@@ -39,7 +39,7 @@ pub struct SandboxSpec {
     #[serde(default)]
     pub limits: srt_policy::Limits,
     /// Grants for the weaker mode; `None`: refuse to run without namespaces.
-    pub weaker: Option<crate::weaker::WeakerSpec>,
+    pub weaker: Option<crate::landlock_plan::WeakerSpec>,
     /// What pid 1 refuses to create during the run (protected names missing
     /// at start, denyWrite entries that did not exist); `None`: nothing to
     /// refuse, creations are not mediated.

@@ -46,8 +46,8 @@ use nix::sys::signal::{SigSet, Signal};
 use nix::unistd::ForkResult;
 
 use crate::landlock;
+use crate::landlock_plan::WeakerSpec;
 use crate::spec::{Report, SandboxSpec};
-use crate::weaker::WeakerSpec;
 
 /// `argv[1]` that turns a binary into the sandbox init.
 pub const INIT_ARG: &str = "__srt-sandbox-init";

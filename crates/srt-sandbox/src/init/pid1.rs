@@ -6,12 +6,12 @@ use std::ffi::CString;
 use std::os::fd::{AsFd, OwnedFd};
 
 use super::{Exit, Status, Step, restrict_with_landlock};
+use crate::landlock_plan::WeakerSpec;
 use crate::mediate::{self, MediatorConfig};
 use crate::spec::SandboxSpec;
-use crate::weaker::WeakerSpec;
 use crate::{caps, landlock, limits, mounts, netplumb, seccomp, sys};
 
-/// What `--debug` says, and the README repeats, when the settings allow
+/// What `--debug` says, and docs/settings.md repeats, when the settings allow
 /// nested user namespaces.
 pub const NESTED_USERNS_WARNING: &str = "allowNestedUserNamespaces: the program may make user namespaces of its own and \
      mount inside them (mapping the parent's uid 0 in a new namespace needs CAP_SETFCAP, which the program never holds, so \
@@ -194,7 +194,7 @@ pub(super) fn landlock_rules(
                     ),
                 ));
             }
-            Ok(Some(landlock::for_plan(&spec.plan)))
+            Ok(Some(crate::landlock_plan::full(&spec.plan)))
         }
         Some(w) => Ok(Some(w.landlock_options())),
     }

@@ -120,3 +120,76 @@ fn denied_reads_are_reported_when_monitored() {
     assert!(out(&o).contains("notes"), "allowed reads are untouched: {}", out(&o));
     assert!(!err(&o).contains("notes.txt"), "{}", err(&o));
 }
+
+/// Writes the sandbox refuses are `filesystem` events named by operation
+/// (`write`, `unlink`, `chmod`, `utimes`, `create`, `rename`), written to
+/// `--violations FILE` while the program runs, with the rule as the reason;
+/// the program gets its error all the same. Writes that succeed (the
+/// writable root, the private /tmp, /dev/null) are not reported, and
+/// `"monitor": {"writes": false}` turns the reports off.
+#[test]
+fn refused_writes_are_reported() {
+    let env = Env::new();
+    std::fs::write(env.p("work/.env"), "SECRET=1").unwrap();
+    std::fs::create_dir_all(env.p("work/.git/hooks")).unwrap();
+    let (work, home) = (env.p("work").display().to_string(), env.p("home").display().to_string());
+    let settings = r#"{"filesystem": {"allowWrite": ["."], "denyWrite": [".env"]}}"#;
+    let script = "echo x > .env; echo y > ../home/outside.txt; rm ../home/notes.txt; chmod 600 ../home/notes.txt; \
+                  touch -c -m ../home/notes.txt; mkdir ../home/newdir; mv ../home/notes.txt ../home/n2; \
+                  echo h > .git/hooks/pre-commit; echo z > /dev/null; echo t > /tmp/t; echo ok > ok.txt; \
+                  sleep 2; echo done";
+    let file = env.p("violations.jsonl");
+    let mut child = env
+        .cmd(settings, &["--violations", file.to_str().unwrap(), "-c", script])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let during = loop {
+        let text = std::fs::read_to_string(&file).unwrap_or_default();
+        if text.contains("newdir") || Instant::now() > deadline {
+            break text;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(child.try_wait().unwrap().is_none(), "the program was still running");
+    assert!(during.contains(&format!("{work}/.env")), "live: {during}");
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(out(&o).lines().last(), Some("done"), "{}", err(&o));
+    let stderr = err(&o);
+    for line in [
+        format!("filesystem write {work}/.env: denyWrite entry \".env\""),
+        format!("filesystem write {home}/outside.txt: not in allowWrite"),
+        format!("filesystem unlink {home}/notes.txt: not in allowWrite"),
+        format!("filesystem chmod {home}/notes.txt: not in allowWrite"),
+        format!("filesystem utimes {home}/notes.txt: not in allowWrite"),
+        format!("filesystem create {home}/newdir: not in allowWrite"),
+        format!("filesystem rename {home}/notes.txt: not in allowWrite"),
+        format!("filesystem create {work}/.git/hooks/pre-commit"),
+    ] {
+        assert!(stderr.contains(&line), "missing {line:?} in {stderr}");
+    }
+    for quiet in ["/dev/null", "/tmp/t", "ok.txt"] {
+        assert!(!stderr.contains(quiet), "{quiet} was written, not refused: {stderr}");
+    }
+    // The program saw its errors; nothing changed on the host.
+    assert!(stderr.contains("Read-only file system"), "{stderr}");
+    assert_eq!(std::fs::read_to_string(env.p("work/.env")).unwrap(), "SECRET=1");
+    assert!(env.p("home/notes.txt").exists() && !env.p("home/outside.txt").exists());
+    assert!(env.p("work/ok.txt").exists());
+    // Each event is in the file once, with its shape.
+    let text = std::fs::read_to_string(&file).unwrap();
+    let events: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let env_event = events.iter().find(|e| e["target"] == format!("{work}/.env")).unwrap();
+    assert_eq!(env_event["kind"], "filesystem");
+    assert_eq!(env_event["operation"], "write");
+    assert_eq!(env_event["decision"], "deny");
+    assert!(env_event["pid"].as_u64().is_some_and(|p| p > 1), "{env_event}");
+    assert_eq!(events.iter().filter(|e| e["target"] == format!("{work}/.env")).count(), 1, "{text}");
+
+    let off = settings.replace(r#"{"filesystem""#, r#"{"monitor": {"writes": false}, "filesystem""#);
+    let o = env.sh(&off, "echo x > .env; rm ../home/notes.txt; echo rc=$?");
+    assert!(out(&o).contains("rc=1"), "still refused: {}", out(&o));
+    assert!(!err(&o).contains("sandbox_violations"), "not reported: {}", err(&o));
+}

@@ -869,6 +869,14 @@ impl Policy {
         crate::upstream::route(self.network.mitm.as_ref(), parent, host, port, tunnel)
     }
 
+    /// The rules pid 1 names when it reports a refused write: the
+    /// filesystem policy, unless `monitor.writes` is false (or
+    /// `filesystem.disabled` leaves nothing read-only).
+    pub fn write_monitor(&self) -> Option<FsPolicy> {
+        let on = self.settings.monitor.writes != Some(false) && !self.filesystem.disabled;
+        on.then(|| self.filesystem.clone())
+    }
+
     /// The rules pid 1 reports attempted reads by: the filesystem policy,
     /// when `monitor.reads` is true and it denies any read.
     pub fn read_monitor(&self) -> Option<FsPolicy> {

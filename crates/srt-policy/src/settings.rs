@@ -94,6 +94,11 @@ pub struct MonitorSettings {
     /// costs an import-heavy Python start-up about half again its time).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reads: Option<bool>,
+    /// Report each write, removal, rename or metadata change the sandbox
+    /// refuses (default true: only the calls that change the file system
+    /// pass by pid 1; `false` turns it off).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub writes: Option<bool>,
 }
 
 /// `network`. Every key may be left out: lists default to empty, flags to

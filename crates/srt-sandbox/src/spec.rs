@@ -53,6 +53,11 @@ pub struct SandboxSpec {
     /// open, reports, and lets the kernel do it); `None`: not monitored.
     #[serde(default)]
     pub read_monitor: Option<srt_policy::FsPolicy>,
+    /// Report the writes, removals, renames and metadata changes the
+    /// sandbox refuses (pid 1 sees each such call, reports the refused
+    /// ones, and lets the kernel refuse them); `None`: not monitored.
+    #[serde(default)]
+    pub write_monitor: Option<srt_policy::FsPolicy>,
     /// Variables removed from the inherited environment before anything
     /// else (credentials withheld from the program; `env` may set them
     /// again, to a sentinel).
@@ -90,6 +95,7 @@ impl SandboxSpec {
             nested_userns: policy.settings.allow_nested_user_namespaces,
             unset_env: Vec::new(),
             read_monitor: policy.read_monitor(),
+            write_monitor: policy.write_monitor(),
         }
     }
 }

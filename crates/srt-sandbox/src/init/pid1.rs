@@ -143,6 +143,7 @@ pub(super) fn seccomp_filter(
         deny_inet: weaker.is_some(),
         allow_nested_userns: spec.nested_userns,
         report_reads: weaker.is_none() && spec.read_monitor.is_some(),
+        report_writes: weaker.is_none() && spec.write_monitor.is_some(),
     };
     let table = seccomp::rules(&sc_opts);
     let mediation = (weaker.is_none()).then(|| MediatorConfig {
@@ -151,6 +152,7 @@ pub(super) fn seccomp_filter(
         reported: seccomp::reported_rules(&table),
         caller_root: spec.nested_userns,
         reads: spec.read_monitor.clone(),
+        writes: spec.write_monitor.clone(),
     });
     let filter = match seccomp::build_table(&table) {
         Ok(f) => f,

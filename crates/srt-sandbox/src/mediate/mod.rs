@@ -51,6 +51,7 @@ mod notif;
 mod path;
 mod resolve;
 mod socket;
+mod writes;
 
 use std::ffi::OsStr;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -65,6 +66,7 @@ use srt_policy::CreateRules;
 use create::Create;
 use notif::Call;
 pub(crate) use notif::Listener;
+use writes::{Target, Written};
 
 use crate::spec::Report;
 
@@ -83,6 +85,10 @@ pub(crate) struct MediatorConfig {
     pub caller_root: bool,
     /// Report opens of paths these rules deny to read (every open comes).
     pub reads: Option<srt_policy::FsPolicy>,
+    /// Report the writes, removals, renames and metadata changes the
+    /// sandbox refuses, naming these rules' reason (the calls that change
+    /// the file system come).
+    pub writes: Option<srt_policy::FsPolicy>,
 }
 
 /// Serves the listener in pid 1.
@@ -93,6 +99,7 @@ pub(crate) struct Mediator {
     root: OwnedFd,
     caller_root: bool,
     reads: Option<srt_policy::FsPolicy>,
+    writes: Option<srt_policy::FsPolicy>,
     fs: Option<CreateRules>,
     /// Refused calls answered here and reported.
     refused: Vec<crate::seccomp::Rule>,
@@ -156,6 +163,7 @@ impl Mediator {
             root: open_dir("/")?,
             caller_root: config.caller_root,
             reads: config.reads,
+            writes: config.writes,
             fs: config.fs,
             refused: config.reported,
             unix_allowed,
@@ -301,7 +309,19 @@ impl Mediator {
         if let Some((dirfd, addr, flags)) = open_args
             && (flags as i32 & libc::O_CREAT == 0 || self.fs.is_none())
         {
-            self.note_read(c, dirfd, addr, denial);
+            if flags as i32 & (libc::O_WRONLY | libc::O_RDWR | libc::O_TRUNC | libc::O_CREAT) != 0 {
+                let w = Written { op: "write", target: Target::Path, dirfd, addr, empty_path: false };
+                self.note_write(c, w, denial);
+            } else {
+                self.note_read(c, dirfd, addr, denial);
+            }
+            return Answer::Proceed;
+        }
+        // A call that comes only to be reported if the sandbox refuses it.
+        if let Some(w) = write_args(c.nr, &a)
+            && (!w.creates || self.fs.is_none())
+        {
+            self.note_writes(c, &w, denial);
             return Answer::Proceed;
         }
         let r = match c.nr {
@@ -333,7 +353,20 @@ impl Mediator {
             libc::SYS_bind => self.bind(c, a[0], a[1], a[2], denial),
             _ => Err(Errno::ENOSYS),
         };
+        // A creation pid 1 performed and the mounts refused.
+        if matches!(r, Err(Errno::EROFS))
+            && let Some(w) = write_args(c.nr, &a)
+        {
+            self.note_writes(c, &w, denial);
+        }
         r.unwrap_or_else(Answer::Fail)
+    }
+
+    /// [`Mediator::note_write`] for each path `w` names (both ends of a rename).
+    fn note_writes(&self, c: &Call, w: &WriteArgs, denial: &mut Option<Report>) {
+        for &(target, dirfd, addr) in w.paths.iter().flatten() {
+            self.note_write(c, Written { op: w.op, target, dirfd, addr, empty_path: w.empty_path }, denial);
+        }
     }
 
     /// Reports an open of a path the read rules deny (the path as the
@@ -366,6 +399,92 @@ impl Mediator {
 
 type R = Result<Answer, Errno>;
 
+/// What a call that changes the file system changes, for its report.
+struct WriteArgs {
+    /// The operation named in the event.
+    op: &'static str,
+    /// The path arguments as (how the target is judged, dirfd, address);
+    /// the second only for renames and links (the new name).
+    paths: [Option<(Target, u64, u64)>; 2],
+    /// An empty path (or none) means the descriptor itself.
+    empty_path: bool,
+    /// A creation, which pid 1 performs when creations are mediated.
+    creates: bool,
+}
+
+/// The [`WriteArgs`] of system call `nr` with arguments `a`; `None` for a
+/// call that changes nothing by path.
+fn write_args(nr: i64, a: &[u64; 6]) -> Option<WriteArgs> {
+    let at = libc::AT_FDCWD as u64;
+    let empty = |flags: u64| flags as i32 & libc::AT_EMPTY_PATH != 0;
+    let one = |op, target, dirfd, addr, empty_path| {
+        Some(WriteArgs { op, paths: [Some((target, dirfd, addr)), None], empty_path, creates: false })
+    };
+    let made = |dirfd, addr| {
+        Some(WriteArgs {
+            op: "create",
+            paths: [Some((Target::NewName, dirfd, addr)), None],
+            empty_path: false,
+            creates: true,
+        })
+    };
+    let moved = |op, od, oa, nd, na| {
+        Some(WriteArgs {
+            op,
+            paths: [Some((Target::Remove, od, oa)), Some((Target::NewName, nd, na))],
+            empty_path: false,
+            creates: true,
+        })
+    };
+    match nr {
+        libc::SYS_openat => one("write", Target::Path, a[0], a[1], false).map(|w| WriteArgs { creates: true, ..w }),
+        libc::SYS_unlinkat => {
+            let op = if a[2] as i32 & libc::AT_REMOVEDIR != 0 { "rmdir" } else { "unlink" };
+            one(op, Target::Remove, a[0], a[1], false)
+        }
+        libc::SYS_truncate => one("truncate", Target::Path, at, a[0], false),
+        libc::SYS_fchmod => one("chmod", Target::Path, a[0], 0, true),
+        libc::SYS_fchmodat => one("chmod", Target::Path, a[0], a[1], false),
+        libc::SYS_fchmodat2 => one("chmod", Target::Path, a[0], a[1], empty(a[3])),
+        libc::SYS_fchown => one("chown", Target::Path, a[0], 0, true),
+        libc::SYS_fchownat => one("chown", Target::Path, a[0], a[1], empty(a[4])),
+        libc::SYS_utimensat => one("utimes", Target::Path, a[0], a[1], a[1] == 0),
+        libc::SYS_setxattr | libc::SYS_lsetxattr => one("setxattr", Target::Path, at, a[0], false),
+        libc::SYS_fsetxattr => one("setxattr", Target::Path, a[0], 0, true),
+        libc::SYS_removexattr | libc::SYS_lremovexattr => one("removexattr", Target::Path, at, a[0], false),
+        libc::SYS_fremovexattr => one("removexattr", Target::Path, a[0], 0, true),
+        libc::SYS_mkdirat | libc::SYS_mknodat => made(a[0], a[1]),
+        libc::SYS_symlinkat => made(a[1], a[2]),
+        libc::SYS_linkat => made(a[2], a[3]),
+        libc::SYS_renameat2 => moved("rename", a[0], a[1], a[2], a[3]),
+        #[cfg(target_arch = "x86_64")]
+        libc::SYS_open | libc::SYS_creat => {
+            one("write", Target::Path, at, a[0], false).map(|w| WriteArgs { creates: true, ..w })
+        }
+        #[cfg(target_arch = "x86_64")]
+        libc::SYS_unlink => one("unlink", Target::Remove, at, a[0], false),
+        #[cfg(target_arch = "x86_64")]
+        libc::SYS_rmdir => one("rmdir", Target::Remove, at, a[0], false),
+        #[cfg(target_arch = "x86_64")]
+        libc::SYS_chmod => one("chmod", Target::Path, at, a[0], false),
+        #[cfg(target_arch = "x86_64")]
+        libc::SYS_chown | libc::SYS_lchown => one("chown", Target::Path, at, a[0], false),
+        #[cfg(target_arch = "x86_64")]
+        libc::SYS_utime | libc::SYS_utimes => one("utimes", Target::Path, at, a[0], false),
+        #[cfg(target_arch = "x86_64")]
+        libc::SYS_futimesat => one("utimes", Target::Path, a[0], a[1], a[1] == 0),
+        #[cfg(target_arch = "x86_64")]
+        libc::SYS_mkdir | libc::SYS_mknod => made(at, a[0]),
+        #[cfg(target_arch = "x86_64")]
+        libc::SYS_symlink | libc::SYS_link => made(at, a[1]),
+        #[cfg(target_arch = "x86_64")]
+        libc::SYS_rename => moved("rename", at, a[0], at, a[1]),
+        #[cfg(target_arch = "x86_64")]
+        libc::SYS_renameat => moved("rename", a[0], a[1], a[2], a[3]),
+        _ => None,
+    }
+}
+
 /// Paths for display in `--debug`.
 pub(crate) fn describe(config: &MediatorConfig) -> String {
     let mut parts = Vec::new();
@@ -386,4 +505,35 @@ pub(crate) fn describe(config: &MediatorConfig) -> String {
         ));
     }
     format!("mediated calls: {}", parts.join("; "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_calls_name_their_operation_and_paths() {
+        let at = libc::AT_FDCWD as u64;
+        let w = write_args(libc::SYS_unlinkat, &[3, 100, libc::AT_REMOVEDIR as u64, 0, 0, 0]).unwrap();
+        assert_eq!((w.op, w.paths[0], w.creates), ("rmdir", Some((Target::Remove, 3, 100)), false));
+        let w = write_args(libc::SYS_unlinkat, &[3, 100, 0, 0, 0, 0]).unwrap();
+        assert_eq!(w.op, "unlink");
+        let w = write_args(libc::SYS_renameat2, &[3, 100, 4, 200, 0, 0]).unwrap();
+        assert_eq!((w.op, w.paths), ("rename", [Some((Target::Remove, 3, 100)), Some((Target::NewName, 4, 200))]));
+        assert!(w.creates, "a rename is performed by pid 1 when creations are mediated");
+        let w = write_args(libc::SYS_symlinkat, &[100, 5, 200, 0, 0, 0]).unwrap();
+        assert_eq!(w.paths[0], Some((Target::NewName, 5, 200)), "the link's own path, not its target");
+        let w = write_args(libc::SYS_utimensat, &[7, 0, 0, 0, 0, 0]).unwrap();
+        assert!(w.empty_path, "futimens: the descriptor itself");
+        let w = write_args(libc::SYS_fchownat, &[7, 100, 0, 0, libc::AT_EMPTY_PATH as u64, 0]).unwrap();
+        assert!(w.empty_path);
+        let w = write_args(libc::SYS_fchmod, &[7, 0, 0, 0, 0, 0]).unwrap();
+        assert_eq!((w.op, w.paths[0], w.empty_path), ("chmod", Some((Target::Path, 7, 0)), true));
+        assert_eq!(
+            write_args(libc::SYS_truncate, &[100, 0, 0, 0, 0, 0]).unwrap().paths[0],
+            Some((Target::Path, at, 100))
+        );
+        assert!(write_args(libc::SYS_read, &[0; 6]).is_none());
+        assert!(write_args(libc::SYS_connect, &[0; 6]).is_none());
+    }
 }

@@ -379,7 +379,37 @@ mod tests {
         deny_inet: true,
         allow_nested_userns: false,
         report_reads: false,
+        report_writes: false,
     };
+
+    #[test]
+    fn monitored_writes_send_the_calls_that_change_files_to_the_init() {
+        let notify = libc::SECCOMP_RET_USER_NOTIF;
+        for base in [EVERYTHING, SeccompOptions { mediate_create: false, ..EVERYTHING }] {
+            let prog = build(&SeccompOptions { report_writes: true, ..base }).unwrap();
+            let open = |flags: i32| call(&prog, libc::SYS_openat, [0, 0, flags as u64, 0, 0, 0]);
+            assert_eq!(open(libc::O_WRONLY), notify);
+            assert_eq!(open(libc::O_RDWR), notify);
+            assert_eq!(open(libc::O_RDONLY | libc::O_TRUNC), notify);
+            assert_eq!(open(libc::O_RDONLY), RET_ALLOW, "reads stay in the kernel");
+            for nr in [
+                libc::SYS_unlinkat,
+                libc::SYS_fchmodat,
+                libc::SYS_fchownat,
+                libc::SYS_utimensat,
+                libc::SYS_mkdirat,
+                libc::SYS_renameat2,
+                libc::SYS_setxattr,
+                libc::SYS_truncate,
+            ] {
+                assert_eq!(call(&prog, nr, [0; 6]), notify, "{nr}");
+            }
+            assert_eq!(call(&prog, libc::SYS_write, [0; 6]), RET_ALLOW);
+        }
+        let quiet = build(&SeccompOptions { mediate_create: false, ..EVERYTHING }).unwrap();
+        assert_eq!(call(&quiet, libc::SYS_openat, [0, 0, libc::O_WRONLY as u64, 0, 0, 0]), RET_ALLOW);
+        assert_eq!(call(&quiet, libc::SYS_unlinkat, [0; 6]), RET_ALLOW);
+    }
 
     #[test]
     fn monitored_reads_send_every_open_to_the_init() {

@@ -32,6 +32,10 @@ pub struct SeccompOptions {
     /// Send every open to the init, which reports the ones of denied paths
     /// and lets each run as asked.
     pub report_reads: bool,
+    /// Send the calls that write, remove, rename or change a path's
+    /// metadata to the init, which reports the ones the sandbox will refuse
+    /// and lets each run as asked (the mounts refuse them).
+    pub report_writes: bool,
 }
 
 /// What a matching call gets instead of running.
@@ -364,6 +368,74 @@ fn create_rules(t: &mut Vec<Rule>) {
     });
 }
 
+/// The calls that change the file system, sent to the init to report the
+/// ones the sandbox refuses (creations are sent already when mediated).
+fn write_report_rules(t: &mut Vec<Rule>, creations_mediated: bool) {
+    let why = "reports a write, removal, rename or metadata change the sandbox refuses (the mounts refuse it; \
+               pid 1 only reports and lets the call run as asked)";
+    const WRITES: u32 = (libc::O_WRONLY | libc::O_RDWR | libc::O_TRUNC | libc::O_CREAT) as u32;
+    let writing = When::ArgAnyBit { arg: 2, mask: WRITES, name: "O_WRONLY|O_RDWR|O_TRUNC|O_CREAT" };
+    t.push(ask("openat", libc::SYS_openat, writing, why));
+    let mut calls: Vec<(&'static str, i64)> = vec![
+        ("unlinkat", libc::SYS_unlinkat),
+        ("truncate", libc::SYS_truncate),
+        ("fchmod", libc::SYS_fchmod),
+        ("fchmodat", libc::SYS_fchmodat),
+        ("fchmodat2", libc::SYS_fchmodat2),
+        ("fchown", libc::SYS_fchown),
+        ("fchownat", libc::SYS_fchownat),
+        ("utimensat", libc::SYS_utimensat),
+        ("setxattr", libc::SYS_setxattr),
+        ("lsetxattr", libc::SYS_lsetxattr),
+        ("fsetxattr", libc::SYS_fsetxattr),
+        ("removexattr", libc::SYS_removexattr),
+        ("lremovexattr", libc::SYS_lremovexattr),
+        ("fremovexattr", libc::SYS_fremovexattr),
+    ];
+    if !creations_mediated {
+        calls.extend([
+            ("mkdirat", libc::SYS_mkdirat),
+            ("mknodat", libc::SYS_mknodat),
+            ("symlinkat", libc::SYS_symlinkat),
+            ("linkat", libc::SYS_linkat),
+            ("renameat2", libc::SYS_renameat2),
+        ]);
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        t.push(ask(
+            "open",
+            libc::SYS_open,
+            When::ArgAnyBit { arg: 1, mask: WRITES, name: "O_WRONLY|O_RDWR|O_TRUNC|O_CREAT" },
+            why,
+        ));
+        calls.extend([
+            ("unlink", libc::SYS_unlink),
+            ("rmdir", libc::SYS_rmdir),
+            ("chmod", libc::SYS_chmod),
+            ("chown", libc::SYS_chown),
+            ("lchown", libc::SYS_lchown),
+            ("utime", libc::SYS_utime),
+            ("utimes", libc::SYS_utimes),
+            ("futimesat", libc::SYS_futimesat),
+        ]);
+        if !creations_mediated {
+            calls.extend([
+                ("creat", libc::SYS_creat),
+                ("mkdir", libc::SYS_mkdir),
+                ("mknod", libc::SYS_mknod),
+                ("symlink", libc::SYS_symlink),
+                ("link", libc::SYS_link),
+                ("rename", libc::SYS_rename),
+                ("renameat", libc::SYS_renameat),
+            ]);
+        }
+    }
+    for (name, nr) in calls {
+        t.push(ask(name, nr, When::Always, why));
+    }
+}
+
 /// The table: every system call the filter denies, and why. Anything not
 /// listed is allowed.
 pub fn rules(opts: &SeccompOptions) -> Vec<Rule> {
@@ -486,6 +558,9 @@ pub fn rules(opts: &SeccompOptions) -> Vec<Rule> {
 
     if !opts.allow_nested_userns {
         namespace_rules(&mut t);
+    }
+    if opts.report_writes {
+        write_report_rules(&mut t, opts.mediate_create);
     }
     if opts.report_reads {
         let why = "reports an attempt to open a denyRead path (the mounts refuse it; pid 1 only reports and lets \

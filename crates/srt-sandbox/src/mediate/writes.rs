@@ -1,0 +1,131 @@
+//! Reports of refused writes: a call that would write, remove, rename or
+//! change the metadata of a path the sandbox keeps read-only. A diagnostic,
+//! deciding nothing: the mounts (and Landlock) refuse the call; pid 1 only
+//! says so, as a `filesystem` violation naming the operation and the rule.
+//!
+//! Whether the call will be refused is asked of the kernel, not guessed from
+//! the rules: pid 1 (same credentials, same mounts) checks write access to
+//! the path (or, for a name that does not exist yet, to its directory) with
+//! `faccessat(W_OK)`. `EROFS` is a read-only mount; `EACCES` counts only
+//! where the write rules deny the path too (otherwise it is the file's own
+//! permission, not the sandbox). So `/dev/null`, the private `/tmp` and the
+//! writable roots never produce a report, and a refused write always does.
+
+use std::ffi::OsStr;
+use std::os::fd::AsFd;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::fcntl::AtFlags;
+use nix::unistd::AccessFlags;
+use srt_policy::{FsDecision, FsOp};
+
+use super::Mediator;
+use super::notif::Call;
+use super::resolve::{cstr, readlinkat};
+use crate::spec::Report;
+
+/// How a reported write names its target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Target {
+    /// The path itself (open for writing, truncate, chmod, chown, times,
+    /// extended attributes); may be missing when the call creates it.
+    Path,
+    /// A new name in a directory (mkdir, mknod, symlink, link): the
+    /// directory must be writable.
+    NewName,
+    /// A name removed or moved from its directory (unlink, rmdir, rename).
+    Remove,
+}
+
+/// One path a call would change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Written {
+    /// The operation named in the event (`write`, `unlink`, ...).
+    pub op: &'static str,
+    pub target: Target,
+    /// The path argument: its directory descriptor and address.
+    pub dirfd: u64,
+    pub addr: u64,
+    /// `addr` 0, or an empty path with this set, means the descriptor
+    /// `dirfd` itself (`futimens`, `fchownat(AT_EMPTY_PATH)`).
+    pub empty_path: bool,
+}
+
+impl Mediator {
+    /// Reports `w` if the sandbox will refuse it.
+    pub(super) fn note_write(&self, c: &Call, w: Written, denial: &mut Option<Report>) {
+        let Written { op, target, dirfd, addr, empty_path } = w;
+        let Some(rules) = &self.writes else { return };
+        // With nested mount namespaces the caller's `/` is elsewhere; what
+        // pid 1 would check is not what the call reaches.
+        if self.caller_root || denial.is_some() {
+            return;
+        }
+        let named = if addr == 0 { Vec::new() } else { self.path_arg(c, addr).unwrap_or_default() };
+        if named.is_empty() && !(empty_path || addr == 0) {
+            return;
+        }
+        // The caller's own descriptors and streams (/dev/stdout, /proc/self/fd/N).
+        if super::path::names_caller(&named) {
+            return;
+        }
+        let full = if named.is_empty() {
+            let Ok(p) = self.descriptor_path(c, dirfd) else { return };
+            p
+        } else if named.starts_with(b"/") {
+            PathBuf::from(OsStr::from_bytes(&named))
+        } else {
+            let Ok(base) = self.base(c, dirfd) else { return };
+            let Ok(dir) = self.real_path(base.as_fd()) else { return };
+            dir.join(OsStr::from_bytes(&named))
+        };
+        let full = srt_policy::paths::normalize(&full);
+        let parent = full.parent().unwrap_or(Path::new("/"));
+        let refused = match target {
+            Target::Path => match writable(&full) {
+                Err(Errno::ENOENT) => writable(parent),
+                r => r,
+            },
+            Target::NewName | Target::Remove => writable(parent),
+        };
+        let rule = match rules.decide_path(&full, FsOp::Write) {
+            FsDecision::Deny { reason, .. } => Some(reason),
+            FsDecision::Allow { .. } => None,
+        };
+        let reason = match (refused, rule) {
+            (Err(Errno::EROFS) | Err(Errno::EACCES), Some(rule)) => rule,
+            (Err(Errno::EROFS), None) => "the sandbox keeps this place read-only".to_string(),
+            _ => return,
+        };
+        let shown = String::from_utf8_lossy(&named);
+        let reason = if named.is_empty() || shown == full.to_string_lossy() {
+            reason
+        } else {
+            format!("{reason} (named {shown:?})")
+        };
+        *denial = Some(Report::Denied {
+            kind: srt_monitor::Kind::Filesystem,
+            operation: op.into(),
+            target: full.display().to_string(),
+            reason,
+            pid: c.tid,
+        });
+    }
+
+    /// Where the caller's descriptor `fd` points.
+    fn descriptor_path(&self, c: &Call, fd: u64) -> Result<PathBuf, Errno> {
+        let link = cstr(format!("{}/fd/{}", c.tid, fd as i32).as_bytes())?;
+        let buf = readlinkat(self.proc_dir.as_fd(), &link)?;
+        if !buf.starts_with(b"/") {
+            return Err(Errno::ENOENT);
+        }
+        Ok(PathBuf::from(OsStr::from_bytes(&buf)))
+    }
+}
+
+/// Whether this process may write `path` (its effective ids, its mounts).
+fn writable(path: &Path) -> Result<(), Errno> {
+    nix::unistd::faccessat(nix::fcntl::AT_FDCWD, path, AccessFlags::W_OK, AtFlags::AT_EACCESS)
+}

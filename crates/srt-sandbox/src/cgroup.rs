@@ -101,6 +101,8 @@ impl Leaf {
         }
     }
 
+    /// `parent/name` as given to [`Leaf::create`] (the supervisor names it
+    /// `srt-<pid>-<run>` and shows it in its `--debug` line).
     pub fn path(&self) -> &Path {
         &self.path
     }

@@ -141,6 +141,8 @@ pub enum Enforcement {
 }
 
 impl Enforcement {
+    /// The same lowercase word as the serialized form (`full`, `partial`,
+    /// `none`), for the `--debug` line and error messages.
     pub fn as_str(self) -> &'static str {
         match self {
             Enforcement::Full => "full",
@@ -153,6 +155,9 @@ impl Enforcement {
 /// One rule added to the ruleset.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Grant {
+    /// The path as given in [`LandlockOptions`], not canonicalized: the rule
+    /// is on what it named when opened (symlinks followed). Serialized lossily
+    /// as UTF-8.
     #[serde(serialize_with = "lossy")]
     pub path: PathBuf,
     /// Rights allowed beneath `path`, by their kernel names (`write_file`, ...).
@@ -162,6 +167,8 @@ pub struct Grant {
 /// A path of the options that got no rule.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Skipped {
+    /// The path as given in [`LandlockOptions`]; the `--debug` line lists
+    /// these as missing. Serialized lossily as UTF-8.
     #[serde(serialize_with = "lossy")]
     pub path: PathBuf,
     /// Why: `not found`, `not an absolute path`, or the open error.
@@ -173,6 +180,9 @@ pub struct Skipped {
 pub struct LandlockStatus {
     /// The Landlock ABI of the running kernel; `None` without Landlock.
     pub abi: Option<i32>,
+    /// What the `landlock` crate reports for the domain: anything short of
+    /// [`Enforcement::Full`] with `required` set is
+    /// [`LandlockError::NotEnforced`] instead of this status.
     pub enforced: Enforcement,
     /// Rights and scopes the kernel handles for this domain (kernel names).
     pub handled: Vec<&'static str>,
@@ -181,6 +191,8 @@ pub struct LandlockStatus {
     pub missing: Vec<String>,
     /// Number of rules in the ruleset.
     pub rules: usize,
+    /// One per rule, in the order added: the readable paths (or `/`), then
+    /// `writable`, then `writable_files`.
     pub grants: Vec<Grant>,
     /// Paths of the options that do not exist (or could not be opened) and so
     /// got no rule: they stay denied.
@@ -204,25 +216,37 @@ pub enum LandlockError {
         missing: Vec<String>,
         /// The kernel's Landlock ABI, `None` without Landlock.
         abi: Option<i32>,
+        /// What the kernel lacks: Landlock altogether (`ENOSYS`), its
+        /// enabling at boot (`EOPNOTSUPP`), or the features above its ABI.
         reason: String,
+        /// The fix: the Linux version (and Landlock ABI) to run on, or the
+        /// `lsm=` boot parameter that enables Landlock.
         hint: String,
     },
     /// The ruleset could not be built or created.
     #[error("cannot create the Landlock ruleset: {source}")]
     Ruleset {
+        /// The `landlock` crate's error: `landlock_create_ruleset` failed,
+        /// or (with `required`) a right or scope is beyond the kernel's ABI.
         #[source]
         source: RulesetError,
     },
     /// The rule for `path` could not be added.
     #[error("cannot add the Landlock rule for {}: {source}", .path.display())]
     AddRule {
+        /// The path as given in [`LandlockOptions`]; it was opened, so it
+        /// exists (a missing path is [`Skipped`], not an error).
         path: PathBuf,
+        /// The `landlock` crate's error: `landlock_add_rule` failed, or (with
+        /// `required`) a right of the rule is beyond the kernel's ABI.
         #[source]
         source: RulesetError,
     },
     /// `prctl(PR_SET_NO_NEW_PRIVS)` or `landlock_restrict_self` failed.
     #[error("cannot enforce the Landlock ruleset: {source}")]
     Restrict {
+        /// The `landlock` crate's error, naming which of the two calls failed
+        /// and its errno.
         #[source]
         source: RulesetError,
     },
@@ -234,7 +258,10 @@ pub enum LandlockError {
          features, or without requiring Landlock",
         .status.enforced.as_str(), .status.missing.join(", ")
     )]
-    NotEnforced { status: Box<LandlockStatus> },
+    NotEnforced {
+        /// What the kernel did enforce (boxed to keep the error small).
+        status: Box<LandlockStatus>,
+    },
 }
 
 /// `LANDLOCK_CREATE_RULESET_VERSION` (uapi `linux/landlock.h`): with a null

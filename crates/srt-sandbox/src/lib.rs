@@ -9,6 +9,8 @@
 //! in `main()`: the sandbox init is the same binary re-executed, so that
 //! namespace work always happens in a fresh single-threaded process.
 
+#![warn(missing_docs)]
+
 mod backend;
 mod caps;
 pub mod cgroup;

@@ -41,6 +41,8 @@ pub struct ProcStat {
     pub cpu_ticks: u64,
     /// Resident set, in pages.
     pub rss_pages: u64,
+    /// `num_threads` (field 20): every thread is a task, which is what
+    /// `RLIMIT_NPROC` and `pids.max` count; summed into [`Totals::tasks`].
     pub threads: u64,
 }
 
@@ -111,8 +113,16 @@ impl CpuLedger {
 /// The totals of one look at the tree.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Totals {
+    /// User plus system time of every process but pid 1, of the children
+    /// already reaped, and of those the kernel discarded ([`CpuLedger`]).
     pub cpu: Duration,
+    /// Resident sets (past the limit, proportional set sizes), plus, when a
+    /// memory limit is set, detached System V segments and memfd files, plus
+    /// what `/dev/shm` and a private `/tmp` hold.
     pub memory_bytes: u64,
+    /// Threads of every process but pid 1; [`judge`] ends the run once
+    /// [`TICKS_AT_PROCESS_LIMIT`] looks in a row find it at `max_processes`
+    /// or above.
     pub tasks: u64,
 }
 

@@ -26,8 +26,15 @@ use crate::sys::{
 #[derive(Debug, thiserror::Error)]
 #[error("{step} {path}: {source}")]
 pub struct MountError {
+    /// The operation, in words (`bind`, `mount proc`, `pivot_root`, `seal
+    /// mask`, ...), first in the message.
     pub step: &'static str,
+    /// Where, as this process saw it then: mostly a mount point under
+    /// `/newroot`; the plan's own path for a host source that could not be
+    /// opened or cloned (`open_tree`).
     pub path: PathBuf,
+    /// The system call's error (`EPERM` when the mount namespace lacks
+    /// `CAP_SYS_ADMIN`, for one).
     #[source]
     pub source: io::Error,
 }

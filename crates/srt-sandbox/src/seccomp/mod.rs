@@ -91,11 +91,18 @@ pub enum SeccompError {
         "seccomp: no system-call table for architecture {arch} (supported: x86_64, aarch64); \
          the sandbox cannot start without its seccomp filter here"
     )]
-    UnsupportedArch { arch: &'static str },
+    UnsupportedArch {
+        /// `std::env::consts::ARCH` of this build (`riscv64`, `x86`, ...).
+        arch: &'static str,
+    },
     /// seccompiler refused part of the table.
     #[error("seccomp: cannot compile the rule for {syscall}")]
     Compile {
+        /// The rule's system call; `(filter)` when a whole action group's
+        /// filter was refused, `(arch check)` when the empty filter the arch
+        /// check is copied from was.
         syscall: &'static str,
+        /// seccompiler's reason (an argument index above 5, for one).
         #[source]
         source: BackendError,
     },
@@ -104,7 +111,10 @@ pub enum SeccompError {
     Layout(&'static str),
     /// The program is longer than the kernel accepts (`BPF_MAXINSNS`).
     #[error("seccomp: the filter has {len} BPF instructions, more than the kernel limit of {BPF_MAXINSNS}")]
-    TooLarge { len: usize },
+    TooLarge {
+        /// The program's length, in BPF instructions.
+        len: usize,
+    },
     /// [`apply`] was given an empty program.
     #[error("seccomp: refusing to install an empty filter")]
     Empty,

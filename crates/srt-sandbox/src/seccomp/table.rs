@@ -86,14 +86,52 @@ pub enum When {
     /// Every call.
     Always,
     /// Argument `arg` equals `value` (`name` is its symbolic name, for printing).
-    ArgEq { arg: u8, value: u32, name: &'static str },
+    ArgEq {
+        /// Index into the call's six arguments (`seccomp_data.args`), 0 to 5;
+        /// printed as `arg0`...
+        arg: u8,
+        /// The C constant as `u32` (`AF_UNIX as u32`, `TIOCSTI as u32`).
+        value: u32,
+        /// The constant's C name; only printed, the filter never sees it.
+        name: &'static str,
+    },
     /// Argument `arg` has any bit of `mask` set (`name` names the bits, for printing).
-    ArgAnyBit { arg: u8, mask: u32, name: &'static str },
+    ArgAnyBit {
+        /// Index into the call's six arguments, 0 to 5.
+        arg: u8,
+        /// The flags (`O_CREAT`, every `CLONE_NEW*`); compiled to one
+        /// single-bit rule per set bit.
+        mask: u32,
+        /// The flags' C names (`CLONE_NEW*`); only printed.
+        name: &'static str,
+    },
     /// Argument `arg` is none of `values`.
-    ArgNotIn { arg: u8, values: &'static [u32] },
+    ArgNotIn {
+        /// Index into the call's six arguments, 0 to 5.
+        arg: u8,
+        /// The values that stay allowed (the harmless `personality` personas);
+        /// compiled to one `!=` condition per value, all ANDed.
+        values: &'static [u32],
+    },
     /// Argument `arg` equals `value` and argument `arg2` masked with `mask`
     /// equals `value2` (a socket family and type, the type's flags masked off).
-    ArgEqAndMasked { arg: u8, value: u32, name: &'static str, arg2: u8, mask: u32, value2: u32, name2: &'static str },
+    ArgEqAndMasked {
+        /// Index of the first argument, 0 to 5 (the socket family, 0).
+        arg: u8,
+        /// What `arg` must equal (`AF_UNIX`).
+        value: u32,
+        /// `value`'s C name; only printed.
+        name: &'static str,
+        /// Index of the second argument, 0 to 5 (the socket type, 1).
+        arg2: u8,
+        /// Applied to `arg2` first: `0xf` keeps the socket type and drops
+        /// `SOCK_NONBLOCK` and `SOCK_CLOEXEC`.
+        mask: u32,
+        /// What `arg2 & mask` must equal (`SOCK_DGRAM`).
+        value2: u32,
+        /// `value2`'s C name; only printed.
+        name2: &'static str,
+    },
 }
 
 impl When {

@@ -12,6 +12,7 @@ use srt_run::Ending;
 use clap::Parser;
 
 mod control;
+mod sink;
 use srt_policy::settings::LimitsSettings;
 use srt_policy::{BuiltInDefault, LoadError, LoadOptions, PathContext, Preset, RealFs, SettingsSource};
 
@@ -45,9 +46,15 @@ struct Args {
     #[arg(long, conflicts_with_all = ["command", "program"])]
     explain: bool,
 
-    /// Append violation events (JSON lines) to FILE.
+    /// Append violation events (JSON lines) to FILE as they happen (`-`:
+    /// standard output).
     #[arg(long, value_name = "FILE")]
     violations: Option<PathBuf>,
+
+    /// Write violation events (JSON lines) to descriptor N (3 or more) as
+    /// they happen, for a live consumer (a pipe); the program never gets it.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(i32).range(3..), conflicts_with = "violations")]
+    violations_fd: Option<i32>,
 
     /// Report attempts to read denyRead paths as `filesystem read` events
     /// (they are refused either way); as `"monitor": {"reads": true}` in
@@ -184,26 +191,18 @@ fn main() -> ExitCode {
         },
     };
     let mut debug_print = |line: &str| eprintln!("srt: {line}");
-    // --violations FILE gets each event as it happens (appended and flushed
-    // per event), and what only the end reveals afterwards.
-    let live_events: Option<srt_run::LiveEvents> = args.violations.clone().map(|path| {
-        // Opened once for appending; each event is one write(2), so it is in
-        // the file as soon as it happened.
-        let file = std::fs::OpenOptions::new().create(true).append(true).open(&path);
-        let file = std::sync::Mutex::new(file);
-        let warned = std::sync::atomic::AtomicBool::new(false);
-        std::sync::Arc::new(move |v: &srt_monitor::Violation| {
-            let mut f = file.lock().unwrap_or_else(|e| e.into_inner());
-            let written = match f.as_mut() {
-                Ok(f) => srt_monitor::write_jsonl(f, std::slice::from_ref(v)),
-                Err(e) => Err(std::io::Error::new(e.kind(), e.to_string())),
-            };
-            if let Err(e) = written
-                && !warned.swap(true, std::sync::atomic::Ordering::Relaxed)
-            {
-                eprintln!("srt: cannot write violations to {}: {e}", path.display());
-            }
-        }) as srt_run::LiveEvents
+    // --violations FILE (or -, or --violations-fd N) gets each event as it
+    // happens (one write each), and what only the end reveals afterwards.
+    if args.violations_fd.is_some() && args.violations_fd == args.control_fd {
+        return fail("--violations-fd and --control-fd name the same descriptor; give each its own");
+    }
+    let sink = match sink::EventSink::open(args.violations.as_deref(), args.violations_fd) {
+        Ok(s) => s.map(std::sync::Arc::new),
+        Err(e) => return fail(e),
+    };
+    let live_events: Option<srt_run::LiveEvents> = sink.clone().map(|sink| {
+        std::sync::Arc::new(move |v: &srt_monitor::Violation| sink.write(std::slice::from_ref(v)))
+            as srt_run::LiveEvents
     });
     let finished = srt_run::run(srt_run::Run {
         policy: std::sync::Arc::new(policy),
@@ -229,11 +228,8 @@ fn main() -> ExitCode {
         live_events,
     });
     let (result, events) = (finished.outcome, finished.events);
-    if let Some(path) = &args.violations
-        && !finished.late.is_empty()
-        && let Err(e) = srt_monitor::append_jsonl(path, &finished.late)
-    {
-        eprintln!("srt: cannot write violations to {}: {e}", path.display());
+    if let Some(sink) = &sink {
+        sink.write(&finished.late);
     }
     if !events.is_empty() {
         eprint!("{}", srt_monitor::stderr_block(&events));

@@ -193,3 +193,53 @@ fn refused_writes_are_reported() {
     assert!(out(&o).contains("rc=1"), "still refused: {}", out(&o));
     assert!(!err(&o).contains("sandbox_violations"), "not reported: {}", err(&o));
 }
+
+/// `--violations-fd N` streams each event to a descriptor the caller
+/// opened (here a pipe) while the program runs, and the program cannot
+/// write to it; `--violations -` writes them to standard output.
+#[test]
+fn violations_stream_to_a_descriptor_or_standard_output() {
+    use std::io::{BufRead, BufReader};
+    let env = Env::new();
+    let settings = r#"{"filesystem": {"allowWrite": ["."]}}"#;
+    // The consumer's end is a FIFO the test reads; srt gets the writing end
+    // as descriptor 7 (bounded from outside by timeout).
+    let fifo = env.p("events.fifo");
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let script = "touch .mcp.json 2>/dev/null; echo x >&7; echo rc=$?; sleep 2";
+    let s = env.settings(settings);
+    let mut child = std::process::Command::new("timeout")
+        .args(["60", "bash", "-c", "exec 7>\"$0\"; exec \"$@\"", fifo.to_str().unwrap()])
+        .arg(srt_bin())
+        .args(["--settings", s.to_str().unwrap(), "--violations-fd", "7", "-c", script])
+        .current_dir(env.p("work"))
+        .env("HOME", env.p("home"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let reader = std::fs::File::open(&fifo).unwrap();
+    let mut first = String::new();
+    BufReader::new(reader).read_line(&mut first).unwrap();
+    assert!(child.try_wait().unwrap().is_none(), "the event came while the program ran");
+    let e: serde_json::Value = serde_json::from_str(&first).unwrap();
+    assert_eq!((e["kind"].as_str(), e["operation"].as_str()), (Some("filesystem"), Some("create")), "{first}");
+    assert!(e["target"].as_str().unwrap().ends_with("/.mcp.json"), "{first}");
+    let o = child.wait_with_output().unwrap();
+    assert!(out(&o).contains("rc=2") || out(&o).contains("rc=1"), "the program has no descriptor 7: {}", out(&o));
+
+    let o = env
+        .cmd(settings, &["--violations", "-", "-c", "touch .mcp.json 2>/dev/null; echo program-output"])
+        .output()
+        .unwrap();
+    let stdout = out(&o);
+    assert!(stdout.contains("program-output"), "{stdout}");
+    let event = stdout.lines().find(|l| l.starts_with('{')).expect("an event on standard output");
+    assert!(
+        serde_json::from_str::<serde_json::Value>(event).unwrap()["target"].as_str().unwrap().ends_with("/.mcp.json")
+    );
+
+    let o = env.cmd(settings, &["--violations-fd", "9", "--", "true"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(125), "{}", err(&o));
+    assert!(err(&o).contains("--violations-fd 9: no such open descriptor"), "{}", err(&o));
+}

@@ -2,7 +2,6 @@
 //! FILE` as JSON lines, and the `<sandbox_violations>` block on stderr.
 
 use std::io::Write;
-use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
@@ -92,12 +91,6 @@ impl Violation {
     pub fn line(&self) -> String {
         format!("{} {} {}: {}", self.kind, self.operation, self.target, self.reason)
     }
-}
-
-/// Appends events to `path` as JSON lines (created if missing).
-pub fn append_jsonl(path: &Path, events: &[Violation]) -> std::io::Result<()> {
-    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
-    write_jsonl(&mut f, events)
 }
 
 /// Writes events as JSON lines in one write.

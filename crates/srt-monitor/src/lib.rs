@@ -13,4 +13,4 @@
 
 mod events;
 
-pub use events::{Decision, Kind, Violation, append_jsonl, now_rfc3339, rfc3339, stderr_block, write_jsonl};
+pub use events::{Decision, Kind, Violation, now_rfc3339, rfc3339, stderr_block, write_jsonl};

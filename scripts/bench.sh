@@ -111,6 +111,9 @@ bench() {
     echo "== file creation (mediated by pid 1) as $label"
     (cd "$work" && "${run[@]}" env HOME="$home" TMPDIR=/tmp "$PY" "$stage/bench.py" creates --srt "$stage/srt") || return 1
     echo
+    echo "== violation monitoring (reads, writes) as $label"
+    (cd "$work" && "${run[@]}" env HOME="$home" TMPDIR=/tmp "$PY" "$stage/bench.py" reads --srt "$stage/srt") || return 1
+    echo
     echo "== CPU of pid 1's watch of the limits as $label"
     (cd "$work" && "${run[@]}" env HOME="$home" TMPDIR=/tmp "$PY" "$stage/bench.py" watch --srt "$stage/srt") || return 1
     echo

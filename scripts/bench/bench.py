@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Start-up cost and peak memory of srt, for scripts/bench.sh.
 
-Dependency-free (Python 3 standard library only). Two subcommands:
+Dependency-free (Python 3 standard library only). Subcommands:
 
   timing --srt BIN --runs N [--warmup W]
       Wall time of `true` bare, under bwrap, under `srt -- true` (built-in
@@ -20,6 +20,11 @@ Dependency-free (Python 3 standard library only). Two subcommands:
       directory in allowWrite, where every creation is mediated by pid 1.
       Interleaved like `timing`; prints medians and the extra cost per
       created entry relative to bwrap.
+
+  reads --srt BIN [--runs N]
+      The cost of violation monitoring: an import-heavy Python start-up
+      under srt with a denyRead entry, with no monitoring, with refused-write
+      reports (the default) and with read monitoring too, interleaved.
 
   memory --srt BIN [--reps R]
       Peak resident memory of the srt supervisor process itself and of the
@@ -365,6 +370,59 @@ def creates(args):
     print(f"  srt vs bwrap: {extra:+.1f} us per created entry (start-up difference included; informational)")
 
 
+IMPORTS = "import json, email, http.client, asyncio, decimal"
+
+
+def reads(args):
+    """The cost of --monitor-reads (issue 11: at most 10%): an import-heavy
+    Python start-up under srt with a denyRead entry, with and without the
+    read monitor, interleaved; and the same with refused-write reports off,
+    to show they cost nothing here."""
+    py = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else which("python3")
+    base = tempfile.mkdtemp(prefix="srt-bench-reads.", dir="/var/tmp")
+    try:
+        def settings(name, monitor):
+            path = os.path.join(base, name)
+            with open(path, "w") as f:
+                f.write(
+                    '{"network": {"allowedDomains": [], "deniedDomains": []}, "monitor": %s, '
+                    '"filesystem": {"denyRead": ["~/.ssh"], "allowWrite": [], "denyWrite": []}}' % monitor
+                )
+            return path
+        plain = settings("plain.json", '{"writes": false}')
+        writes = settings("writes.json", "{}")
+        both = settings("reads.json", '{"reads": true}')
+        vs = [
+            ("no monitor", [args.srt, "-s", plain, "--", py, "-c", IMPORTS]),
+            ("writes (default)", [args.srt, "-s", writes, "--", py, "-c", IMPORTS]),
+            ("writes + reads", [args.srt, "-s", both, "--", py, "-c", IMPORTS]),
+        ]
+        for name, argv in vs:
+            check_runs(name, argv)
+        devnull = os.open(os.devnull, os.O_RDWR)
+        fa = [(os.POSIX_SPAWN_DUP2, devnull, 0), (os.POSIX_SPAWN_DUP2, devnull, 1), (os.POSIX_SPAWN_DUP2, devnull, 2)]
+        samples = {name: [] for name, _ in vs}
+        for rnd in range(1 + args.runs):
+            for i in range(len(vs)):
+                name, argv = vs[(rnd + i) % len(vs)]
+                ns, status = run_once(argv, fa, dict(os.environ))
+                if not os.WIFEXITED(status) or os.WEXITSTATUS(status) != 0:
+                    die(f"{name}: `{' '.join(argv)}` failed (wait status {status:#x})")
+                if rnd >= 1:
+                    samples[name].append(ns / 1e6)
+        os.close(devnull)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+    med = {name: statistics.median(ms) for name, ms in samples.items()}
+    print(f"`python3 -c '{IMPORTS}'` under srt, {args.runs} runs per variant, interleaved; ms")
+    print(f"{'variant':<20}{'median':>9}{'p10':>9}{'p90':>9}{'x none':>9}")
+    for name, _ in vs:
+        s = sorted(samples[name])
+        print(f"{name:<20}{med[name]:9.1f}{pct(s, 10):9.1f}{pct(s, 90):9.1f}{med[name] / med['no monitor']:9.3f}")
+    r = med["writes + reads"] / med["writes (default)"]
+    print(f"  read monitor: {(r - 1) * 100:+.1f}% (target: at most +10%; informational)")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -380,6 +438,9 @@ def main():
     w = sub.add_parser("watch")
     w.add_argument("--srt", required=True)
     w.add_argument("--seconds", type=int, default=10)
+    r = sub.add_parser("reads")
+    r.add_argument("--srt", required=True)
+    r.add_argument("--runs", type=int, default=20)
     m = sub.add_parser("memory")
     m.add_argument("--srt", required=True)
     m.add_argument("--reps", type=int, default=3)
@@ -394,6 +455,8 @@ def main():
         creates(args)
     elif args.cmd == "watch":
         watch(args)
+    elif args.cmd == "reads":
+        reads(args)
     else:
         memory(args)
 

@@ -504,6 +504,15 @@ pub(crate) fn describe(config: &MediatorConfig) -> String {
             config.reported.len()
         ));
     }
+    if config.reads.is_some() {
+        parts.push("every open passes by pid 1, which reports attempts on denyRead paths (monitor.reads)".into());
+    }
+    if config.writes.is_some() {
+        parts.push(
+            "the calls that change files pass by pid 1, which reports the ones the mounts refuse (monitor.writes)"
+                .into(),
+        );
+    }
     format!("mediated calls: {}", parts.join("; "))
 }
 

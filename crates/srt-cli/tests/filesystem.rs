@@ -275,3 +275,74 @@ fn regression_the_hosts_tmp_is_visible_and_writes_there_stay_private() {
     let o = env.sh(&settings, &format!("cat {}/data.txt; cat {}/job.py", dir.path().display(), dir.path().display()));
     assert!(!out(&o).contains("original") && out(&o).contains("job ran"), "{}\n{}", out(&o), err(&o));
 }
+
+/// A descriptor inherited from the host (standard input redirected from a
+/// host file, the terminal) leads to an object on a mount of the host,
+/// which the sandbox's read-only mounts do not cover and Landlock has no
+/// right for: its mode, owner, times and attributes cannot be changed,
+/// neither by number, nor through `/proc/self/fd/0`, nor a symlink to it.
+/// The sandbox's own files (the writable root, a memfd) still can be.
+#[test]
+fn inherited_descriptors_cannot_change_host_metadata() {
+    let env = Env::new();
+    let victim = env.p("home/notes.txt");
+    std::fs::set_permissions(&victim, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    let before = std::fs::metadata(&victim).unwrap();
+    let code = r#"
+import os
+def attempt(name, f):
+    try:
+        f()
+        print(name, "changed")
+    except OSError as e:
+        print(name, e.errno)
+attempt("fchmod", lambda: os.fchmod(0, 0o666))
+attempt("chmod-proc", lambda: os.chmod("/proc/self/fd/0", 0o666))
+attempt("chmod-stdin", lambda: os.chmod("/dev/stdin", 0o666))
+attempt("utime", lambda: os.utime(0, (1, 1)))
+attempt("chown", lambda: os.chown(0, os.getuid(), os.getgid()))
+attempt("setxattr", lambda: os.setxattr(0, "user.pwned", b"yes"))
+os.symlink("/proc/self/fd/0", "lnk")
+attempt("chmod-link", lambda: os.chmod("lnk", 0o666))
+open("own.txt", "w").close()
+attempt("own-chmod", lambda: os.chmod("own.txt", 0o600))
+attempt("own-utime", lambda: os.utime("own.txt", (5, 5)))
+fd = os.open("own.txt", os.O_RDONLY)
+attempt("own-fchmod", lambda: os.fchmod(fd, 0o640))
+attempt("memfd-fchmod", lambda: os.fchmod(os.memfd_create("x"), 0o600))
+"#;
+    let o = env
+        .cmd(r#"{"filesystem": {"allowWrite": ["."]}}"#, &["--", python(), "-c", code])
+        .stdin(std::fs::File::open(&victim).unwrap())
+        .output()
+        .unwrap();
+    let stdout = out(&o);
+    for refused in ["fchmod", "chmod-proc", "chmod-stdin", "utime", "chown", "setxattr", "chmod-link"] {
+        assert!(stdout.contains(&format!("{refused} {EPERM}")), "{refused}: {stdout}\n{}", err(&o));
+    }
+    for allowed in ["own-chmod", "own-utime", "own-fchmod", "memfd-fchmod"] {
+        assert!(stdout.contains(&format!("{allowed} changed")), "{allowed}: {stdout}\n{}", err(&o));
+    }
+    let after = std::fs::metadata(&victim).unwrap();
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(after.mode(), before.mode(), "the host file's mode");
+    assert_eq!(after.mtime(), before.mtime(), "the host file's times");
+    assert!(xattr_absent(&victim), "no attribute was set on the host file");
+    assert_eq!(std::fs::metadata(env.p("work/own.txt")).unwrap().mode() & 0o777, 0o640);
+    assert!(err(&o).contains("filesystem chmod"), "reported: {}", err(&o));
+    assert!(err(&o).contains("a file outside the sandbox"), "{}", err(&o));
+}
+
+/// `EPERM`, as Python's `OSError.errno` prints it.
+const EPERM: i32 = 1;
+
+/// Whether `path` has no `user.pwned` attribute (getfattr's absence, or
+/// a file system without user attributes).
+fn xattr_absent(path: &std::path::Path) -> bool {
+    let o = std::process::Command::new("python3")
+        .args(["-c", "import os,sys\ntry:\n os.getxattr(sys.argv[1], 'user.pwned'); print('present')\nexcept OSError: print('absent')"])
+        .arg(path)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&o.stdout).trim() == "absent"
+}

@@ -144,6 +144,7 @@ pub(super) fn seccomp_filter(
         allow_nested_userns: spec.nested_userns,
         report_reads: weaker.is_none() && spec.read_monitor.is_some(),
         report_writes: weaker.is_none() && spec.write_monitor.is_some(),
+        mediate_metadata: weaker.is_none(),
     };
     let table = seccomp::rules(&sc_opts);
     let mediation = (weaker.is_none()).then(|| MediatorConfig {

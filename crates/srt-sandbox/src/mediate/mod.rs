@@ -47,6 +47,7 @@
 //! - `socket.rs`: connect and bind on the caller's socket.
 
 mod create;
+mod metadata;
 mod notif;
 mod path;
 mod resolve;
@@ -316,6 +317,17 @@ impl Mediator {
                 self.note_read(c, dirfd, addr, denial);
             }
             return Answer::Proceed;
+        }
+        // A change of mode, owner, times or attributes that follows its
+        // object: judged and made by pid 1 (metadata.rs).
+        if let Some(m) = metadata::metadata_call(c) {
+            let r = m.and_then(|(object, change)| self.metadata(c, object, change, denial));
+            if matches!(r, Err(Errno::EROFS))
+                && let Some(w) = write_args(c.nr, &a)
+            {
+                self.note_writes(c, &w, denial);
+            }
+            return r.unwrap_or_else(Answer::Fail);
         }
         // A call that comes only to be reported if the sandbox refuses it.
         if let Some(w) = write_args(c.nr, &a)

@@ -22,7 +22,7 @@ impl Mediator {
     /// pidfd_getfd. A thread may have its own descriptor table (clone
     /// without CLONE_FILES), so the thread's pidfd is used (Linux 6.9+);
     /// before that, the process's, only where the two tables are one.
-    fn fd_of(&self, c: &Call, fd: u64) -> Result<(OwnedFd, Caller), Errno> {
+    pub(super) fn fd_of(&self, c: &Call, fd: u64) -> Result<(OwnedFd, Caller), Errno> {
         let who = self.caller(c.tid)?;
         let pidfd = match pidfd_open(c.tid, PIDFD_THREAD) {
             Ok(p) => p,

@@ -380,7 +380,24 @@ mod tests {
         allow_nested_userns: false,
         report_reads: false,
         report_writes: false,
+        mediate_metadata: false,
     };
+
+    #[test]
+    fn metadata_changes_go_to_the_init_and_newer_xattr_forms_are_enosys() {
+        let notify = libc::SECCOMP_RET_USER_NOTIF;
+        let prog = build(&SeccompOptions { mediate_metadata: true, ..Default::default() }).unwrap();
+        for nr in
+            [libc::SYS_fchmod, libc::SYS_fchownat, libc::SYS_utimensat, libc::SYS_fsetxattr, libc::SYS_removexattr]
+        {
+            assert_eq!(call(&prog, nr, [0; 6]), notify, "{nr}");
+        }
+        let plain = build(&SeccompOptions::default()).unwrap();
+        assert_eq!(call(&plain, libc::SYS_fchmod, [0; 6]), RET_ALLOW);
+        for nr in [463, 466, 469] {
+            assert_eq!(call(&plain, nr, [0; 6]), RET_ENOSYS, "{nr}");
+        }
+    }
 
     #[test]
     fn monitored_writes_send_the_calls_that_change_files_to_the_init() {
@@ -394,12 +411,9 @@ mod tests {
             assert_eq!(open(libc::O_RDONLY), RET_ALLOW, "reads stay in the kernel");
             for nr in [
                 libc::SYS_unlinkat,
-                libc::SYS_fchmodat,
-                libc::SYS_fchownat,
-                libc::SYS_utimensat,
+                libc::SYS_lsetxattr,
                 libc::SYS_mkdirat,
                 libc::SYS_renameat2,
-                libc::SYS_setxattr,
                 libc::SYS_truncate,
             ] {
                 assert_eq!(call(&prog, nr, [0; 6]), notify, "{nr}");

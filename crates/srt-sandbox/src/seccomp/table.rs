@@ -36,6 +36,11 @@ pub struct SeccompOptions {
     /// metadata to the init, which reports the ones the sandbox will refuse
     /// and lets each run as asked (the mounts refuse them).
     pub report_writes: bool,
+    /// Send the calls that change a file's mode, owner, times or extended
+    /// attributes through a descriptor or a followed path to the init,
+    /// which refuses them on objects outside the sandbox (descriptors
+    /// inherited from the host) and makes them itself otherwise.
+    pub mediate_metadata: bool,
 }
 
 /// What a matching call gets instead of running.
@@ -414,21 +419,13 @@ fn write_report_rules(t: &mut Vec<Rule>, creations_mediated: bool) {
     const WRITES: u32 = (libc::O_WRONLY | libc::O_RDWR | libc::O_TRUNC | libc::O_CREAT) as u32;
     let writing = When::ArgAnyBit { arg: 2, mask: WRITES, name: "O_WRONLY|O_RDWR|O_TRUNC|O_CREAT" };
     t.push(ask("openat", libc::SYS_openat, writing, why));
+    // The metadata calls that follow their object come with
+    // mediate_metadata (metadata_rules); the ones that do not come here.
     let mut calls: Vec<(&'static str, i64)> = vec![
         ("unlinkat", libc::SYS_unlinkat),
         ("truncate", libc::SYS_truncate),
-        ("fchmod", libc::SYS_fchmod),
-        ("fchmodat", libc::SYS_fchmodat),
-        ("fchmodat2", libc::SYS_fchmodat2),
-        ("fchown", libc::SYS_fchown),
-        ("fchownat", libc::SYS_fchownat),
-        ("utimensat", libc::SYS_utimensat),
-        ("setxattr", libc::SYS_setxattr),
         ("lsetxattr", libc::SYS_lsetxattr),
-        ("fsetxattr", libc::SYS_fsetxattr),
-        ("removexattr", libc::SYS_removexattr),
         ("lremovexattr", libc::SYS_lremovexattr),
-        ("fremovexattr", libc::SYS_fremovexattr),
     ];
     if !creations_mediated {
         calls.extend([
@@ -447,16 +444,7 @@ fn write_report_rules(t: &mut Vec<Rule>, creations_mediated: bool) {
             When::ArgAnyBit { arg: 1, mask: WRITES, name: "O_WRONLY|O_RDWR|O_TRUNC|O_CREAT" },
             why,
         ));
-        calls.extend([
-            ("unlink", libc::SYS_unlink),
-            ("rmdir", libc::SYS_rmdir),
-            ("chmod", libc::SYS_chmod),
-            ("chown", libc::SYS_chown),
-            ("lchown", libc::SYS_lchown),
-            ("utime", libc::SYS_utime),
-            ("utimes", libc::SYS_utimes),
-            ("futimesat", libc::SYS_futimesat),
-        ]);
+        calls.extend([("unlink", libc::SYS_unlink), ("rmdir", libc::SYS_rmdir), ("lchown", libc::SYS_lchown)]);
         if !creations_mediated {
             calls.extend([
                 ("creat", libc::SYS_creat),
@@ -469,6 +457,38 @@ fn write_report_rules(t: &mut Vec<Rule>, creations_mediated: bool) {
             ]);
         }
     }
+    for (name, nr) in calls {
+        t.push(ask(name, nr, When::Always, why));
+    }
+}
+
+/// The calls that change a file's mode, owner, times or extended attributes
+/// and may follow a descriptor or a symlink to an object outside the
+/// sandbox (Landlock has no right for them): the init judges and makes them.
+fn metadata_rules(t: &mut Vec<Rule>) {
+    let why = "changes a file's mode, owner, times or attributes: the init refuses it on a file outside the \
+               sandbox (a descriptor inherited from the host, the terminal) and makes the change itself \
+               otherwise, on the object it checked";
+    let mut calls: Vec<(&'static str, i64)> = vec![
+        ("fchmod", libc::SYS_fchmod),
+        ("fchmodat", libc::SYS_fchmodat),
+        ("fchmodat2", libc::SYS_fchmodat2),
+        ("fchown", libc::SYS_fchown),
+        ("fchownat", libc::SYS_fchownat),
+        ("utimensat", libc::SYS_utimensat),
+        ("setxattr", libc::SYS_setxattr),
+        ("fsetxattr", libc::SYS_fsetxattr),
+        ("removexattr", libc::SYS_removexattr),
+        ("fremovexattr", libc::SYS_fremovexattr),
+    ];
+    #[cfg(target_arch = "x86_64")]
+    calls.extend([
+        ("chmod", libc::SYS_chmod),
+        ("chown", libc::SYS_chown),
+        ("utime", libc::SYS_utime),
+        ("utimes", libc::SYS_utimes),
+        ("futimesat", libc::SYS_futimesat),
+    ]);
     for (name, nr) in calls {
         t.push(ask(name, nr, When::Always, why));
     }
@@ -599,6 +619,17 @@ pub fn rules(opts: &SeccompOptions) -> Vec<Rule> {
     }
     if opts.report_writes {
         write_report_rules(&mut t, opts.mediate_create);
+    }
+    if opts.mediate_metadata {
+        metadata_rules(&mut t);
+    }
+    // Newer forms of the attribute calls (Linux 6.13, 6.17), which take a
+    // descriptor with AT_EMPTY_PATH: the C library falls back to the
+    // forms above on ENOSYS.
+    let newer = "a newer form of setxattr/removexattr/FS_IOC_FSSETXATTR that could reach a descriptor inherited \
+                 from the host; ENOSYS makes callers use the forms the init judges";
+    for (name, nr) in [("setxattrat", 463), ("removexattrat", 466), ("file_setattr", 469)] {
+        t.push(Rule { syscall: name, nr, when: When::Always, action: Action::Errno(libc::ENOSYS), reason: newer });
     }
     if opts.report_reads {
         let why = "reports an attempt to open a denyRead path (the mounts refuse it; pid 1 only reports and lets \

@@ -229,7 +229,7 @@ fn main() -> ExitCode {
     });
     let (result, events) = (finished.outcome, finished.events);
     if let Some(sink) = &sink {
-        sink.write(&finished.late);
+        sink.finish(&finished.late);
     }
     if !events.is_empty() {
         eprint!("{}", srt_monitor::stderr_block(&events));

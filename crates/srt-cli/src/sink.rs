@@ -2,21 +2,47 @@
 //! (appended), `--violations -` (srt's standard output) or
 //! `--violations-fd N` (a descriptor the caller opened, for a live
 //! consumer such as a pipe). Each event is one `write(2)` of one JSON line.
+//!
+//! The writes happen on a thread of their own, fed through a bounded queue:
+//! a consumer that stops reading (a full pipe, a paused terminal) must not
+//! stop srt's own work — the wall-clock limit, forwarding signals, the
+//! proxies. Past the queue, events are counted and the count is said on
+//! stderr; at the end srt waits a short while for the queue to drain.
 
 use std::fs::File;
 use std::os::fd::{AsFd, FromRawFd, OwnedFd};
 use std::path::Path;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
+use std::time::Duration;
 
 use srt_monitor::Violation;
+
+/// Batches of events queued for the writer before new ones are dropped.
+const QUEUE: usize = 4096;
+
+/// How long srt waits at the end for the writer to drain the queue.
+const DRAIN_FOR: Duration = Duration::from_secs(2);
 
 /// An open destination for events.
 pub struct EventSink {
     /// How messages name it.
     name: String,
-    out: Mutex<std::io::Result<File>>,
-    warned: AtomicBool,
+    state: Mutex<State>,
+    dropped: AtomicU64,
+}
+
+enum State {
+    /// No event yet: the destination, not handed to a writer.
+    Idle(std::io::Result<File>),
+    /// The writer runs (started at the first event, so after the sandbox
+    /// was forked: srt is single-threaded until then).
+    Writing {
+        queue: SyncSender<Vec<Violation>>,
+        done: Receiver<()>,
+    },
+    Closed,
 }
 
 impl EventSink {
@@ -33,24 +59,77 @@ impl EventSink {
             (None, Some(fd)) => (format!("descriptor {fd}"), Ok(File::from(take_fd(fd)?))),
             (None, None) => return Ok(None),
         };
-        Ok(Some(EventSink { name, out: Mutex::new(out), warned: AtomicBool::new(false) }))
+        Ok(Some(EventSink { name, state: Mutex::new(State::Idle(out)), dropped: AtomicU64::new(0) }))
     }
 
-    /// Writes `events` (one write); the first failure is said on stderr,
-    /// later ones are not repeated.
+    /// Queues `events` for writing; never waits for the consumer.
     pub fn write(&self, events: &[Violation]) {
         if events.is_empty() {
             return;
         }
-        let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
-        let written = match out.as_mut() {
-            Ok(f) => srt_monitor::write_jsonl(f, events),
-            Err(e) => Err(std::io::Error::new(e.kind(), e.to_string())),
-        };
-        if let Err(e) = written
-            && !self.warned.swap(true, Ordering::Relaxed)
-        {
-            eprintln!("srt: cannot write violations to {}: {e}", self.name);
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if let State::Idle(_) = &*state {
+            let State::Idle(out) = std::mem::replace(&mut *state, State::Closed) else { unreachable!() };
+            *state = self.start(out);
+        }
+        if let State::Writing { queue, .. } = &*state {
+            match queue.try_send(events.to_vec()) {
+                Ok(()) => {}
+                Err(TrySendError::Full(batch) | TrySendError::Disconnected(batch)) => {
+                    self.dropped.fetch_add(batch.len() as u64, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+
+    /// Queues the last events, then waits (a short while) for the writer to
+    /// finish, and says on stderr what could not be written.
+    pub fn finish(&self, last: &[Violation]) {
+        self.write(last);
+        let state = std::mem::replace(&mut *self.state.lock().unwrap_or_else(|e| e.into_inner()), State::Closed);
+        if let State::Writing { queue, done } = state {
+            drop(queue);
+            if done.recv_timeout(DRAIN_FOR).is_err() {
+                eprintln!("srt: the reader of {} is not reading; the events still queued were not written", self.name);
+            }
+        }
+        let dropped = self.dropped.load(Ordering::Relaxed);
+        if dropped > 0 {
+            eprintln!("srt: {dropped} violation events were not written to {} (its reader was too slow)", self.name);
+        }
+    }
+
+    fn start(&self, out: std::io::Result<File>) -> State {
+        let (queue, batches) = std::sync::mpsc::sync_channel::<Vec<Violation>>(QUEUE);
+        let (finished, done) = std::sync::mpsc::sync_channel::<()>(1);
+        let name = self.name.clone();
+        // Signals are the run's to forward: this thread never takes them.
+        let unblocked = nix::sys::signal::SigSet::all().thread_swap_mask(nix::sys::signal::SigmaskHow::SIG_BLOCK);
+        let started = std::thread::Builder::new().name("srt-violations".into()).spawn(move || {
+            let mut warned = false;
+            let mut out = out;
+            for batch in batches {
+                let written = match out.as_mut() {
+                    Ok(f) => srt_monitor::write_jsonl(f, &batch),
+                    Err(e) => Err(std::io::Error::new(e.kind(), e.to_string())),
+                };
+                if let Err(e) = written
+                    && !std::mem::replace(&mut warned, true)
+                {
+                    eprintln!("srt: cannot write violations to {name}: {e}");
+                }
+            }
+            let _ = finished.send(());
+        });
+        if let Ok(mask) = unblocked {
+            let _ = mask.thread_set_mask();
+        }
+        match started {
+            Ok(_) => State::Writing { queue, done },
+            Err(e) => {
+                eprintln!("srt: cannot start the writer of {}: {e}; events are not written there", self.name);
+                State::Closed
+            }
         }
     }
 }

@@ -243,3 +243,37 @@ fn violations_stream_to_a_descriptor_or_standard_output() {
     assert_eq!(o.status.code(), Some(125), "{}", err(&o));
     assert!(err(&o).contains("--violations-fd 9: no such open descriptor"), "{}", err(&o));
 }
+
+/// A consumer of `--violations-fd` that stops reading cannot hold srt up:
+/// the wall-clock limit still ends the run on time, and srt says how many
+/// events it could not write.
+#[test]
+fn a_stalled_event_reader_does_not_stop_the_timeout() {
+    let env = Env::new();
+    let fifo = env.p("stalled.fifo");
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    // About 100 refused writes with long names: more than a pipe holds.
+    let long = "x".repeat(200);
+    let script = format!("for i in $(seq 150); do echo > ../home/{long}$i 2>/dev/null; done; sleep 30");
+    let s = env.settings(r#"{"filesystem": {"allowWrite": ["."]}}"#);
+    let started = Instant::now();
+    let child = std::process::Command::new("timeout")
+        // SIGKILL from outside is 137, told apart from srt's own 124.
+        .args(["-s", "KILL", "60", "bash", "-c", "exec 7>\"$0\"; exec \"$@\"", fifo.to_str().unwrap()])
+        .arg(srt_bin())
+        .args(["--settings", s.to_str().unwrap(), "--violations-fd", "7", "--timeout", "3", "-c", &script])
+        .current_dir(env.p("work"))
+        .env("HOME", env.p("home"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Opened for reading (so the writer's open returns), never read.
+    let _reader = std::fs::File::open(&fifo).unwrap();
+    let o = child.wait_with_output().unwrap();
+    let took = started.elapsed();
+    let stderr = err(&o);
+    eprintln!("srt ended after {took:?} with {:?}", o.status);
+    assert_eq!(o.status.code(), Some(124), "the wall-clock limit ended it, not the outer timeout: {stderr}");
+    assert!(stderr.contains("not reading") || stderr.contains("were not written"), "{stderr}");
+}

@@ -409,13 +409,9 @@ mod tests {
             assert_eq!(open(libc::O_RDWR), notify);
             assert_eq!(open(libc::O_RDONLY | libc::O_TRUNC), notify);
             assert_eq!(open(libc::O_RDONLY), RET_ALLOW, "reads stay in the kernel");
-            for nr in [
-                libc::SYS_unlinkat,
-                libc::SYS_lsetxattr,
-                libc::SYS_mkdirat,
-                libc::SYS_renameat2,
-                libc::SYS_truncate,
-            ] {
+            for nr in
+                [libc::SYS_unlinkat, libc::SYS_lsetxattr, libc::SYS_mkdirat, libc::SYS_renameat2, libc::SYS_truncate]
+            {
                 assert_eq!(call(&prog, nr, [0; 6]), notify, "{nr}");
             }
             assert_eq!(call(&prog, libc::SYS_write, [0; 6]), RET_ALLOW);

@@ -23,7 +23,8 @@ use srt_policy::{FsDecision, FsOp};
 
 use super::Mediator;
 use super::notif::Call;
-use super::resolve::{cstr, readlinkat};
+use super::path::split;
+use super::resolve::{cstr, openat, readlinkat};
 use crate::spec::Report;
 
 /// How a reported write names its target.
@@ -67,28 +68,40 @@ impl Mediator {
         if named.is_empty() && !(empty_path || addr == 0) {
             return;
         }
-        // The caller's own descriptors and streams (/dev/stdout, /proc/self/fd/N).
-        if super::path::names_caller(&named) {
+        // The caller's own descriptors and streams (/dev/stdout,
+        // /proc/self/fd/N) mean other objects to pid 1: not judged here.
+        if names_a_process(&named) {
             return;
         }
-        let full = if named.is_empty() {
+        let (full, refused) = if named.is_empty() {
             let Ok(p) = self.descriptor_path(c, dirfd) else { return };
-            p
-        } else if named.starts_with(b"/") {
-            PathBuf::from(OsStr::from_bytes(&named))
+            let r = writable(nix::fcntl::AT_FDCWD, p.as_path());
+            (p, r)
         } else {
-            let Ok(base) = self.base(c, dirfd) else { return };
-            let Ok(dir) = self.real_path(base.as_fd()) else { return };
-            dir.join(OsStr::from_bytes(&named))
-        };
-        let full = srt_policy::paths::normalize(&full);
-        let parent = full.parent().unwrap_or(Path::new("/"));
-        let refused = match target {
-            Target::Path => match writable(&full) {
-                Err(Errno::ENOENT) => writable(parent),
-                r => r,
-            },
-            Target::NewName | Target::Remove => writable(parent),
+            // Resolved by the kernel from where the caller starts (`..` and
+            // symlinks in the directories as they really are), the final
+            // name judged in its real directory.
+            let start = if named.starts_with(b"/") { self.root.try_clone().ok() } else { self.base(c, dirfd).ok() };
+            let Some(start) = start else { return };
+            let sp = split(&named);
+            let parent_path = if sp.parent.is_empty() { b".".to_vec() } else { sp.parent.clone() };
+            let Ok(parent_c) = cstr(&parent_path) else { return };
+            let Ok(parent) = openat(start.as_fd(), &parent_c, libc::O_PATH | libc::O_DIRECTORY, 0) else { return };
+            let Ok(dir) = self.real_path(parent.as_fd()) else { return };
+            if names_a_process(dir.as_os_str().as_bytes()) {
+                return;
+            }
+            let name = OsStr::from_bytes(&sp.name);
+            let full = if sp.name == b"." { dir.clone() } else { dir.join(name) };
+            let here = |p: &OsStr| writable(parent.as_fd(), Path::new(p));
+            let r = match target {
+                Target::Path => match here(name) {
+                    Err(Errno::ENOENT) => here(OsStr::new(".")),
+                    r => r,
+                },
+                Target::NewName | Target::Remove => here(OsStr::new(".")),
+            };
+            (full, r)
         };
         let rule = match rules.decide_path(&full, FsOp::Write) {
             FsDecision::Deny { reason, .. } => Some(reason),
@@ -125,7 +138,34 @@ impl Mediator {
     }
 }
 
-/// Whether this process may write `path` (its effective ids, its mounts).
-fn writable(path: &Path) -> Result<(), Errno> {
-    nix::unistd::faccessat(nix::fcntl::AT_FDCWD, path, AccessFlags::W_OK, AtFlags::AT_EACCESS)
+/// Whether this process may write `path` from `dir` (its effective ids,
+/// its mounts).
+fn writable<Fd: AsFd>(dir: Fd, path: &Path) -> Result<(), Errno> {
+    nix::unistd::faccessat(dir, path, AccessFlags::W_OK, AtFlags::AT_EACCESS)
+}
+
+/// Is `path` (lexically) under `/proc` or `/dev`, by whole components,
+/// where names mean the calling process's objects?
+fn names_a_process(path: &[u8]) -> bool {
+    if !path.starts_with(b"/") {
+        return false;
+    }
+    let lexical = srt_policy::paths::normalize(Path::new(OsStr::from_bytes(path)));
+    lexical.starts_with("/proc") || lexical.starts_with("/dev")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn process_names_are_whole_components() {
+        assert!(names_a_process(b"/dev/stdout"));
+        assert!(names_a_process(b"/proc/self/fd/1"));
+        assert!(names_a_process(b"//dev/fd/3"));
+        assert!(names_a_process(b"/usr/../dev/stderr"));
+        assert!(!names_a_process(b"/devel/file"));
+        assert!(!names_a_process(b"/process/x"));
+        assert!(!names_a_process(b"dev/stdout"), "relative: judged by where it resolves");
+    }
 }

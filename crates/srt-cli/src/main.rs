@@ -204,6 +204,7 @@ fn main() -> ExitCode {
         std::sync::Arc::new(move |v: &srt_monitor::Violation| sink.write(std::slice::from_ref(v)))
             as srt_run::LiveEvents
     });
+    let command_shown = command_line.clone();
     let finished = srt_run::run(srt_run::Run {
         policy: std::sync::Arc::new(policy),
         argv,
@@ -229,7 +230,7 @@ fn main() -> ExitCode {
     });
     let (result, events) = (finished.outcome, finished.events);
     if let Some(sink) = &sink {
-        sink.finish(&finished.late);
+        sink.finish(&finished.late, &command_shown);
     }
     if !events.is_empty() {
         eprint!("{}", srt_monitor::stderr_block(&events));

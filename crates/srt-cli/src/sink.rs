@@ -19,8 +19,9 @@ use std::time::Duration;
 
 use srt_monitor::Violation;
 
-/// Batches of events queued for the writer before new ones are dropped.
-const QUEUE: usize = 4096;
+/// Batches of events queued for the writer before new ones are dropped
+/// (and counted in a closing event).
+const QUEUE: usize = 16_384;
 
 /// How long srt waits at the end for the writer to drain the queue.
 const DRAIN_FOR: Duration = Duration::from_secs(2);
@@ -82,10 +83,27 @@ impl EventSink {
         }
     }
 
-    /// Queues the last events, then waits (a short while) for the writer to
-    /// finish, and says on stderr what could not be written.
-    pub fn finish(&self, last: &[Violation]) {
+    /// Queues the last events (and, if any were dropped, one event that
+    /// counts them, so that every refusal is accounted for in the stream),
+    /// then waits a short while for the writer to finish, and says on
+    /// stderr what could not be written.
+    pub fn finish(&self, last: &[Violation], command: &str) {
         self.write(last);
+        let dropped = self.dropped.load(Ordering::Relaxed);
+        if dropped > 0 {
+            let note = Violation::deny(
+                srt_monitor::Kind::Limit,
+                "violation-reports",
+                format!("{dropped} more"),
+                format!(
+                    "{dropped} events not recorded one by one: the reader of {} was slower than the program made them",
+                    self.name
+                ),
+                None,
+                command,
+            );
+            self.write(std::slice::from_ref(&note));
+        }
         let state = std::mem::replace(&mut *self.state.lock().unwrap_or_else(|e| e.into_inner()), State::Closed);
         if let State::Writing { queue, done } = state {
             drop(queue);

@@ -168,3 +168,15 @@ fn exec_started_init_behaves_the_same() {
     assert_eq!(o.status.code(), Some(3));
     assert!(!out(&o).contains("PRIVATE"));
 }
+
+/// The program starts with the default signal dispositions (srt's own
+/// runtime ignores SIGPIPE, which execve would otherwise pass on): a writer
+/// to a closed pipe dies quietly, as outside.
+#[test]
+fn the_program_gets_default_signal_dispositions() {
+    let env = Env::new();
+    let o = env.sh("{}", "yes | head -1; grep SigIgn /proc/self/status");
+    assert_eq!(out(&o).lines().next(), Some("y"), "{}", err(&o));
+    assert!(out(&o).contains("SigIgn:\t0000000000000000"), "{}", out(&o));
+    assert!(!err(&o).contains("Broken pipe"), "{}", err(&o));
+}

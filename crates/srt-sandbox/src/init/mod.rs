@@ -319,8 +319,9 @@ fn program(
     send_listener: Option<RawFd>,
     status: &mut Status,
 ) -> Step<i32> {
-    // 1. Signals unblocked first: the program must get them, and init0's
-    //    mask would otherwise be inherited through execve.
+    // 1. Signals unblocked first (and SIGPIPE back to its default): the
+    //    program must get them, and init0's mask would otherwise be
+    //    inherited through execve.
     program::unblock_signals()?;
     // 2. Die with the init (matters in the weaker mode, with no PID
     //    namespace whose end would take the program along).

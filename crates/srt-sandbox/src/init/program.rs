@@ -12,6 +12,12 @@ use crate::spec::Report;
 use crate::{caps, netplumb, seccomp, sys};
 
 pub(super) fn unblock_signals() -> Step {
+    // The Rust runtime of srt ignores SIGPIPE, and an ignored signal stays
+    // ignored across execve: the program gets the default back, as it would
+    // outside (`yes | head -1` ends quietly rather than printing EPIPE).
+    // SAFETY: SIG_DFL installs no handler; this process is single-threaded.
+    unsafe { nix::sys::signal::signal(nix::sys::signal::Signal::SIGPIPE, nix::sys::signal::SigHandler::SigDfl) }
+        .map_err(|_| Exit(125))?;
     SigSet::empty().thread_set_mask().map_err(|_| Exit(125))
 }
 

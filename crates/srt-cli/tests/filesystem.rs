@@ -304,6 +304,18 @@ attempt("chown", lambda: os.chown(0, os.getuid(), os.getgid()))
 attempt("setxattr", lambda: os.setxattr(0, "user.pwned", b"yes"))
 os.symlink("/proc/self/fd/0", "lnk")
 attempt("chmod-link", lambda: os.chmod("lnk", 0o666))
+# The descriptor itself with AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW (found by
+# the second red team): fchmodat2, utimensat, fchownat.
+import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+def raw(*args):
+    if libc.syscall(*args) != 0:
+        raise OSError(ctypes.get_errno(), "")
+EMPTY_NOFOLLOW = 0x1000 | 0x100
+attempt("fchmodat2-empty", lambda: raw(452, 0, b"", 0o666, EMPTY_NOFOLLOW))
+attempt("utimensat-empty", lambda: raw(280, 0, b"", None, EMPTY_NOFOLLOW))
+attempt("fchownat-empty", lambda: raw(260, 0, b"", -1, -1, EMPTY_NOFOLLOW))
+attempt("lsetxattr-proc", lambda: os.setxattr("/proc/self/fd/0/", "user.pwned", b"yes", follow_symlinks=False))
 open("own.txt", "w").close()
 attempt("own-chmod", lambda: os.chmod("own.txt", 0o600))
 attempt("own-utime", lambda: os.utime("own.txt", (5, 5)))
@@ -317,8 +329,21 @@ attempt("memfd-fchmod", lambda: os.fchmod(os.memfd_create("x"), 0o600))
         .output()
         .unwrap();
     let stdout = out(&o);
-    for refused in ["fchmod", "chmod-proc", "chmod-stdin", "utime", "chown", "setxattr", "chmod-link"] {
-        assert!(stdout.contains(&format!("{refused} {EPERM}")), "{refused}: {stdout}\n{}", err(&o));
+    for refused in [
+        "fchmod",
+        "chmod-proc",
+        "chmod-stdin",
+        "utime",
+        "chown",
+        "setxattr",
+        "chmod-link",
+        "fchmodat2-empty",
+        "utimensat-empty",
+        "fchownat-empty",
+    ] {
+        // A symlink to a magic link is not followed by pid 1 at all (ELOOP).
+        let refusal = [format!("{refused} {EPERM}"), format!("{refused} 40")];
+        assert!(refusal.iter().any(|r| stdout.contains(r.as_str())), "{refused}: {stdout}\n{}", err(&o));
     }
     for allowed in ["own-chmod", "own-utime", "own-fchmod", "memfd-fchmod"] {
         assert!(stdout.contains(&format!("{allowed} changed")), "{allowed}: {stdout}\n{}", err(&o));
@@ -329,8 +354,38 @@ attempt("memfd-fchmod", lambda: os.fchmod(os.memfd_create("x"), 0o600))
     assert_eq!(after.mtime(), before.mtime(), "the host file's times");
     assert!(xattr_absent(&victim), "no attribute was set on the host file");
     assert_eq!(std::fs::metadata(env.p("work/own.txt")).unwrap().mode() & 0o777, 0o640);
+    assert!(!stdout.contains("lsetxattr-proc changed"), "{stdout}");
     assert!(err(&o).contains("filesystem chmod"), "reported: {}", err(&o));
     assert!(err(&o).contains("a file outside the sandbox"), "{}", err(&o));
+
+    // A host directory as standard input: the no-follow forms, relative to
+    // it, reach the host's files by `..` and must be refused too.
+    let code = r#"
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+def attempt(name, *args):
+    r = libc.syscall(*args)
+    print(name, "changed" if r == 0 else ctypes.get_errno())
+NOFOLLOW = 0x100
+attempt("dir-fchmodat2", 452, 3, b"notes.txt", 0o666, NOFOLLOW)
+attempt("dir-utimensat", 280, 3, b"notes.txt", None, NOFOLLOW)
+attempt("dir-fchownat", 260, 3, b"notes.txt", -1, -1, NOFOLLOW)
+attempt("dir-chmod-up", 452, 3, b"../home/notes.txt", 0o666, 0)
+"#;
+    // Python will not start with a directory as stdin: the shell moves it to 3.
+    let script = format!("exec 3<&0 0</dev/null; exec {} -c '{}'", python(), code.replace('\'', "'\\''"));
+    let o = env
+        .cmd(r#"{"filesystem": {"allowWrite": ["."]}}"#, &["-c", &script])
+        .stdin(std::fs::File::open(env.p("home")).unwrap())
+        .output()
+        .unwrap();
+    let stdout = out(&o);
+    for refused in ["dir-fchmodat2", "dir-utimensat", "dir-fchownat", "dir-chmod-up"] {
+        assert!(stdout.contains(&format!("{refused} {EPERM}")), "{refused}: {stdout}\n{}", err(&o));
+    }
+    let after = std::fs::metadata(&victim).unwrap();
+    assert_eq!(after.mode(), before.mode(), "the host file's mode");
+    assert_eq!(after.mtime(), before.mtime(), "the host file's times");
 }
 
 /// `EPERM`, as Python's `OSError.errno` prints it.

@@ -12,19 +12,23 @@
 //! makes the change itself on that very object, so that a descriptor or a
 //! path swapped after the check changes nothing.
 //!
-//! The calls that do not follow a final symlink (`lchown`, `AT_SYMLINK_
-//! NOFOLLOW`) act on a directory entry of the sandbox's own tree and stay
-//! with the kernel.
+//! The forms that do not follow a final symlink (`lchown`, `lsetxattr`,
+//! `AT_SYMLINK_NOFOLLOW`) are judged the same way: with `AT_EMPTY_PATH`, or
+//! from an inherited directory descriptor, they too reach host objects.
+//! Resolving a path, pid 1 never follows a magic link of its own
+//! (`/proc/self/...` met in a symlink would be pid 1's, not the caller's):
+//! only the caller's own `/proc/<tid>/...` entries, which the path names.
 
 use std::ffi::CString;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
 use nix::errno::Errno;
-use nix::sys::stat::{FchmodatFlags, Mode, UtimensatFlags};
+use nix::fcntl::AtFlags;
+use nix::sys::stat::{FchmodatFlags, Mode};
 use nix::sys::time::TimeSpec;
 
 use super::notif::{Call, read_mem, read_path};
-use super::resolve::{Who, cstr, fstat, openat};
+use super::resolve::{Who, cstr, fstat};
 use super::{Answer, Mediator, R};
 use crate::spec::Report;
 
@@ -59,7 +63,12 @@ impl Change {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Object {
     Fd(u64),
-    Path { dirfd: u64, addr: u64 },
+    /// `follow`: the final symlink is followed.
+    Path {
+        dirfd: u64,
+        addr: u64,
+        follow: bool,
+    },
 }
 
 /// The largest extended attribute value (`XATTR_SIZE_MAX`).
@@ -69,68 +78,57 @@ const XATTR_SIZE_MAX: usize = 65536;
 /// reaches.
 const ANONYMOUS_FILESYSTEMS: [i64; 3] = [0x5049_5045, 0x534F_434B, 0x0904_1934];
 
-/// The metadata call `nr` with arguments `a`, when it follows its object
-/// (the forms that do not are left to the kernel). `Err` for bad arguments.
+/// The metadata call `c` as the object it changes and the change (`None`
+/// for another call; `Err` for bad arguments).
 pub(super) fn metadata_call(c: &Call) -> Option<Result<(Object, Change), Errno>> {
     let a = &c.args;
     let at = libc::AT_FDCWD as u64;
     let empty_path = |flags: u64, addr: u64| {
         addr == 0 || (flags as i32 & libc::AT_EMPTY_PATH != 0 && read_path(c.tid, addr).is_ok_and(|p| p.is_empty()))
     };
-    let nofollow = |flags: u64| flags as i32 & libc::AT_SYMLINK_NOFOLLOW != 0;
+    let follow = |flags: u64| flags as i32 & libc::AT_SYMLINK_NOFOLLOW == 0;
     let object = |dirfd: u64, addr: u64, flags: u64| {
-        if empty_path(flags, addr) { Object::Fd(dirfd) } else { Object::Path { dirfd, addr } }
+        if empty_path(flags, addr) { Object::Fd(dirfd) } else { Object::Path { dirfd, addr, follow: follow(flags) } }
     };
+    let path = |addr: u64, follow: bool| Object::Path { dirfd: at, addr, follow };
     let owner = |u: u64, g: u64| Change::Owner(u as u32, g as u32);
-    Some(Ok(match c.nr {
-        libc::SYS_fchmod => (Object::Fd(a[0]), Change::Mode(a[1] as u32)),
-        libc::SYS_fchmodat => (Object::Path { dirfd: a[0], addr: a[1] }, Change::Mode(a[2] as u32)),
-        libc::SYS_fchmodat2 if !nofollow(a[3]) => (object(a[0], a[1], a[3]), Change::Mode(a[2] as u32)),
-        libc::SYS_fchown => (Object::Fd(a[0]), owner(a[1], a[2])),
-        libc::SYS_fchownat if !nofollow(a[4]) => (object(a[0], a[1], a[4]), owner(a[2], a[3])),
-        libc::SYS_utimensat if !nofollow(a[3]) || a[1] == 0 => {
-            let times = match read_times(c.tid, a[2]) {
-                Ok(t) => t,
-                Err(e) => return Some(Err(e)),
-            };
-            (object(a[0], a[1], a[3]), Change::Times(times))
-        }
-        libc::SYS_setxattr | libc::SYS_fsetxattr => {
-            let change = match read_setxattr(c.tid, a[1], a[2], a[3], a[4]) {
-                Ok(ch) => ch,
-                Err(e) => return Some(Err(e)),
-            };
-            let obj =
-                if c.nr == libc::SYS_fsetxattr { Object::Fd(a[0]) } else { Object::Path { dirfd: at, addr: a[0] } };
-            (obj, change)
-        }
-        libc::SYS_removexattr | libc::SYS_fremovexattr => {
-            let name = match read_path(c.tid, a[1]).and_then(|n| cstr(&n)) {
-                Ok(n) => n,
-                Err(e) => return Some(Err(e)),
-            };
-            let obj =
-                if c.nr == libc::SYS_fremovexattr { Object::Fd(a[0]) } else { Object::Path { dirfd: at, addr: a[0] } };
-            (obj, Change::RemoveXattr(name))
+    let change = |r: Result<Change, Errno>, obj: Object| r.map(|ch| (obj, ch));
+    Some(match c.nr {
+        libc::SYS_fchmod => Ok((Object::Fd(a[0]), Change::Mode(a[1] as u32))),
+        libc::SYS_fchmodat => Ok((object(a[0], a[1], 0), Change::Mode(a[2] as u32))),
+        libc::SYS_fchmodat2 => Ok((object(a[0], a[1], a[3]), Change::Mode(a[2] as u32))),
+        libc::SYS_fchown => Ok((Object::Fd(a[0]), owner(a[1], a[2]))),
+        libc::SYS_fchownat => Ok((object(a[0], a[1], a[4]), owner(a[2], a[3]))),
+        // A null path with AT_FDCWD is EFAULT for the kernel too.
+        libc::SYS_utimensat if a[1] == 0 && a[0] == at => Err(Errno::EFAULT),
+        libc::SYS_utimensat => change(read_times(c.tid, a[2]).map(Change::Times), object(a[0], a[1], a[3])),
+        libc::SYS_setxattr => change(read_setxattr(c.tid, a[1], a[2], a[3], a[4]), path(a[0], true)),
+        libc::SYS_lsetxattr => change(read_setxattr(c.tid, a[1], a[2], a[3], a[4]), path(a[0], false)),
+        libc::SYS_fsetxattr => change(read_setxattr(c.tid, a[1], a[2], a[3], a[4]), Object::Fd(a[0])),
+        libc::SYS_removexattr => change(read_name(c.tid, a[1]), path(a[0], true)),
+        libc::SYS_lremovexattr => change(read_name(c.tid, a[1]), path(a[0], false)),
+        libc::SYS_fremovexattr => change(read_name(c.tid, a[1]), Object::Fd(a[0])),
+        #[cfg(target_arch = "x86_64")]
+        libc::SYS_chmod => Ok((path(a[0], true), Change::Mode(a[1] as u32))),
+        #[cfg(target_arch = "x86_64")]
+        libc::SYS_chown => Ok((path(a[0], true), owner(a[1], a[2]))),
+        #[cfg(target_arch = "x86_64")]
+        libc::SYS_lchown => Ok((path(a[0], false), owner(a[1], a[2]))),
+        #[cfg(target_arch = "x86_64")]
+        libc::SYS_utime | libc::SYS_utimes => {
+            change(read_old_times(c.tid, a[1], c.nr == libc::SYS_utime).map(Change::Times), path(a[0], true))
         }
         #[cfg(target_arch = "x86_64")]
-        libc::SYS_chmod => (Object::Path { dirfd: at, addr: a[0] }, Change::Mode(a[1] as u32)),
+        libc::SYS_futimesat if a[1] == 0 && a[0] == at => Err(Errno::EFAULT),
         #[cfg(target_arch = "x86_64")]
-        libc::SYS_chown => (Object::Path { dirfd: at, addr: a[0] }, owner(a[1], a[2])),
-        #[cfg(target_arch = "x86_64")]
-        libc::SYS_utime | libc::SYS_utimes | libc::SYS_futimesat => {
-            let (dirfd, addr, times) = match c.nr {
-                libc::SYS_futimesat => (a[0], a[1], a[2]),
-                _ => (at, a[0], a[1]),
-            };
-            let times = match read_old_times(c.tid, times, c.nr == libc::SYS_utime) {
-                Ok(t) => t,
-                Err(e) => return Some(Err(e)),
-            };
-            (object(dirfd, addr, 0), Change::Times(times))
-        }
+        libc::SYS_futimesat => change(read_old_times(c.tid, a[2], false).map(Change::Times), object(a[0], a[1], 0)),
         _ => return None,
-    }))
+    })
+}
+
+/// The attribute name at `addr`, for removexattr.
+fn read_name(tid: i32, addr: u64) -> Result<Change, Errno> {
+    read_path(tid, addr).and_then(|n| cstr(&n)).map(Change::RemoveXattr)
 }
 
 /// Two `timespec`s at `addr`, or `None` for a null pointer (now, now).
@@ -177,15 +175,17 @@ impl Mediator {
     /// mount of the host, and performs the change on it otherwise.
     pub(super) fn metadata(&mut self, c: &Call, object: Object, change: Change, denial: &mut Option<Report>) -> R {
         let obj = match object {
+            // AT_FDCWD with an empty path: the caller's working directory.
+            Object::Fd(fd) if fd as i32 == libc::AT_FDCWD => self.base(c, fd)?,
             Object::Fd(fd) => self.caller_fd(c, fd)?,
-            Object::Path { dirfd, addr } => {
+            Object::Path { dirfd, addr, follow } => {
                 let path = self.path_arg(c, addr)?;
                 let who = Who { tid: c.tid, known: Default::default() };
                 let e = self.entry(c, &who, dirfd, &path, None)?;
-                // The final symlink is followed here, as the call would.
-                openat(e.parent.as_fd(), &e.name, libc::O_PATH, 0)?
+                final_object(e.parent.as_fd(), &e.name, follow, e.in_proc)?
             }
         };
+        let is_symlink = fstat(obj.as_fd())?.st_mode & libc::S_IFMT == libc::S_IFLNK;
         if !self.in_sandbox(c, obj.as_fd())? {
             let shown = self.real_path(obj.as_fd()).map(|p| p.display().to_string()).unwrap_or_else(|_| "?".into());
             *denial = Some(Report::Denied {
@@ -199,7 +199,7 @@ impl Mediator {
             });
             return Err(Errno::EPERM);
         }
-        perform(self.proc_self_fd(obj.as_fd())?.as_c_str(), obj.as_fd(), &change)?;
+        perform(self.proc_self_fd(obj.as_fd())?.as_c_str(), obj.as_fd(), is_symlink, &change)?;
         Ok(Answer::Value(0))
     }
 
@@ -244,10 +244,28 @@ fn mount_ids(mountinfo: &str) -> Vec<u64> {
     mountinfo.lines().filter_map(|l| l.split_whitespace().next()?.parse().ok()).collect()
 }
 
+/// The object at `name` in `parent`, as an `O_PATH` descriptor: the final
+/// symlink followed when `follow`, but never through a magic link (a
+/// `/proc/<pid>/fd/N` met in a symlink would be resolved as pid 1's own),
+/// except the caller's own procfs entry that the path itself names
+/// (`in_proc`: `entry` rewrote `/proc/self` to the caller).
+fn final_object(parent: BorrowedFd<'_>, name: &std::ffi::CStr, follow: bool, in_proc: bool) -> Result<OwnedFd, Errno> {
+    use nix::fcntl::{OFlag, OpenHow, ResolveFlag};
+    let mut flags = OFlag::O_PATH | OFlag::O_CLOEXEC;
+    if !follow {
+        flags |= OFlag::O_NOFOLLOW;
+    }
+    let resolve = if in_proc { ResolveFlag::empty() } else { ResolveFlag::RESOLVE_NO_MAGICLINKS };
+    nix::fcntl::openat2(parent, name, OpenHow::new().flags(flags).resolve(resolve))
+}
+
 /// Makes `change` on the object `obj` (also reachable as `path`, pid 1's
-/// magic link to it).
-fn perform(path: &std::ffi::CStr, obj: BorrowedFd<'_>, change: &Change) -> Result<(), Errno> {
+/// magic link to it; `is_symlink`: the object is a symlink itself, reached
+/// by a form that does not follow it).
+fn perform(path: &std::ffi::CStr, obj: BorrowedFd<'_>, is_symlink: bool, change: &Change) -> Result<(), Errno> {
     match change {
+        // Linux has no mode for a symlink.
+        Change::Mode(_) if is_symlink => Err(Errno::EOPNOTSUPP),
         Change::Mode(mode) => nix::sys::stat::fchmodat(
             nix::fcntl::AT_FDCWD,
             path,
@@ -258,13 +276,23 @@ fn perform(path: &std::ffi::CStr, obj: BorrowedFd<'_>, change: &Change) -> Resul
             let keep = u32::MAX;
             let uid = (*uid != keep).then(|| nix::unistd::Uid::from_raw(*uid));
             let gid = (*gid != keep).then(|| nix::unistd::Gid::from_raw(*gid));
-            nix::unistd::fchownat(obj, "", uid, gid, nix::fcntl::AtFlags::AT_EMPTY_PATH)
+            // The object itself, through its descriptor, never followed.
+            nix::unistd::fchownat(obj, "", uid, gid, AtFlags::AT_EMPTY_PATH | AtFlags::AT_SYMLINK_NOFOLLOW)
         }
         Change::Times(times) => {
             let now = TimeSpec::UTIME_NOW;
             let [atime, mtime] = times.unwrap_or([now, now]);
-            nix::sys::stat::utimensat(nix::fcntl::AT_FDCWD, path, &atime, &mtime, UtimensatFlags::FollowSymlink)
+            let ts: [libc::timespec; 2] = [*atime.as_ref(), *mtime.as_ref()];
+            let flags = libc::AT_EMPTY_PATH | libc::AT_SYMLINK_NOFOLLOW;
+            // libc: nix's utimensat takes no AT_EMPTY_PATH.
+            // SAFETY: the empty path is NUL-terminated; ts holds two
+            // timespecs for the whole call.
+            let r = unsafe { libc::utimensat(obj.as_raw_fd(), c"".as_ptr(), ts.as_ptr(), flags) };
+            Errno::result(r).map(drop)
         }
+        // The attributes an unprivileged program may set (`user.*`) are not
+        // allowed on symlinks.
+        Change::SetXattr { .. } | Change::RemoveXattr(_) if is_symlink => Err(Errno::EPERM),
         Change::SetXattr { name, value, flags } => {
             // libc: nix has no extended-attribute calls.
             // SAFETY: path and name are NUL-terminated; value is valid for

@@ -387,9 +387,14 @@ mod tests {
     fn metadata_changes_go_to_the_init_and_newer_xattr_forms_are_enosys() {
         let notify = libc::SECCOMP_RET_USER_NOTIF;
         let prog = build(&SeccompOptions { mediate_metadata: true, ..Default::default() }).unwrap();
-        for nr in
-            [libc::SYS_fchmod, libc::SYS_fchownat, libc::SYS_utimensat, libc::SYS_fsetxattr, libc::SYS_removexattr]
-        {
+        for nr in [
+            libc::SYS_fchmod,
+            libc::SYS_fchownat,
+            libc::SYS_utimensat,
+            libc::SYS_fsetxattr,
+            libc::SYS_lsetxattr,
+            libc::SYS_removexattr,
+        ] {
             assert_eq!(call(&prog, nr, [0; 6]), notify, "{nr}");
         }
         let plain = build(&SeccompOptions::default()).unwrap();
@@ -409,9 +414,7 @@ mod tests {
             assert_eq!(open(libc::O_RDWR), notify);
             assert_eq!(open(libc::O_RDONLY | libc::O_TRUNC), notify);
             assert_eq!(open(libc::O_RDONLY), RET_ALLOW, "reads stay in the kernel");
-            for nr in
-                [libc::SYS_unlinkat, libc::SYS_lsetxattr, libc::SYS_mkdirat, libc::SYS_renameat2, libc::SYS_truncate]
-            {
+            for nr in [libc::SYS_unlinkat, libc::SYS_mkdirat, libc::SYS_renameat2, libc::SYS_truncate] {
                 assert_eq!(call(&prog, nr, [0; 6]), notify, "{nr}");
             }
             assert_eq!(call(&prog, libc::SYS_write, [0; 6]), RET_ALLOW);

@@ -419,14 +419,8 @@ fn write_report_rules(t: &mut Vec<Rule>, creations_mediated: bool) {
     const WRITES: u32 = (libc::O_WRONLY | libc::O_RDWR | libc::O_TRUNC | libc::O_CREAT) as u32;
     let writing = When::ArgAnyBit { arg: 2, mask: WRITES, name: "O_WRONLY|O_RDWR|O_TRUNC|O_CREAT" };
     t.push(ask("openat", libc::SYS_openat, writing, why));
-    // The metadata calls that follow their object come with
-    // mediate_metadata (metadata_rules); the ones that do not come here.
-    let mut calls: Vec<(&'static str, i64)> = vec![
-        ("unlinkat", libc::SYS_unlinkat),
-        ("truncate", libc::SYS_truncate),
-        ("lsetxattr", libc::SYS_lsetxattr),
-        ("lremovexattr", libc::SYS_lremovexattr),
-    ];
+    // The metadata calls come with mediate_metadata (metadata_rules).
+    let mut calls: Vec<(&'static str, i64)> = vec![("unlinkat", libc::SYS_unlinkat), ("truncate", libc::SYS_truncate)];
     if !creations_mediated {
         calls.extend([
             ("mkdirat", libc::SYS_mkdirat),
@@ -444,7 +438,7 @@ fn write_report_rules(t: &mut Vec<Rule>, creations_mediated: bool) {
             When::ArgAnyBit { arg: 1, mask: WRITES, name: "O_WRONLY|O_RDWR|O_TRUNC|O_CREAT" },
             why,
         ));
-        calls.extend([("unlink", libc::SYS_unlink), ("rmdir", libc::SYS_rmdir), ("lchown", libc::SYS_lchown)]);
+        calls.extend([("unlink", libc::SYS_unlink), ("rmdir", libc::SYS_rmdir)]);
         if !creations_mediated {
             calls.extend([
                 ("creat", libc::SYS_creat),
@@ -463,8 +457,9 @@ fn write_report_rules(t: &mut Vec<Rule>, creations_mediated: bool) {
 }
 
 /// The calls that change a file's mode, owner, times or extended attributes
-/// and may follow a descriptor or a symlink to an object outside the
-/// sandbox (Landlock has no right for them): the init judges and makes them.
+/// (Landlock has no right for them; through a descriptor, a magic link or
+/// an inherited directory they reach objects outside the sandbox): the
+/// init judges and makes them.
 fn metadata_rules(t: &mut Vec<Rule>) {
     let why = "changes a file's mode, owner, times or attributes: the init refuses it on a file outside the \
                sandbox (a descriptor inherited from the host, the terminal) and makes the change itself \
@@ -477,14 +472,17 @@ fn metadata_rules(t: &mut Vec<Rule>) {
         ("fchownat", libc::SYS_fchownat),
         ("utimensat", libc::SYS_utimensat),
         ("setxattr", libc::SYS_setxattr),
+        ("lsetxattr", libc::SYS_lsetxattr),
         ("fsetxattr", libc::SYS_fsetxattr),
         ("removexattr", libc::SYS_removexattr),
+        ("lremovexattr", libc::SYS_lremovexattr),
         ("fremovexattr", libc::SYS_fremovexattr),
     ];
     #[cfg(target_arch = "x86_64")]
     calls.extend([
         ("chmod", libc::SYS_chmod),
         ("chown", libc::SYS_chown),
+        ("lchown", libc::SYS_lchown),
         ("utime", libc::SYS_utime),
         ("utimes", libc::SYS_utimes),
         ("futimesat", libc::SYS_futimesat),

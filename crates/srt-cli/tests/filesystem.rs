@@ -316,6 +316,8 @@ attempt("fchmodat2-empty", lambda: raw(452, 0, b"", 0o666, EMPTY_NOFOLLOW))
 attempt("utimensat-empty", lambda: raw(280, 0, b"", None, EMPTY_NOFOLLOW))
 attempt("fchownat-empty", lambda: raw(260, 0, b"", -1, -1, EMPTY_NOFOLLOW))
 attempt("lsetxattr-proc", lambda: os.setxattr("/proc/self/fd/0/", "user.pwned", b"yes", follow_symlinks=False))
+import fcntl, struct
+attempt("setflags", lambda: fcntl.ioctl(0, 0x40086602, struct.pack("i", 0x40)))
 open("own.txt", "w").close()
 attempt("own-chmod", lambda: os.chmod("own.txt", 0o600))
 attempt("own-utime", lambda: os.utime("own.txt", (5, 5)))
@@ -340,6 +342,7 @@ attempt("memfd-fchmod", lambda: os.fchmod(os.memfd_create("x"), 0o600))
         "fchmodat2-empty",
         "utimensat-empty",
         "fchownat-empty",
+        "setflags",
     ] {
         // A symlink to a magic link is not followed by pid 1 at all (ELOOP).
         let refusal = [format!("{refused} {EPERM}"), format!("{refused} 40")];
@@ -358,8 +361,9 @@ attempt("memfd-fchmod", lambda: os.fchmod(os.memfd_create("x"), 0o600))
     assert!(err(&o).contains("filesystem chmod"), "reported: {}", err(&o));
     assert!(err(&o).contains("a file outside the sandbox"), "{}", err(&o));
 
-    // A host directory as standard input: the no-follow forms, relative to
-    // it, reach the host's files by `..` and must be refused too.
+    // A host directory as standard input: relative to it, the no-follow
+    // forms (and plain opens, around the denyRead masks) would reach the
+    // host's files. The program gets /dev/null there instead.
     let code = r#"
 import ctypes, os
 libc = ctypes.CDLL(None, use_errno=True)
@@ -371,17 +375,22 @@ attempt("dir-fchmodat2", 452, 3, b"notes.txt", 0o666, NOFOLLOW)
 attempt("dir-utimensat", 280, 3, b"notes.txt", None, NOFOLLOW)
 attempt("dir-fchownat", 260, 3, b"notes.txt", -1, -1, NOFOLLOW)
 attempt("dir-chmod-up", 452, 3, b"../home/notes.txt", 0o666, 0)
+try:
+    print("dir-read", os.read(os.open(".ssh/id_rsa", os.O_RDONLY, dir_fd=3), 99))
+except OSError as e:
+    print("dir-read", e.errno)
 "#;
     // Python will not start with a directory as stdin: the shell moves it to 3.
     let script = format!("exec 3<&0 0</dev/null; exec {} -c '{}'", python(), code.replace('\'', "'\\''"));
     let o = env
-        .cmd(r#"{"filesystem": {"allowWrite": ["."]}}"#, &["-c", &script])
+        .cmd(r#"{"filesystem": {"allowWrite": ["."], "denyRead": ["~/.ssh"]}}"#, &["-c", &script])
         .stdin(std::fs::File::open(env.p("home")).unwrap())
         .output()
         .unwrap();
     let stdout = out(&o);
-    for refused in ["dir-fchmodat2", "dir-utimensat", "dir-fchownat", "dir-chmod-up"] {
-        assert!(stdout.contains(&format!("{refused} {EPERM}")), "{refused}: {stdout}\n{}", err(&o));
+    for refused in ["dir-fchmodat2", "dir-utimensat", "dir-fchownat", "dir-chmod-up", "dir-read"] {
+        // ENOTDIR: descriptor 3 is /dev/null, not the host directory.
+        assert!(stdout.contains(&format!("{refused} 20")), "{refused}: {stdout}\n{}", err(&o));
     }
     let after = std::fs::metadata(&victim).unwrap();
     assert_eq!(after.mode(), before.mode(), "the host file's mode");

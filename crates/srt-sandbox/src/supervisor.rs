@@ -76,7 +76,7 @@ pub(crate) fn run(spec: &SandboxSpec, command: &str, mut opts: Options<'_>) -> R
     };
     let mut spec = spec.clone();
     spec.proxy_fd = proxy_pair.as_ref().map(|(_, child)| child.as_raw_fd());
-    let stdio = std::mem::take(&mut opts.stdio);
+    let stdio = no_directory_streams(std::mem::take(&mut opts.stdio), opts.debug.as_mut())?;
     // A cgroup v2 leaf where a subtree is delegated to us: the init joins it
     // before it reads its spec (so before anything runs), which needs the
     // exec path's spec pipe as the point to wait at.
@@ -159,6 +159,37 @@ pub(crate) fn run(spec: &SandboxSpec, command: &str, mut opts: Options<'_>) -> R
     outcome.duration = start.elapsed();
     outcome.usage = usage;
     Ok(outcome)
+}
+
+/// The program's standard streams, with any that is a directory replaced by
+/// `/dev/null`: a directory descriptor opened on the host's mount would let
+/// the program walk the host's tree around the sandbox's mounts (`openat`
+/// relative to it reads what denyRead hides; found by the red team), and
+/// reading a directory as a stream has no use.
+fn no_directory_streams(
+    mut stdio: [Option<OwnedFd>; 3],
+    debug: Option<&mut &mut dyn FnMut(&str)>,
+) -> Result<[Option<OwnedFd>; 3], SandboxError> {
+    let mut replaced = Vec::new();
+    for (n, slot) in stdio.iter_mut().enumerate() {
+        let is_dir = match slot {
+            Some(fd) => nix::sys::stat::fstat(fd.as_fd()),
+            // SAFETY: 0, 1 and 2 are this process's, only looked at here.
+            None => nix::sys::stat::fstat(unsafe { std::os::fd::BorrowedFd::borrow_raw(n as RawFd) }),
+        }
+        .is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFDIR);
+        if is_dir {
+            let null = File::options().read(true).write(true).open("/dev/null")?;
+            *slot = Some(OwnedFd::from(null));
+            replaced.push(n.to_string());
+        }
+    }
+    if let Some(d) = debug
+        && !replaced.is_empty()
+    {
+        d(&format!("standard stream {} is a directory: the program gets /dev/null there", replaced.join(", ")));
+    }
+    Ok(stdio)
 }
 
 /// A leaf for this run in the delegated cgroup v2 subtree, when the memory

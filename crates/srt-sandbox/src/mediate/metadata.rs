@@ -78,6 +78,10 @@ const XATTR_SIZE_MAX: usize = 65536;
 /// reaches.
 const ANONYMOUS_FILESYSTEMS: [i64; 3] = [0x5049_5045, 0x534F_434B, 0x0904_1934];
 
+/// `TMPFS_MAGIC`, `HUGETLBFS_MAGIC`: where memfds live (an unlinked file
+/// there, on no mount of the sandbox, is a memfd, not a host file).
+const MEMFD_FILESYSTEMS: [i64; 2] = [0x0102_1994, 0x9584_58f6];
+
 /// The metadata call `c` as the object it changes and the change (`None`
 /// for another call; `Err` for bad arguments).
 pub(super) fn metadata_call(c: &Call) -> Option<Result<(Object, Change), Errno>> {
@@ -210,7 +214,10 @@ impl Mediator {
     fn in_sandbox(&self, c: &Call, obj: BorrowedFd<'_>) -> Result<bool, Errno> {
         let st = fstat(obj)?;
         let fs = nix::sys::statfs::fstatfs(obj)?;
-        if st.st_nlink == 0 || ANONYMOUS_FILESYSTEMS.contains(&(fs.filesystem_type().0 as i64)) {
+        let fs_type = fs.filesystem_type().0 as i64;
+        // An O_TMPFILE file on a host file system also has no link, but the
+        // host can still give it one: only memfds count as unreachable.
+        if ANONYMOUS_FILESYSTEMS.contains(&fs_type) || (st.st_nlink == 0 && MEMFD_FILESYSTEMS.contains(&fs_type)) {
             return Ok(true);
         }
         let fdinfo =

@@ -659,6 +659,20 @@ pub fn rules(opts: &SeccompOptions) -> Vec<Rule> {
         When::ArgEq { arg: 1, value: libc::TIOCLINUX as u32, name: "TIOCLINUX" },
         "console selection paste injects input like TIOCSTI (CVE-2023-1523, snapd)",
     ));
+    // Inode flags and the generation number: like mode and owner, but by
+    // ioctl, which pid 1 cannot see the object of; on a descriptor inherited
+    // from the host they would change a host file (found by the red team).
+    let flags = "sets inode flags (sync, nodump, noatime, ...) or the generation number, on a descriptor that may \
+                 be a host file inherited as a standard stream; refused everywhere";
+    for (value, name) in [
+        (0x4008_6602u32, "FS_IOC_SETFLAGS"),
+        (0x4004_6602, "FS_IOC32_SETFLAGS"),
+        (0x401c_5820, "FS_IOC_FSSETXATTR"),
+        (0x4008_7602, "FS_IOC_SETVERSION"),
+        (0x4004_7602, "FS_IOC32_SETVERSION"),
+    ] {
+        t.push(deny_if("ioctl", libc::SYS_ioctl, When::ArgEq { arg: 1, value, name }, flags));
+    }
 
     // Process-wide kernel settings and old interfaces.
     t.push(deny_if(

@@ -321,6 +321,32 @@ for i in range(n):
 """
 
 
+def interleaved(vs, runs, before=None, after=None):
+    """Runs each variant of vs runs times (after one discarded round),
+    interleaved round by round with the starting variant rotating, output
+    to /dev/null; before(name) and after(name) run around each run. Returns
+    the samples in ms by name; dies if a run fails."""
+    devnull = os.open(os.devnull, os.O_RDWR)
+    fa = [(os.POSIX_SPAWN_DUP2, devnull, 0), (os.POSIX_SPAWN_DUP2, devnull, 1), (os.POSIX_SPAWN_DUP2, devnull, 2)]
+    samples = {name: [] for name, _ in vs}
+    try:
+        for rnd in range(1 + runs):
+            for i in range(len(vs)):
+                name, argv = vs[(rnd + i) % len(vs)]
+                if before:
+                    before(name)
+                ns, status = run_once(argv, fa, dict(os.environ))
+                if not os.WIFEXITED(status) or os.WEXITSTATUS(status) != 0:
+                    die(f"{name}: `{' '.join(argv)}` failed (wait status {status:#x})")
+                if after:
+                    after(name)
+                if rnd >= 1:
+                    samples[name].append(ns / 1e6)
+    finally:
+        os.close(devnull)
+    return samples
+
+
 def creates(args):
     py = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else which("python3")
     bwrap = which("bwrap")
@@ -339,23 +365,16 @@ def creates(args):
             ("bwrap", [bwrap, *BWRAP_ARGS, "--bind", work, work, "--chdir", work, py, "-c", code, str(args.files)]),
             ("srt (mediated)", [args.srt, "-s", settings, "--", py, "-c", code, str(args.files)]),
         ]
-        devnull = os.open(os.devnull, os.O_RDWR)
-        fa = [(os.POSIX_SPAWN_DUP2, devnull, 0), (os.POSIX_SPAWN_DUP2, devnull, 1), (os.POSIX_SPAWN_DUP2, devnull, 2)]
-        samples = {name: [] for name, _ in vs}
-        for rnd in range(1 + args.runs):
-            for i in range(len(vs)):
-                name, argv = vs[(rnd + i) % len(vs)]
-                shutil.rmtree(work, ignore_errors=True)
-                os.mkdir(work)
-                os.chdir(work)
-                ns, status = run_once(argv, fa, dict(os.environ))
-                if not os.WIFEXITED(status) or os.WEXITSTATUS(status) != 0:
-                    die(f"{name}: `{' '.join(argv)}` failed (wait status {status:#x})")
-                if len(os.listdir(work)) != 2 * args.files:
-                    die(f"{name}: created {len(os.listdir(work))} entries, not {2 * args.files}")
-                if rnd >= 1:
-                    samples[name].append(ns / 1e6)
-        os.close(devnull)
+        def fresh(_name):
+            shutil.rmtree(work, ignore_errors=True)
+            os.mkdir(work)
+            os.chdir(work)
+
+        def counted(name):
+            if len(os.listdir(work)) != 2 * args.files:
+                die(f"{name}: created {len(os.listdir(work))} entries, not {2 * args.files}")
+
+        samples = interleaved(vs, args.runs, before=fresh, after=counted)
     finally:
         os.chdir("/")
         shutil.rmtree(base, ignore_errors=True)
@@ -399,18 +418,7 @@ def reads(args):
         ]
         for name, argv in vs:
             check_runs(name, argv)
-        devnull = os.open(os.devnull, os.O_RDWR)
-        fa = [(os.POSIX_SPAWN_DUP2, devnull, 0), (os.POSIX_SPAWN_DUP2, devnull, 1), (os.POSIX_SPAWN_DUP2, devnull, 2)]
-        samples = {name: [] for name, _ in vs}
-        for rnd in range(1 + args.runs):
-            for i in range(len(vs)):
-                name, argv = vs[(rnd + i) % len(vs)]
-                ns, status = run_once(argv, fa, dict(os.environ))
-                if not os.WIFEXITED(status) or os.WEXITSTATUS(status) != 0:
-                    die(f"{name}: `{' '.join(argv)}` failed (wait status {status:#x})")
-                if rnd >= 1:
-                    samples[name].append(ns / 1e6)
-        os.close(devnull)
+        samples = interleaved(vs, args.runs)
     finally:
         shutil.rmtree(base, ignore_errors=True)
     med = {name: statistics.median(ms) for name, ms in samples.items()}

@@ -817,7 +817,7 @@ fn control_fd_updates_the_network_lists_of_a_running_program() {
     let env = Env::new();
     let port = host_http_server("control-fd-says-hi");
     let fifo = env.p("control.fifo");
-    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    make_fifo(&fifo);
     let settings = env.p("settings.json");
     std::fs::write(&settings, srt_file("{}")).unwrap();
     let script = format!(
@@ -825,17 +825,8 @@ fn control_fd_updates_the_network_lists_of_a_running_program() {
          sleep 2; curl -s -w ' second\\n' --noproxy '' -x \"$HTTP_PROXY\" http://127.0.0.1:{port}/; \
          test -e /proc/$$/fd/3 && echo leaked-fd || echo no-fd"
     );
-    // Bounded from outside: a hang here cannot hold the test run.
-    let child = Command::new("timeout")
-        .args(["60", "bash", "-c", "exec 3<\"$0\"; exec \"$@\"", fifo.to_str().unwrap()])
-        .arg(srt_bin())
-        .args(["--settings", settings.to_str().unwrap(), "--control-fd", "3", "-c", &script])
-        .current_dir(env.p("work"))
-        .env("HOME", env.p("home"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child =
+        srt_with_fifo((&env.p("work"), &env.p("home")), &settings, "3<", &fifo, &["--control-fd", "3", "-c", &script]);
     {
         use std::io::Write;
         let mut w = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();

@@ -71,21 +71,9 @@ fn violations_are_written_as_they_happen() {
     let settings = r#"{"network": {"allowedDomains": ["example.com"]}, "filesystem": {"allowWrite": ["."]}}"#;
     let script = "touch .mcp.json 2>/dev/null; curl -s -o /dev/null --max-time 10 http://denied.example.org/; \
                   sleep 3; echo done";
-    let mut child = env
-        .cmd(settings, &["--violations", file.to_str().unwrap(), "-c", script])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
     // Both events are in the file before the program ends.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let during = loop {
-        let text = std::fs::read_to_string(&file).unwrap_or_default();
-        if (text.contains(".mcp.json") && text.contains("denied.example.org")) || Instant::now() > deadline {
-            break text;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let (mut child, during) =
+        run_until_seen(&env, settings, &file, script, |t| t.contains(".mcp.json") && t.contains("denied.example.org"));
     assert!(child.try_wait().unwrap().is_none(), "the program was still running");
     assert!(during.contains(".mcp.json") && during.contains("denied.example.org:80"), "{during}");
     let o = child.wait_with_output().unwrap();
@@ -139,20 +127,7 @@ fn refused_writes_are_reported() {
                   echo h > .git/hooks/pre-commit; echo z > /dev/null; echo t > /tmp/t; echo ok > ok.txt; \
                   sleep 2; echo done";
     let file = env.p("violations.jsonl");
-    let mut child = env
-        .cmd(settings, &["--violations", file.to_str().unwrap(), "-c", script])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let during = loop {
-        let text = std::fs::read_to_string(&file).unwrap_or_default();
-        if text.contains("newdir") || Instant::now() > deadline {
-            break text;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let (mut child, during) = run_until_seen(&env, settings, &file, script, |t| t.contains("newdir"));
     assert!(child.try_wait().unwrap().is_none(), "the program was still running");
     assert!(during.contains(&format!("{work}/.env")), "live: {during}");
     let o = child.wait_with_output().unwrap();
@@ -205,19 +180,11 @@ fn violations_stream_to_a_descriptor_or_standard_output() {
     // The consumer's end is a FIFO the test reads; srt gets the writing end
     // as descriptor 7 (bounded from outside by timeout).
     let fifo = env.p("events.fifo");
-    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    make_fifo(&fifo);
     let script = "touch .mcp.json 2>/dev/null; echo x >&7; echo rc=$?; sleep 2";
     let s = env.settings(settings);
-    let mut child = std::process::Command::new("timeout")
-        .args(["60", "bash", "-c", "exec 7>\"$0\"; exec \"$@\"", fifo.to_str().unwrap()])
-        .arg(srt_bin())
-        .args(["--settings", s.to_str().unwrap(), "--violations-fd", "7", "-c", script])
-        .current_dir(env.p("work"))
-        .env("HOME", env.p("home"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child =
+        srt_with_fifo((&env.p("work"), &env.p("home")), &s, "7>", &fifo, &["--violations-fd", "7", "-c", script]);
     let reader = std::fs::File::open(&fifo).unwrap();
     let mut first = String::new();
     BufReader::new(reader).read_line(&mut first).unwrap();
@@ -251,23 +218,19 @@ fn violations_stream_to_a_descriptor_or_standard_output() {
 fn a_stalled_event_reader_does_not_stop_the_timeout() {
     let env = Env::new();
     let fifo = env.p("stalled.fifo");
-    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    make_fifo(&fifo);
     // About 100 refused writes with long names: more than a pipe holds.
     let long = "x".repeat(200);
     let script = format!("for i in $(seq 150); do echo > ../home/{long}$i 2>/dev/null; done; sleep 30");
     let s = env.settings(r#"{"filesystem": {"allowWrite": ["."]}}"#);
     let started = Instant::now();
-    let child = std::process::Command::new("timeout")
-        // SIGKILL from outside is 137, told apart from srt's own 124.
-        .args(["-s", "KILL", "60", "bash", "-c", "exec 7>\"$0\"; exec \"$@\"", fifo.to_str().unwrap()])
-        .arg(srt_bin())
-        .args(["--settings", s.to_str().unwrap(), "--violations-fd", "7", "--timeout", "3", "-c", &script])
-        .current_dir(env.p("work"))
-        .env("HOME", env.p("home"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = srt_with_fifo(
+        (&env.p("work"), &env.p("home")),
+        &s,
+        "7>",
+        &fifo,
+        &["--violations-fd", "7", "--timeout", "3", "-c", &script],
+    );
     // Opened for reading (so the writer's open returns), never read.
     let _reader = std::fs::File::open(&fifo).unwrap();
     let o = child.wait_with_output().unwrap();
@@ -276,4 +239,32 @@ fn a_stalled_event_reader_does_not_stop_the_timeout() {
     eprintln!("srt ended after {took:?} with {:?}", o.status);
     assert_eq!(o.status.code(), Some(124), "the wall-clock limit ended it, not the outer timeout: {stderr}");
     assert!(stderr.contains("not reading") || stderr.contains("were not written"), "{stderr}");
+}
+
+/// Starts srt with `--violations FILE` on `script` and waits (at most 20 s)
+/// until the file's text passes `seen`; returns the child, still running
+/// if the events came in time, and that text.
+// The caller waits for the child it gets back.
+#[allow(clippy::zombie_processes)]
+fn run_until_seen(
+    env: &Env,
+    settings: &str,
+    file: &std::path::Path,
+    script: &str,
+    seen: impl Fn(&str) -> bool,
+) -> (std::process::Child, String) {
+    let child = env
+        .cmd(settings, &["--violations", file.to_str().unwrap(), "-c", script])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let text = std::fs::read_to_string(file).unwrap_or_default();
+        if seen(&text) || Instant::now() > deadline {
+            return (child, text);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }

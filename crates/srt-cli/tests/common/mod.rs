@@ -79,3 +79,37 @@ pub fn srt_file(json: &str) -> String {
     }
     serde_json::Value::Object(top).to_string()
 }
+
+/// A new FIFO at `path`.
+pub fn make_fifo(path: &std::path::Path) {
+    assert!(std::process::Command::new("mkfifo").arg(path).status().unwrap().success());
+}
+
+/// Starts srt (settings file `settings`, then `args`) with the FIFO `fifo`
+/// opened on one of its descriptors by `redirect` (`3<` to read, `7>` to
+/// write), in `work` with HOME `home`, output captured. Bounded from
+/// outside by SIGKILL after 60 s (exit 137, told apart from srt's own
+/// statuses), so a hang cannot hold the test run. The caller opens the
+/// FIFO's other end, which lets srt start.
+pub fn srt_with_fifo(
+    (work, home): (&std::path::Path, &std::path::Path),
+    settings: &std::path::Path,
+    redirect: &str,
+    fifo: &std::path::Path,
+    args: &[&str],
+) -> std::process::Child {
+    std::process::Command::new("timeout")
+        .args(["-s", "KILL", "60", "bash", "-c"])
+        .arg(format!("exec {redirect}\"$0\"; exec \"$@\""))
+        .arg(fifo)
+        .arg(srt_bin())
+        .arg("--settings")
+        .arg(settings)
+        .args(args)
+        .current_dir(work)
+        .env("HOME", home)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}

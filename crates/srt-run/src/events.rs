@@ -5,25 +5,12 @@ use srt_backend::{Ending, Outcome};
 use srt_monitor::{Decision, Kind, Violation};
 use srt_policy::{Limit, MountOp, MountPlan, Policy};
 
-/// What the run reveals: every call the sandbox refused while it ran, and
-/// what only its end shows (`ending_events`).
-pub fn after_run(
-    policy: &Policy,
-    plan: &MountPlan,
-    outcome: &Outcome,
-    wall_time: Option<std::time::Duration>,
-    command: &str,
-) -> Vec<Violation> {
-    let mut out = outcome.violations.clone();
-    out.extend(ending_events(policy, plan, outcome, wall_time, command));
-    out
-}
-
 /// What only the end of a run reveals: any missing write-protected path of
 /// the plan that exists now (only possible where the sandbox could not
 /// refuse its creation: the weaker mode, a nested mount namespace;
-/// reported with decision `allow`), and the limit that ended it.
-pub fn ending_events(
+/// reported with decision `allow`), and the limit that ended it. (What
+/// the sandbox refused while the program ran is `Outcome::violations`.)
+pub(crate) fn ending_events(
     policy: &Policy,
     plan: &MountPlan,
     outcome: &Outcome,
@@ -89,11 +76,11 @@ pub fn ending_events(
 /// Drops the filesystem events that the settings' `ignoreViolations` names
 /// (a command pattern, `*` or a substring of the command line, and the
 /// paths under which its violations are not reported).
-pub fn without_ignored(events: Vec<Violation>, policy: &Policy) -> Vec<Violation> {
+pub(crate) fn without_ignored(events: Vec<Violation>, policy: &Policy) -> Vec<Violation> {
     events.into_iter().filter(|e| !is_ignored(e, policy)).collect()
 }
 
 /// Whether `ignoreViolations` drops `e`.
-pub fn is_ignored(e: &Violation, policy: &Policy) -> bool {
+pub(crate) fn is_ignored(e: &Violation, policy: &Policy) -> bool {
     e.kind == Kind::Filesystem && policy.is_ignored(&e.command, std::path::Path::new(&e.target))
 }

@@ -28,7 +28,6 @@ mod proxy;
 mod rundir;
 mod tls;
 
-pub use events::{after_run, without_ignored};
 pub use pipeline::{Finished, LiveEvents, Run, backend, run};
 pub use srt_backend::{Cancel, Ending, Outcome, SandboxError, Usage};
 pub use srt_policy::Limit;

@@ -225,7 +225,8 @@ pub fn run(mut r: Run<'_>) -> Finished {
         if r.live_events.is_some() {
             streamed += o.violations.len();
         }
-        events.extend(crate::after_run(&policy, &plan, o, r.wall_time, &r.command_line));
+        events.extend(o.violations.iter().cloned());
+        events.extend(crate::events::ending_events(&policy, &plan, o, r.wall_time, &r.command_line));
         // Writes that happened but could run code on the host later: allowed,
         // and reported for review.
         let written = |path: &std::path::Path, reason: String| Violation {

@@ -181,7 +181,7 @@ impl Mediator {
         let obj = match object {
             // AT_FDCWD with an empty path: the caller's working directory.
             Object::Fd(fd) if fd as i32 == libc::AT_FDCWD => self.base(c, fd)?,
-            Object::Fd(fd) => self.caller_fd(c, fd)?,
+            Object::Fd(fd) => self.fd_of(c, fd)?.0,
             Object::Path { dirfd, addr, follow } => {
                 let path = self.path_arg(c, addr)?;
                 let who = Who { tid: c.tid, known: Default::default() };
@@ -220,22 +220,18 @@ impl Mediator {
         if ANONYMOUS_FILESYSTEMS.contains(&fs_type) || (st.st_nlink == 0 && MEMFD_FILESYSTEMS.contains(&fs_type)) {
             return Ok(true);
         }
-        let fdinfo =
-            std::fs::read_to_string(format!("/proc/self/fdinfo/{}", obj.as_raw_fd())).map_err(|_| Errno::EIO)?;
+        let fdinfo = self.read_proc(&format!("self/fdinfo/{}", obj.as_raw_fd())).map_err(|_| Errno::EIO)?;
         let Some(mnt) =
             fdinfo.lines().find_map(|l| l.strip_prefix("mnt_id:")).and_then(|v| v.trim().parse::<u64>().ok())
         else {
             return Err(Errno::EIO);
         };
+        if !self.caller_root {
+            return Ok(self.mounts.contains(&mnt));
+        }
         // With nested mount namespaces the caller's mounts are its own.
-        let table = if self.caller_root { format!("/proc/{}/mountinfo", c.tid) } else { "/proc/self/mountinfo".into() };
-        let mountinfo = std::fs::read_to_string(table).map_err(|_| Errno::EIO)?;
+        let mountinfo = self.read_proc(&format!("{}/mountinfo", c.tid)).map_err(|_| Errno::EIO)?;
         Ok(mount_ids(&mountinfo).contains(&mnt))
-    }
-
-    /// The caller thread's descriptor `fd` (the same open file).
-    fn caller_fd(&self, c: &Call, fd: u64) -> Result<OwnedFd, Errno> {
-        self.fd_of(c, fd).map(|(fd, _)| fd)
     }
 
     /// `/proc/self/fd/N` of pid 1's own descriptor: a path that leads to
@@ -247,7 +243,7 @@ impl Mediator {
 }
 
 /// The mount ids (first field) of a `mountinfo` table.
-fn mount_ids(mountinfo: &str) -> Vec<u64> {
+pub(super) fn mount_ids(mountinfo: &str) -> Vec<u64> {
     mountinfo.lines().filter_map(|l| l.split_whitespace().next()?.parse().ok()).collect()
 }
 

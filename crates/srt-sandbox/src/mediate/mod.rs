@@ -122,6 +122,10 @@ pub(crate) struct Mediator {
     /// real path: where git on the host might take code from what the
     /// program wrote (reported at the end, inspected by the supervisor).
     git_dirs: Vec<PathBuf>,
+    /// The ids of the sandbox's mounts (fixed once the program runs, unless
+    /// it may make mount namespaces of its own): a metadata change is the
+    /// program's to make only on these (metadata.rs).
+    mounts: Vec<u64>,
 }
 
 /// The most `.git` directories reported per run.
@@ -173,6 +177,7 @@ impl Mediator {
             suppressed: 0,
             closed: false,
             new_dirs: Default::default(),
+            mounts: metadata::mount_ids(&std::fs::read_to_string("/proc/self/mountinfo")?),
             git_dirs: Vec::new(),
         })
     }

@@ -215,10 +215,15 @@ impl Mediator {
         Ok(false)
     }
 
-    /// Where a descriptor points, in the sandbox's view.
+    /// Where a descriptor of this process points, in the sandbox's view.
     pub(super) fn real_path(&self, fd: BorrowedFd<'_>) -> Result<PathBuf, Errno> {
-        let link = cstr(format!("self/fd/{}", fd.as_raw_fd()).as_bytes())?;
-        let buf = readlinkat(self.proc_dir.as_fd(), &link)?;
+        self.proc_link(&format!("self/fd/{}", fd.as_raw_fd()))
+    }
+
+    /// The path a procfs link (`<pid>/fd/N`, relative to the procfs root)
+    /// names; `ENOENT` for an object without one (a pipe, a socket).
+    pub(super) fn proc_link(&self, rel: &str) -> Result<PathBuf, Errno> {
+        let buf = readlinkat(self.proc_dir.as_fd(), &cstr(rel.as_bytes())?)?;
         if !buf.starts_with(b"/") {
             return Err(Errno::ENOENT);
         }

@@ -14,7 +14,7 @@
 use std::ffi::OsStr;
 use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use nix::errno::Errno;
 use nix::fcntl::AtFlags;
@@ -24,7 +24,7 @@ use srt_policy::{FsDecision, FsOp};
 use super::Mediator;
 use super::notif::Call;
 use super::path::split;
-use super::resolve::{cstr, openat, readlinkat};
+use super::resolve::{cstr, openat};
 use crate::spec::Report;
 
 /// How a reported write names its target.
@@ -74,7 +74,7 @@ impl Mediator {
             return;
         }
         let (full, refused) = if named.is_empty() {
-            let Ok(p) = self.descriptor_path(c, dirfd) else { return };
+            let Ok(p) = self.proc_link(&format!("{}/fd/{}", c.tid, dirfd as i32)) else { return };
             let r = writable(nix::fcntl::AT_FDCWD, p.as_path());
             (p, r)
         } else {
@@ -125,16 +125,6 @@ impl Mediator {
             reason,
             pid: c.tid,
         });
-    }
-
-    /// Where the caller's descriptor `fd` points.
-    fn descriptor_path(&self, c: &Call, fd: u64) -> Result<PathBuf, Errno> {
-        let link = cstr(format!("{}/fd/{}", c.tid, fd as i32).as_bytes())?;
-        let buf = readlinkat(self.proc_dir.as_fd(), &link)?;
-        if !buf.starts_with(b"/") {
-            return Err(Errno::ENOENT);
-        }
-        Ok(PathBuf::from(OsStr::from_bytes(&buf)))
     }
 }
 

@@ -23,6 +23,8 @@
 # Environment:
 #   SRT_MCP_BENCH_BIN=PATH  benchmark this srt-mcp instead of building one
 #   SRT_BENCH_BIN=PATH      compare with this srt instead of building one
+#   SRT_MCP_BENCH_BASELINE=PATH  also time this (earlier) srt-mcp build in the
+#                           same latency rounds, over raw JSON-RPC
 #   MCP_BENCH_SECONDS=S     seconds per throughput row (default 10)
 #   MCP_BENCH_INFLIGHT=K,.. calls in flight per throughput row (default 2,4)
 #   MCP_BENCH_MAX_CONCURRENT=N  srt-mcp --max-concurrent for throughput (default 2)
@@ -80,6 +82,10 @@ cp "$srt_bin" "$stage/srt"
 cp "$repo/scripts/bench/mcp_bench.py" "$stage/mcp_bench.py"
 cp "$repo/scripts/bench/stats.py" "$stage/stats.py"
 chmod 755 "$stage/srt-mcp" "$stage/srt"
+if [ -n "${SRT_MCP_BENCH_BASELINE:-}" ]; then
+    cp "$SRT_MCP_BENCH_BASELINE" "$stage/srt-mcp-baseline"
+    chmod 755 "$stage/srt-mcp-baseline"
+fi
 chmod 644 "$stage/mcp_bench.py" "$stage/stats.py"
 
 # Run as the user of the pass: creates that user's venv when missing, then
@@ -97,6 +103,7 @@ echo "client:   $("$venv/bin/python" --version) ($venv), mcp $("$venv/bin/python
 exec "$venv/bin/python" "$1/mcp_bench.py" --mcp "$1/srt-mcp" --srt "$1/srt" --stage "$2" "${@:3}"
 '
 opts=(--runs "$runs" --seconds "$seconds" --inflight "$inflight" --max-concurrent "$max_concurrent" --path "$bench_path")
+[ -z "${SRT_MCP_BENCH_BASELINE:-}" ] || opts+=(--baseline-mcp "$stage/srt-mcp-baseline")
 
 echo "== machine"
 echo "date:     $(date -u '+%Y-%m-%d %H:%M:%S UTC')"

@@ -7,6 +7,7 @@ test: the exit status is non-zero only when something fails to run.
 
     mcp_bench.py --mcp SRT_MCP --srt SRT --stage DIR [--runs N] [--seconds S]
                  [--inflight 2,4] [--max-concurrent 2] [--path PATH]
+                 [--baseline-mcp SRT_MCP]
 
 Sections, in this order:
 
@@ -26,6 +27,8 @@ Sections, in this order:
                 rt        discover_sandbox_config through the mcp client: a
                           tool round trip that runs nothing (the server caches
                           the answer after the first call)
+                base      with --baseline-mcp: raw's call against that
+                          (earlier) srt-mcp build, in the same rounds
   throughput  `true` in sh with srt-mcp --max-concurrent N (default 2), the
               client keeping K calls in flight for S seconds each, for each K
               of --inflight through the mcp client and for the largest K over
@@ -325,6 +328,11 @@ class Bench:
 
                 raw = self.raw_server()
                 raw.call("tools/list", {})
+                base = None
+                if a.baseline_mcp:
+                    base = RawClient([a.baseline_mcp], self.env, self.work, self.errlog)
+                    base.initialize()
+                    base.call("tools/list", {})
                 time.sleep(0.3)
                 self.note_mem("idle: after initialize + tools/list (raw JSON-RPC)", raw.pid)
 
@@ -344,7 +352,7 @@ class Bench:
                 print(f"python:   {py} ({self.py_version}); the server runs `{' '.join(lang_cmd(d, 'python'))} main.py`")
                 print()
 
-                variants = self.variants(session, raw)
+                variants = self.variants(session, raw, base)
                 samples = {k: [] for k, _ in variants}
                 server_ms = []
                 rounds = a.warmup + a.runs
@@ -366,9 +374,11 @@ class Bench:
                 self.note_mem(f"after the latency section ({rounds} rounds, {rounds * 2} executions)", pid)
                 self.note_mem("raw server after the latency section", raw.pid)
                 raw.close()
+                if base:
+                    base.close()
         self.report_latency(samples, server_ms, elapsed, win)
 
-    def variants(self, session, raw):
+    def variants(self, session, raw, base):
         py, srt, env, work = self.py, self.a.srt, self.env, self.work
 
         def proc(argv):
@@ -391,14 +401,17 @@ class Bench:
                 die(f"execute_code print(1) through the mcp client failed: {s or r}")
             return dt, s.get("duration_ms")
 
-        async def raw_exec():
-            t = time.perf_counter()
-            res, t_done = raw.call("tools/call", raw_exec_params("print(1)", "python"))
-            dt = t_done - t
-            s = res.get("structuredContent") or {}
-            if res.get("isError") or s.get("stdout") != "1\n":
-                die(f"execute_code print(1) over raw JSON-RPC failed: {res}")
-            return dt, None
+        def raw_exec_on(client):
+            async def run():
+                t = time.perf_counter()
+                res, t_done = client.call("tools/call", raw_exec_params("print(1)", "python"))
+                dt = t_done - t
+                s = res.get("structuredContent") or {}
+                if res.get("isError") or s.get("stdout") != "1\n":
+                    die(f"execute_code print(1) over raw JSON-RPC failed: {res}")
+                return dt, None
+
+            return run
 
         async def round_trip():
             t = time.perf_counter()
@@ -412,9 +425,9 @@ class Bench:
             ("bare", proc([py, "-c", "print(1)"])),
             ("srt", proc([srt, "--", py, "-c", "print(1)"])),
             ("mcp", mcp_exec),
-            ("raw", raw_exec),
+            ("raw", raw_exec_on(raw)),
             ("rt", round_trip),
-        ]
+        ] + ([("base", raw_exec_on(base))] if base else [])
 
     def report_latency(self, samples, server_ms, elapsed, win):
         a = self.a
@@ -424,12 +437,13 @@ class Bench:
             "mcp": "mcp client: execute_code print(1)",
             "raw": "raw JSON-RPC: execute_code print(1)",
             "rt": "mcp client: discover_sandbox_config",
+            "base": "raw JSON-RPC, baseline build",
         }
         st = {k: summary(v) for k, v in samples.items()}
         bare = st["bare"]["median"]
         print(f"== latency: one call at a time, {a.runs} interleaved rounds (+{a.warmup} warm-up), ms")
         rows = []
-        for k in ["bare", "srt", "mcp", "raw", "rt"]:
+        for k in ["bare", "srt", "mcp", "raw", "rt"] + (["base"] if "base" in st else []):
             s = st[k]
             paired = statistics.median(x - y for x, y in zip(samples[k], samples["bare"]))
             rows.append(
@@ -472,6 +486,12 @@ class Bench:
                 ["(a tool round trip running nothing, mcp client)", ms(m["rt"])],
             ],
         )
+        if "base" in m:
+            paired = statistics.median(x - y for x, y in zip(samples["raw"], samples["base"]))
+            print(
+                f"this build against the baseline build (raw JSON-RPC, same rounds): {ms(m['raw'])} vs "
+                f"{ms(m['base'])} ms, {m['raw'] / m['base']:.2f}x, paired difference {paired * 1000:+.1f} ms"
+            )
         self.lat = dict(mcp=m["mcp"], raw=m["raw"], bare=m["bare"], srt=m["srt"], rt=m["rt"],
                         paired=statistics.median(x - y for x, y in zip(samples["mcp"], samples["bare"])),
                         paired_raw=statistics.median(x - y for x, y in zip(samples["raw"], samples["bare"])))
@@ -663,6 +683,7 @@ def main():
     ap.add_argument("--inflight", default="2,4", help="calls in flight, comma-separated (default 2,4)")
     ap.add_argument("--max-concurrent", type=int, default=2, help="srt-mcp --max-concurrent for throughput (default 2)")
     ap.add_argument("--path", default="/usr/local/bin:/usr/bin:/bin", help="PATH of the server and of the bare runs")
+    ap.add_argument("--baseline-mcp", help="an earlier srt-mcp build to time in the same latency rounds")
     a = ap.parse_args()
     a.inflight = [int(x) for x in a.inflight.split(",") if x]
     a.mcp, a.srt, a.stage = (os.path.abspath(p) for p in (a.mcp, a.srt, a.stage))

@@ -61,7 +61,7 @@ pub use language::{
 pub use srt_monitor::Violation;
 pub use workspace::{raise_descriptor_limit, sweep_stale_workspaces, workspace_root};
 
-pub use srt_run::run_init_if_requested;
+pub use srt_run::{run_init_if_requested, start_zygote};
 
 /// What the sandbox backend can enforce on this host, and how (kernel
 /// features, the mechanism that holds the limits).

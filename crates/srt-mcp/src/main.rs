@@ -67,6 +67,10 @@ fn main() -> ExitCode {
     // The sandbox init is this binary re-executed; it never returns.
     srt_exec::run_init_if_requested();
     let args = Args::parse();
+    srt_exec::raise_descriptor_limit();
+    // Before any thread and before the settings are read: each run's init is
+    // forked from this small process instead of an exec of the binary.
+    let zygote = srt_exec::start_zygote();
     let ctx = srt_exec::host_context();
     let opts = LoadOptions {
         explicit: args.settings.clone(),
@@ -101,7 +105,9 @@ fn main() -> ExitCode {
         }
     }
     srt_exec::sweep_stale_workspaces();
-    srt_exec::raise_descriptor_limit();
+    if let Err(e) = zygote {
+        eprintln!("srt-mcp: no zygote ({e}); each run re-executes srt-mcp instead");
+    }
     let server = SrtServer::new(Config {
         policy,
         source,

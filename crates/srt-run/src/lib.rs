@@ -38,4 +38,13 @@ pub use srt_policy::Limit;
 pub fn run_init_if_requested() {
     srt_sandbox::run_init_if_requested();
 }
+
+/// In a multi-threaded binary that starts sandboxes (a server), call this
+/// while the process still has one thread, before the async runtime starts:
+/// the sandbox's init is then forked from a small helper process made now
+/// instead of re-executing the binary for each run. Returns why it could not
+/// start; runs then re-execute the binary, as without it.
+pub fn start_zygote() -> Result<(), String> {
+    srt_sandbox::start_zygote().map_err(|e| e.to_string())
+}
 pub use proxy::{MAX_PROXY_CONNECTIONS, ProxySetup, ProxyThread, Seen};

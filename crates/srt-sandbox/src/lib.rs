@@ -27,7 +27,9 @@ mod spec;
 mod supervisor;
 mod sys;
 pub mod weaker;
+mod zygote;
 
 pub use backend::Linux;
 pub use init::{INIT_ARG, run_init_if_requested};
 pub use mounts::MountError;
+pub use zygote::{ZygoteError, start_zygote};

@@ -99,12 +99,22 @@ pub(crate) fn run(spec: &SandboxSpec, command: &str, mut opts: Options<'_>) -> R
             &stdio,
         )?
     } else {
-        spawn_exec(&spec, &status_w, stdio, &|pid| {
+        let before_spec = |pid: Pid| {
             // Failing here leaves the rlimits and the watch, which hold anyway.
             if let Some(l) = &leaf {
                 let _ = l.add(pid.as_raw());
             }
-        })?
+        };
+        let proxy_child = proxy_pair.as_ref().map(|(_, child)| child.as_fd());
+        match spawn_zygote(&spec, &status_w, &stdio, proxy_child, &before_spec) {
+            Some(pid) => {
+                if let Some(d) = opts.debug.as_mut() {
+                    d("init: forked by the zygote");
+                }
+                pid?
+            }
+            None => spawn_exec(&spec, &status_w, stdio, &before_spec)?,
+        }
     };
     drop(status_w);
     let proxy_parent = proxy_pair.map(|(parent, child)| {
@@ -271,12 +281,58 @@ fn spawn_exec(
     drop(child);
     drop(spec_r);
     before_spec(pid);
+    send_spec(spec, spec_w)?;
+    Ok(pid)
+}
+
+/// Writes the spec to the init's spec pipe and closes it.
+fn send_spec(spec: &SandboxSpec, spec_w: OwnedFd) -> Result<(), SandboxError> {
     let text = serde_json::to_vec(spec).map_err(std::io::Error::other)?;
     let mut w = File::from(spec_w);
     // The init reads the whole spec before anything else; a failed write means
     // it died, which the status pipe will tell.
     let _ = w.write_all(&text);
-    Ok(pid)
+    Ok(())
+}
+
+/// Starts the init through the zygote (see [`crate::zygote`]): a fork of a
+/// small single-threaded process instead of an exec. `None` when there is no
+/// zygote; the caller execs instead.
+fn spawn_zygote(
+    spec: &SandboxSpec,
+    status_w: &OwnedFd,
+    stdio: &[Option<OwnedFd>; 3],
+    proxy: Option<std::os::fd::BorrowedFd<'_>>,
+    before_spec: &dyn Fn(Pid),
+) -> Option<Result<Pid, SandboxError>> {
+    if !crate::zygote::available() {
+        return None;
+    }
+    let (spec_r, spec_w) = match pipe2(OFlag::O_CLOEXEC) {
+        Ok(p) => p,
+        Err(e) => return Some(Err(sys(e))),
+    };
+    let stream = |n: usize| match &stdio[n] {
+        Some(fd) => fd.as_fd(),
+        // SAFETY: the supervisor's own standard stream, open for its
+        // lifetime; the init inherits it as with exec.
+        None => unsafe { std::os::fd::BorrowedFd::borrow_raw(n as RawFd) },
+    };
+    let req = crate::zygote::Request {
+        spec_r: spec_r.as_fd(),
+        status_w: status_w.as_fd(),
+        stdio: [stream(0), stream(1), stream(2)],
+        proxy,
+    };
+    let pid = match crate::zygote::spawn(&req)? {
+        Ok(pid) => pid,
+        Err(source) => return Some(Err(SandboxError::Spawn { path: "clone3 by the zygote".into(), source })),
+    };
+    drop(spec_r);
+    before_spec(pid);
+    let mut spec = spec.clone();
+    spec.proxy_fd = proxy.map(|_| crate::zygote::PROXY_FD);
+    Some(send_spec(&spec, spec_w).map(|()| pid))
 }
 
 /// Starts the init with fork alone: no exec, no spec serialization. Only for

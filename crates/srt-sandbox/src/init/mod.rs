@@ -136,6 +136,12 @@ fn waited_signals() -> SigSet {
 }
 
 /// init0 when re-executed: takes the spec from the descriptor srt passed.
+/// The init forked by the zygote: the exec path's protocol, with the
+/// descriptors at the numbers the zygote put them.
+pub(crate) fn init0_from_zygote(spec_fd: RawFd, status_fd: RawFd, parent: i32) -> i32 {
+    exit_code(init0_exec(&[spec_fd.to_string(), status_fd.to_string(), parent.to_string()]))
+}
+
 fn init0_exec(args: &[String]) -> Step<i32> {
     // 1. The two descriptors srt passed (the spec, the status pipe): taken
     //    first, so every later failure can be reported.

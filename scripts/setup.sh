@@ -7,7 +7,7 @@ set -euo pipefail
 TEST_USER="${SRT_TEST_USER:-srt-test}"
 
 need=()
-for tool in python3:python3 curl:curl bwrap:bubblewrap runuser:util-linux setpriv:util-linux unshare:util-linux mount:mount ps:procps git:git openssl:openssl node:nodejs cc:gcc; do
+for tool in python3:python3 curl:curl bwrap:bubblewrap runuser:util-linux setpriv:util-linux unshare:util-linux mount:mount ps:procps git:git openssl:openssl node:nodejs npm:npm cc:gcc; do
     command -v "${tool%%:*}" >/dev/null 2>&1 || need+=("${tool##*:}")
 done
 # The MCP client tests create a venv with Debian's python3 (for every user).

@@ -36,6 +36,7 @@ variant fails to run (non-zero exit), never because of a number.
 """
 
 import argparse
+import json
 import resource
 import os
 import shutil
@@ -65,16 +66,19 @@ def which(name):
     return path
 
 
-def variants(srt, baseline=None):
+def variants(srt, baseline=None, typical=None):
     true = which("true")
     bwrap = which("bwrap")
     vs = [
         ("bare true", [true]),
         ("bwrap true", [bwrap, *BWRAP_ARGS, true]),
+        ("unshare floor", [which("unshare"), *UNSHARE_ARGS, true]),
         ("srt -- true", [srt, "--", "true"]),
         ("srt --preset balanced", [srt, "--preset", "balanced", "--", "true"]),
         ("srt all limits -- true", [srt, *ALL_LIMITS, "--", "true"]),
     ]
+    if typical:
+        vs.append(("srt typical -- true", [srt, "-s", typical, "--", "true"]))
     if baseline:
         # Another build of srt (an earlier commit), in the same interleaved
         # rounds: "no slower than before" measured under the same load.
@@ -84,6 +88,16 @@ def variants(srt, baseline=None):
         ]
     return vs
 
+
+# The floor of doing namespaces at all (issue 15: within 1.5x of it).
+UNSHARE_ARGS = ["--user", "--map-root-user", "--mount", "--pid", "--net", "--fork"]
+
+# Issue 15's typical policy: denyRead of two home directories, allowWrite
+# `.`, denyWrite `.env`.
+TYPICAL = {
+    "network": {"allowedDomains": [], "deniedDomains": []},
+    "filesystem": {"denyRead": ["~/.ssh", "~/.aws"], "allowWrite": ["."], "denyWrite": [".env"]},
+}
 
 # Every limit flag at once (issue 10: start-up within 0.3 ms of none).
 ALL_LIMITS = ["--cpu-time", "30", "--memory", "1G", "--max-processes", "256", "--max-file-size", "1G"]
@@ -99,7 +113,10 @@ def check_runs(name, argv):
 
 
 def timing(args):
-    vs = variants(args.srt, args.baseline)
+    typical = os.path.join(tempfile.mkdtemp(prefix="srt-bench-typical."), "typical.json")
+    with open(typical, "w") as f:
+        json.dump(TYPICAL, f)
+    vs = variants(args.srt, args.baseline, typical)
     for name, argv in vs:
         check_runs(name, argv)
     # stdin, stdout and stderr to /dev/null: the balanced preset prints a
@@ -108,11 +125,12 @@ def timing(args):
     fa = [(os.POSIX_SPAWN_DUP2, devnull, 0), (os.POSIX_SPAWN_DUP2, devnull, 1), (os.POSIX_SPAWN_DUP2, devnull, 2)]
     env = dict(os.environ)
     samples = {name: [] for name, _ in vs}
+    cpu = {name: [] for name, _ in vs}
     n = len(vs)
     for rnd in range(args.warmup + args.runs):
         for i in range(n):
             name, argv = vs[(rnd + i) % n]
-            ns, status = run_once(argv, fa, env)
+            ns, status = run_once(argv, fa, env, cpu[name] if rnd >= args.warmup else None)
             if not os.WIFEXITED(status) or os.WEXITSTATUS(status) != 0:
                 die(f"{name}: `{' '.join(argv)}` failed (wait status {status:#x}) in round {rnd}")
             if rnd >= args.warmup:
@@ -128,7 +146,11 @@ def timing(args):
 
     print(f"{args.runs} runs per variant, interleaved, {args.warmup} warm-up rounds excluded; times in ms")
     print("net = median minus the bare-true median (the harness's own spawn+wait cost)")
-    hdr = f"{'variant':<24}{'median':>8}{'p10':>8}{'p90':>8}{'min':>8}{'max':>8}{'x bwrap':>9}{'x bare':>8}{'net':>8}{'net x bwrap':>13}"
+    bw_cpu = statistics.median(cpu["bwrap true"])
+    hdr = (
+        f"{'variant':<24}{'median':>8}{'p10':>8}{'p90':>8}{'min':>8}{'max':>8}{'x bwrap':>9}{'x bare':>8}{'net':>8}"
+        f"{'net x bwrap':>13}{'cpu':>7}{'cpu x bwrap':>12}"
+    )
     print(hdr)
     print("-" * len(hdr))
     for name, _ in vs:
@@ -139,12 +161,21 @@ def timing(args):
         print(
             f"{name:<24}{st['median']:8.3f}{st['p10']:8.3f}{st['p90']:8.3f}{st['min']:8.3f}{st['max']:8.3f}"
             f"{st['median'] / bw:9.2f}{st['median'] / bare:8.2f}{net:8.3f}{net_ratio}"
+            f"{statistics.median(cpu[name]):7.2f}{statistics.median(cpu[name]) / bw_cpu:12.2f}"
         )
+    print("cpu = median CPU time (user + system, ms) of the command and every process it reaped (wait4)")
     print()
-    for name in ("srt -- true", "srt --preset balanced"):
+    for name in ("srt -- true", "srt --preset balanced", "srt typical -- true"):
         m = stats[name]["median"]
         verdict = "no slower than bwrap" if m <= bw else f"{m - bw:.3f} ms slower than bwrap"
         print(f"  {name}: median {m:.3f} ms vs bwrap {bw:.3f} ms = {m / bw:.2f}x ({verdict}; informational)")
+    t, floor = stats["srt typical -- true"]["median"], stats["unshare floor"]["median"]
+    t_cpu = statistics.median(cpu["srt typical -- true"])
+    print(
+        f"  typical policy (issue 15 targets: <= 1.0x bwrap wall and CPU, <= 1.5x the unshare floor): "
+        f"wall {t / bw:.2f}x bwrap, CPU {t_cpu / bw_cpu:.2f}x bwrap ({t_cpu:.2f} vs {bw_cpu:.2f} ms), "
+        f"{t / floor:.2f}x the floor ({floor:.3f} ms; informational)"
+    )
     lim, none = stats["srt all limits -- true"]["median"], stats["srt -- true"]["median"]
     print(f"  all limits set: {lim - none:+.3f} ms against none (target: within 0.3 ms; informational)")
     if args.baseline:

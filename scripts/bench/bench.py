@@ -73,18 +73,19 @@ def variants(srt, baseline=None, typical=None):
         ("bare true", [true]),
         ("bwrap true", [bwrap, *BWRAP_ARGS, true]),
         ("unshare floor", [which("unshare"), *UNSHARE_ARGS, true]),
-        ("srt -- true", [srt, "--", "true"]),
-        ("srt --preset balanced", [srt, "--preset", "balanced", "--", "true"]),
-        ("srt all limits -- true", [srt, *ALL_LIMITS, "--", "true"]),
+        # The same absolute path as bwrap's: no PATH search inside.
+        ("srt -- true", [srt, "--", true]),
+        ("srt --preset balanced", [srt, "--preset", "balanced", "--", true]),
+        ("srt all limits -- true", [srt, *ALL_LIMITS, "--", true]),
     ]
     if typical:
-        vs.append(("srt typical -- true", [srt, "-s", typical, "--", "true"]))
+        vs.append(("srt typical -- true", [srt, "-s", typical, "--", true]))
     if baseline:
         # Another build of srt (an earlier commit), in the same interleaved
         # rounds: "no slower than before" measured under the same load.
         vs += [
-            ("baseline -- true", [baseline, "--", "true"]),
-            ("baseline balanced", [baseline, "--preset", "balanced", "--", "true"]),
+            ("baseline -- true", [baseline, "--", true]),
+            ("baseline balanced", [baseline, "--preset", "balanced", "--", true]),
         ]
     return vs
 

@@ -145,11 +145,19 @@ pub fn events_count(text: &str, key: &str) -> u64 {
 }
 
 /// The delegated cgroup for this process, if any (the real mount and the
-/// real `/proc/self/cgroup`).
+/// real `/proc/self/cgroup`). Looked up at the first call and kept: a server
+/// running many sandboxes reads the two files once, not per run. (If the
+/// process is moved to another cgroup later, making a leaf under the old one
+/// fails and runs keep the rlimits and pid 1's watch, which hold anyway.)
 pub fn detect() -> Option<PathBuf> {
-    let mount = mount_point(&std::fs::read_to_string("/proc/self/mountinfo").ok()?)?;
-    let own = own_cgroup(&std::fs::read_to_string("/proc/self/cgroup").ok()?)?;
-    find_delegated(&mount, &own, nix::unistd::getuid().as_raw())
+    static FOUND: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+    FOUND
+        .get_or_init(|| {
+            let mount = mount_point(&std::fs::read_to_string("/proc/self/mountinfo").ok()?)?;
+            let own = own_cgroup(&std::fs::read_to_string("/proc/self/cgroup").ok()?)?;
+            find_delegated(&mount, &own, nix::unistd::getuid().as_raw())
+        })
+        .clone()
 }
 
 #[cfg(test)]

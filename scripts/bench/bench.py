@@ -324,7 +324,7 @@ def memory(args):
     hdr = f"{'settings':<20}" + "".join(f"{r:>22}" for r in roles) + f"{'GNU time %M':>14}"
     print(hdr)
     print("-" * len(hdr))
-    worst = 0
+    worst = default_peak = 0
     for label, flags in settings:
         peak = dict.fromkeys(roles, 0)
         for _ in range(args.reps):
@@ -333,14 +333,19 @@ def memory(args):
                 peak[r] = max(peak[r], got[r])
         tm = max((gnu_time_maxrss([args.srt, *flags, "--", "true"]) or 0) for _ in range(args.reps))
         worst = max(worst, peak["srt supervisor"])
+        if label == "built-in default":
+            default_peak = peak["srt supervisor"]
         tm_s = f"{tm / MIB:14.2f}" if tm else f"{'n/a':>14}"
         print(f"{label:<20}" + "".join(f"{peak[r] / MIB:22.2f}" for r in roles) + tm_s)
     print()
     print("  GNU time %M = ru_maxrss of `srt [...] -- true`: the largest peak among srt and the processes")
     print("  waited for below it (the inits, `true`), so within one run an upper bound on srt's own; a cross-")
     print("  check only (separate runs, so it may differ from the VmHWM columns by ~0.1 MiB).")
-    verdict = "within" if worst <= 10 * MIB else "ABOVE"
-    print(f"  srt supervisor peak {worst / MIB:.2f} MiB: {verdict} the 10 MiB target (informational)")
+    verdict = "within" if default_peak <= 5 * MIB else "ABOVE"
+    print(
+        f"  srt supervisor peak, `srt -- sleep` with the built-in default: {default_peak / MIB:.2f} MiB, {verdict} "
+        f"issue 15's 5 MiB target; largest of all rows {worst / MIB:.2f} MiB (informational)"
+    )
 
 
 CREATE_PY = """

@@ -29,9 +29,16 @@ starting variant rotating each round; medians over rounds are reported, and
 each sandboxed variant is compared with the direct variant of the same
 connection mode.
 
+With --memory, instead: the proxy's memory over many requests (issue 15:
+flat, no growth per connection kept alive). For each of the four sandboxed
+variants, one run of --requests GETs (default then 10,000) that reports its
+progress every 1,000; the resident set (VmRSS) of srt's supervisor, where the
+proxy runs, is read at each report and printed with the growth per 1,000
+requests after the first 1,000.
+
 Usage:
   request_rate.py --srt PATH [--npm-cli PATH] [--requests N] [--rounds R]
-                  [--warmup W] [--stage DIR]
+                  [--warmup W] [--stage DIR] [--memory]
 """
 
 import argparse
@@ -133,21 +140,23 @@ def client(args):
         if r.status != 200 or body != BODY:
             die(f"{args.via} {args.mode}: status {r.status}, body {body[:200]!r}")
 
-    def loop(n):
-        if args.mode == "keepalive":
-            c = connect()
-            for _ in range(n):
+    def loop(n, progress=0):
+        c = connect() if args.mode == "keepalive" else None
+        for i in range(1, n + 1):
+            if args.mode == "keepalive":
                 get(c, False)
-            c.close()
-        else:
-            for _ in range(n):
+            else:
                 c = connect()
                 get(c, True)
                 c.close()
+            if progress and i % progress == 0:
+                print(json.dumps({"done": i}), flush=True)
+        if args.mode == "keepalive":
+            c.close()
 
     loop(args.warmup)
     t0 = time.perf_counter()
-    loop(args.n)
+    loop(args.n, args.progress)
     print(json.dumps({"n": args.n, "seconds": time.perf_counter() - t0}))
 
 
@@ -166,6 +175,42 @@ def settings_file(path, port):
     return path
 
 
+def vm_rss_kib(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def memory(args, port, url, cfg, work):
+    """The supervisor's VmRSS every 1,000 requests of one long run per variant."""
+    me, py = os.path.abspath(__file__), sys.executable
+    step = 1000
+    print(f"srt's supervisor (the proxy's process), VmRSS in KiB after every {step} of {args.requests} GETs, "
+          f"one run per variant; growth = (last - after the first {step}) per further {step} requests")
+    for kind, via in (("absolute-URI", "proxy"), ("CONNECT", "connect")):
+        for mode, label in (("keepalive", "keep-alive"), ("newconn", "new conn")):
+            argv = [os.path.abspath(args.srt), "-s", cfg, "--", py, me, "client", "--url", url, "--via", via,
+                    "--mode", mode, "--n", str(args.requests), "--warmup", str(args.warmup),
+                    "--progress", str(step)]
+            p = subprocess.Popen(argv, cwd=work, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True)
+            seen = []
+            for line in p.stdout:
+                if '"done"' in line:
+                    rss = vm_rss_kib(p.pid)
+                    if rss is not None:
+                        seen.append(rss)
+            if p.wait() != 0 or len(seen) < 2:
+                die(f"{kind} {label}: `{' '.join(argv)}` exited {p.returncode} after {len(seen)} reports")
+            growth = (seen[-1] - seen[0]) / (len(seen) - 1)
+            shown = " ".join(str(x) for x in seen)
+            print(f"  {kind + ' ' + label:<24} {shown}   growth {growth:+.1f} KiB per {step}")
+
+
 def bench(args):
     me = os.path.abspath(__file__)
     py = sys.executable
@@ -177,6 +222,9 @@ def bench(args):
         port = int(srv.stdout.readline())
         url = f"http://127.0.0.1:{port}/"
         cfg = settings_file(os.path.join(stage, "reqrate.json"), port)
+        if args.memory:
+            memory(args, port, url, cfg, work)
+            return
         sandboxes = [("ours", [os.path.abspath(args.srt), "-s", cfg, "--"])]
         if args.npm_cli:
             node = shutil.which("node") or die("node not found on PATH")
@@ -244,13 +292,17 @@ def main():
     c.add_argument("--mode", choices=["keepalive", "newconn"], required=True)
     c.add_argument("--n", type=int, required=True)
     c.add_argument("--warmup", type=int, default=50)
+    c.add_argument("--progress", type=int, default=0, help="print a line every K requests")
     ap.add_argument("--srt", help="the srt binary to measure")
     ap.add_argument("--npm-cli", help="also measure Anthropic's npm srt (path to its CLI script)")
-    ap.add_argument("--requests", type=int, default=2000, help="GETs per run (default 2000)")
+    ap.add_argument("--requests", type=int, help="GETs per run (default 2000; with --memory 10000)")
     ap.add_argument("--rounds", type=int, default=5, help="runs per variant (default 5)")
     ap.add_argument("--warmup", type=int, default=50, help="untimed GETs before each run (default 50)")
     ap.add_argument("--stage", help="scratch directory (default: a new one under /var/tmp)")
+    ap.add_argument("--memory", action="store_true", help="the proxy's memory over one long run per variant")
     args = ap.parse_args()
+    if getattr(args, "requests", 0) is None:
+        args.requests = 10000 if args.memory else 2000
     if args.cmd == "serve":
         serve(args)
     elif args.cmd == "client":

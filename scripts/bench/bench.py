@@ -164,7 +164,11 @@ def timing(args):
             f"{st['median'] / bw:9.2f}{st['median'] / bare:8.2f}{net:8.3f}{net_ratio}"
             f"{statistics.median(cpu[name]):7.2f}{statistics.median(cpu[name]) / bw_cpu:12.2f}"
         )
-    print("cpu = median CPU time (user + system, ms) of the command and every process it reaped (wait4)")
+    print(
+        "cpu = median CPU time (user + system, ms) of the command and of every process it started: wait4's\n"
+        "      figure for the command, plus its orphans (bwrap's parent exits without reaping its child),\n"
+        "      which come to this harness as their subreaper and are reaped and counted too"
+    )
     print()
     for name in ("srt -- true", "srt --preset balanced", "srt typical -- true"):
         m = stats[name]["median"]

@@ -6,23 +6,28 @@
 //! cargo run --release -p srt-proxy --example throughput -- [--bytes N] [--conns N] [--runs N]
 //! ```
 //!
+//! Two proxies run side by side: one as configured by default (a tunnel's
+//! bulk bytes copied through user space) and one with
+//! `ProxyConfig::splice` (moved with `splice(2)` through a pipe).
+//!
 //! 1. A client reads N bytes (default 1 GiB) from a loopback source:
-//!    directly, through the proxy's `CONNECT` tunnel, and through a plain
+//!    directly, through each proxy's `CONNECT` tunnel, and through a plain
 //!    blocking relay (two threads doing read/write, the reference for what
 //!    a copying user-space relay reaches on this machine). Runs alternate;
 //!    medians, with the CPU time of the whole process and of the proxy's
 //!    thread alone per GiB.
 //! 2. The same transfer with `curl` as the client (if installed): direct,
-//!    `curl -p -x` (through a CONNECT tunnel) and `curl -x` (an
-//!    absolute-URI request), one of each per round; medians of GB/s, the
-//!    ratio to direct, and the proxy thread's CPU seconds per GiB. This is
-//!    the form issue 15 states its target in.
+//!    `curl -p -x` (through a CONNECT tunnel of each proxy) and `curl -x`
+//!    (an absolute-URI request, which hyper relays the same way in both),
+//!    one of each per round; medians of GB/s, the ratio to direct, and the
+//!    proxy thread's CPU seconds per GiB. This is the form issue 15 states
+//!    its target in.
 //! 3. The median time from `connect()` to the first byte from a loopback
 //!    server over `--conns` connections (default 1000; 0 skips it), directly
 //!    and through `CONNECT`: the difference is the latency the proxy adds.
 //!
 //! Client, source and reference relay use blocking sockets on their own
-//! threads. The proxy runs as in `srt`: a tokio current-thread runtime on a
+//! threads. Each proxy runs as in `srt`: a tokio current-thread runtime on a
 //! thread of its own (named `srt-proxy`), whose CPU time is read from
 //! `/proc/self/task/TID/schedstat` (nanoseconds; `stat`'s clock ticks where
 //! schedstat is missing).
@@ -100,24 +105,30 @@ fn main() -> io::Result<()> {
         format!(r#"{{"network":{{"allowedDomains":["127.0.0.1:{}","127.0.0.1:{}"]}}}}"#, source.port(), hello.port());
     let ctx = PathContext { cwd: "/".into(), home: "/".into() };
     let policy = Arc::new(from_text(Some(&settings), None, &ctx, &RealFs).map_err(io::Error::other)?);
-    let proxy = ProxyThread::start(ProxyConfig::new(policy))?;
+    // Two proxies, each on its own thread: as configured by default (the
+    // bulk bytes of tunnels copied), and with them spliced.
+    let copied = ProxyThread::start(ProxyConfig::new(policy.clone()))?;
+    let mut cfg = ProxyConfig::new(policy);
+    cfg.splice = true;
+    let spliced = ProxyThread::start(cfg)?;
     let gib = bytes as f64 / (1u64 << 30) as f64;
 
     println!(
         "1. transfer of {} MiB, median of {runs} runs (GB/s; CPU s/GiB of the whole process, of the proxy thread)",
         bytes >> 20
     );
-    let names = ["direct", "through CONNECT", "blocking relay (reference)"];
-    let mut results: [Vec<(f64, f64, f64)>; 3] = Default::default();
+    let names = ["direct", "CONNECT, copied (default)", "CONNECT, spliced", "blocking relay (reference)"];
+    let mut results: [Vec<(f64, f64, f64)>; 4] = Default::default();
     for _ in 0..runs {
         for (i, r) in results.iter_mut().enumerate() {
+            let proxy = if i == 2 { &spliced } else { &copied };
             let proxy_cpu = proxy.cpu_seconds();
             let (speed, cpu) = match i {
                 0 => drain((TcpStream::connect(source)?, Vec::new()), bytes)?,
-                1 => drain(connect_via(proxy.addr, source)?, bytes)?,
+                1 | 2 => drain(connect_via(proxy.addr, source)?, bytes)?,
                 _ => drain((TcpStream::connect(reference)?, Vec::new()), bytes)?,
             };
-            let proxy_cpu = if i == 1 { (proxy.cpu_seconds() - proxy_cpu) / gib } else { 0.0 };
+            let proxy_cpu = if i == 1 || i == 2 { (proxy.cpu_seconds() - proxy_cpu) / gib } else { 0.0 };
             r.push((speed, cpu, proxy_cpu));
         }
     }
@@ -134,14 +145,15 @@ fn main() -> io::Result<()> {
     }
 
     let url = format!("http://{source}/");
-    let via = format!("http://{}", proxy.addr);
-    let variants: [(&str, Vec<&str>, Option<&ProxyThread>); 3] = [
+    let (via, via_spliced) = (format!("http://{}", copied.addr), format!("http://{}", spliced.addr));
+    let variants: [(&str, Vec<&str>, Option<&ProxyThread>); 4] = [
         ("direct", vec![&url], None),
-        ("curl -p -x (CONNECT)", vec!["-p", "-x", &via, &url], Some(&proxy)),
-        ("curl -x (absolute-URI)", vec!["-x", &via, &url], Some(&proxy)),
+        ("curl -p -x, copied (default)", vec!["-p", "-x", &via, &url], Some(&copied)),
+        ("curl -p -x, spliced", vec!["-p", "-x", &via_spliced, &url], Some(&spliced)),
+        ("curl -x (absolute-URI)", vec!["-x", &via, &url], Some(&copied)),
     ];
     // One of each per round, so that load from elsewhere falls on all.
-    let mut curls: [Vec<(f64, f64)>; 3] = Default::default();
+    let mut curls: [Vec<(f64, f64)>; 4] = Default::default();
     'rounds: for _ in 0..runs {
         for ((_, args, proxy), r) in variants.iter().zip(curls.iter_mut()) {
             let proxy_cpu = proxy.map_or(0.0, |p| p.cpu_seconds());
@@ -149,7 +161,7 @@ fn main() -> io::Result<()> {
             r.push((speed, proxy.map_or(0.0, |p| (p.cpu_seconds() - proxy_cpu) / gib)));
         }
     }
-    if curls[2].len() < runs {
+    if curls[3].len() < runs {
         println!("2. curl not available (or a download failed): skipped");
     } else {
         println!("2. the same with curl as the client, median of {runs} rounds (GB/s; proxy thread CPU s/GiB)");
@@ -180,7 +192,7 @@ fn main() -> io::Result<()> {
         first_byte((TcpStream::connect(hello)?, Vec::new()))?;
         d_lat.push(start.elapsed());
         let start = Instant::now();
-        first_byte(connect_via(proxy.addr, hello)?)?;
+        first_byte(connect_via(copied.addr, hello)?)?;
         t_lat.push(start.elapsed());
     }
     let (dm, tm) = (median(d_lat.iter().map(micros).collect()), median(t_lat.iter().map(micros).collect()));

@@ -154,8 +154,8 @@ pub struct ProxyConfig {
     /// CONNECT, SOCKS5) move by `splice(2)` through a pipe instead of
     /// being copied through user space. Off by default: over loopback on
     /// the 2-core machine this project measures on, splicing made a 1 GiB
-    /// tunnel download slower than copying, with no less CPU in the proxy
-    /// (`docs/benchmarks.md`, "Proxy throughput"). With it on, the process
+    /// tunnel download slower than copying, and did not reliably save the
+    /// proxy CPU (`docs/benchmarks.md`, "Proxy throughput"). With it on, the process
     /// must ignore `SIGPIPE` (Rust programs do).
     pub splice: bool,
     /// Finds the pid of the process behind a client address, called for

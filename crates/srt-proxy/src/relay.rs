@@ -20,8 +20,8 @@
 //! by default because over loopback on a 2-core machine it measured slower
 //! than copying (the "copied" and "spliced" lines of
 //! `examples/throughput.rs`; `docs/benchmarks.md`, "Proxy throughput"): the
-//! proxy's own CPU per GiB was no lower, and the client and server around
-//! it spent more.
+//! proxy's own CPU per GiB was not reliably lower, and the client and
+//! server around it spent more.
 //!
 //! Copying stays where splicing cannot be used: TLS to an `https://` parent
 //! proxy (the bytes are encrypted in user space), when `splice` answers

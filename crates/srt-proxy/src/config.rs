@@ -150,6 +150,14 @@ pub struct ProxyConfig {
     /// value in requests to the credential's hosts (inside terminated TLS,
     /// or plain HTTP with `credentials.allowPlaintextInject`).
     pub sentinels: Arc<Vec<srt_policy::Sentinel>>,
+    /// Whether the bulk bytes of tunnels between two plain sockets (opaque
+    /// CONNECT, SOCKS5) move by `splice(2)` through a pipe instead of
+    /// being copied through user space. Off by default: over loopback on
+    /// the 2-core machine this project measures on, splicing made a 1 GiB
+    /// tunnel download slower than copying, and did not reliably save the
+    /// proxy CPU (`docs/benchmarks.md`, "Proxy throughput"). With it on, the process
+    /// must ignore `SIGPIPE` (Rust programs do).
+    pub splice: bool,
     /// Finds the pid of the process behind a client address, called for
     /// each denial while the client still waits for the answer (so its
     /// socket is still open). `None`: events carry no pid.
@@ -185,6 +193,7 @@ impl ProxyConfig {
             connect_timeout: Duration::from_secs(15),
             max_connections: 1024,
             client_pid: None,
+            splice: false,
             parent: None,
             parent_tls: None,
             tls: None,

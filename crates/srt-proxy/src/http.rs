@@ -126,7 +126,7 @@ async fn connect(req: Request<Incoming>, cfg: &Arc<ProxyConfig>, client: Option<
     tokio::spawn(async move {
         let Ok(upgraded) = hyper::upgrade::on(req).await else { return };
         match terminated {
-            None => tunnel(upgraded, upstream.conn).await,
+            None => tunnel(upgraded, upstream.conn, cfg.splice).await,
             Some((tls, handshake_timeout, refuse_opaque, permit)) => {
                 let Ok(parts) = upgraded.downcast::<TokioIo<TcpStream>>() else { return };
                 let t = crate::intercept::Tunnel {
@@ -163,7 +163,7 @@ fn refuse_tunnel(
 }
 
 /// Relays between the client and the upstream until both directions end.
-async fn tunnel(upgraded: hyper::upgrade::Upgraded, mut upstream: Conn) {
+async fn tunnel(upgraded: hyper::upgrade::Upgraded, mut upstream: Conn, splice: bool) {
     match upgraded.downcast::<TokioIo<TcpStream>>() {
         // The usual case: take the client's socket back from hyper, so the
         // relay runs on two plain sockets with no adapter in between.
@@ -173,7 +173,7 @@ async fn tunnel(upgraded: hyper::upgrade::Upgraded, mut upstream: Conn) {
             if !parts.read_buf.is_empty() && upstream.write_all(&parts.read_buf).await.is_err() {
                 return;
             }
-            let _ = relay(&mut client, &mut upstream).await;
+            let _ = relay(&mut client, &mut upstream, splice).await;
         }
         // Not reached with the listener types this crate serves; kept so a
         // change in hyper's wrapping degrades to a slower tunnel, not none.

@@ -76,7 +76,7 @@ pub(crate) async fn serve(
             return;
         }
         if upstream.write_all(&first).await.is_ok() {
-            let _ = relay(&mut client, &mut upstream).await;
+            let _ = relay(&mut client, &mut upstream, cfg.splice).await;
         }
         return;
     }

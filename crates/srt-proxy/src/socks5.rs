@@ -101,7 +101,7 @@ async fn serve_connection(mut client: TcpStream, cfg: Arc<ProxyConfig>) {
     if client.write_all(&encode_reply(reply::SUCCEEDED, bound)).await.is_err() {
         return;
     }
-    let _ = relay(&mut client, &mut upstream.conn).await;
+    let _ = relay(&mut client, &mut upstream.conn, cfg.splice).await;
 }
 
 /// Method negotiation and the request; returns the requested `host, port`.

@@ -47,6 +47,42 @@ async fn connect_to_allowed_ip_literal_moves_bytes_both_ways() {
     p.no_more_events();
 }
 
+/// A server that reads its client's whole stream, then answers with
+/// `reply` and half-closes; yields what it read.
+async fn read_then_reply(reply: Vec<u8>) -> (std::net::SocketAddr, tokio::task::JoinHandle<Vec<u8>>) {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    let served = tokio::spawn(async move {
+        let (mut s, _) = l.accept().await.unwrap();
+        let mut got = Vec::new();
+        s.read_to_end(&mut got).await.unwrap();
+        s.write_all(&reply).await.unwrap();
+        s.shutdown().await.unwrap();
+        got
+    });
+    (addr, served)
+}
+
+#[tokio::test]
+async fn connect_tunnel_carries_megabytes_through_both_half_closes_spliced_or_copied() {
+    for splice in [false, true] {
+        let (up, down) = (pattern(8 << 20), pattern(6 << 20).into_iter().rev().collect::<Vec<u8>>());
+        let (server, served) = read_then_reply(down.clone()).await;
+        let settings = format!(r#"{{"network":{{"allowedDomains":["127.0.0.1:{}"]}}}}"#, server.port());
+        let p = Proxy::start_tweaked(&settings, StaticResolver::new(), 16, |cfg| cfg.splice = splice).await;
+        let (mut s, head) = connect(p.http, &server.to_string()).await;
+        assert_eq!(head.status, 200);
+        // The whole upload and its end first; the server answers only then.
+        within(s.write_all(&up)).await.unwrap();
+        s.shutdown().await.unwrap();
+        let mut got = Vec::new();
+        within(s.read_to_end(&mut got)).await.unwrap();
+        assert!(got == down, "splice {splice}: {} of {} bytes down, or not in order", got.len(), down.len());
+        let seen = within(served).await.unwrap();
+        assert!(seen == up, "splice {splice}: {} of {} bytes up, or not in order", seen.len(), up.len());
+    }
+}
+
 #[tokio::test]
 async fn connect_to_denied_domain_is_403_blocked_by_allowlist_with_reason() {
     let settings = r#"{"network":{"allowedDomains":["*.example.com"],

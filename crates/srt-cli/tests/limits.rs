@@ -153,3 +153,28 @@ fn regression_cpu_of_children_the_kernel_reaps_counts() {
     assert!(!out(&o).contains("all ran"), "{}", out(&o));
     assert!(limit_event(&events, "cpu-time").is_some(), "{events:?}");
 }
+
+/// Found while closing the socket-buffer gap: pid 1 runs with the program's uid, so
+/// the program could lower pid 1's RLIMIT_NOFILE (its watch could then open
+/// nothing and saw no memory at all: 512 MiB in a memfd under 64 MiB ran
+/// to the end) or its priority. Each is refused; the program's own
+/// priority still changes; the memfd is stopped.
+#[test]
+fn regression_pid_1_keeps_its_limits_and_priority() {
+    let code = "import os, resource, time\n\
+                tries = [('prlimit', lambda: resource.prlimit(1, resource.RLIMIT_NOFILE, (5, 5))),\n         \
+                ('nice', lambda: os.setpriority(os.PRIO_PROCESS, 1, 19)),\n         \
+                ('idle', lambda: os.sched_setscheduler(1, os.SCHED_IDLE, os.sched_param(0)))]\n\
+                for what, f in tries:\n    try:\n        f(); print(what, 'allowed', flush=True)\n    \
+                except PermissionError:\n        print(what, 'refused', flush=True)\n\
+                before = os.getpriority(os.PRIO_PROCESS, 0); os.nice(1)\n\
+                print('own nice', os.getpriority(os.PRIO_PROCESS, 0) - before, flush=True)\n\
+                fd = os.memfd_create('x')\nfor _ in range(512):\n    os.write(fd, b'x' * (1 << 20))\n\
+                print('held', flush=True)\ntime.sleep(3)\n";
+    let (o, events) = srt_py(&["--memory", "64M"], code);
+    for line in ["prlimit refused", "nice refused", "idle refused", "own nice 1"] {
+        assert!(out(&o).contains(line), "{line}: {} {}", out(&o), err(&o));
+    }
+    assert_eq!(o.status.code(), Some(137), "{} {}", out(&o), err(&o));
+    assert!(limit_event(&events, "memory").is_some(), "{events:?}");
+}

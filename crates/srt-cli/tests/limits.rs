@@ -1,6 +1,6 @@
 //! Resource limits end to end (issue 10): fork and thread bombs, memory
-//! bombs (anonymous, a file in /tmp, in /dev/shm), a busy loop against a
-//! sleeping one. Each bomb is bounded by construction (a fixed number of
+//! bombs (anonymous, a file in /tmp, in /dev/shm, kernel socket and pipe
+//! buffers), a busy loop against a sleeping one. Each bomb is bounded by construction (a fixed number of
 //! forks, threads or megabytes) and by an outer `timeout`, so that a bug in
 //! the limits cannot take the machine down. The script runs these as root
 //! and again as an unprivileged user; for root the kernel does not apply
@@ -152,4 +152,116 @@ fn regression_cpu_of_children_the_kernel_reaps_counts() {
     assert_eq!(o.status.code(), Some(152), "{} {}", out(&o), err(&o));
     assert!(!out(&o).contains("all ran"), "{}", out(&o));
     assert!(limit_event(&events, "cpu-time").is_some(), "{events:?}");
+}
+
+/// Runs each `(name, code)` under `--memory 64M`: each must be stopped by
+/// the memory limit (exit 137 and a `memory` event).
+fn each_is_stopped_at_64m(programs: &[(&str, String)]) {
+    for (name, code) in programs {
+        let (o, events) = srt_py(&["--memory", "64M"], code);
+        assert_eq!(o.status.code(), Some(137), "{name}: {} {}", out(&o), err(&o));
+        assert!(limit_event(&events, "memory").is_some(), "{name}: {events:?}");
+    }
+}
+
+/// Red-team finding (issue 10): kernel socket buffers belong to no process,
+/// so adding up resident sets never saw them (832 MiB queued under 64 MiB).
+/// Each program queues at most 512 MiB while its own resident set stays
+/// near 10 MiB, and must be stopped: Unix socketpairs nobody reads; 1-byte
+/// writes whose sender is then closed (each byte a 768-byte buffer, shown
+/// only as payload); loopback TCP in the sandbox's network namespace;
+/// netlink acknowledgements never read; and the closed senders again at
+/// nice 19 beside busy loops, so pid 1's looks compete for the CPU.
+#[test]
+fn regression_socket_buffers_count_as_memory() {
+    let prelude = "import array, fcntl, os, socket, struct, time\nheld, keep = 0, []\n\
+                   def fill(s, data):\n    n = 0\n    while True:\n        try:\n            n += s.send(data)\n        \
+                   except OSError:\n            return n\n\
+                   def big_sndbuf(s):\n    s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 30); s.setblocking(False)\n";
+    let end = "print('held', held >> 20, flush=True)\ntime.sleep(3)\n";
+    let pairs = "for i in range(2000):\n    if held >= 512 << 20: break\n    a, b = socket.socketpair(); big_sndbuf(a)\n    \
+                 held += fill(a, b'x' * 65536); keep += [a, b]\n";
+    let closed = "for i in range(2000):\n    if held >= 512 << 20: break\n    a, b = socket.socketpair(); big_sndbuf(a)\n    \
+                  fill(a, b'x')\n    q = array.array('i', [0]); fcntl.ioctl(a, 0x5411, q); held += q[0]\n    \
+                  a.close(); keep.append(b)\n";
+    let tcp = "l = socket.socket(); l.bind(('127.0.0.1', 0)); l.listen(64)\nfor i in range(2000):\n    \
+               if held >= 512 << 20: break\n    c = socket.socket(); c.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 30)\n    \
+               c.connect(l.getsockname()); s, _ = l.accept(); keep += [c, s]\n    \
+               s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 30); c.setblocking(False)\n    \
+               for j in range(50):\n        n = fill(c, b'x' * 65536); held += n\n        if n == 0: break\n        \
+               time.sleep(0.002)\n";
+    let netlink = "m = struct.pack('=IHHII', 60016, 0x7ff, 5, 1, 0) + bytes(60000)\nfor i in range(1000):\n    \
+                   if held >= 512 << 20: break\n    s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0); keep.append(s)\n    \
+                   s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 30); s.bind((0, 0))\n    \
+                   for j in range(200): s.send(m)\n    held += s.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) // 2\n";
+    let busy = "for i in range(2):\n    if os.fork() == 0:\n        end = time.time() + 30\n        \
+                while time.time() < end: pass\n        os._exit(0)\nos.nice(19)\n";
+    each_is_stopped_at_64m(&[
+        ("unix socketpairs", format!("{prelude}{pairs}{end}")),
+        ("closed senders, 1-byte writes", format!("{prelude}{closed}{end}")),
+        ("loopback TCP", format!("{prelude}{tcp}{end}")),
+        ("netlink acknowledgements", format!("{prelude}{netlink}{end}")),
+        ("closed senders at nice 19 beside busy loops", format!("{prelude}{busy}{closed}{end}")),
+    ]);
+}
+
+/// Red-team finding (issue 10): pipe buffers were not counted either, and
+/// the kernel's per-user cap (`fs.pipe-user-pages-soft`, 64 MiB) only
+/// shrinks new pipes past it to two pages each: one process with 18 000
+/// descriptors held 134 MiB as `srt-test`. Each program holds at most
+/// 512 MiB: anonymous pipes asked to be 1 MiB, FIFOs in `/tmp`, and
+/// packet-mode pipes where each 1-byte write takes a page.
+#[test]
+fn regression_pipe_buffers_count_as_memory() {
+    let prelude = "import fcntl, os, resource, time\nsoft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)\n\
+                   resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))\nheld, keep = 0, []\n\
+                   def fill(w, data):\n    n = 0\n    while True:\n        try:\n            n += os.write(w, data)\n        \
+                   except OSError:\n            return n\n\
+                   def grow(fd):\n    try:\n        fcntl.fcntl(fd, 1031, 1 << 20)\n    except OSError:\n        pass\n";
+    let end = "print('held', held >> 20, flush=True)\nif held < 96 << 20: print('too little', flush=True)\n\
+               time.sleep(3)\n";
+    let pipes = "for i in range(20000):\n    if held >= 512 << 20: break\n    try:\n        r, w = os.pipe2(os.O_NONBLOCK)\n    \
+                 except OSError:\n        break\n    grow(w); keep += [r, w]; held += fill(w, b'p' * 65536)\n";
+    let fifos = "for i in range(6000):\n    if held >= 512 << 20: break\n    os.mkfifo(f'/tmp/f{i}')\n    try:\n        \
+                 fd = os.open(f'/tmp/f{i}', os.O_RDWR | os.O_NONBLOCK)\n    except OSError:\n        break\n    \
+                 grow(fd); keep.append(fd); held += fill(fd, b'f' * 65536)\n";
+    let packets = "for i in range(20000):\n    if held >= 512 << 20: break\n    try:\n        \
+                   r, w = os.pipe2(os.O_NONBLOCK | os.O_DIRECT)\n    except OSError:\n        break\n    \
+                   keep += [r, w]; held += 4096 * fill(w, b'x')\n";
+    for (name, body) in [("pipes", pipes), ("FIFOs", fifos), ("1-byte packets", packets)] {
+        let (o, events) = srt_py(&["--memory", "64M"], &format!("{prelude}{body}{end}"));
+        if o.status.code() == Some(0) && out(&o).contains("too little") {
+            // Descriptors (the hard RLIMIT_NOFILE) or the user's pipe pages
+            // ran out before the program held enough to show anything.
+            skip(format!("{name}: the program could not fill more than 96 MiB of pipes here: {}", out(&o)));
+            continue;
+        }
+        assert_eq!(o.status.code(), Some(137), "{name}: {} {}", out(&o), err(&o));
+        assert!(limit_event(&events, "memory").is_some(), "{name}: {events:?}");
+    }
+}
+
+/// Found while closing the socket-buffer gap: pid 1 runs with the program's uid, so
+/// the program could lower pid 1's RLIMIT_NOFILE (its watch could then open
+/// nothing and saw no memory at all: 512 MiB in a memfd under 64 MiB ran
+/// to the end) or its priority. Each is refused; the program's own
+/// priority still changes; the memfd is stopped.
+#[test]
+fn regression_pid_1_keeps_its_limits_and_priority() {
+    let code = "import os, resource, time\n\
+                tries = [('prlimit', lambda: resource.prlimit(1, resource.RLIMIT_NOFILE, (5, 5))),\n         \
+                ('nice', lambda: os.setpriority(os.PRIO_PROCESS, 1, 19)),\n         \
+                ('idle', lambda: os.sched_setscheduler(1, os.SCHED_IDLE, os.sched_param(0)))]\n\
+                for what, f in tries:\n    try:\n        f(); print(what, 'allowed', flush=True)\n    \
+                except PermissionError:\n        print(what, 'refused', flush=True)\n\
+                before = os.getpriority(os.PRIO_PROCESS, 0); os.nice(1)\n\
+                print('own nice', os.getpriority(os.PRIO_PROCESS, 0) - before, flush=True)\n\
+                fd = os.memfd_create('x')\nfor _ in range(512):\n    os.write(fd, b'x' * (1 << 20))\n\
+                print('held', flush=True)\ntime.sleep(3)\n";
+    let (o, events) = srt_py(&["--memory", "64M"], code);
+    for line in ["prlimit refused", "nice refused", "idle refused", "own nice 1"] {
+        assert!(out(&o).contains(line), "{line}: {} {}", out(&o), err(&o));
+    }
+    assert_eq!(o.status.code(), Some(137), "{} {}", out(&o), err(&o));
+    assert!(limit_event(&events, "memory").is_some(), "{events:?}");
 }

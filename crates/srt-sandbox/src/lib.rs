@@ -22,6 +22,7 @@ mod mediate;
 mod mounts;
 mod netplumb;
 pub mod seccomp;
+pub mod sockdiag;
 mod sockowner;
 mod spec;
 mod supervisor;

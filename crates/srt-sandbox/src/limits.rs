@@ -13,7 +13,10 @@
 //!   the sandbox's PID namespace (resident sets, cheap and never less than
 //!   the truth; past the limit, proportional set sizes, so that pages
 //!   shared after a fork count once) plus what its private tmpfs mounts
-//!   hold, and `size=` on those mounts.
+//!   hold, and `size=` on those mounts, plus the kernel buffers no process
+//!   maps: every socket of the sandbox's network namespace (the kernel's
+//!   own figures, [`crate::sockdiag`]) and the pipes and memfd files the
+//!   tree holds open ([`pipe_pinned_bytes`]).
 //! - CPU: `RLIMIT_CPU` per process, plus the watch adding up the CPU time of
 //!   the whole tree (live processes, and everything already reaped).
 //!
@@ -79,6 +82,16 @@ pub fn detached_shm_bytes(text: &str) -> u64 {
         .sum()
 }
 
+/// What a pipe holding `queued` bytes in a buffer of `capacity` bytes pins,
+/// in whole pages. Each slot of a pipe holds one page however few bytes it
+/// carries (a write to a packet-mode pipe, or a splice, fills one slot), and
+/// there are `capacity / page` slots: so the pages are at most one per
+/// queued byte and at most one per slot.
+pub fn pipe_pinned_bytes(capacity: u64, queued: u64, page: u64) -> u64 {
+    let page = page.max(1);
+    queued.min(capacity / page).saturating_mul(page)
+}
+
 /// The CPU time of the whole tree across looks, including what the kernel
 /// throws away: a child whose parent ignores SIGCHLD is reaped by the kernel
 /// without its time going to anyone, so the sum of live processes and
@@ -117,8 +130,9 @@ pub struct Totals {
     /// already reaped, and of those the kernel discarded ([`CpuLedger`]).
     pub cpu: Duration,
     /// Resident sets (past the limit, proportional set sizes), plus, when a
-    /// memory limit is set, detached System V segments and memfd files, plus
-    /// what `/dev/shm` and a private `/tmp` hold.
+    /// memory limit is set, detached System V segments, memfd files, pipe
+    /// contents and the buffers of every socket of the sandbox's network
+    /// namespace, plus what `/dev/shm` and a private `/tmp` hold.
     pub memory_bytes: u64,
     /// Threads of every process but pid 1; [`judge`] ends the run once
     /// [`TICKS_AT_PROCESS_LIMIT`] looks in a row find it at `max_processes`
@@ -185,6 +199,17 @@ mod tests {
         // An orphan reaped by pid 1 moves into pid 1's share: nothing lost.
         assert_eq!(l.update(HashMap::from([(10, 500_100), (13, 50_000)]), 0), 850_100);
         assert_eq!(l.update(HashMap::from([(10, 500_100)]), 60_000), 860_100);
+    }
+
+    #[test]
+    fn pipes_pin_pages() {
+        // A full default pipe: 16 pages.
+        assert_eq!(pipe_pinned_bytes(65536, 65536, 4096), 65536);
+        // 16 one-byte packets: one page each.
+        assert_eq!(pipe_pinned_bytes(65536, 16, 4096), 65536);
+        assert_eq!(pipe_pinned_bytes(65536, 3, 4096), 3 * 4096);
+        assert_eq!(pipe_pinned_bytes(1 << 20, 0, 4096), 0);
+        assert_eq!(pipe_pinned_bytes(1 << 20, 100, 0), 100, "a page size of 0 is taken as 1");
     }
 
     #[test]

@@ -11,6 +11,9 @@ use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 use nix::sys::socket::{ControlMessage, ControlMessageOwned, MsgFlags, recvmsg, sendmsg};
 
+/// How many TCP listeners [`create_and_send`] makes (HTTP, SOCKS5).
+pub(crate) const LISTENERS: i64 = 2;
+
 /// In pid 1: binds both listeners on an ephemeral loopback port each, sends
 /// them on `sock`, and returns their ports for the program's environment.
 pub(crate) fn create_and_send(sock: RawFd) -> io::Result<(u16, u16)> {

@@ -26,7 +26,8 @@
 //!
 //! The steps themselves are in the stage's module: `init0.rs`, `pid1.rs`,
 //! `program.rs`; pid 1's wait loop is `reap.rs`, its watch of the tree's
-//! totals `watch.rs`.
+//! totals `watch.rs`, with the kernel buffers no process maps (sockets,
+//! pipes, memfd files) read in `queues.rs`.
 //!
 //! Every step reports failure over the status pipe as a [`Report`], so the
 //! supervisor can exit 125 with the cause and the fix.
@@ -34,6 +35,7 @@
 mod init0;
 mod pid1;
 mod program;
+mod queues;
 mod reap;
 mod watch;
 

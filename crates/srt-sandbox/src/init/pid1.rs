@@ -22,7 +22,7 @@ pub const NESTED_USERNS_WARNING: &str = "allowNestedUserNamespaces: the program 
      run in a nested mount namespace, denyWrite of paths that did not exist at start and the always-protected names \
      (.git/hooks, .bashrc, ...) are judged on paths pid 1 cannot see as the program does, so they may not hold \
      (each protected path written during the run is reported afterwards); the memory limit does not count a tmpfs \
-     or ramfs the program mounts in its own namespace.";
+     or ramfs the program mounts in its own namespace, nor the socket buffers of a network namespace it makes.";
 
 /// SIGKILL when init0 dies; `Exit` if it already has (its end of the pipe
 /// is closed).

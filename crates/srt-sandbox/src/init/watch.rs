@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use super::queues;
 use crate::limits;
 use crate::spec::SandboxSpec;
 
@@ -12,6 +13,8 @@ pub(super) struct Watch {
     /// /tmp is the private overlay (its tmpfs counts as the sandbox's memory).
     tmp_is_private: bool,
     cpu: limits::CpuLedger,
+    /// The namespace's sockets, read when a memory limit is set.
+    sockets: Option<queues::Sockets>,
 }
 
 impl Watch {
@@ -22,6 +25,7 @@ impl Watch {
             limits: spec.limits.clone(),
             tmp_is_private: spec.plan.ops.iter().any(|o| matches!(o, srt_policy::MountOp::TmpOverlay { .. })),
             cpu: limits::CpuLedger::default(),
+            sockets: spec.limits.memory_bytes.map(|_| queues::Sockets::new(netplumb_listeners(spec))),
         })
     }
 
@@ -77,12 +81,17 @@ impl Watch {
         }
         if self.limits.memory_bytes.is_some() {
             // Memory no process maps: System V segments nobody has attached
-            // (the sandbox has its own IPC namespace), and memfd files held
+            // (the sandbox has its own IPC namespace), memfd files held
             // open (their pages may be mapped too, then counted twice:
-            // stricter, never looser).
+            // stricter, never looser), what pipes hold, and the buffers of
+            // every socket of the sandbox's network namespace, which is
+            // this process's.
             let shm = std::fs::read_to_string("/proc/sysvipc/shm").unwrap_or_default();
             t.memory_bytes += limits::detached_shm_bytes(&shm);
-            t.memory_bytes += memfd_bytes(pids.iter().map(|(pid, _)| *pid));
+            t.memory_bytes += queues::descriptor_bytes(pids.iter().map(|(pid, _)| *pid), page);
+            if let Some(s) = &mut self.sockets {
+                t.memory_bytes += s.queued_bytes();
+            }
         }
         let mut tmpfs = vec!["/dev/shm"];
         if self.tmp_is_private {
@@ -98,22 +107,7 @@ impl Watch {
     }
 }
 
-/// What the memfd files the processes hold open occupy (each file once).
-fn memfd_bytes(pids: impl Iterator<Item = u32>) -> u64 {
-    use std::os::unix::fs::MetadataExt;
-    let mut seen = std::collections::HashSet::new();
-    let mut total = 0;
-    for pid in pids {
-        let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else { continue };
-        for fd in fds.flatten() {
-            let is_memfd =
-                std::fs::read_link(fd.path()).is_ok_and(|t| t.as_os_str().as_encoded_bytes().starts_with(b"/memfd:"));
-            if let (true, Ok(m)) = (is_memfd, std::fs::metadata(fd.path()))
-                && seen.insert((m.dev(), m.ino()))
-            {
-                total += m.blocks() * 512;
-            }
-        }
-    }
-    total
+/// The TCP listeners pid 1 made for the proxy in the sandbox's namespace.
+fn netplumb_listeners(spec: &SandboxSpec) -> i64 {
+    if spec.proxy_fd.is_some() { crate::netplumb::LISTENERS } else { 0 }
 }

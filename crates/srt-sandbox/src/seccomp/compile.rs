@@ -434,6 +434,21 @@ mod tests {
         for persona in ALLOWED_PERSONAS {
             assert_eq!(call(&prog, libc::SYS_personality, [u64::from(*persona), 0, 0, 0, 0, 0]), RET_ALLOW);
         }
+        // A process's own limits and priority, and another's of the tree;
+        // pid 1's are refused.
+        let (set, pid1, child) = (1u64, 1u64, 42u64);
+        assert_eq!(call(&prog, libc::SYS_prlimit64, [0, libc::RLIMIT_NOFILE as u64, set, 0, 0, 0]), RET_ALLOW);
+        assert_eq!(call(&prog, libc::SYS_prlimit64, [child, libc::RLIMIT_NOFILE as u64, set, 0, 0, 0]), RET_ALLOW);
+        assert_eq!(call(&prog, libc::SYS_prlimit64, [pid1, libc::RLIMIT_NOFILE as u64, set, 0, 0, 0]), RET_EPERM);
+        // PRIO_PROCESS, PRIO_PGRP, PRIO_USER (their C types differ between C libraries).
+        let (process, pgrp, user) = (0, 1, 2);
+        let prio = |which: u64, who: u64| [which, who, 19, 0, 0, 0];
+        assert_eq!(call(&prog, libc::SYS_setpriority, prio(process, 0)), RET_ALLOW);
+        assert_eq!(call(&prog, libc::SYS_setpriority, prio(pgrp, 0)), RET_ALLOW);
+        assert_eq!(call(&prog, libc::SYS_setpriority, prio(process, pid1)), RET_EPERM);
+        assert_eq!(call(&prog, libc::SYS_setpriority, prio(user, 0)), RET_EPERM);
+        assert_eq!(call(&prog, libc::SYS_sched_setscheduler, [0, 5, 0, 0, 0, 0]), RET_ALLOW);
+        assert_eq!(call(&prog, libc::SYS_sched_setscheduler, [pid1, 5, 0, 0, 0, 0]), RET_EPERM);
     }
 
     #[test]

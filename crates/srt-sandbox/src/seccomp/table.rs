@@ -314,6 +314,10 @@ const fn ask(syscall: &'static str, nr: i64, when: When, reason: &'static str) -
     Rule { syscall, nr, when, action: Action::Notify, reason }
 }
 
+/// `PRIO_USER`, `setpriority`'s `which` for every process of a uid (2 on
+/// every Linux ABI; the C libraries give it different types).
+const PRIO_USER: u32 = 2;
+
 /// `O_CREAT`, the same on x86_64 and aarch64.
 const O_CREAT: u32 = libc::O_CREAT as u32;
 
@@ -643,6 +647,28 @@ pub fn rules(opts: &SeccompOptions) -> Vec<Rule> {
     t.push(deny("process_vm_readv", libc::SYS_process_vm_readv, ptrace));
     t.push(deny("process_vm_writev", libc::SYS_process_vm_writev, ptrace));
     t.push(deny("pidfd_getfd", libc::SYS_pidfd_getfd, "copies a descriptor out of another process, like ptrace"));
+    // Pid 1 runs with the program's uid, so the kernel lets the program
+    // change its scheduling and its resource limits: a lower RLIMIT_NOFILE
+    // left pid 1 unable to open /proc, and its watch of the tree's memory
+    // saw nothing (found while closing the socket-buffer gap); nice 19 or
+    // SCHED_IDLE would let busy processes starve it. The program's own
+    // processes stay free to change theirs.
+    let pid1 = "pid 1 holds the sandbox's memory, CPU and process limits: its resource limits (a lower \
+                RLIMIT_NOFILE blinds its watch) and its scheduling (nice 19, SCHED_IDLE) are not the program's \
+                to change";
+    let pid_1 = |arg: u8| When::ArgEq { arg, value: 1, name: "pid 1" };
+    t.push(deny_if("prlimit64", libc::SYS_prlimit64, pid_1(0), pid1));
+    t.push(deny_if("setpriority", libc::SYS_setpriority, pid_1(1), pid1));
+    t.push(deny_if(
+        "setpriority",
+        libc::SYS_setpriority,
+        When::ArgEq { arg: 0, value: PRIO_USER, name: "PRIO_USER" },
+        pid1,
+    ));
+    t.push(deny_if("sched_setscheduler", libc::SYS_sched_setscheduler, pid_1(0), pid1));
+    t.push(deny_if("sched_setparam", libc::SYS_sched_setparam, pid_1(0), pid1));
+    t.push(deny_if("sched_setattr", libc::SYS_sched_setattr, pid_1(0), pid1));
+    t.push(deny_if("sched_setaffinity", libc::SYS_sched_setaffinity, pid_1(0), pid1));
 
     // Terminal injection. The command is `unsigned int` in the kernel, so
     // ArgEq compares the low 32 bits only and 0xffffffff00005412 matches too.

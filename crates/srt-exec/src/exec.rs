@@ -224,9 +224,10 @@ pub fn execute_with(req: &ExecRequest, policy: &Policy, control: &Control) -> Re
     let drain_err = drain(err_r, control.stderr.clone());
     let stdio = [Some(stdin_fd), Some(OwnedFd::from(out_w)), Some(OwnedFd::from(err_w))];
 
-    // The sandbox init dies with the thread that started it
+    // An exec'd sandbox init dies with the thread that started it
     // (PR_SET_PDEATHSIG), so every run gets a thread of its own that lives
-    // exactly as long as the run.
+    // exactly as long as the run. (An init forked by the zygote follows the
+    // thread that started the zygote instead: the server's main thread.)
     let run = {
         let control = control.clone();
         let cwd = workspace.path().to_path_buf();

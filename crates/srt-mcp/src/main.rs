@@ -89,8 +89,12 @@ fn main() -> ExitCode {
             return fail(format!("{e}\nFix the settings file (or pass --settings with a valid one) and start again."));
         }
     };
-    // The code has no business reading the server's own settings.
+    // The code has no business reading the server's own settings, nor the
+    // HTTP bearer token (found by the red team: it was readable).
     if let SettingsSource::Explicit { path } | SettingsSource::DefaultFile { path } = &source {
+        policy.deny_read(&std::path::absolute(path).unwrap_or_else(|_| path.clone()), &RealFs);
+    }
+    if let Some(path) = &args.http_token_file {
         policy.deny_read(&std::path::absolute(path).unwrap_or_else(|_| path.clone()), &RealFs);
     }
     // `~` is $HOME (or the working directory without one); the account's

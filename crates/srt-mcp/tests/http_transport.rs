@@ -209,3 +209,31 @@ fn a_dropped_connection_cancels_its_call() {
     assert!(!marker.exists(), "the call ran to its end after its client left");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The bearer token file is unreadable to the code the server runs, as the
+/// settings file is (found by the red team: `cat` printed the token).
+#[test]
+fn the_token_file_is_unreadable_inside() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("token");
+    std::fs::write(&file, "s3cret-token-0123456789\n").unwrap();
+    let srv = start(&["--http-token-file", file.to_str().unwrap()]);
+    let mut h = json_headers();
+    h.push(("Authorization", "Bearer s3cret-token-0123456789".into()));
+    let (code, text) = request(srv.1, "POST", &h, INIT);
+    assert_eq!(code, 200, "{text}");
+    let sid = text
+        .lines()
+        .find_map(|l| l.to_ascii_lowercase().starts_with("mcp-session-id: ").then(|| l[16..].trim().to_string()))
+        .expect("a session id");
+    h.push(("Mcp-Session-Id", sid));
+    let (code, _) = request(srv.1, "POST", &h, r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#);
+    assert!(code == 202 || code == 200, "{code}");
+    let call = serde_json::json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"name": "execute_code",
+        "arguments": {"code": format!("cat {}; echo rc=$?", file.display()), "language": "sh"}}})
+    .to_string();
+    let (code, text) = request(srv.1, "POST", &h, &call);
+    assert_eq!(code, 200, "{text}");
+    assert!(text.contains("rc=1"), "the call did not run as expected: {text}");
+    assert!(!text.contains("s3cret-token-0123456789"), "the token reached the code: {text}");
+}

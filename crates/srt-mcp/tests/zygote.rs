@@ -42,7 +42,11 @@ struct Server {
 
 impl Server {
     fn start() -> Server {
-        let mut child = spawn_stdio(&[]);
+        Server::with(&[])
+    }
+
+    fn with(args: &[&str]) -> Server {
+        let mut child = spawn_stdio(args);
         let stdin = child.stdin.take().unwrap();
         let lines = BufReader::new(child.stdout.take().unwrap()).lines();
         Server { child, stdin, lines }
@@ -135,4 +139,31 @@ fn the_zygote_dies_with_the_server() {
         std::thread::sleep(Duration::from_millis(20));
     }
     assert!(gone(z), "the zygote {z} outlived the server");
+}
+
+/// The inits are copies of the zygote: the server's arguments (paths of its
+/// settings and token file) are blanked there, so `/proc/1/cmdline` in the
+/// sandbox shows the program name alone (found by the red team).
+#[test]
+fn the_servers_arguments_do_not_reach_the_sandbox() {
+    let mut server = Server::with(&["--max-concurrent", "3"]);
+    let out = server.run(1, "tr '\\0' ' ' < /proc/1/cmdline");
+    assert!(out.contains("srt-mcp"), "{out:?}");
+    assert!(!out.contains("--max-concurrent") && !out.contains(INIT_ARG), "{out:?}");
+}
+
+/// A stopped zygote does not hold calls back for ever: after the answer
+/// timeout (5 s) it is killed and runs exec.
+#[test]
+fn a_stopped_zygote_delays_a_call_but_does_not_hang_it() {
+    let mut server = Server::start();
+    server.run(1, "true");
+    let z = server.zygote();
+    assert!(std::process::Command::new("kill").args(["-STOP", &z.to_string()]).status().unwrap().success());
+    let t = Instant::now();
+    let out = server.run(2, PROBE);
+    assert!(out.contains(INIT_ARG), "the call ran without the zygote, exec'd: {out}");
+    assert!(t.elapsed() < Duration::from_secs(30), "{:?}", t.elapsed());
+    assert_eq!(server.run(3, "echo after"), "after\n");
+    assert!(!children(server.child.id()).contains(&z), "the stopped zygote was killed and reaped");
 }

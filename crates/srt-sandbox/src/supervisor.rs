@@ -67,8 +67,8 @@ pub(crate) fn run(spec: &SandboxSpec, command: &str, mut opts: Options<'_>) -> R
         return Err(SandboxError::setup("the run was cancelled before it started"));
     }
     let cancelled = opts.cancel.as_ref().map(|c| c.waiter()).transpose()?;
-    let (status_r, status_w) = pipe2(OFlag::O_CLOEXEC).map_err(sys)?;
-    let proxy_pair = match opts.on_listeners {
+    let (mut status_r, mut status_w) = pipe2(OFlag::O_CLOEXEC).map_err(sys)?;
+    let mut proxy_pair = match opts.on_listeners {
         Some(_) => {
             Some(socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC).map_err(sys)?)
         }
@@ -107,13 +107,26 @@ pub(crate) fn run(spec: &SandboxSpec, command: &str, mut opts: Options<'_>) -> R
         };
         let proxy_child = proxy_pair.as_ref().map(|(_, child)| child.as_fd());
         match spawn_zygote(&spec, &status_w, &stdio, proxy_child, &before_spec) {
-            Some(pid) => {
+            Ok(Some(pid)) => {
                 if let Some(d) = opts.debug.as_mut() {
                     d("init: forked by the zygote");
                 }
-                pid?
+                pid
             }
-            None => spawn_exec(&spec, &status_w, stdio, &before_spec)?,
+            Ok(None) => spawn_exec(&spec, &status_w, stdio, &before_spec)?,
+            Err(Asked) => {
+                // The zygote got this run's descriptors and failed: an init
+                // it may have forked holds them, so the exec'd init gets
+                // pipes and a proxy socket of its own.
+                let (r, w) = pipe2(OFlag::O_CLOEXEC).map_err(sys)?;
+                (status_r, status_w) = (r, w);
+                if let Some(pair) = proxy_pair.as_mut() {
+                    *pair = socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC)
+                        .map_err(sys)?;
+                    spec.proxy_fd = Some(pair.1.as_raw_fd());
+                }
+                spawn_exec(&spec, &status_w, stdio, &before_spec)?
+            }
         }
     };
     drop(status_w);
@@ -295,23 +308,24 @@ fn send_spec(spec: &SandboxSpec, spec_w: OwnedFd) -> Result<(), SandboxError> {
     Ok(())
 }
 
+/// The zygote was asked and failed: the descriptors sent may be held by an
+/// init it forked, so the caller execs with fresh ones.
+struct Asked;
+
 /// Starts the init through the zygote (see [`crate::zygote`]): a fork of a
-/// small single-threaded process instead of an exec. `None` when there is no
-/// zygote; the caller execs instead.
+/// small single-threaded process instead of an exec. `Ok(None)` when there
+/// is no zygote (or a pipe could not be made); the caller execs instead.
 fn spawn_zygote(
     spec: &SandboxSpec,
     status_w: &OwnedFd,
     stdio: &[Option<OwnedFd>; 3],
     proxy: Option<std::os::fd::BorrowedFd<'_>>,
     before_spec: &dyn Fn(Pid),
-) -> Option<Result<Pid, SandboxError>> {
+) -> Result<Option<Pid>, Asked> {
     if !crate::zygote::available() {
-        return None;
+        return Ok(None);
     }
-    let (spec_r, spec_w) = match pipe2(OFlag::O_CLOEXEC) {
-        Ok(p) => p,
-        Err(e) => return Some(Err(sys(e))),
-    };
+    let Ok((spec_r, spec_w)) = pipe2(OFlag::O_CLOEXEC) else { return Ok(None) };
     let stream = |n: usize| match &stdio[n] {
         Some(fd) => fd.as_fd(),
         // SAFETY: the supervisor's own standard stream, open for its
@@ -324,15 +338,14 @@ fn spawn_zygote(
         stdio: [stream(0), stream(1), stream(2)],
         proxy,
     };
-    let pid = match crate::zygote::spawn(&req)? {
-        Ok(pid) => pid,
-        Err(source) => return Some(Err(SandboxError::Spawn { path: "clone3 by the zygote".into(), source })),
-    };
+    let pid = crate::zygote::spawn(&req).ok_or(Asked)?;
     drop(spec_r);
     before_spec(pid);
     let mut spec = spec.clone();
     spec.proxy_fd = proxy.map(|_| crate::zygote::PROXY_FD);
-    Some(send_spec(&spec, spec_w).map(|()| pid))
+    // A failed write means the init died, which the status pipe will tell.
+    let _ = send_spec(&spec, spec_w);
+    Ok(Some(pid))
 }
 
 /// Starts the init with fork alone: no exec, no spec serialization. Only for

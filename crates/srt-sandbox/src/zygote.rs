@@ -37,10 +37,16 @@ pub(crate) const STATUS_FD: RawFd = 4;
 /// supervisor sends names this number.
 pub(crate) const PROXY_FD: RawFd = 5;
 
+/// How long a run waits for the zygote's answer (a fork takes well under a
+/// millisecond); past it the zygote is taken for hung (stopped, say),
+/// killed, and runs exec from then on.
+const ANSWER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The supervisor's end of the zygote's socket; a run holds the lock from
 /// its request to the answer.
 struct Zygote {
     sock: Mutex<Option<OwnedFd>>,
+    pid: Pid,
 }
 
 static ZYGOTE: OnceLock<Zygote> = OnceLock::new();
@@ -83,6 +89,12 @@ pub fn start_zygote() -> Result<(), ZygoteError> {
     }
     let (ours, theirs) =
         socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC).map_err(ZygoteError::Sys)?;
+    nix::sys::socket::setsockopt(
+        &ours,
+        nix::sys::socket::sockopt::ReceiveTimeout,
+        &nix::sys::time::TimeVal::new(ANSWER_TIMEOUT.as_secs() as _, 0),
+    )
+    .map_err(ZygoteError::Sys)?;
     let supervisor = std::process::id() as i32;
     // SAFETY: the process has a single thread (checked above), so the child
     // may allocate and run Rust code.
@@ -91,9 +103,9 @@ pub fn start_zygote() -> Result<(), ZygoteError> {
             drop(ours);
             serve(theirs, supervisor)
         }
-        nix::unistd::ForkResult::Parent { .. } => {
+        nix::unistd::ForkResult::Parent { child } => {
             drop(theirs);
-            let _ = ZYGOTE.set(Zygote { sock: Mutex::new(Some(ours)) });
+            let _ = ZYGOTE.set(Zygote { sock: Mutex::new(Some(ours)), pid: child });
             Ok(())
         }
     }
@@ -114,9 +126,11 @@ pub(crate) struct Request<'a> {
 }
 
 /// Asks the zygote for an init. `None` when there is no zygote (never
-/// started, or gone: the caller execs instead); `Some(Err)` when the zygote
-/// answered that the fork failed.
-pub(crate) fn spawn(req: &Request<'_>) -> Option<std::io::Result<Pid>> {
+/// started, gone, hung, or its fork failed): the caller execs instead, with
+/// fresh pipes, since an init the zygote may have forked before it failed
+/// holds the ones sent. Once a request has failed the zygote is killed and
+/// reaped, so no init can appear later, and never asked again.
+pub(crate) fn spawn(req: &Request<'_>) -> Option<Pid> {
     let z = ZYGOTE.get()?;
     let mut guard = z.sock.lock().ok()?;
     let sock = guard.as_ref()?;
@@ -131,16 +145,19 @@ pub(crate) fn spawn(req: &Request<'_>) -> Option<std::io::Result<Pid>> {
         let mut iov = [IoSliceMut::new(&mut answer)];
         recvmsg::<()>(sock.as_raw_fd(), &mut iov, None, MsgFlags::empty()).map(|m| m.bytes)
     });
+    let n = i32::from_ne_bytes(answer);
     match got {
-        Ok(4) => {}
+        Ok(4) if n > 0 => Some(Pid::from_raw(n)),
         _ => {
-            // The zygote is gone (or broke the protocol): never ask it again.
+            // Gone, hung (no answer in time), broken, or its fork failed
+            // (clone refused by a container's filter, say): never ask it
+            // again, and make sure it forks nothing later.
             *guard = None;
-            return None;
+            let _ = nix::sys::signal::kill(z.pid, nix::sys::signal::Signal::SIGKILL);
+            let _ = nix::sys::wait::waitpid(z.pid, None);
+            None
         }
     }
-    let n = i32::from_ne_bytes(answer);
-    Some(if n > 0 { Ok(Pid::from_raw(n)) } else { Err(std::io::Error::from_raw_os_error(-n)) })
 }
 
 /// The zygote's life: wait for requests, fork an init for each, answer with
@@ -152,6 +169,7 @@ fn serve(sock: OwnedFd, supervisor: i32) -> ! {
         leave(0);
     }
     let sock = keep_only(sock);
+    blank_arguments();
     loop {
         let mut data = [0u8; 1];
         let mut space = nix::cmsg_space!([RawFd; 6]);
@@ -212,6 +230,29 @@ fn keep_only(sock: OwnedFd) -> RawFd {
     fd
 }
 
+/// The inits are copies of this process and a sandboxed program can read
+/// `/proc/1/cmdline`: the server's arguments (the paths of its settings and
+/// of its token file; found by the red team) are blanked in this process's
+/// copy of the argument area, the program name kept.
+fn blank_arguments() {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else { return };
+    // Fields after the command name: the third field of the file is the first.
+    let Some((_, rest)) = stat.rsplit_once(')') else { return };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let field = |n: usize| fields.get(n - 3).and_then(|f| f.parse::<usize>().ok());
+    let (Some(start), Some(end)) = (field(48), field(49)) else { return };
+    if end <= start || end - start > 1 << 20 {
+        return;
+    }
+    // SAFETY: [start, end) is this process's argument area as the kernel
+    // records it (arg_start, arg_end): on the initial stack, mapped and
+    // writable, and nothing in this process reads it after this point (the
+    // zygote never looks at its arguments again).
+    let area = unsafe { std::slice::from_raw_parts_mut(start as *mut u8, end - start) };
+    let name_end = area.iter().position(|&b| b == 0).map_or(area.len(), |i| i + 1);
+    area[name_end..].fill(0);
+}
+
 /// Closes every descriptor from `first` on, except `keep`.
 fn close_from(first: RawFd, keep: RawFd) {
     // SAFETY: close_range only closes descriptors of this process; nothing
@@ -248,7 +289,18 @@ fn fork_init(sock: RawFd, fds: &[RawFd], supervisor: i32) -> i32 {
     let args = CloneArgs { flags: libc::CLONE_PARENT as u64, ..Default::default() };
     // SAFETY: clone3 without CLONE_VM or a new stack behaves as fork(2): the
     // child gets a copy of this single-threaded process and returns 0 here.
-    let r = unsafe { libc::syscall(libc::SYS_clone3, &args as *const CloneArgs, std::mem::size_of::<CloneArgs>()) };
+    // (The C library's record of the thread id is not updated, as fork()
+    // would; glibc asks the kernel for the id where it matters, in raise.)
+    let mut r = unsafe { libc::syscall(libc::SYS_clone3, &args as *const CloneArgs, std::mem::size_of::<CloneArgs>()) };
+    if r < 0 && matches!(nix::errno::Errno::last(), nix::errno::Errno::ENOSYS | nix::errno::Errno::EPERM) {
+        // A container's seccomp profile may refuse clone3 (Docker's answers
+        // ENOSYS): the old clone takes CLONE_PARENT as well; with a null
+        // stack it too behaves as fork(2).
+        // SAFETY: as above; the other arguments (stack, tids, tls) are null.
+        r = unsafe {
+            libc::syscall(libc::SYS_clone, libc::CLONE_PARENT as libc::c_ulong, 0usize, 0usize, 0usize, 0usize)
+        };
+    }
     if r < 0 {
         return -nix::errno::Errno::last_raw();
     }

@@ -19,12 +19,14 @@
 #
 # Idempotent set-up: installs the Debian packages the npm runtime needs
 # (bubblewrap, socat, ripgrep; plus curl and GNU time) when missing (as root),
-# and the npm package into /var/tmp/npm-srt when it is not there yet.
+# and the npm package into /var/tmp/npm-srt-<version> when it is not there yet.
 #
 # Usage: scripts/bench-vs-npm.sh [RUNS]   start-up runs per variant (default 30)
 # Environment:
 #   SRT_BENCH_BIN=PATH     benchmark this srt binary instead of building one
-#   NPM_SRT_PREFIX=DIR     npm install prefix (default /var/tmp/npm-srt)
+#   NPM_SRT_VERSION=V      the npm package's version (default 0.0.83, the one
+#                          this srt replaces)
+#   NPM_SRT_PREFIX=DIR     npm install prefix (default /var/tmp/npm-srt-<version>)
 #   NPM_SRT_UPDATE=1       re-run `npm install` even if the package is there
 #   TP_RUNS=N              1 GiB transfers per throughput variant (default 5)
 #   MEM_REPS=N             memory runs per variant (default 3)
@@ -44,7 +46,8 @@ if ! [[ "$runs" =~ ^[0-9]+$ ]] || [ "$runs" -lt 1 ]; then
 fi
 tp_runs="${TP_RUNS:-5}"
 mem_reps="${MEM_REPS:-3}"
-prefix="${NPM_SRT_PREFIX:-/var/tmp/npm-srt}"
+version="${NPM_SRT_VERSION:-0.0.83}"
+prefix="${NPM_SRT_PREFIX:-/var/tmp/npm-srt-$version}"
 npm_cli="$prefix/node_modules/.bin/srt"
 
 # ---- Debian packages
@@ -56,9 +59,10 @@ done
 
 # ---- the npm package
 if [ ! -e "$npm_cli" ] || [ "${NPM_SRT_UPDATE:-0}" = 1 ]; then
-    echo "bench-vs-npm: npm install --prefix $prefix @anthropic-ai/sandbox-runtime"
+    echo "bench-vs-npm: npm install --prefix $prefix @anthropic-ai/sandbox-runtime@$version"
     mkdir -p "$prefix"
-    npm install --prefix "$prefix" --no-audit --no-fund --loglevel=error @anthropic-ai/sandbox-runtime >/dev/null
+    npm install --prefix "$prefix" --no-audit --no-fund --loglevel=error \
+        "@anthropic-ai/sandbox-runtime@$version" >/dev/null
 fi
 [ -e "$npm_cli" ] || { echo "bench-vs-npm: $npm_cli missing after npm install" >&2; exit 1; }
 

@@ -67,6 +67,21 @@ fn request(port: u16, method: &str, headers: &[(&str, String)], body: &str) -> (
 
 const INIT: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#;
 
+/// Initializes a session with `headers` and sends `initialized`: the headers
+/// with the session id added, for the calls that follow.
+fn open_session(port: u16, mut headers: Vec<(&'static str, String)>) -> Vec<(&'static str, String)> {
+    let (code, text) = request(port, "POST", &headers, INIT);
+    assert_eq!(code, 200, "{text}");
+    let sid = text
+        .lines()
+        .find_map(|l| l.to_ascii_lowercase().starts_with("mcp-session-id: ").then(|| l[16..].trim().to_string()))
+        .expect("a session id");
+    headers.push(("Mcp-Session-Id", sid));
+    let (code, _) = request(port, "POST", &headers, r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#);
+    assert!(code == 202 || code == 200, "{code}");
+    headers
+}
+
 fn json_headers() -> Vec<(&'static str, String)> {
     vec![("Content-Type", "application/json".into()), ("Accept", "application/json, text/event-stream".into())]
 }
@@ -177,20 +192,7 @@ fn a_dropped_connection_cancels_its_call() {
         .unwrap();
     let s = start(&["--settings", settings.to_str().unwrap()]);
     let port = s.1;
-    let (code, text) = request(port, "POST", &json_headers(), INIT);
-    assert_eq!(code, 200, "{text}");
-    let sid = text
-        .lines()
-        .find_map(|l| {
-            l.to_ascii_lowercase()
-                .strip_prefix("mcp-session-id: ")
-                .map(|_| l["mcp-session-id: ".len()..].trim().to_string())
-        })
-        .expect("a session id");
-    let mut headers = json_headers();
-    headers.push(("Mcp-Session-Id", sid.clone()));
-    let (code, _) = request(port, "POST", &headers, r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#);
-    assert!(code == 202 || code == 200, "{code}");
+    let headers = open_session(port, json_headers());
     let marker = dir.join("out/marker");
     let call = serde_json::json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": "execute_code",
         "arguments": {"code": format!("sleep 3; echo late > {}", marker.display()), "language": "bash"}}})
@@ -220,15 +222,7 @@ fn the_token_file_is_unreadable_inside() {
     let srv = start(&["--http-token-file", file.to_str().unwrap()]);
     let mut h = json_headers();
     h.push(("Authorization", "Bearer s3cret-token-0123456789".into()));
-    let (code, text) = request(srv.1, "POST", &h, INIT);
-    assert_eq!(code, 200, "{text}");
-    let sid = text
-        .lines()
-        .find_map(|l| l.to_ascii_lowercase().starts_with("mcp-session-id: ").then(|| l[16..].trim().to_string()))
-        .expect("a session id");
-    h.push(("Mcp-Session-Id", sid));
-    let (code, _) = request(srv.1, "POST", &h, r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#);
-    assert!(code == 202 || code == 200, "{code}");
+    let h = open_session(srv.1, h);
     let call = serde_json::json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"name": "execute_code",
         "arguments": {"code": format!("cat {}; echo rc=$?", file.display()), "language": "sh"}}})
     .to_string();

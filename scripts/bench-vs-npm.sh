@@ -17,6 +17,10 @@
 #      connection per request, against the same GETs direct
 #      (scripts/bench/request_rate.py; also runs on its own with --srt PATH)
 #
+# npm srt's bridges fail now and then under load: a failed npm run in the
+# start-up and throughput sections is retried (up to 3 times) and counted in
+# the output; a failed run of ours ends the benchmark.
+#
 # Idempotent set-up: installs the Debian packages the npm runtime needs
 # (bubblewrap, socat, ripgrep; plus curl and GNU time) when missing (as root),
 # and the npm package into /var/tmp/npm-srt-<version> when it is not there yet.

@@ -251,6 +251,10 @@ fn pid1(spec: &SandboxSpec, status: &mut Status, parent_alive: OwnedFd) -> Step<
     // 3. The loopback interface: the only one of the network namespace, and
     //    where the proxy listeners are bound next.
     pid1::loopback_up(status)?;
+    // 3b. With a memory limit, the socket diagnostics must answer in this
+    //     namespace: the watch counts socket buffers through them; without
+    //     them it would count none, so the run is refused instead.
+    pid1::require_socket_diagnostics(spec, status)?;
     // 4. The proxy listeners, made inside the network namespace and sent to
     //    srt, which serves them; their ports go into the environment.
     pid1::hand_over_proxy_listeners(spec, status)?;

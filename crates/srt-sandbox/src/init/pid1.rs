@@ -66,6 +66,27 @@ pub(super) fn build_file_system(spec: &SandboxSpec, status: &mut Status) -> Step
     Ok(())
 }
 
+/// With a memory limit, the kernel's socket diagnostics must answer: the
+/// limit counts the buffers of the sandbox's sockets through them, and
+/// without them it would count none (never fail open).
+pub(super) fn require_socket_diagnostics(spec: &SandboxSpec, status: &mut Status) -> Step {
+    if spec.limits.memory_bytes.is_none() {
+        return Ok(());
+    }
+    super::queues::diagnostics_answer().map_err(|e| {
+        status.fail(
+            format!(
+                "the memory limit counts socket buffers through the kernel's socket diagnostics, which this \
+                 kernel refuses ({e})"
+            ),
+            Some(
+                "load the module (`modprobe unix_diag`; kernel option CONFIG_UNIX_DIAG), or run without a \
+                 memory limit",
+            ),
+        )
+    })
+}
+
 pub(super) fn loopback_up(status: &mut Status) -> Step {
     sys::loopback_up().map_err(|e| status.fail(format!("cannot bring up the loopback interface: {e}"), None))
 }

@@ -6,12 +6,13 @@
 #      bare `python3 -c 'print(1)'`, direct `srt -- python3 -c 'print(1)'`,
 #      the same call as hand-written JSON-RPC (no client library) and a tool
 #      round trip that runs nothing; interleaved round-robin, median, p10,
-#      p90, ratios and differences to bare python (issue target: execute_code
-#      median - bare median <= 5 ms)
+#      p90, ratios and differences to bare python (issue 14's target:
+#      execute_code through the client median - bare median <= 4 ms)
 #   2. throughput: sh `true` with `srt-mcp --max-concurrent 2`, the client
 #      keeping 2 and 4 calls in flight for 10 s each (and 4 over raw
 #      JSON-RPC, and bare `sh` for the machine's ceiling); executions per
-#      second and where the CPU went (target: >= 100/s on a 2-core machine)
+#      second and where the CPU went (issue 14's target: >= 300/s on a 2-core
+#      machine)
 #   3. memory: VmRSS / VmHWM of the idle srt-mcp process after initialize and
 #      tools/list (target: <= 20 MiB), and again after the load
 #

@@ -641,18 +641,20 @@ class Bench:
         idle = self.mem[0][1]
         lat = self.lat
         print("== against the issue's targets (reported, not judged by the exit status)")
+        # Issue 14: +4 ms per call through the Python SDK, 300 `sh true`
+        # calls per second on 2 cores (it was +5 ms and 100/s before).
         rows = [
             ["execute_code print(1), mcp client: median - bare median", f"{(lat['mcp'] - lat['bare']) * 1000:.1f} ms",
-             "<= 5 ms", verdict(lat["mcp"] - lat["bare"] <= 0.005)],
-            ["  same, median of per-round differences", f"{lat['paired'] * 1000:.1f} ms", "<= 5 ms",
-             verdict(lat["paired"] <= 0.005)],
-            ["  same over raw JSON-RPC (no client library)", f"{(lat['raw'] - lat['bare']) * 1000:.1f} ms", "<= 5 ms",
-             verdict(lat["raw"] - lat["bare"] <= 0.005)],
+             "<= 4 ms", verdict(lat["mcp"] - lat["bare"] <= 0.004)],
+            ["  same, median of per-round differences", f"{lat['paired'] * 1000:.1f} ms", "<= 4 ms",
+             verdict(lat["paired"] <= 0.004)],
+            ["  same over raw JSON-RPC (no client library)", f"{(lat['raw'] - lat['bare']) * 1000:.1f} ms", "<= 4 ms",
+             verdict(lat["raw"] - lat["bare"] <= 0.004)],
             ["execute_code print(1), mcp client: median", f"{lat['mcp'] * 1000:.1f} ms", "", ""],
         ]
         for client, k, rate in self.tp:
             rows.append([f"sh true, --max-concurrent {self.a.max_concurrent}, {client}, {k} in flight",
-                         f"{rate:.1f} exec/s", ">= 100/s", verdict(rate >= 100)])
+                         f"{rate:.1f} exec/s", ">= 300/s", verdict(rate >= 300)])
         rows.append(["idle srt-mcp VmRSS", f"{mib(idle.get('VmRSS'))} MiB", "<= 20 MiB",
                      verdict(idle.get("VmRSS", 1 << 30) <= 20 * 1024)])
         rows.append(["idle srt-mcp VmHWM", f"{mib(idle.get('VmHWM'))} MiB", "<= 20 MiB",

@@ -47,7 +47,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from stats import pct, run_once  # noqa: E402 (next to this file)
+from stats import pct, run_once, status_kib  # noqa: E402 (next to this file)
 
 BWRAP_ARGS = ["--unshare-all", "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev"]
 INIT_ARG = "__srt-sandbox-init"
@@ -213,17 +213,8 @@ def watch(args):
 
 def read_status(pid):
     """VmHWM and VmRSS of pid in bytes, or None once it is gone or a zombie."""
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            text = f.read()
-    except OSError:
-        return None
-    out = {}
-    for line in text.splitlines():
-        key, _, val = line.partition(":")
-        if key in ("VmHWM", "VmRSS"):
-            out[key] = int(val.split()[0]) * 1024
-    return out if "VmHWM" in out else None
+    kib = status_kib(pid, ("VmHWM", "VmRSS"))
+    return {k: v * 1024 for k, v in kib.items()} if kib and "VmHWM" in kib else None
 
 
 def children_of(pid):

@@ -55,7 +55,7 @@ import time
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from stats import summary  # noqa: E402 (next to this file)
+from stats import status_kib, summary  # noqa: E402 (next to this file)
 import loopback  # noqa: E402 (next to this file)
 
 BODY = b"ok\n"
@@ -175,17 +175,6 @@ def settings_file(path, port):
     return path
 
 
-def vm_rss_kib(pid):
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return None
-
-
 def memory(args, port, url, cfg, work):
     """The supervisor's VmRSS every 1,000 requests of one long run per variant."""
     me, py = os.path.abspath(__file__), sys.executable
@@ -201,9 +190,9 @@ def memory(args, port, url, cfg, work):
             seen = []
             for line in p.stdout:
                 if '"done"' in line:
-                    rss = vm_rss_kib(p.pid)
-                    if rss is not None:
-                        seen.append(rss)
+                    st = status_kib(p.pid, ("VmRSS",))
+                    if st is not None:
+                        seen.append(st["VmRSS"])
             if p.wait() != 0 or len(seen) < 2:
                 die(f"{kind} {label}: `{' '.join(argv)}` exited {p.returncode} after {len(seen)} reports")
             growth = (seen[-1] - seen[0]) / (len(seen) - 1)

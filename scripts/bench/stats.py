@@ -1,5 +1,5 @@
 """Shared pieces of the benchmark helpers: percentiles, summaries, one timed
-spawn. Python 3 standard library only."""
+spawn, a process's memory figures. Python 3 standard library only."""
 
 import os
 import statistics
@@ -61,3 +61,19 @@ def run_once(argv, file_actions, env, cpu=None):
             total += ru.ru_utime + ru.ru_stime
         cpu.append(total * 1000)
     return ns, status
+
+
+def status_kib(pid, keys=("VmRSS", "VmHWM")):
+    """The fields `keys` of /proc/PID/status in KiB, or None when the
+    process is gone or has no memory of its own."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            text = f.read()
+    except OSError:
+        return None
+    out = {}
+    for line in text.splitlines():
+        k, _, v = line.partition(":")
+        if k in keys:
+            out[k] = int(v.split()[0])
+    return out if "VmRSS" in out else None  # zombies and kernel threads have no VmRSS

@@ -35,7 +35,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from stats import run_once, summary  # noqa: E402 (next to this file)
+from stats import run_once, status_kib, summary  # noqa: E402 (next to this file)
 import loopback  # noqa: E402 (next to this file)
 
 MIB = 1024 * 1024
@@ -189,20 +189,6 @@ def tree(root, tab):
         out.append(p)
         todo.extend(kids.get(p, ()))
     return out
-
-
-def status_kib(pid, keys=("VmRSS", "VmHWM")):
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            text = f.read()
-    except OSError:
-        return None
-    out = {}
-    for line in text.splitlines():
-        k, _, v = line.partition(":")
-        if k in keys:
-            out[k] = int(v.split()[0])
-    return out if "VmRSS" in out else None  # zombies and kernel threads have no VmRSS
 
 
 def pss_kib(pid):

@@ -93,12 +93,19 @@ fn non_loopback_without_a_token_refuses_to_start() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("--http-token-file"), "{o:?}");
 }
 
-#[test]
-fn the_token_is_checked_on_every_request() {
+/// A server whose bearer token is in a file of its own: the directory (kept
+/// alive by the caller), the file, the server.
+fn with_token_file() -> (tempfile::TempDir, std::path::PathBuf, Server) {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("token");
     std::fs::write(&file, "s3cret-token-0123456789\n").unwrap();
     let srv = start(&["--http-token-file", file.to_str().unwrap()]);
+    (dir, file, srv)
+}
+
+#[test]
+fn the_token_is_checked_on_every_request() {
+    let (_dir, _, srv) = with_token_file();
     let mut h = json_headers();
     assert_eq!(request(srv.1, "POST", &h, INIT).0, 401);
     h.push(("Authorization", "Bearer s3cret-token-012345678X".into()));
@@ -216,10 +223,7 @@ fn a_dropped_connection_cancels_its_call() {
 /// settings file is (found by the red team: `cat` printed the token).
 #[test]
 fn the_token_file_is_unreadable_inside() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("token");
-    std::fs::write(&file, "s3cret-token-0123456789\n").unwrap();
-    let srv = start(&["--http-token-file", file.to_str().unwrap()]);
+    let (_dir, file, srv) = with_token_file();
     let mut h = json_headers();
     h.push(("Authorization", "Bearer s3cret-token-0123456789".into()));
     let h = open_session(srv.1, h);

@@ -132,13 +132,16 @@ async function startHttp() {
   return { child, url: new URL(`http://127.0.0.1:${port}/mcp`), stderr: () => stderr };
 }
 
+// A client of `server` whose requests carry `origin`, as a browser's would.
+function httpClient(server, origin) {
+  const transport = new StreamableHTTPClientTransport(server.url, { requestInit: { headers: { Origin: origin } } });
+  return { transport, client: new Client({ name: "srt-ts-test", version: "1.0.0" }) };
+}
+
 await test("streamable HTTP, as the Inspector's browser UI (Origin on another loopback port): calls and session DELETE", async () => {
   const server = await startHttp();
   try {
-    const transport = new StreamableHTTPClientTransport(server.url, {
-      requestInit: { headers: { Origin: "http://localhost:6274" } },
-    });
-    const client = new Client({ name: "srt-ts-test", version: "1.0.0" });
+    const { transport, client } = httpClient(server, "http://localhost:6274");
     await client.connect(transport);
     check(transport.sessionId, "no session id after initialize");
     await exercise(client, "http");
@@ -154,10 +157,7 @@ await test("streamable HTTP, as the Inspector's browser UI (Origin on another lo
 await test("streamable HTTP: an Origin that is not loopback is refused", async () => {
   const server = await startHttp();
   try {
-    const transport = new StreamableHTTPClientTransport(server.url, {
-      requestInit: { headers: { Origin: "http://attacker.example" } },
-    });
-    const client = new Client({ name: "srt-ts-test", version: "1.0.0" });
+    const { transport, client } = httpClient(server, "http://attacker.example");
     let refused = false;
     try {
       await client.connect(transport);

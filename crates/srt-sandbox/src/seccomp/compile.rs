@@ -144,17 +144,7 @@ fn seccompiler_rules(rule: &Rule) -> Result<Vec<SeccompRule>, SeccompError> {
 /// 200 jumps), and the install took about 300 µs
 /// (`examples/seccomp_install_time.rs`); the search makes those calls short.
 fn compile(table: &[Rule]) -> Result<BpfProgram, SeccompError> {
-    let mut prog = compile_groups(table)?;
-    let mut nrs: Vec<u32> = table.iter().map(|r| r.nr as u32).collect();
-    nrs.sort_unstable();
-    nrs.dedup();
-    let at = arch_check(target_arch()?)?.len() + abi_guard_program().len();
-    let dispatch = dispatch(&nrs);
-    prog.splice(at..at, dispatch);
-    if prog.len() > BPF_MAXINSNS {
-        return Err(SeccompError::TooLarge { len: prog.len() });
-    }
-    Ok(prog)
+    assemble(table, true)
 }
 
 const BPF_JMP_JEQ_K: u16 = (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16;
@@ -206,8 +196,9 @@ fn dispatch(nrs: &[u32]) -> Vec<sock_filter> {
         .collect()
 }
 
-/// The program without the dispatch: arch check, ABI guards, the groups.
-fn compile_groups(table: &[Rule]) -> Result<BpfProgram, SeccompError> {
+/// The program: arch check, ABI guards, the dispatch when `with_dispatch`
+/// (the tests compare the program with and without it), the groups.
+fn assemble(table: &[Rule], with_dispatch: bool) -> Result<BpfProgram, SeccompError> {
     let arch = target_arch()?;
     let prefix = arch_check(arch)?;
 
@@ -224,6 +215,12 @@ fn compile_groups(table: &[Rule]) -> Result<BpfProgram, SeccompError> {
 
     let mut prog = prefix.clone();
     prog.extend(abi_guard_program());
+    if with_dispatch {
+        let mut nrs: Vec<u32> = table.iter().map(|r| r.nr as u32).collect();
+        nrs.sort_unstable();
+        nrs.dedup();
+        prog.extend(dispatch(&nrs));
+    }
     for (ret, chains) in groups {
         let map = chains
             .into_iter()
@@ -618,7 +615,7 @@ mod tests {
         for opts in option_sets {
             let table = rules(&opts);
             let fast = compile(&table).unwrap();
-            let plain = compile_groups(&table).unwrap();
+            let plain = assemble(&table, false).unwrap();
             assert!(fast.len() > plain.len());
             let mut arg_sets: Vec<[u64; 6]> = vec![[0; 6], [u64::MAX; 6], [1, 1, 0, 0, 0, 0]];
             for r in &table {

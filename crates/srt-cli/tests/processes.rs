@@ -114,6 +114,33 @@ fn sigkill_of_srt_leaves_nothing_behind() {
     assert_eq!(list_tree(&env.p("work")), files_before, "files appeared in the working directory");
 }
 
+/// The run's processes: srt, the sandbox's pid 1 made by one clone with
+/// the namespace flags, the program (issue 15: bubblewrap's three, not
+/// four); the exec path keeps init0 between srt and pid 1.
+#[test]
+fn a_run_is_srt_pid_1_and_the_program() {
+    let env = Env::new();
+    for exec in [false, true] {
+        let mut c = env.cmd("{}", &["-c", "echo started; exec sleep 3"]);
+        if exec {
+            c.env("SRT_FORCE_EXEC_INIT", "1");
+        }
+        let mut child = srt_testkit::KillOnDrop(c.stdout(Stdio::piped()).spawn().unwrap());
+        let mut first = [0u8; 8];
+        use std::io::Read;
+        child.0.stdout.as_mut().unwrap().read_exact(&mut first).unwrap();
+        let mut chain = vec![child.0.id()];
+        while let [only] = srt_testkit::children(*chain.last().unwrap())[..] {
+            chain.push(only);
+        }
+        let ids: Vec<Vec<u32>> = chain.iter().map(|p| srt_testkit::namespace_pids(*p)).collect();
+        let expected = if exec { 4 } else { 3 };
+        assert_eq!(chain.len(), expected, "exec path: {exec}; processes and their pids per namespace: {ids:?}");
+        assert_eq!(ids[expected - 2].get(1), Some(&1), "exec path: {exec}; not pid 1 of the sandbox: {ids:?}");
+        assert_eq!(ids[expected - 1].len(), 2, "exec path: {exec}; the program is not inside: {ids:?}");
+    }
+}
+
 #[test]
 fn signals_are_forwarded_to_the_program() {
     let env = Env::new();

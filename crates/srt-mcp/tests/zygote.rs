@@ -17,22 +17,7 @@ fn call(id: u32, code: &str) -> String {
     tool_call(id, "execute_code", serde_json::json!({"code": code, "language": "sh"})) + "\n"
 }
 
-/// The server's children: the zygote (inits are children too, but only
-/// while a call runs).
-fn children(pid: u32) -> Vec<u32> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Some(p) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else { continue };
-        // The fields after the command name, which is in parentheses.
-        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else { continue };
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        if fields.get(1).and_then(|f| f.parse::<u32>().ok()) == Some(pid) && fields[0] != "Z" {
-            out.push(p);
-        }
-    }
-    out
-}
+use srt_testkit::{children, namespace_pids};
 
 struct Server {
     child: std::process::Child,
@@ -54,7 +39,16 @@ impl Server {
 
     /// Runs `code` in sh; its stdout.
     fn run(&mut self, id: u32, code: &str) -> String {
+        self.send(id, code);
+        self.answer()
+    }
+
+    fn send(&mut self, id: u32, code: &str) {
         self.stdin.write_all(call(id, code).as_bytes()).unwrap();
+    }
+
+    /// The next answer's stdout.
+    fn answer(&mut self) -> String {
         let line = self.lines.next().expect("srt-mcp ended early").unwrap();
         let v: serde_json::Value = serde_json::from_str(&line).unwrap();
         assert_eq!(v["result"]["isError"], false, "{v}");
@@ -97,14 +91,45 @@ fn runs_are_forked_by_the_zygote_which_holds_nothing_but_its_socket() {
     held.sort();
     let streams: Vec<_> = held.iter().filter(|(n, _)| *n <= 2).map(|(_, t)| t.as_str()).collect();
     assert_eq!(streams, ["/dev/null"; 3], "the zygote keeps the server's stdio: {held:?}");
-    let others: Vec<_> = held.iter().filter(|(n, _)| *n > 2).collect();
-    assert_eq!(others.len(), 1, "the zygote holds more than its socket: {held:?}");
-    assert!(others[0].1.starts_with("socket:"), "{held:?}");
+    // Its socket, and a pidfd of the server, which the pid 1s it makes
+    // check their parent by.
+    let others: Vec<_> = held.iter().filter(|(n, _)| *n > 2).map(|(_, t)| t.as_str()).collect();
+    assert_eq!(others.len(), 2, "the zygote holds more than its socket and the server's pidfd: {held:?}");
+    assert!(others[0].starts_with("socket:"), "{held:?}");
+    assert_eq!(others[1], "anon_inode:[pidfd]", "{held:?}");
 
     // Calls keep working through it, one after another.
     for id in 2..6 {
         assert_eq!(server.run(id, "echo $((40 + 2))"), "42\n");
     }
+}
+
+/// One clone makes the sandbox's pid 1, as the server's own child: no
+/// init0 between them (issue 15: one process fewer per run).
+#[test]
+fn the_zygote_makes_pid_1_directly_as_the_servers_child() {
+    let mut server = Server::start();
+    assert_eq!(server.run(1, "echo up"), "up\n");
+    let zygote = server.zygote();
+    server.send(2, "echo started; sleep 3");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let init = loop {
+        let kids: Vec<u32> = children(server.child.id()).into_iter().filter(|k| *k != zygote).collect();
+        if let [init] = kids[..]
+            && !children(init).is_empty()
+        {
+            break init;
+        }
+        assert!(Instant::now() < deadline, "no init appeared under the server");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let ids = namespace_pids(init);
+    assert_eq!(ids.len(), 2, "the server's child is not in a PID namespace of its own: {ids:?}");
+    assert_eq!(ids[1], 1, "the server's child is not the namespace's pid 1: {ids:?}");
+    let program = children(init);
+    assert_eq!(program.len(), 1, "{program:?}");
+    assert_eq!(namespace_pids(program[0]).len(), 2, "the program is not in pid 1's namespace");
+    assert_eq!(server.answer(), "started\n");
 }
 
 #[test]

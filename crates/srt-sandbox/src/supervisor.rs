@@ -348,9 +348,11 @@ fn spawn_zygote(
     Ok(Some(pid))
 }
 
-/// Starts the init with fork alone: no exec, no spec serialization. Only for
-/// a caller that is single-threaded (the `srt` command line), where the child
-/// of fork may run arbitrary code.
+/// Starts the init with fork alone: no exec, no spec serialization, and pid
+/// 1 made directly by one clone with the namespace flags where the kernel
+/// allows it (see [`crate::init::clone_init`]). Only for a caller that is
+/// single-threaded (the `srt` command line), where the child of fork may run
+/// arbitrary code.
 fn spawn_forked(
     spec: &SandboxSpec,
     status_w: &OwnedFd,
@@ -358,11 +360,17 @@ fn spawn_forked(
     status_r: RawFd,
     stdio: &[Option<OwnedFd>; 3],
 ) -> Result<Pid, SandboxError> {
+    use crate::init::Cloned;
     let parent = std::process::id() as i32;
+    // What pid 1 checks its parent by; without it (a kernel before 5.3), init0.
+    let me = crate::sys::pidfd_open(parent).ok();
     // SAFETY: the caller promised (RunOptions::single_threaded) that this
     // process has one thread, so the child may allocate and run Rust code.
-    match unsafe { nix::unistd::fork() }.map_err(sys)? {
-        nix::unistd::ForkResult::Child => {
+    let cloned = unsafe { crate::init::clone_init(0, me.as_ref().map(|fd| fd.as_raw_fd())) }?;
+    drop(me);
+    match cloned {
+        Cloned::Parent(child) => Ok(Pid::from_raw(child)),
+        kind => {
             // The supervisor's ends are not the init's.
             let _ = nix::unistd::close(status_r);
             for (target, fd) in stdio.iter().enumerate() {
@@ -378,11 +386,14 @@ fn spawn_forked(
                 let _ = nix::unistd::close(fd);
             }
             let fd = nix::unistd::dup(status_w).map(|d| d.into_raw_fd()).unwrap_or(-1);
-            let code = if fd < 0 { 125 } else { crate::init::init0_forked(spec, fd, parent) };
+            let code = match kind {
+                _ if fd < 0 => 125,
+                Cloned::Pid1 => crate::init::pid1_forked(spec, fd),
+                _ => crate::init::init0_forked(spec, fd, parent),
+            };
             // SAFETY: leave without running the parent's destructors or atexit handlers twice.
             unsafe { libc::_exit(code) }
         }
-        nix::unistd::ForkResult::Parent { child } => Ok(child),
     }
 }
 

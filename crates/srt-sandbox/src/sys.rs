@@ -143,3 +143,72 @@ pub fn attach_tree(tree: std::os::fd::BorrowedFd<'_>, target: &Path) -> io::Resu
     };
     check(r)
 }
+
+/// The namespaces of every sandbox, made together (by one unshare or one
+/// clone): the user namespace is made first, so it owns the others.
+pub const SANDBOX_NAMESPACES: u64 = (libc::CLONE_NEWUSER
+    | libc::CLONE_NEWNS
+    | libc::CLONE_NEWPID
+    | libc::CLONE_NEWNET
+    | libc::CLONE_NEWIPC
+    | libc::CLONE_NEWUTS
+    | libc::CLONE_NEWCGROUP) as u64;
+
+/// fork(2) with clone flags: `clone3` without a new stack or shared memory,
+/// or the old `clone` when a container's seccomp profile refuses `clone3`
+/// (Docker's answers ENOSYS, others EPERM). Returns 0 in the child and the
+/// child's pid in the parent. With `CLONE_PARENT` the kernel takes the exit
+/// signal from the caller (and refuses one given); otherwise it is SIGCHLD.
+///
+/// # Safety
+///
+/// As fork(2): unless the caller is single-threaded, the child may only make
+/// async-signal-safe calls until it execs. The C library's record of the
+/// thread id is not updated in the child (glibc asks the kernel where it
+/// matters, in `raise`).
+pub unsafe fn clone_process(flags: u64) -> io::Result<i32> {
+    #[repr(C)]
+    #[derive(Default)]
+    struct CloneArgs {
+        flags: u64,
+        pidfd: u64,
+        child_tid: u64,
+        parent_tid: u64,
+        exit_signal: u64,
+        stack: u64,
+        stack_size: u64,
+        tls: u64,
+    }
+    let exit_signal = if flags & libc::CLONE_PARENT as u64 != 0 { 0 } else { libc::SIGCHLD as u64 };
+    let args = CloneArgs { flags, exit_signal, ..Default::default() };
+    // SAFETY: clone3 without CLONE_VM or a stack behaves as fork(2); `args`
+    // outlives the call and its size is the one passed.
+    let mut r = unsafe { libc::syscall(libc::SYS_clone3, &args as *const CloneArgs, std::mem::size_of::<CloneArgs>()) };
+    if r < 0 && matches!(io::Error::last_os_error().raw_os_error(), Some(libc::ENOSYS | libc::EPERM)) {
+        // SAFETY: as above; stack, tids and tls are null.
+        r = unsafe {
+            libc::syscall(libc::SYS_clone, (flags | exit_signal) as libc::c_ulong, 0usize, 0usize, 0usize, 0usize)
+        };
+    }
+    if r < 0 { Err(io::Error::last_os_error()) } else { Ok(r as i32) }
+}
+
+/// pidfd_open(2): a descriptor that becomes readable when process `pid` ends.
+pub fn pidfd_open(pid: i32) -> io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: plain integer arguments.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a new descriptor (close-on-exec) nothing else owns.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as libc::c_int) })
+}
+
+/// Whether the process behind `pidfd` has ended (or the descriptor is bad).
+pub fn has_exited(pidfd: std::os::fd::RawFd) -> bool {
+    let mut p = libc::pollfd { fd: pidfd, events: libc::POLLIN, revents: 0 };
+    // SAFETY: one valid pollfd, no timeout.
+    let r = unsafe { libc::poll(&mut p, 1, 0) };
+    r != 0
+}

@@ -7,14 +7,15 @@
 //! supervisor sends one message per run, one byte of data (1 when a proxy
 //! descriptor follows) and, as `SCM_RIGHTS`, the spec pipe's read end, the
 //! status pipe's write end, the three standard streams and the proxy socket.
-//! The zygote makes the init with `clone3(CLONE_PARENT)`: the init is the
-//! supervisor's child, not the zygote's, so the supervisor waits for it,
+//! The zygote makes the init with `clone3(CLONE_PARENT)` and the namespace
+//! flags, so the init is the sandbox's pid 1 (see
+//! [`crate::init::clone_init`]; an init0 when the kernel refuses the flags)
+//! and the supervisor's child, not the zygote's: the supervisor waits for it,
 //! signals it and reads its resource usage exactly as for an exec'd init, and
 //! the init's parent-death signal follows the supervisor. The zygote answers
 //! with the init's pid (or a negative errno). The init finds its descriptors
-//! at fixed numbers (below) and then runs the exec path's init (it reads the
-//! spec from the pipe), so the cgroup leaf can be joined before the spec is
-//! sent, as with exec.
+//! at fixed numbers (below) and reads the spec from the pipe, as in the exec
+//! path.
 //!
 //! The zygote holds no descriptor but its socket and no memory but the
 //! supervisor's at the time it was started (started before the settings are
@@ -168,7 +169,10 @@ fn serve(sock: OwnedFd, supervisor: i32) -> ! {
     if nix::unistd::getppid().as_raw() != supervisor {
         leave(0);
     }
-    let sock = keep_only(sock);
+    // What pid 1 checks the supervisor by (see `clone_init`); without it
+    // the inits are init0s.
+    let supervisor_fd = crate::sys::pidfd_open(supervisor).ok();
+    let (sock, supervisor_fd) = keep_only(sock, supervisor_fd);
     blank_arguments();
     loop {
         let mut data = [0u8; 1];
@@ -193,7 +197,7 @@ fn serve(sock: OwnedFd, supervisor: i32) -> ! {
             leave(0);
         }
         let want = 5 + usize::from(data[0] == 1);
-        let answer = if fds.len() == want { fork_init(sock, &fds, supervisor) } else { -libc::EPROTO };
+        let answer = if fds.len() == want { fork_init(sock, supervisor_fd, &fds, supervisor) } else { -libc::EPROTO };
         for fd in fds {
             // SAFETY: received for this request; the init has its copies.
             unsafe { libc::close(fd) };
@@ -205,8 +209,9 @@ fn serve(sock: OwnedFd, supervisor: i32) -> ! {
 }
 
 /// Standard streams on /dev/null and every descriptor closed but the
-/// socket, which is returned (moved above the fixed numbers).
-fn keep_only(sock: OwnedFd) -> RawFd {
+/// socket and the supervisor's pidfd, which are returned (moved above the
+/// fixed numbers).
+fn keep_only(sock: OwnedFd, supervisor: Option<OwnedFd>) -> (RawFd, Option<RawFd>) {
     use std::os::fd::IntoRawFd;
     // SAFETY: F_DUPFD_CLOEXEC makes a new descriptor; the old one is closed
     // right after by dropping it.
@@ -215,6 +220,9 @@ fn keep_only(sock: OwnedFd) -> RawFd {
         leave(1);
     }
     drop(sock);
+    // SAFETY: as above.
+    let pidfd = supervisor.map(|p| unsafe { libc::fcntl(p.as_raw_fd(), libc::F_DUPFD_CLOEXEC, fd + 1) });
+    let pidfd = pidfd.filter(|p| *p > fd);
     if let Ok(null) = std::fs::File::options().read(true).write(true).open("/dev/null") {
         let null = null.into_raw_fd();
         for n in 0..3 {
@@ -226,8 +234,11 @@ fn keep_only(sock: OwnedFd) -> RawFd {
             unsafe { libc::close(null) };
         }
     }
-    close_from(3, fd);
-    fd
+    match pidfd {
+        Some(p) => close_from(3, &[fd, p]),
+        None => close_from(3, &[fd]),
+    }
+    (fd, pidfd)
 }
 
 /// The inits are copies of this process and a sandboxed program can read
@@ -253,60 +264,33 @@ fn blank_arguments() {
     area[name_end..].fill(0);
 }
 
-/// Closes every descriptor from `first` on, except `keep`.
-fn close_from(first: RawFd, keep: RawFd) {
-    // SAFETY: close_range only closes descriptors of this process; nothing
-    // in this single-threaded process uses the ones closed.
-    unsafe {
-        if keep >= first {
-            if keep > first {
-                libc::syscall(libc::SYS_close_range, first as libc::c_uint, (keep - 1) as libc::c_uint, 0);
-            }
-            libc::syscall(libc::SYS_close_range, (keep + 1) as libc::c_uint, libc::c_uint::MAX, 0);
-        } else {
-            libc::syscall(libc::SYS_close_range, first as libc::c_uint, libc::c_uint::MAX, 0);
+/// Closes every descriptor from `first` on, except those in `keep`
+/// (ascending).
+fn close_from(first: RawFd, keep: &[RawFd]) {
+    let mut from = first;
+    for &k in keep.iter().filter(|&&k| k >= first) {
+        if k > from {
+            // SAFETY: close_range only closes descriptors of this process;
+            // nothing in this single-threaded process uses the ones closed.
+            unsafe { libc::syscall(libc::SYS_close_range, from as libc::c_uint, (k - 1) as libc::c_uint, 0) };
         }
+        from = k + 1;
     }
+    // SAFETY: as above.
+    unsafe { libc::syscall(libc::SYS_close_range, from as libc::c_uint, libc::c_uint::MAX, 0) };
 }
 
-/// clone3(CLONE_PARENT): the child is the supervisor's. Returns its pid, or
-/// a negative errno; in the child, never returns.
-fn fork_init(sock: RawFd, fds: &[RawFd], supervisor: i32) -> i32 {
-    #[repr(C)]
-    #[derive(Default)]
-    struct CloneArgs {
-        flags: u64,
-        pidfd: u64,
-        child_tid: u64,
-        parent_tid: u64,
-        exit_signal: u64,
-        stack: u64,
-        stack_size: u64,
-        tls: u64,
-    }
-    // With CLONE_PARENT the kernel takes the exit signal from this process
-    // (SIGCHLD, as it was forked) and refuses one given here.
-    let args = CloneArgs { flags: libc::CLONE_PARENT as u64, ..Default::default() };
-    // SAFETY: clone3 without CLONE_VM or a new stack behaves as fork(2): the
-    // child gets a copy of this single-threaded process and returns 0 here.
-    // (The C library's record of the thread id is not updated, as fork()
-    // would; glibc asks the kernel for the id where it matters, in raise.)
-    let mut r = unsafe { libc::syscall(libc::SYS_clone3, &args as *const CloneArgs, std::mem::size_of::<CloneArgs>()) };
-    if r < 0 && matches!(nix::errno::Errno::last(), nix::errno::Errno::ENOSYS | nix::errno::Errno::EPERM) {
-        // A container's seccomp profile may refuse clone3 (Docker's answers
-        // ENOSYS): the old clone takes CLONE_PARENT as well; with a null
-        // stack it too behaves as fork(2).
-        // SAFETY: as above; the other arguments (stack, tids, tls) are null.
-        r = unsafe {
-            libc::syscall(libc::SYS_clone, libc::CLONE_PARENT as libc::c_ulong, 0usize, 0usize, 0usize, 0usize)
-        };
-    }
-    if r < 0 {
-        return -nix::errno::Errno::last_raw();
-    }
-    if r > 0 {
-        return r as i32;
-    }
+/// clone3(CLONE_PARENT) with the namespace flags (see
+/// [`crate::init::clone_init`]): the child is the supervisor's. Returns its
+/// pid, or a negative errno; in the child, never returns.
+fn fork_init(sock: RawFd, supervisor_fd: Option<RawFd>, fds: &[RawFd], supervisor: i32) -> i32 {
+    use crate::init::Cloned;
+    // SAFETY: this process is single-threaded, so the child may run Rust code.
+    let kind = match unsafe { crate::init::clone_init(libc::CLONE_PARENT as u64, supervisor_fd) } {
+        Ok(Cloned::Parent(pid)) => return pid,
+        Ok(kind) => kind,
+        Err(e) => return -e.raw_os_error().unwrap_or(libc::EIO),
+    };
     // The init. Its descriptors onto fixed numbers: first all above the
     // targets, so no dup2 overwrites one still to be moved.
     // SAFETY: our own socket, not the init's.
@@ -330,8 +314,11 @@ fn fork_init(sock: RawFd, fds: &[RawFd], supervisor: i32) -> i32 {
         }
     }
     let last = if fds.len() == targets.len() { PROXY_FD } else { STATUS_FD };
-    close_from(last + 1, -1);
-    let code = crate::init::init0_from_zygote(SPEC_FD, STATUS_FD, supervisor);
+    close_from(last + 1, &[]);
+    let code = match kind {
+        Cloned::Pid1 => crate::init::pid1_from_zygote(SPEC_FD, STATUS_FD),
+        _ => crate::init::init0_from_zygote(SPEC_FD, STATUS_FD, supervisor),
+    };
     leave(code)
 }
 

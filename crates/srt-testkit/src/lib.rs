@@ -14,6 +14,8 @@
 //! - [`fork_child`] / [`Forked`]: a forked copy of the test process that
 //!   runs one closure and leaves with `_exit` (for restrictions that cannot
 //!   be undone, such as Landlock and seccomp).
+//! - [`children`] and [`namespace_pids`]: the process tree as `/proc` shows
+//!   it (which process is whose, and which is a namespace's pid 1).
 
 use std::fmt::Display;
 use std::path::PathBuf;
@@ -166,6 +168,31 @@ impl Forked {
         assert_eq!(rc, self.pid, "waitpid: {}", std::io::Error::last_os_error());
         status
     }
+}
+
+/// The live (not zombie) children of `pid`, from `/proc/*/stat`.
+pub fn children(pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(p) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else { continue };
+        // The fields after the command name, which is in parentheses.
+        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else { continue };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        if fields.get(1).and_then(|f| f.parse::<u32>().ok()) == Some(pid) && fields[0] != "Z" {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// The pids of `pid` in each PID namespace it is in, outermost first (the
+/// `NSpid` line of its status): `[pid, 1]` for pid 1 of a namespace made
+/// below ours. Empty when the process is gone.
+pub fn namespace_pids(pid: u32) -> Vec<u32> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let line = status.lines().find_map(|l| l.strip_prefix("NSpid:")).unwrap_or("");
+    line.split_whitespace().filter_map(|n| n.parse().ok()).collect()
 }
 
 #[cfg(test)]

@@ -96,20 +96,13 @@ pub(super) fn block_signals(status: &mut Status) -> Step<SigSet> {
 }
 
 pub(super) fn unshare_namespaces() -> nix::Result<()> {
-    unshare(
-        CloneFlags::CLONE_NEWUSER
-            | CloneFlags::CLONE_NEWNS
-            | CloneFlags::CLONE_NEWPID
-            | CloneFlags::CLONE_NEWNET
-            | CloneFlags::CLONE_NEWIPC
-            | CloneFlags::CLONE_NEWUTS
-            | CloneFlags::CLONE_NEWCGROUP,
-    )
+    unshare(CloneFlags::from_bits_retain(crate::sys::SANDBOX_NAMESPACES as libc::c_int))
 }
 
 /// Maps the caller's ids to themselves: inside, the program runs with the
 /// caller's uid and gid, not as root.
-pub(super) fn map_ids(spec: &SandboxSpec, status: &mut Status) -> Step {
+/// `how`: made by "unshare" or "one clone", for `--debug`.
+pub(super) fn map_ids(spec: &SandboxSpec, how: &str, status: &mut Status) -> Step {
     let maps = [
         ("/proc/self/setgroups", "deny".to_string()),
         ("/proc/self/uid_map", format!("{0} {0} 1\n", spec.uid)),
@@ -122,7 +115,7 @@ pub(super) fn map_ids(spec: &SandboxSpec, status: &mut Status) -> Step {
     }
     if spec.debug {
         status.debug(format!(
-            "namespaces: user, mount, pid, net, ipc, uts, cgroup; uid map {0}→{0}, gid map {1}→{1}",
+            "namespaces: user, mount, pid, net, ipc, uts, cgroup, made by {how}; uid map {0}→{0}, gid map {1}→{1}",
             spec.uid, spec.gid
         ));
     }

@@ -3,18 +3,24 @@
 //! so namespace and mount work never happens after `fork()` in a
 //! multi-threaded process.
 //!
-//! Process tree:
+//! Process tree, when the supervisor forks (the `srt` command line) or the
+//! zygote does (`srt-mcp`): one clone with every namespace flag makes pid 1
+//! directly ([`clone_init`]), three processes a run as bubblewrap has:
 //!
 //! ```text
 //! supervisor (srt)
-//!  └─ init0: unshare(user, mount, pid, net, ipc, uts, cgroup), uid/gid maps,
-//!     │      forwards signals, exits with pid 1's status
-//!     └─ pid 1: builds the mount plan and pivots, brings up lo, reaps
-//!        │      orphans, forwards signals, kills what is left when the
-//!        │      program exits
-//!        └─ program: new session, no_new_privs, Landlock, capabilities
-//!                    dropped, only fds 0-2, seccomp, execvp
+//!  └─ pid 1: uid/gid maps, builds the mount plan and pivots, brings up lo,
+//!     │      reaps orphans, forwards signals, kills what is left when the
+//!     │      program exits; its status is the run's
+//!     └─ program: new session, no_new_privs, Landlock, capabilities
+//!                 dropped, only fds 0-2, seccomp, execvp
 //! ```
+//!
+//! When the init is exec'd (a multi-threaded caller with no zygote, or a
+//! cgroup leaf to join first), or the kernel refuses the clone with
+//! namespace flags, an init0 sits between the two: it unshares the
+//! namespaces (or, refused, reports why, or runs the weaker mode), writes the
+//! maps, forks pid 1 and forwards signals to it.
 //!
 //! The whole setup order is in this file, one function per stage, each a
 //! numbered list of steps with the reason for its place:
@@ -71,6 +77,90 @@ pub fn run_init_if_requested() {
     let rest: Vec<String> = args.collect();
     let code = exit_code(init0_exec(&rest));
     std::process::exit(code);
+}
+
+/// What [`clone_init`] made, as seen from the process that returns from it.
+pub(crate) enum Cloned {
+    /// The caller, with the child's pid.
+    Parent(i32),
+    /// The child, pid 1 of new namespaces: it runs [`pid1_forked`] or
+    /// [`pid1_from_zygote`]. Its parent-death signal is armed and the
+    /// signals pid 1 waits for are blocked.
+    Pid1,
+    /// The child, in the caller's namespaces (the kernel refused the
+    /// namespace flags): it runs [`init0_forked`] or [`init0_from_zygote`],
+    /// whose unshare fails the same way and reports why (or runs the weaker
+    /// mode). Signal mask and parent-death signal as the caller's fork left
+    /// them.
+    Init0,
+}
+
+/// Makes the sandbox init with fork semantics: pid 1 of new user, mount,
+/// pid, net, ipc, uts and cgroup namespaces in one clone (`extra`:
+/// `CLONE_PARENT` for the zygote), or, when that is refused, a plain child
+/// that will be init0. `supervisor` is a pidfd of the process the init must
+/// die with (the child's parent after the clone): when it is `None`, or
+/// pid 1 cannot check it, the plain child is made.
+///
+/// In pid 1 the waited signals are blocked before the clone (a namespace's
+/// pid 1 drops a signal it neither handles nor blocks, so a forwarded one
+/// or the terminate request could be lost) and the parent-death signal is
+/// armed first thing, then `supervisor` checked (in a new PID namespace
+/// `getppid()` is 0, so init0's check cannot serve).
+///
+/// # Safety
+///
+/// As fork(2): the children run Rust code, so the caller must be
+/// single-threaded.
+pub(crate) unsafe fn clone_init(extra: u64, supervisor: Option<RawFd>) -> std::io::Result<Cloned> {
+    if let Some(pidfd) = supervisor {
+        let mask = waited_signals();
+        if let Ok(old) = mask.thread_swap_mask(nix::sys::signal::SigmaskHow::SIG_BLOCK) {
+            // SAFETY: the caller's promise (single-threaded) is ours to pass on.
+            let r = unsafe { crate::sys::clone_process(extra | crate::sys::SANDBOX_NAMESPACES) };
+            match r {
+                Ok(0) => {
+                    if crate::sys::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong).is_err()
+                        || crate::sys::has_exited(pidfd)
+                    {
+                        // SAFETY: leave the forked copy at once.
+                        unsafe { libc::_exit(125) }
+                    }
+                    return Ok(Cloned::Pid1);
+                }
+                Ok(pid) => {
+                    let _ = old.thread_set_mask();
+                    return Ok(Cloned::Parent(pid));
+                }
+                Err(_) => {
+                    let _ = old.thread_set_mask();
+                }
+            }
+        }
+    }
+    // SAFETY: as above.
+    match unsafe { crate::sys::clone_process(extra)? } {
+        0 => Ok(Cloned::Init0),
+        pid => Ok(Cloned::Parent(pid)),
+    }
+}
+
+/// Pid 1 made by [`clone_init`] in the `srt` command line's process: the
+/// spec is already in memory.
+pub(crate) fn pid1_forked(spec: &SandboxSpec, status_fd: RawFd) -> i32 {
+    // SAFETY: the descriptor was created by the supervisor for this child;
+    // the child owns its copy.
+    let mut status = Status(unsafe { File::from_raw_fd(status_fd) });
+    exit_code(pid1_cloned(spec, &mut status))
+}
+
+/// Pid 1 made by [`clone_init`] in the zygote: the spec comes over the
+/// pipe, as in the exec path.
+pub(crate) fn pid1_from_zygote(spec_fd: RawFd, status_fd: RawFd) -> i32 {
+    // SAFETY: the zygote put these descriptors at these numbers for this
+    // child alone.
+    let (spec_file, mut status) = unsafe { (File::from_raw_fd(spec_fd), Status(File::from_raw_fd(status_fd))) };
+    exit_code(init0::read_spec(spec_file, &mut status).and_then(|spec| pid1_cloned(&spec, &mut status)))
 }
 
 /// The init started by fork alone (no exec): the caller guarantees that the
@@ -188,7 +278,7 @@ fn init0(spec: &SandboxSpec, status: &mut Status, parent: i32) -> Step<i32> {
     }
     // 5. The id maps, before the fork: pid 1 and the program run with the
     //    caller's uid and gid, and files they create belong to the caller.
-    init0::map_ids(spec, status)?;
+    init0::map_ids(spec, "unshare", status)?;
     // 6. Pid 1: the first child after unshare(CLONE_NEWPID). It gets the
     //    read end of a pipe only this process holds open: if we die before
     //    its parent-death signal is armed, it sees the hangup.
@@ -196,7 +286,7 @@ fn init0(spec: &SandboxSpec, status: &mut Status, parent: i32) -> Step<i32> {
     let child = match fork(status)? {
         ForkResult::Child => {
             drop(alive_w);
-            std::process::exit(exit_code(pid1(spec, status, alive_r)))
+            std::process::exit(exit_code(pid1(spec, status, Some(alive_r))))
         }
         ForkResult::Parent { child } => child,
     };
@@ -238,12 +328,33 @@ fn without_namespaces(
     launch(spec, status, Some(weaker))
 }
 
+/// Pid 1 made by one clone with the namespace flags ([`clone_init`]): what
+/// init0 would have done that still applies, then pid 1's own steps. The
+/// clone armed the parent-death signal and blocked the waited signals.
+fn pid1_cloned(spec: &SandboxSpec, status: &mut Status) -> Step<i32> {
+    // 1. The environment, as init0 cleans it: the program inherits it from
+    //    here.
+    init0::clean_environment(spec);
+    // 2. A session of our own: terminal signals reach the supervisor only,
+    //    which forwards them once.
+    init0::own_session();
+    // 3. The id maps: this process is the first of its user namespace and
+    //    holds every capability there, so it may map its own ids.
+    init0::map_ids(spec, "one clone", status)?;
+    // 4. Pid 1's steps; the supervisor is the parent it dies with.
+    pid1(spec, status, None)
+}
+
 /// Pid 1 of the sandbox: builds the file system, then [`launch`]es the
-/// program and reaps.
-fn pid1(spec: &SandboxSpec, status: &mut Status, parent_alive: OwnedFd) -> Step<i32> {
+/// program and reaps. `parent_alive`: the pipe from init0, when there is
+/// one.
+fn pid1(spec: &SandboxSpec, status: &mut Status, parent_alive: Option<OwnedFd>) -> Step<i32> {
     // 1. Die with init0: the signal armed first, then the pipe checked for
     //    the moment before it was (nobody would ever kill this namespace).
-    pid1::die_with_init0(parent_alive)?;
+    //    Made by one clone, the clone armed it.
+    if let Some(alive) = parent_alive {
+        pid1::die_with_init0(alive)?;
+    }
     // 2. The file system: the mount plan and pivot_root, while pid 1 holds
     //    every capability of the new namespaces and before anything else
     //    opens a path (all later paths are the sandbox's).

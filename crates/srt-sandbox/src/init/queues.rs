@@ -292,7 +292,9 @@ impl Process {
     /// contents (`FIONREAD`).
     fn pipe_bytes(&mut self, fd: RawFd, page: u64) -> u64 {
         let pid = self.pid;
-        let Some(pidfd) = self.pidfd.get_or_insert_with(|| pidfd_open(pid)).as_ref() else { return 0 };
+        let Some(pidfd) = self.pidfd.get_or_insert_with(|| crate::sys::pidfd_open(pid as i32).ok()).as_ref() else {
+            return 0;
+        };
         // SAFETY: pidfd_getfd takes a pidfd, a descriptor number and flags
         // 0, and returns a new descriptor (close-on-exec) or -1.
         let copy = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), fd, 0) };
@@ -313,15 +315,6 @@ impl Process {
         }
         limits::pipe_pinned_bytes(capacity as u64, queued.max(0) as u64, page)
     }
-}
-
-fn pidfd_open(pid: u32) -> Option<OwnedFd> {
-    // SAFETY: pidfd_open takes a pid and flags 0, and returns a new
-    // descriptor (close-on-exec) or -1.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
-    let fd = RawFd::try_from(fd).ok().filter(|fd| *fd >= 0)?;
-    // SAFETY: the kernel just returned this descriptor; nothing else owns it.
-    Some(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 #[cfg(test)]

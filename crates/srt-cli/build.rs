@@ -1,1 +1,1 @@
-include!("../../build/relr.rs");
+include!("../../build/link.rs");

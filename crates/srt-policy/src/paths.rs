@@ -8,6 +8,8 @@
 //! like any other name). A glob covers what it matches and everything beneath
 //! what it matches.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::ffi::OsString;
 use std::path::{Component, Path, PathBuf};
 
@@ -59,6 +61,56 @@ impl FsView for RealFs {
     fn read_dir(&self, path: &Path) -> Vec<(OsString, FileKind)> {
         let Ok(rd) = std::fs::read_dir(path) else { return Vec::new() };
         rd.filter_map(|e| e.ok()).filter_map(|e| Some((e.file_name(), kind_of(&e.file_type().ok()?)))).collect()
+    }
+}
+
+/// A view that asks `inner` once per path and question, for the life of
+/// one plan: the plan asks the same paths several times (each protected
+/// name is looked at by more than one step; `.git` a dozen times), and one
+/// answer per path is also one consistent snapshot of the tree.
+pub struct CachedFs<'a> {
+    inner: &'a dyn FsView,
+    canonical: RefCell<HashMap<PathBuf, Option<PathBuf>>>,
+    kinds: RefCell<HashMap<PathBuf, Option<FileKind>>>,
+    symlinks: RefCell<HashMap<PathBuf, bool>>,
+    dirs: RefCell<HashMap<PathBuf, Vec<(OsString, FileKind)>>>,
+}
+
+impl<'a> CachedFs<'a> {
+    /// A cache in front of `inner`, empty.
+    pub fn new(inner: &'a dyn FsView) -> CachedFs<'a> {
+        CachedFs {
+            inner,
+            canonical: RefCell::default(),
+            kinds: RefCell::default(),
+            symlinks: RefCell::default(),
+            dirs: RefCell::default(),
+        }
+    }
+}
+
+/// The cached answer for `path`, asking `ask` the first time.
+fn remembered<T: Clone>(cache: &RefCell<HashMap<PathBuf, T>>, path: &Path, ask: impl FnOnce() -> T) -> T {
+    if let Some(v) = cache.borrow().get(path) {
+        return v.clone();
+    }
+    let v = ask();
+    cache.borrow_mut().insert(path.to_path_buf(), v.clone());
+    v
+}
+
+impl FsView for CachedFs<'_> {
+    fn canonicalize(&self, path: &Path) -> Option<PathBuf> {
+        remembered(&self.canonical, path, || self.inner.canonicalize(path))
+    }
+    fn kind(&self, path: &Path) -> Option<FileKind> {
+        remembered(&self.kinds, path, || self.inner.kind(path))
+    }
+    fn is_symlink(&self, path: &Path) -> bool {
+        remembered(&self.symlinks, path, || self.inner.is_symlink(path))
+    }
+    fn read_dir(&self, path: &Path) -> Vec<(OsString, FileKind)> {
+        remembered(&self.dirs, path, || self.inner.read_dir(path))
     }
 }
 
@@ -322,6 +374,43 @@ mod tests {
 
     fn ctx() -> PathContext {
         PathContext { cwd: "/work/proj".into(), home: "/home/u".into() }
+    }
+
+    /// Counts the questions that reach it; `/d` is a directory, nothing else exists.
+    #[derive(Default)]
+    struct Counting(std::cell::Cell<usize>);
+
+    impl FsView for Counting {
+        fn canonicalize(&self, path: &Path) -> Option<PathBuf> {
+            self.0.set(self.0.get() + 1);
+            (path == Path::new("/d")).then(|| path.to_path_buf())
+        }
+        fn kind(&self, path: &Path) -> Option<FileKind> {
+            self.0.set(self.0.get() + 1);
+            (path == Path::new("/d")).then_some(FileKind::Dir)
+        }
+        fn is_symlink(&self, _: &Path) -> bool {
+            self.0.set(self.0.get() + 1);
+            false
+        }
+        fn read_dir(&self, _: &Path) -> Vec<(OsString, FileKind)> {
+            self.0.set(self.0.get() + 1);
+            Vec::new()
+        }
+    }
+
+    #[test]
+    fn the_cache_asks_once_per_path_and_question() {
+        let inner = Counting::default();
+        let fs = CachedFs::new(&inner);
+        for _ in 0..3 {
+            assert_eq!(fs.kind(Path::new("/d")), Some(FileKind::Dir));
+            assert_eq!(fs.kind(Path::new("/missing")), None);
+            assert!(!fs.is_symlink(Path::new("/d")));
+            assert_eq!(fs.canonicalize(Path::new("/d")), Some(PathBuf::from("/d")));
+            assert!(fs.read_dir(Path::new("/d")).is_empty());
+        }
+        assert_eq!(inner.0.get(), 5, "each of the five questions reached the file system once");
     }
 
     /// A file system where nothing exists: literal resolution is lexical.

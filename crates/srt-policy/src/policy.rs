@@ -936,9 +936,10 @@ impl Policy {
 
     /// The mount plan for the file system seen through `fs`.
     pub fn mount_plan(&self, fs: &dyn FsView) -> MountPlan {
-        let mut plan = plan::build(&self.filesystem, fs);
+        let fs = crate::paths::CachedFs::new(fs);
+        let mut plan = plan::build(&self.filesystem, &fs);
         if !self.unix_sockets.allow_all {
-            plan::show_sockets(&mut plan, &self.unix_sockets.allowed, fs);
+            plan::show_sockets(&mut plan, &self.unix_sockets.allowed, &fs);
         }
         plan
     }

@@ -14,14 +14,103 @@ use common::*;
 #[test]
 fn unix_sockets_are_blocked_unless_allowed() {
     let env = Env::new();
-    let code = "import socket\ntry:\n socket.socket(socket.AF_UNIX); print('created')\nexcept OSError as e: print('errno', e.errno)";
+    let code = "import socket\ntry:\n s = socket.socket(socket.AF_UNIX); print('peer', repr(s.getpeername()))\nexcept OSError as e: print('errno', e.errno)";
+    // Without allowAllUnixSockets a stream socket is made, but already
+    // connected (an end of a socketpair): no connect can take it anywhere.
     let o = env.py("{}", code);
-    assert_eq!(out(&o).trim(), "errno 1", "{}", err(&o));
+    assert_eq!(out(&o).trim(), "peer ''", "{}", err(&o));
     let o = env.py(r#"{"network": {"allowAllUnixSockets": true}}"#, code);
-    assert_eq!(out(&o).trim(), "created", "{}", err(&o));
+    assert!(out(&o).trim().starts_with("errno 107"), "unconnected with allowAllUnixSockets: {}", err(&o));
     // socketpair needs no path and stays available.
     let o = env.py("{}", "import socket; a, b = socket.socketpair(); a.send(b'x'); print(b.recv(1))");
     assert_eq!(out(&o).trim(), "b'x'", "{}", err(&o));
+}
+
+/// Issue 11, item 3: under the default policy a connect to a host
+/// service's socket fails with EACCES and is reported with the path the
+/// program named, while the C library's nscd probe (every user lookup) is
+/// not; and no ordering of the address's bytes gets a connection through,
+/// since the sandbox's Unix sockets are all connected already.
+#[test]
+fn host_socket_connects_are_refused_and_reported_under_the_default_policy() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let env = Env::new();
+    let sock = env.p("service.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    let accepted = std::sync::Arc::new(AtomicUsize::new(0));
+    let count = accepted.clone();
+    std::thread::spawn(move || {
+        for c in listener.incoming().flatten() {
+            count.fetch_add(1, Ordering::SeqCst);
+            drop(c);
+        }
+    });
+    let code = format!(
+        r#"
+import ctypes, os, pwd, socket, struct, subprocess, threading
+def t(name, f):
+    try:
+        print(name, f())
+    except OSError as e:
+        print(name, "errno", e.errno)
+def reach(addr):
+    s = socket.socket(socket.AF_UNIX); s.connect(addr); return "connected"
+t("path", lambda: reach("{sock}"))
+t("abstract", lambda: reach("\0srt-test-abstract"))
+os.symlink("{sock}", "/tmp/alias.sock")
+t("via-tmp-symlink", lambda: reach("/tmp/alias.sock"))
+t("dgram", lambda: socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM))
+t("sendto", lambda: socket.socket(socket.AF_UNIX).sendto(b"x", "{sock}"))
+# User and host lookups probe nscd through a Unix socket: no report.
+t("lookup", lambda: pwd.getpwuid(os.getuid()).pw_uid == os.getuid())
+subprocess.run(["id"], stdout=subprocess.DEVNULL)
+# The address flips between an IPv4 one (let through) and the socket's
+# path while connect runs: whatever the check saw, the kernel must never
+# connect (the socket is connected already).
+libc = ctypes.CDLL(None, use_errno=True)
+unix = struct.pack("H", socket.AF_UNIX) + b"{sock}".ljust(108, b"\0")
+inet = (struct.pack("=H", socket.AF_INET) + struct.pack("!H", 9) + socket.inet_aton("127.0.0.1")).ljust(110, b"\0")
+buf = ctypes.create_string_buffer(inet, 110)
+stop = []
+def flip():
+    while not stop:
+        ctypes.memmove(buf, unix, 110)
+        ctypes.memmove(buf, inet, 110)
+threading.Thread(target=flip, daemon=True).start()
+ok = 0
+for i in range(3000):
+    s = socket.socket(socket.AF_UNIX)
+    if libc.connect(s.fileno(), buf, 110) == 0:
+        ok += 1
+    s.close()
+stop.append(1)
+print("raced connects that succeeded", ok)
+"#,
+        sock = sock.display()
+    );
+    let o = env.py(r#"{"filesystem": {"allowWrite": ["."]}}"#, &code);
+    let text = out(&o);
+    for want in [
+        "path errno 13",
+        "abstract errno 13",
+        "via-tmp-symlink errno 13",
+        "dgram errno 1",
+        "sendto errno 106",
+        "lookup True",
+        "raced connects that succeeded 0",
+    ] {
+        assert!(text.contains(want), "missing {want:?}: {text}\n{}", err(&o));
+    }
+    assert_eq!(accepted.load(Ordering::SeqCst), 0, "the host's socket was reached: {text}");
+    let e = err(&o);
+    for want in [
+        format!("network connect unix:{}", sock.display()),
+        "network connect unix:@srt-test-abstract".to_string(),
+        "network connect unix:/tmp/alias.sock".to_string(),
+    ] {
+        assert!(e.contains(&want), "missing report {want:?}: {e}");
+    }
+    assert!(!e.contains("nscd"), "the C library's nscd probe was reported: {e}");
 }
 
 #[test]
@@ -104,9 +193,11 @@ print("host sockets", found, "reached", reached)
     assert!(!text.contains("hello-other"), "{text}");
     let e = err(&o);
     assert!(e.contains(&format!("network connect unix:{}", other.display())), "{e}");
-    // Without the list, no Unix socket at all.
+    // Without the list, no path at all: the connect is refused (and
+    // reported), the allowed socket too.
     let o = env.py(r#"{"filesystem": {"allowWrite": ["."]}}"#, &code);
-    assert!(out(&o).contains("allowed errno 1"), "{}", out(&o));
+    assert!(out(&o).contains("allowed errno 13"), "{}", out(&o));
+    assert!(!out(&o).contains("hello-"), "{}", out(&o));
 }
 
 #[test]

@@ -170,6 +170,7 @@ pub(super) fn seccomp_filter(
     let table = seccomp::rules(&sc_opts);
     let mediation = (weaker.is_none()).then(|| MediatorConfig {
         fs: spec.create_rules.clone(),
+        unix_refused: !spec.allow_unix_sockets && unix_allowed.is_empty(),
         unix_allowed,
         reported: seccomp::reported_rules(&table),
         caller_root: spec.nested_userns,

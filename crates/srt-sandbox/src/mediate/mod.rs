@@ -77,6 +77,10 @@ pub(crate) struct MediatorConfig {
     pub fs: Option<CreateRules>,
     /// `network.allowUnixSockets`, absolute.
     pub unix_allowed: Vec<PathBuf>,
+    /// No Unix socket may reach a path or name: `socket(AF_UNIX)` comes here
+    /// and gets an end of a socketpair, and a `connect` comes to be reported
+    /// when it names a Unix address (socket.rs).
+    pub unix_refused: bool,
     /// Refused calls this process answers and reports (the filter sends them
     /// here instead of failing them itself).
     pub reported: Vec<crate::seccomp::Rule>,
@@ -106,6 +110,7 @@ pub(crate) struct Mediator {
     refused: Vec<crate::seccomp::Rule>,
     /// Allowed socket paths, symlinks resolved where they exist.
     unix_allowed: Vec<PathBuf>,
+    unix_refused: bool,
     /// This process and the openers it forked: their procfs entries are never reached for a caller.
     own_pids: Vec<i32>,
     /// Refusals reported so far, and those past [`MAX_REPORTS`] only counted.
@@ -172,6 +177,7 @@ impl Mediator {
             fs: config.fs,
             refused: config.reported,
             unix_allowed,
+            unix_refused: config.unix_refused,
             own_pids: vec![std::process::id() as i32],
             reported: 0,
             suppressed: 0,
@@ -366,6 +372,8 @@ impl Mediator {
             libc::SYS_rename => self.rename(c, at, a[0], at, a[1], 0, denial),
             #[cfg(target_arch = "x86_64")]
             libc::SYS_renameat => self.rename(c, a[0], a[1], a[2], a[3], 0, denial),
+            libc::SYS_socket => self.unix_socket(a[0], a[1], a[2]),
+            libc::SYS_connect if self.unix_refused => self.note_connect(c, a[1], a[2], denial),
             libc::SYS_connect => self.connect(c, a[0], a[1], a[2], denial),
             libc::SYS_bind => self.bind(c, a[0], a[1], a[2], denial),
             _ => Err(Errno::ENOSYS),
@@ -514,6 +522,13 @@ pub(crate) fn describe(config: &MediatorConfig) -> String {
     if !config.unix_allowed.is_empty() {
         let list: Vec<String> = config.unix_allowed.iter().map(|p| p.display().to_string()).collect();
         parts.push(format!("Unix sockets: connect only to {}", list.join(", ")));
+    }
+    if config.unix_refused {
+        parts.push(
+            "Unix sockets: pid 1 makes each stream one already connected (no path or name reachable) and \
+             reports every connect that names a Unix address"
+                .into(),
+        );
     }
     if !config.reported.is_empty() {
         parts.push(format!(

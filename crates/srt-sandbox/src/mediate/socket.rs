@@ -120,6 +120,65 @@ impl Mediator {
         })
     }
 
+    /// socket(AF_UNIX, ...) while Unix sockets are refused: an end of a
+    /// socketpair of the type asked for, whose other end is closed. It is
+    /// connected, so no connect (nor sendto on it) can reach a host
+    /// service's path or an abstract name, whatever address the program
+    /// gives later (the kernel answers `EISCONN`); it cannot listen either.
+    /// The program may try, and [`Mediator::note_connect`] reports the path
+    /// it named. Datagram types never come here (the filter refuses them).
+    pub(super) fn unix_socket(&mut self, domain: u64, ty: u64, protocol: u64) -> R {
+        if domain != libc::AF_UNIX as u64 {
+            return Err(Errno::EAFNOSUPPORT);
+        }
+        let ty = ty as libc::c_int;
+        let cloexec = ty & libc::SOCK_CLOEXEC != 0;
+        let mut pair = [-1; 2];
+        // SAFETY: socketpair writes two descriptors into `pair`. The type's
+        // flags are the program's (SOCK_NONBLOCK is a flag of the open file,
+        // which the program shares); this process's copies are close-on-exec.
+        let r = unsafe {
+            libc::socketpair(libc::AF_UNIX, ty | libc::SOCK_CLOEXEC, protocol as libc::c_int, pair.as_mut_ptr())
+        };
+        if r < 0 {
+            return Err(Errno::last());
+        }
+        // SAFETY: two new descriptors owned by nobody else.
+        let (ours, peer) = unsafe { (OwnedFd::from_raw_fd(pair[0]), OwnedFd::from_raw_fd(pair[1])) };
+        drop(peer);
+        Ok(Answer::Fd(ours, cloexec))
+    }
+
+    /// connect(2) while Unix sockets are refused: every Unix socket here is
+    /// already connected (see [`Mediator::unix_socket`]), so the kernel
+    /// refuses any connect of one; this only reports a connect that names a
+    /// Unix address, and answers it `EACCES` itself. The C library's probe
+    /// of nscd, made on every user lookup, is answered as if nscd were not
+    /// running, and not reported. Every other family runs as asked: which
+    /// address it names decides nothing here.
+    pub(super) fn note_connect(&mut self, c: &Call, addr: u64, len: u64, denial: &mut Option<Report>) -> R {
+        let Ok(bytes) = self.sockaddr_arg(c, addr, len) else { return Ok(Answer::Proceed) };
+        if u16::from_ne_bytes([bytes[0], bytes[1]]) != libc::AF_UNIX as u16 {
+            return Ok(Answer::Proceed);
+        }
+        let target = match unix_path(&bytes) {
+            Some(path) if NSCD_SOCKETS.contains(&path.as_slice()) => return Err(Errno::ENOENT),
+            Some(path) => format!("unix:{}", String::from_utf8_lossy(&path)),
+            None => {
+                let name = bytes.get(3..).unwrap_or_default();
+                format!("unix:@{}", String::from_utf8_lossy(name).trim_end_matches('\0'))
+            }
+        };
+        *denial = Some(Report::Denied {
+            kind: srt_monitor::Kind::Network,
+            operation: "connect".into(),
+            target,
+            reason: "Unix sockets are not allowed (network.allowUnixSockets, network.allowAllUnixSockets)".into(),
+            pid: c.tid,
+        });
+        Err(Errno::EACCES)
+    }
+
     /// connect(2) for any other family, with the address bytes read.
     fn connect_as_asked(&mut self, c: &Call, sock: OwnedFd, bytes: Vec<u8>) -> R {
         self.connect_maybe_blocking(c, sock, move |_, fd| sys_sockaddr(libc::connect, fd, &bytes))
@@ -165,6 +224,11 @@ impl Mediator {
         r.map(|_| Answer::Value(0))
     }
 }
+
+/// Where the C library looks for nscd (glibc's `_PATH_NSCDSOCKET`, and the
+/// same through `/run`): its probe on every user lookup is no attempt to
+/// reach a host service.
+const NSCD_SOCKETS: [&[u8]; 2] = [b"/var/run/nscd/socket", b"/run/nscd/socket"];
 
 /// The path of a Unix socket address; `None` for an abstract or unnamed one.
 fn unix_path(bytes: &[u8]) -> Option<Vec<u8>> {

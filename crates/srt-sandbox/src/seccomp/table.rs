@@ -19,6 +19,11 @@ pub struct SeccompOptions {
     pub mediate_create: bool,
     /// Send the refused calls to the init too, which refuses them the same
     /// way and reports each as a `syscall` violation (see [`reported`]).
+    /// With Unix sockets refused, also send it `socket(AF_UNIX)` of the
+    /// stream kinds, which it answers with an end of a socketpair (a socket
+    /// already connected, which no connect can take anywhere), and every
+    /// `connect`, which it reports when the address is a Unix one (the C
+    /// library's nscd probe excepted) and lets run otherwise.
     pub report_denials: bool,
     /// Deny `socket(AF_INET)` and `socket(AF_INET6)`: set in the weaker mode,
     /// where there is no network namespace to keep IP traffic in.
@@ -523,6 +528,29 @@ pub fn rules(opts: &SeccompOptions) -> Vec<Rule> {
             "the init connects Unix sockets only to network.allowUnixSockets paths (resolved by itself, \
              so no path swap between check and use) and makes every other connect itself, on the socket it \
              inspected",
+        ));
+    } else if !opts.allow_unix_sockets && opts.report_denials {
+        for when in UNIX_DATAGRAM {
+            t.push(deny_if(
+                "socket",
+                libc::SYS_socket,
+                when,
+                "a datagram socket reaches any socket path with sendto, which seccomp cannot see",
+            ));
+        }
+        t.push(ask(
+            "socket",
+            libc::SYS_socket,
+            When::ArgEq { arg: 0, value: libc::AF_UNIX as u32, name: "AF_UNIX" },
+            "the init answers with an end of a socketpair: a socket already connected, which no connect can \
+             take to a host service's path or name, so a connect that names one can be reported",
+        ));
+        t.push(ask(
+            "connect",
+            libc::SYS_connect,
+            When::Always,
+            "the init reports a connect to a Unix socket address (no Unix socket here can make one) and lets \
+             every other run as asked",
         ));
     } else if !opts.allow_unix_sockets {
         t.push(deny_if(

@@ -158,6 +158,29 @@ fn signals_are_forwarded_to_the_program() {
     assert!(out(&o).contains("got-term"));
 }
 
+/// A signal that arrives while the sandbox is still being built reaches
+/// the program all the same (found by the red team: pid 1 forwarded it to
+/// the program's process group before the program had made it, and most
+/// were lost).
+#[test]
+fn regression_a_signal_during_setup_is_not_lost() {
+    let env = Env::new();
+    for _ in 0..10 {
+        let mut child =
+            env.cmd("{}", &["--", "sleep", "3"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+        let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+        // As soon as srt has made the sandbox's first process: srt forwards
+        // the signal into a sandbox still being built.
+        while srt_testkit::children(child.id()).is_empty() {
+            std::thread::yield_now();
+        }
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+        let t = Instant::now();
+        let status = child.wait().unwrap();
+        assert!(!status.success(), "the SIGTERM was lost: sleep ran to its end ({:?})", t.elapsed());
+    }
+}
+
 fn list_tree(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];

@@ -1,25 +1,57 @@
 //! Which sandboxed process owns a TCP connection the proxy accepted: the
 //! client's address is looked up in the sandbox's own TCP table
 //! (`/proc/<pid in that namespace>/net/tcp{,6}`), and the socket inode in the
-//! descriptors of the processes of that network namespace. Best effort: a
-//! process that already closed its socket gives `None`.
+//! descriptors of the processes of that network namespace. The namespace is
+//! known by its identity, taken from the proxy's listener (pid 1, which made
+//! it, is not dumpable, so its `/proc` entries are closed to the
+//! supervisor). Best effort: a process that already closed its socket gives
+//! `None`.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::unix::fs::MetadataExt;
+
+/// A network namespace's identity: the device and inode of its nsfs file.
+pub(crate) type NetNs = (u64, u64);
+
+/// The network namespace `sock` belongs to (`SIOCGSKNS`). The supervisor may
+/// ask for the sandbox's: it owns the user namespace that owns it.
+pub(crate) fn netns_of_socket(sock: BorrowedFd<'_>) -> Option<NetNs> {
+    // SAFETY: SIOCGSKNS takes no argument and returns a new descriptor.
+    let fd = unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGSKNS as _) };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: a new descriptor owned by nobody else.
+    let ns = unsafe { OwnedFd::from_raw_fd(fd) };
+    let m = std::fs::File::from(ns).metadata().ok()?;
+    Some((m.dev(), m.ino()))
+}
+
+/// The network namespace of process `pid`, if this process may look.
+fn netns_of_pid(pid: u32) -> Option<NetNs> {
+    let m = std::fs::metadata(format!("/proc/{pid}/ns/net")).ok()?;
+    Some((m.dev(), m.ino()))
+}
 
 /// The pid, as seen inside the sandbox, of the process that owns the TCP
-/// socket whose local address is `client`.
-pub(crate) fn pid_of_client(init_pid: i32, client: SocketAddr) -> Option<u32> {
-    let inode = socket_inode(init_pid, client)?;
-    let netns = std::fs::read_link(format!("/proc/{init_pid}/ns/net")).ok()?;
-    let needle = format!("socket:[{inode}]");
+/// socket whose local address is `client`, among the processes of network
+/// namespace `netns`.
+pub(crate) fn pid_of_client(netns: NetNs, client: SocketAddr) -> Option<u32> {
+    let mut needle = None;
     for entry in std::fs::read_dir("/proc").ok()?.flatten() {
         let name = entry.file_name();
         let Some(pid) = name.to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
-        if std::fs::read_link(format!("/proc/{pid}/ns/net")).ok().as_ref() != Some(&netns) {
+        if netns_of_pid(pid) != Some(netns) {
             continue;
         }
+        // The namespace's TCP table, read through its first process.
+        if needle.is_none() {
+            needle = Some(format!("socket:[{}]", socket_inode(pid, client)?));
+        }
+        let needle = needle.as_deref()?;
         let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else { continue };
-        if fds.flatten().any(|fd| std::fs::read_link(fd.path()).is_ok_and(|l| l.as_os_str() == needle.as_str())) {
+        if fds.flatten().any(|fd| std::fs::read_link(fd.path()).is_ok_and(|l| l.as_os_str() == needle)) {
             return inner_pid(pid).or(Some(pid));
         }
     }
@@ -33,9 +65,9 @@ fn inner_pid(pid: u32) -> Option<u32> {
     line.split_whitespace().last()?.parse().ok()
 }
 
-fn socket_inode(init_pid: i32, client: SocketAddr) -> Option<u64> {
+fn socket_inode(pid: u32, client: SocketAddr) -> Option<u64> {
     let table = if client.is_ipv4() { "tcp" } else { "tcp6" };
-    let text = std::fs::read_to_string(format!("/proc/{init_pid}/net/{table}")).ok()?;
+    let text = std::fs::read_to_string(format!("/proc/{pid}/net/{table}")).ok()?;
     text.lines().skip(1).find_map(|line| {
         let cols: Vec<&str> = line.split_whitespace().collect();
         let local = parse_addr(cols.get(1)?)?;
@@ -79,7 +111,11 @@ mod tests {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let c = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
         let me = std::process::id();
-        let found = pid_of_client(me as i32, c.local_addr().unwrap());
+        let netns = netns_of_pid(me).unwrap();
+        if let Some(by_socket) = netns_of_socket(std::os::fd::AsFd::as_fd(&l)) {
+            assert_eq!(by_socket, netns, "the listener is in this process's namespace");
+        }
+        let found = pid_of_client(netns, c.local_addr().unwrap());
         assert_eq!(found, inner_pid(me).or(Some(me)));
     }
 }

@@ -138,9 +138,9 @@ pub(crate) fn run(spec: &SandboxSpec, command: &str, mut opts: Options<'_>) -> R
         // Blocks until pid 1 has created the listeners (before the program
         // starts), or returns None when setup failed first.
         if let Some((http, socks)) = netplumb::receive(sock.as_fd())? {
-            let init_pid = init.as_raw();
+            let netns = crate::sockowner::netns_of_socket(http.as_fd());
             let client_pid: srt_backend::ClientPid =
-                std::sync::Arc::new(move |c| crate::sockowner::pid_of_client(init_pid, c));
+                std::sync::Arc::new(move |c| crate::sockowner::pid_of_client(netns?, c));
             cb(ProxyListeners { http, socks, client_pid });
         }
     }
@@ -366,7 +366,9 @@ fn spawn_forked(
     let me = crate::sys::pidfd_open(parent).ok();
     // SAFETY: the caller promised (RunOptions::single_threaded) that this
     // process has one thread, so the child may allocate and run Rust code.
-    let cloned = unsafe { crate::init::clone_init(0, me.as_ref().map(|fd| fd.as_raw_fd())) }?;
+    let cloned = unsafe { crate::init::clone_init(0, me.as_ref().map(|fd| fd.as_raw_fd())) }.map_err(|e| {
+        SandboxError::Io(std::io::Error::new(e.kind(), format!("fork (clone3) of the sandbox init: {e}")))
+    })?;
     drop(me);
     match cloned {
         Cloned::Parent(child) => Ok(Pid::from_raw(child)),

@@ -324,8 +324,10 @@ fn without_namespaces(
     init0::enter_cwd(spec, status)?;
     // 4. No network namespace, and IP sockets are denied: no proxy.
     init0::close_proxy_socket(spec);
-    // 5. The filters and the program, as pid 1 does.
-    launch(spec, status, Some(weaker))
+    // 5. The filters and the program, as pid 1 does (no user namespace of
+    //    the sandbox's own to count processes in: the process limit is
+    //    refused in this mode).
+    launch(spec, status, Some(weaker), 1)
 }
 
 /// Pid 1 made by one clone with the namespace flags ([`clone_init`]): what
@@ -352,6 +354,7 @@ fn pid1(spec: &SandboxSpec, status: &mut Status, parent_alive: Option<OwnedFd>) 
     // 1. Die with init0: the signal armed first, then the pipe checked for
     //    the moment before it was (nobody would ever kill this namespace).
     //    Made by one clone, the clone armed it.
+    let made_by_init0 = parent_alive.is_some();
     if let Some(alive) = parent_alive {
         pid1::die_with_init0(alive)?;
     }
@@ -376,14 +379,16 @@ fn pid1(spec: &SandboxSpec, status: &mut Status, parent_alive: Option<OwnedFd>) 
     // 6. The working directory, resolved in the new root (a denyRead entry
     //    may hide it).
     pid1::enter_cwd(spec, status)?;
-    // 7. The filters and the program.
-    launch(spec, status, None)
+    // 7. The filters and the program. The kernel counts pid 1 among the
+    //    namespace's processes, and init0 too when it made them.
+    let inits = if made_by_init0 { 2 } else { 1 };
+    launch(spec, status, None, inits)
 }
 
 /// Pid 1's second half (init0's in the weaker mode): builds the filters,
 /// forks the program and reaps until it ends. `weaker`: no namespaces, so
 /// Landlock carries reads too and no IP sockets exist.
-fn launch(spec: &SandboxSpec, status: &mut Status, weaker: Option<&WeakerSpec>) -> Step<i32> {
+fn launch(spec: &SandboxSpec, status: &mut Status, weaker: Option<&WeakerSpec>, inits: u64) -> Step<i32> {
     // 1. Limits only a pid 1 watching a PID namespace can hold are refused
     //    without one, before anything runs.
     pid1::refuse_watched_limits_without_namespaces(spec, weaker, status)?;
@@ -413,8 +418,15 @@ fn launch(spec: &SandboxSpec, status: &mut Status, weaker: Option<&WeakerSpec>) 
         ForkResult::Child => {
             let send_listener = listener_pair.as_ref().map(|(_, child_end)| child_end.as_raw_fd());
             let own_landlock = if listener_pair.is_some() { None } else { landlock.as_ref() };
-            let code =
-                exit_code(program(&argv, &filter, own_landlock, spec.debug, &spec.limits, send_listener, status));
+            let code = exit_code(program(
+                &argv,
+                &filter,
+                own_landlock,
+                spec.debug,
+                (&spec.limits, inits),
+                send_listener,
+                status,
+            ));
             // Only reached when something failed before or at execve.
             // SAFETY: _exit skips destructors and atexit handlers of the forked copy.
             unsafe { libc::_exit(code) }
@@ -438,7 +450,7 @@ fn program(
     filter: &seccompiler::BpfProgram,
     landlock: Option<&landlock::LandlockOptions>,
     debug: bool,
-    limits: &srt_policy::Limits,
+    (limits, inits): (&srt_policy::Limits, u64),
     send_listener: Option<RawFd>,
     status: &mut Status,
 ) -> Step<i32> {
@@ -469,7 +481,7 @@ fn program(
     // 7. The per-process limits, on the program only (pid 1 is not bound by
     //    them); without CAP_SYS_RESOURCE nothing in the sandbox can raise
     //    them again.
-    program::set_rlimits(limits, status)?;
+    program::set_rlimits(limits, inits, status)?;
     // 8. Every capability dropped, for good: the setup that needed them is
     //    done.
     program::drop_capabilities(status)?;

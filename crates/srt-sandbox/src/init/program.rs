@@ -41,21 +41,22 @@ pub(super) fn no_core_dumps(status: &mut Status) -> Step {
 /// The program's per-process limits, soft and hard (without
 /// CAP_SYS_RESOURCE nothing in the sandbox can raise them again). Set in
 /// the sandbox's user namespace, so RLIMIT_NPROC counts this sandbox's
-/// processes only (see `limits.rs`).
-pub(super) fn set_rlimits(l: &srt_policy::Limits, status: &mut Status) -> Step {
-    set_each_rlimit(l).map_err(|(what, e)| status.fail(format!("cannot set the {what} limit: {e}"), None))
+/// processes only (see `limits.rs`). `inits`: how many of the sandbox's own
+/// processes the kernel counts there too (pid 1, and init0 when it made the
+/// namespaces).
+pub(super) fn set_rlimits(l: &srt_policy::Limits, inits: u64, status: &mut Status) -> Step {
+    set_each_rlimit(l, inits).map_err(|(what, e)| status.fail(format!("cannot set the {what} limit: {e}"), None))
 }
 
-fn set_each_rlimit(l: &srt_policy::Limits) -> Result<(), (&'static str, nix::Error)> {
+fn set_each_rlimit(l: &srt_policy::Limits, inits: u64) -> Result<(), (&'static str, nix::Error)> {
     use nix::sys::resource::{Resource, setrlimit};
     if let Some(n) = l.max_file_size_bytes {
         setrlimit(Resource::RLIMIT_FSIZE, n, n).map_err(|e| ("file-size", e))?;
     }
     if let Some(n) = l.max_processes {
-        // The kernel counts the sandbox's own two processes of the same user
-        // in the same namespace too: the init that made the namespaces, and
-        // pid 1.
-        setrlimit(Resource::RLIMIT_NPROC, n + 2, n + 2).map_err(|e| ("process", e))?;
+        // The kernel counts the sandbox's own processes of the same user in
+        // the same namespace too.
+        setrlimit(Resource::RLIMIT_NPROC, n + inits, n + inits).map_err(|e| ("process", e))?;
     }
     if let Some(n) = l.memory_bytes {
         setrlimit(Resource::RLIMIT_DATA, n, n).map_err(|e| ("memory", e))?;

@@ -152,8 +152,14 @@ pub(super) fn reap(
             },
             Ok(Event::Signal(TERMINATE)) => kill_all(weaker),
             Ok(Event::Signal(sig)) => {
-                // The program leads its own process group (setsid).
-                let _ = kill(Pid::from_raw(-child.as_raw()), sig);
+                // The program leads its own process group (setsid) — once it
+                // has called setsid: a signal that comes before finds no
+                // group, and goes to the program itself, which holds it
+                // blocked until its first step (found by the red team: a
+                // SIGTERM right after start was lost).
+                if kill(Pid::from_raw(-child.as_raw()), sig) == Err(nix::errno::Errno::ESRCH) {
+                    let _ = kill(child, sig);
+                }
             }
             Err(_) => {}
         }

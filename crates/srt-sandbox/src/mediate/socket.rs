@@ -152,9 +152,9 @@ impl Mediator {
     /// connect(2) while Unix sockets are refused: every Unix socket here is
     /// already connected (see [`Mediator::unix_socket`]), so the kernel
     /// refuses any connect of one; this only reports a connect that names a
-    /// Unix address, and answers it `EACCES` itself. The C library's probe
-    /// of nscd, made on every user lookup, is answered as if nscd were not
-    /// running, and not reported. Every other family runs as asked: which
+    /// Unix address, and answers it `EACCES` itself. The C library's name
+    /// services (nscd, systemd's user database and resolver), probed on
+    /// every lookup, are answered as if not running, and not reported. Every other family runs as asked: which
     /// address it names decides nothing here.
     pub(super) fn note_connect(&mut self, c: &Call, addr: u64, len: u64, denial: &mut Option<Report>) -> R {
         let Ok(bytes) = self.sockaddr_arg(c, addr, len) else { return Ok(Answer::Proceed) };
@@ -162,7 +162,7 @@ impl Mediator {
             return Ok(Answer::Proceed);
         }
         let target = match unix_path(&bytes) {
-            Some(path) if NSCD_SOCKETS.contains(&path.as_slice()) => return Err(Errno::ENOENT),
+            Some(path) if is_name_service(&path) => return Err(Errno::ENOENT),
             Some(path) => format!("unix:{}", String::from_utf8_lossy(&path)),
             None => {
                 let name = bytes.get(3..).unwrap_or_default();
@@ -225,10 +225,24 @@ impl Mediator {
     }
 }
 
-/// Where the C library looks for nscd (glibc's `_PATH_NSCDSOCKET`, and the
-/// same through `/run`): its probe on every user lookup is no attempt to
-/// reach a host service.
-const NSCD_SOCKETS: [&[u8]; 2] = [b"/var/run/nscd/socket", b"/run/nscd/socket"];
+/// Where the C library's name services look on every user, group or host
+/// lookup: nscd (glibc's `_PATH_NSCDSOCKET`, and the same through `/run`),
+/// systemd's user database (nss-systemd, in Debian's and Fedora's default
+/// `nsswitch.conf`) and its resolver (nss-resolve). A lookup is no attempt
+/// to reach a host service: answered as if the service were not running,
+/// so the lookup falls back to the files, and not reported.
+const NAME_SERVICE_SOCKETS: [&[u8]; 3] =
+    [b"/var/run/nscd/socket", b"/run/nscd/socket", b"/run/systemd/resolve/io.systemd.Resolve"];
+
+/// Directories whose sockets are name services' (systemd's user database
+/// keeps one socket per source there).
+const NAME_SERVICE_DIRS: [&[u8]; 2] = [b"/run/systemd/userdb/", b"/var/run/systemd/userdb/"];
+
+/// Is `path` a socket the C library's name services probe (see
+/// [`NAME_SERVICE_SOCKETS`])?
+fn is_name_service(path: &[u8]) -> bool {
+    NAME_SERVICE_SOCKETS.contains(&path) || NAME_SERVICE_DIRS.iter().any(|d| path.starts_with(d))
+}
 
 /// The path of a Unix socket address; `None` for an abstract or unnamed one.
 fn unix_path(bytes: &[u8]) -> Option<Vec<u8>> {
@@ -295,4 +309,35 @@ fn same_files(a: i32, b: i32) -> bool {
     const KCMP_FILES: libc::c_int = 2;
     // SAFETY: kcmp only compares kernel objects of the two tasks.
     unsafe { libc::syscall(libc::SYS_kcmp, a, b, KCMP_FILES, 0, 0) == 0 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn name_service_probes_are_told_from_other_sockets() {
+        for p in [
+            &b"/var/run/nscd/socket"[..],
+            b"/run/nscd/socket",
+            b"/run/systemd/userdb/io.systemd.Multiplexer",
+            b"/run/systemd/userdb/io.systemd.DynamicUser",
+            b"/run/systemd/resolve/io.systemd.Resolve",
+        ] {
+            assert!(is_name_service(p), "{}", String::from_utf8_lossy(p));
+        }
+        for p in [&b"/run/docker.sock"[..], b"/run/systemd/userdb", b"/run/nscd/socket2", b"/tmp/run/nscd/socket"] {
+            assert!(!is_name_service(p), "{}", String::from_utf8_lossy(p));
+        }
+    }
+
+    #[test]
+    fn unix_paths_of_addresses() {
+        let mut a = (libc::AF_UNIX as u16).to_ne_bytes().to_vec();
+        a.extend(b"/run/x.sock\0junk");
+        assert_eq!(unix_path(&a).as_deref(), Some(&b"/run/x.sock"[..]));
+        let mut abstract_name = (libc::AF_UNIX as u16).to_ne_bytes().to_vec();
+        abstract_name.extend(b"\0name");
+        assert_eq!(unix_path(&abstract_name), None);
+    }
 }

@@ -220,3 +220,34 @@ fn an_allowed_socket_in_the_hosts_tmp_is_reachable_from_the_private_tmp() {
     let name = dir.path().file_name().unwrap().to_string_lossy().into_owned();
     assert!(text.lines().nth(1).is_some_and(|l| l.contains(&format!("'{name}'"))), "the host's /tmp shows: {text}");
 }
+
+/// A program that made itself non-dumpable (ssh, ssh-agent and gpg-agent
+/// do) is still served by pid 1: it creates files where writes are allowed,
+/// and its connect to a host socket is reported (found by the red team: pid
+/// 1, holding no capability, could read neither its arguments nor its
+/// descriptors).
+#[test]
+fn regression_a_non_dumpable_program_is_served_and_reported() {
+    let env = Env::new();
+    let sock = env.p("service.sock");
+    let _listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    let code = format!(
+        r#"
+import ctypes, socket
+libc = ctypes.CDLL(None, use_errno=True)
+libc.prctl(4, 0, 0, 0, 0)
+print("dumpable", libc.prctl(3, 0, 0, 0, 0))
+open("made-while-not-dumpable", "w").write("x")
+print("created")
+try:
+    socket.socket(socket.AF_UNIX).connect("{sock}")
+except OSError as e:
+    print("connect errno", e.errno)
+"#,
+        sock = sock.display()
+    );
+    let o = env.py(r#"{"filesystem": {"allowWrite": ["."]}}"#, &code);
+    assert_eq!(out(&o), "dumpable 0\ncreated\nconnect errno 13\n", "{}", err(&o));
+    assert!(env.p("work/made-while-not-dumpable").exists());
+    assert!(err(&o).contains(&format!("network connect unix:{}", sock.display())), "{}", err(&o));
+}

@@ -259,9 +259,16 @@ pub(super) fn prepare_to_mediate(
     if let Some(rules) = landlock {
         restrict_with_landlock(rules, debug, " (pid 1 and the program)", status)?;
     }
-    // Pid 1 needs no capability from here on (kill(-1) reaches processes of
-    // its own uid); the program drops its own too.
-    if let Err(e) = caps::drop_all() {
+    // Pid 1 keeps one capability, in the sandbox's user namespace only:
+    // CAP_SYS_PTRACE, to read the arguments of, and take descriptors from, a
+    // program that made itself non-dumpable (ssh-agent, gpg-agent, ssh do),
+    // whose calls it could not serve otherwise (found by the red team: such
+    // a program could create no file). It reaches no process outside the
+    // sandbox (their user namespaces are above), and nothing pid 1 would
+    // exec could hold it (the bounding set is emptied). kill(-1) needs no
+    // capability (the processes are of its own uid); the program drops
+    // everything itself before execve.
+    if let Err(e) = caps::drop_all_but(Some(caps::CAP_SYS_PTRACE)) {
         return Err(status.fail(format!("cannot drop capabilities: {e}"), None));
     }
     nix::sys::socket::socketpair(

@@ -343,3 +343,44 @@ mkfifo f; (sleep 0.3; echo late > f) & python3 -c "import os; print(os.read(os.o
     assert!(e.contains("violation-reports"), "refusals past the cap are counted: {e}");
     assert!(e.lines().count() < 140, "the stderr block is capped: {} lines", e.lines().count());
 }
+
+/// An open with `O_CREAT` goes to pid 1, which follows a magic link of the
+/// caller's own `/proc/self/fd` itself; an `O_PATH` descriptor there can
+/// name another process's files. What pid 1 reaches that way must be the
+/// caller's own (found by the red team: as root, pid 1's environment, with
+/// a masked credential's real value, was readable; as any user, the memory
+/// map of pid 1 and of a non-dumpable process).
+#[test]
+fn regression_proc_files_of_other_processes_are_not_reopened_through_pid_1() {
+    let env = Env::new();
+    let code = r#"
+import os, subprocess, sys
+child = subprocess.Popen([sys.executable, "-c",
+    "import ctypes, time; ctypes.CDLL(None).prctl(4, 0, 0, 0, 0); print('ready', flush=True); time.sleep(30)"],
+    stdout=subprocess.PIPE)
+child.stdout.readline()
+def reopen(path):
+    p = os.open(path, os.O_PATH)
+    try:
+        fd = os.open(f"/proc/self/fd/{p}", os.O_RDONLY | os.O_CREAT)
+        data = b""
+        while (chunk := os.read(fd, 65536)):
+            data += chunk
+        return "read " + data.decode(errors="replace")
+    except OSError as e:
+        return f"errno {e.errno}"
+for name in ("1/environ", "1/maps", f"{child.pid}/maps", f"{child.pid}/environ"):
+    print(name.split("/")[0] == "1" and name or "child/" + name.split("/")[1], reopen("/proc/" + name))
+child.kill()
+"#;
+    let settings = r#"{"network": {"allowedDomains": ["example.com"], "tlsTerminate": {}},
+        "filesystem": {"allowWrite": ["."]},
+        "credentials": {"envVars": [{"name": "SRT_TEST_TOKEN", "mode": "mask"}]}}"#;
+    let o =
+        env.cmd(settings, &["--", python(), "-c", code]).env("SRT_TEST_TOKEN", "real-secret-4711").output().unwrap();
+    let text = out(&o);
+    for want in ["1/environ errno 13", "1/maps errno 13", "child/maps errno 13", "child/environ errno 13"] {
+        assert!(text.contains(want), "missing {want:?}: {text}\n{}", err(&o));
+    }
+    assert!(!text.contains("real-secret-4711"), "the masked credential's value leaked: {text}");
+}

@@ -183,6 +183,9 @@ impl Mediator {
         let extra = if may_block { libc::O_NONBLOCK } else { 0 };
         match openat(e.parent.as_fd(), &e.name, flags | extra, mode) {
             Ok(fd) => {
+                if e.in_proc {
+                    self.check_proc_target(fd.as_fd(), &Who::new(c))?;
+                }
                 if may_block
                     && !asked_nonblock
                     && let Ok(fl) = fcntl(&fd, FcntlArg::F_GETFL)
@@ -200,8 +203,14 @@ impl Mediator {
     }
 
     fn delegate_open(&mut self, c: &Call, e: &Entry, flags: i32, cloexec: bool) -> R {
-        let (parent, name) = (e.parent.as_fd(), e.name.clone());
-        self.delegate(c, move |_| Ok(Answer::Fd(openat(parent, &name, flags, 0)?, cloexec)))
+        let (parent, name, in_proc) = (e.parent.as_fd(), e.name.clone(), e.in_proc);
+        self.delegate(c, move |me| {
+            let fd = openat(parent, &name, flags, 0)?;
+            if in_proc {
+                me.check_proc_target(fd.as_fd(), &Who::new(c))?;
+            }
+            Ok(Answer::Fd(fd, cloexec))
+        })
     }
 
     pub(super) fn create(&mut self, c: &Call, what: Create, dirfd: u64, addr: u64, denial: &mut Option<Report>) -> R {

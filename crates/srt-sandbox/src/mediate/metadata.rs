@@ -189,6 +189,13 @@ impl Mediator {
                 final_object(e.parent.as_fd(), &e.name, follow, e.in_proc)?
             }
         };
+        // The object was found through the caller's thread id (its
+        // descriptors, its working directory): still waiting, so the id was
+        // still its own, not reused by another process of the sandbox (red
+        // team's reading of the code).
+        if !self.listener.valid(c.id) {
+            return Err(Errno::ESRCH);
+        }
         let is_symlink = fstat(obj.as_fd())?.st_mode & libc::S_IFMT == libc::S_IFLNK;
         if !self.in_sandbox(c, obj.as_fd())? {
             let shown = self.real_path(obj.as_fd()).map(|p| p.display().to_string()).unwrap_or_else(|_| "?".into());

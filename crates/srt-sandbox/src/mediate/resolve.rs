@@ -188,6 +188,34 @@ impl Mediator {
         }
     }
 
+    /// What an open through procfs reached: a magic link (`fd/N`, `cwd`,
+    /// `root`) of the caller's own directory leads anywhere, even to another
+    /// process's files through an `O_PATH` descriptor the caller holds. Pid
+    /// 1 may open more there than the caller (its own files, and with
+    /// `CAP_SYS_PTRACE` those of non-dumpable processes), so the object
+    /// reached must pass [`Mediator::check_proc`]'s rule too: on this procfs
+    /// only outside any process directory or in the caller's own (found by
+    /// the red team: pid 1's environment, a masked credential's real value
+    /// in it, was readable this way for a root caller). Anything not in
+    /// procfs is the object the caller's descriptor already names.
+    pub(super) fn check_proc_target(&self, fd: BorrowedFd<'_>, w: &Who) -> Result<(), Errno> {
+        if nix::sys::statfs::fstatfs(fd)?.filesystem_type() != nix::sys::statfs::PROC_SUPER_MAGIC {
+            return Ok(());
+        }
+        if !same_fs(fd, self.proc_dir.as_fd()) {
+            return Err(Errno::EACCES);
+        }
+        let real = self.real_path(fd)?;
+        let bytes = real.as_os_str().as_bytes();
+        if bytes != b"/proc" && !bytes.starts_with(b"/proc/") {
+            return Err(Errno::EACCES);
+        }
+        match path::proc_pid(bytes) {
+            Some(pid) if self.own_pids.contains(&pid) || pid != self.who(w)?.tgid => Err(Errno::EACCES),
+            _ => Ok(()),
+        }
+    }
+
     /// Whether `dir` (in this procfs) is the caller's `/proc/<tgid>` or lies
     /// below it: its ancestors, found with `..`, are compared by device and
     /// inode with that directory as this process opens it.

@@ -263,6 +263,8 @@ def sample_tree(argv, sleep_s):
     """
     p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     peak = {"srt supervisor": 0, "sandbox init (outer)": 0, "sandbox init (pid 1)": 0}
+    # srt's child is pid 1 itself when one clone made it (the fork path), or
+    # init0 with pid 1 below it (the exec path, or namespaces refused).
     init0 = pid1 = None
     deadline = time.monotonic() + sleep_s + 10
     while time.monotonic() < deadline:
@@ -270,10 +272,13 @@ def sample_tree(argv, sleep_s):
         if st is None:
             break
         peak["srt supervisor"] = max(peak["srt supervisor"], st["VmHWM"])
-        if init0 is None:
-            init0 = next((k for k in children_of(p.pid) if is_init(k, p.pid)), None)
-        if init0 is not None and pid1 is None:
-            pid1 = next((k for k in children_of(init0) if is_init(k, p.pid)), None)
+        if pid1 is None:
+            first = next((k for k in children_of(p.pid) if is_init(k, p.pid)), None)
+            if first is not None and ns_pid(first) == 1:
+                pid1 = first
+            elif first is not None:
+                init0 = first
+                pid1 = next((k for k in children_of(first) if is_init(k, p.pid)), None)
         for role, pid in (("sandbox init (outer)", init0), ("sandbox init (pid 1)", pid1)):
             if pid is not None:
                 s = read_status(pid)
@@ -283,9 +288,21 @@ def sample_tree(argv, sleep_s):
     rc = p.wait()
     if rc != 0:
         die(f"`{' '.join(argv)}` exited {rc}")
-    if init0 is None or pid1 is None:
-        die(f"`{' '.join(argv)}`: did not see both sandbox init processes (seen: {init0}, {pid1})")
+    if pid1 is None:
+        die(f"`{' '.join(argv)}`: did not see the sandbox's pid 1 (seen init0: {init0})")
     return peak
+
+
+def ns_pid(pid):
+    """The pid of `pid` in its innermost PID namespace (the last NSpid field)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("NSpid:"):
+                    return int(line.split()[-1])
+    except OSError:
+        pass
+    return None
 
 
 def gnu_time_maxrss(argv):
@@ -331,7 +348,8 @@ def memory(args):
         if label == "built-in default":
             default_peak = peak["srt supervisor"]
         tm_s = f"{tm / MIB:14.2f}" if tm else f"{'n/a':>14}"
-        print(f"{label:<20}" + "".join(f"{peak[r] / MIB:22.2f}" for r in roles) + tm_s)
+        cells = "".join(f"{peak[r] / MIB:22.2f}" if peak[r] else f"{'- (none)':>22}" for r in roles)
+        print(f"{label:<20}" + cells + tm_s)
     print()
     print("  GNU time %M = ru_maxrss of `srt [...] -- true`: the largest peak among srt and the processes")
     print("  waited for below it (the inits, `true`), so within one run an upper bound on srt's own; a cross-")
